@@ -1,0 +1,308 @@
+"""Region enumeration: every full-dimensional activation cell of a ReluNet over a domain.
+
+The engine interface is one function, ``engine(net, domain, limits, progress) -> RegionSet``;
+:data:`ENGINES` lists the engines and :func:`enumerate_regions` picks one.  The default,
+:class:`SplitEngine`, is a depth-first layer-by-layer split (DESIGN.md section 1):
+
+* Work in the domain's affine hull ``x = x0 + U t`` so every cell is full-dimensional in t.
+* Under the pattern of the layers already fixed, each unit's pre-activation is affine in x.  A
+  unit is *stable* on the current polytope P if its sign cannot change there: decided by points
+  already known in P (witnesses), cheap interval bounds over P's bounding box, and otherwise one
+  warm-started LP.  A unit whose sign changes strictly inside P *crosses*.
+* Split P on the first crossing unit: each side is kept if its Chebyshev radius exceeds the
+  tolerance (no slivers), and the remaining units are re-examined inside it.
+* At a leaf (every layer fixed) the cell's inequalities are the split rows on the path plus the
+  domain rows; redundant ones are removed one at a time (sequentially, so duplicate hyperplanes
+  keep one copy).  Stable units never give facets: they do not touch the cell's interior.
+
+All decisions use rows normalised to unit length, so ``tol`` is a Euclidean distance in the
+hull's coordinates, scaled by the domain's size.
+
+Example:
+    >>> from compiler.network import ReluNet, AffineLayer
+    >>> from compiler.domain import Domain
+    >>> net = ReluNet(2, [AffineLayer({0: np.array([[1.0, 0.0], [0.0, 1.0]])}, np.zeros(2))],
+    ...               AffineLayer({1: np.array([[1.0, 1.0]])}, np.zeros(1)))
+    >>> regions = enumerate_regions(net, Domain.box([-1, -1], [1, 1]))
+    >>> len(regions), sorted(len(c.facets) for c in regions.cells)
+    (4, [4, 4, 4, 4])
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from compiler.domain import Domain
+from compiler.errors import RegionLimitError
+from compiler.lp import LinearProgram
+from compiler.network import ReluNet
+from compiler.regions import Cell, RegionSet
+
+
+@dataclass
+class Limits:
+    """Bounds on a run: stop with RegionLimitError past ``max_regions`` cells or ``time_limit`` s."""
+
+    max_regions: int | None = None
+    time_limit: float | None = None
+
+
+ProgressFn = Callable[[int, dict], None]
+
+
+class SplitEngine:
+    """Depth-first layer-by-layer splitting with warm-started GLPK LPs (see module docstring)."""
+
+    name = "split"
+
+    def __init__(self, rel_tol: float = 1e-8) -> None:
+        self.rel_tol = rel_tol
+
+    def __call__(self, net: ReluNet, domain: Domain, limits: Limits | None = None,
+                 progress: ProgressFn | None = None) -> RegionSet:
+        run = _SplitRun(net, domain, limits or Limits(), progress, self.rel_tol)
+        return run.execute()
+
+
+class _SplitRun:
+    def __init__(self, net: ReluNet, domain: Domain, limits: Limits, progress: ProgressFn | None,
+                 rel_tol: float) -> None:
+        if domain.d != net.d:
+            from compiler.errors import DomainError
+            raise DomainError(f"the domain has dimension {domain.d} but the model has {net.d} inputs")
+        self.net, self.domain, self.limits, self.progress = net, domain, limits, progress
+        self.hull = domain.hull()
+        self.k = self.hull.k
+        self.bounded_domain = domain.bounded
+        scale = 1.0
+        if self.hull.Gt.shape[0]:
+            from compiler.lp import chebyshev_center
+            _, radius = chebyshev_center(self.hull.Gt, self.hull.gt)
+            if radius <= 0:
+                from compiler.errors import DomainError
+                raise DomainError("the domain has no interior in its affine hull")
+            scale = min(max(radius, 1e-12), 1.0) if self.bounded_domain else 1.0
+        self.tol = rel_tol * scale
+        self.lp = LinearProgram(self.k, cap=1.0 if not self.bounded_domain else max(1.0, 2 * scale))
+        self.result = RegionSet(domain, net.d, net.m, net.widths)
+        self.layer_offsets = np.concatenate([[0], np.cumsum(net.widths)]).astype(int)
+        self.start = time.perf_counter()
+        self.nodes = 0
+        # path: the rows pushed after the domain rows, with the hyperplane index and side
+        self.path: list[tuple[int, int]] = []
+        self.domain_rows: list[int] = []
+
+    # -- helpers --------------------------------------------------------------------------
+    def to_t(self, M: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Affine maps in x (rows of M, offsets m) expressed in hull coordinates t."""
+        return M @ self.hull.U, m + M @ self.hull.x0
+
+    def to_x(self, t: np.ndarray) -> np.ndarray:
+        return self.hull.x0 + self.hull.U @ t
+
+    def check_limits(self) -> None:
+        n = len(self.result.cells)
+        if self.limits.max_regions is not None and n >= self.limits.max_regions:
+            raise RegionLimitError(f"stopped after {n} regions (--max-regions {self.limits.max_regions}); "
+                                   "use a smaller domain (--box) or raise the limit")
+        if self.limits.time_limit is not None and time.perf_counter() - self.start > self.limits.time_limit:
+            raise RegionLimitError(f"stopped after {self.limits.time_limit:g} s with {n} regions "
+                                   "(--time-limit); use a smaller domain (--box) or raise the limit")
+
+    # -- main -----------------------------------------------------------------------------
+    def execute(self) -> RegionSet:
+        old_limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(old_limit, 10000 + 10 * self.net.num_units))
+        try:
+            for i, (row, rhs) in enumerate(zip(self.hull.Gt, self.hull.gt)):
+                if np.any(row):
+                    self.lp.add_row(row, rhs)
+                    h = self.result.hyperplane_index(("domain", i), -self.hull.Gx[i], self.hull.gx[i])
+                    self.domain_rows.append(h)
+            centre, radius = self.lp.chebyshev()
+            eye = np.eye(self.net.d)
+            self.enter_layer(0, [(eye, np.zeros(self.net.d))], [], centre, np.zeros((0, self.k)))
+        finally:
+            sys.setrecursionlimit(old_limit)
+        self.result.stats.update(lps=self.lp.solves, nodes=self.nodes, seconds=time.perf_counter() - self.start,
+                                 tolerance=self.tol, engine="split")
+        return self.result
+
+    def enter_layer(self, l: int, blocks, pattern: list[np.ndarray], t_int: np.ndarray,
+                    witnesses: np.ndarray) -> None:
+        """Start fixing layer l (or finish a cell when every layer is fixed)."""
+        if l == len(self.net.layers):
+            self.finish_cell(blocks, pattern, t_int)
+            return
+        Mx, mx = ReluNet.preactivation(self.net.layers[l], blocks)
+        Zt, zt = self.to_t(Mx, mx)
+        norms = np.linalg.norm(Zt, axis=1)
+        n = Zt.shape[0]
+        signs = np.zeros(n, dtype=np.int8)
+        flat = norms <= 1e-12 * (1.0 + np.abs(zt))
+        signs[flat] = np.where(zt[flat] > 0, 1, -1)
+        safe = np.where(flat, 1.0, norms)
+        unit = (Zt / safe[:, None], zt / safe)
+        # witnesses: the bounding-box vertices of P also give interval bounds (bounded domains)
+        if self.bounded_domain:
+            lo, hi, pts = self.bounding_box()
+            witnesses = np.vstack([witnesses, pts]) if witnesses.size else pts
+            W, w0 = unit
+            centre, half = (lo + hi) / 2, (hi - lo) / 2
+            mid = W @ centre + w0
+            spread = np.abs(W) @ half
+            undecided = ~flat
+            signs[undecided & (mid - spread > self.tol)] = 1
+            signs[undecided & (mid + spread < -self.tol)] = -1
+        undecided = np.nonzero(signs == 0)[0]
+        self.resolve(l, blocks, pattern, Mx, mx, unit, signs, undecided, t_int, witnesses)
+
+    def bounding_box(self):
+        lo, hi, pts = np.empty(self.k), np.empty(self.k), []
+        for i in range(self.k):
+            e = np.zeros(self.k)
+            e[i] = 1.0
+            r1, r2 = self.lp.minimize(e), self.lp.minimize(-e)
+            lo[i] = r1.value if r1.status == "optimal" else -np.inf
+            hi[i] = -r2.value if r2.status == "optimal" else np.inf
+            pts += [r.x for r in (r1, r2) if r.x is not None]
+        return lo, hi, np.array(pts).reshape(-1, self.k)
+
+    def resolve(self, l, blocks, pattern, Mx, mx, unit, signs, undecided, t_int, witnesses) -> None:
+        """Decide the undecided units of layer l on the current polytope; split on a crossing one."""
+        W, w0 = unit
+        tol = self.tol
+        crossing: list[int] = []
+        if undecided.size:
+            vals = witnesses @ W[undecided].T + w0[undecided] if witnesses.size else np.zeros((0, undecided.size))
+            at_centre = W[undecided] @ t_int + w0[undecided]
+            vals = np.vstack([vals, at_centre[None, :]])
+            pos, neg = np.any(vals > tol, axis=0), np.any(vals < -tol, axis=0)
+            pending = []
+            for j, p, q in zip(undecided, pos, neg):
+                if p and q:
+                    crossing.append(int(j))
+                else:
+                    pending.append(int(j))
+            new_points = []
+            for j in pending:
+                if new_points:  # a fresh LP vertex may already show that j crosses
+                    v = np.array(new_points) @ W[j] + w0[j]
+                    sides = set(np.sign(np.where(np.abs(v) > tol, v, 0)).tolist()) - {0.0}
+                    here = W[j] @ t_int + w0[j]
+                    if here > tol:
+                        sides.add(1.0)
+                    elif here < -tol:
+                        sides.add(-1.0)
+                    if len(sides) == 2:
+                        crossing.append(j)
+                        continue
+                s = self.side_hint(j, W, w0, t_int, witnesses)
+                res = self.lp.minimize(s * W[j])
+                if res.status == "unbounded" or (res.status == "optimal" and res.value + s * w0[j] < -tol):
+                    crossing.append(j)
+                    if res.x is not None:
+                        new_points.append(res.x)
+                    continue
+                if s == 1 and res.status == "optimal" and res.value + w0[j] <= tol:
+                    # min ~ 0 with no negative witness: check the other side too (z_j may be ~0)
+                    other = self.lp.minimize(-W[j])
+                    if other.status == "optimal" and other.value - w0[j] >= -tol:
+                        signs[j] = -1  # z_j vanishes on P: both pieces agree, take "off"
+                        continue
+                signs[j] = s
+            if new_points:
+                witnesses = np.vstack([witnesses, np.array(new_points)]) if witnesses.size else np.array(new_points)
+            crossing.sort()
+        if not crossing:
+            on = signs > 0
+            M, m = Mx * on[:, None], mx * on
+            self.enter_layer(l + 1, blocks + [(M, m)], pattern + [on], t_int, witnesses)
+            return
+        k, rest = crossing[0], np.array(crossing[1:], dtype=int)
+        prefix = np.concatenate(pattern).tobytes() if pattern else b""
+        h = self.result.hyperplane_index(("unit", l, k, prefix), Mx[k], mx[k])
+        children = 0
+        for s in (1, -1):
+            self.lp.add_row(-s * W[k], s * w0[k])
+            centre, radius = self.lp.chebyshev()
+            if radius > tol and centre is not None:
+                children += 1
+                self.nodes += 1
+                self.path.append((h, s))
+                child_signs = signs.copy()
+                child_signs[k] = s
+                keep = s * (witnesses @ W[k] + w0[k]) >= -tol if witnesses.size else np.zeros(0, bool)
+                child_w = np.vstack([witnesses[keep], centre[None, :]]) if witnesses.size else centre[None, :]
+                self.resolve(l, blocks, pattern, Mx, mx, unit, child_signs, rest, centre, child_w)
+                self.path.pop()
+            self.lp.pop_rows(1)
+        if children == 0:  # numerically both sides thin: keep the centre's side
+            signs = signs.copy()
+            signs[k] = 1 if W[k] @ t_int + w0[k] > 0 else -1
+            self.resolve(l, blocks, pattern, Mx, mx, unit, signs, rest, t_int, witnesses)
+
+    @staticmethod
+    def side_hint(j, W, w0, t_int, witnesses) -> int:
+        """The side unit j is probably on (largest |value| among the known points)."""
+        here = W[j] @ t_int + w0[j]
+        if witnesses.size:
+            v = witnesses @ W[j] + w0[j]
+            best = v[np.argmax(np.abs(v))]
+            if abs(best) > abs(here):
+                here = best
+        return 1 if here >= 0 else -1
+
+    def finish_cell(self, blocks, pattern, t_int) -> None:
+        self.check_limits()
+        A, c = ReluNet.preactivation(self.net.output, blocks)
+        centre, radius = self.lp.chebyshev()
+        facets = self.irredundant_facets()
+        bounded = self.bounded_domain or self.is_bounded()
+        cell = Cell(np.concatenate(pattern) if pattern else np.zeros(0, bool), A, c, facets,
+                    self.to_x(centre), float(radius), bounded)
+        self.result.cells.append(cell)
+        if self.progress is not None:
+            self.progress(len(self.result.cells), {"lps": self.lp.solves})
+
+    def irredundant_facets(self) -> list[tuple[int, int]]:
+        """Sequential redundancy removal over the domain rows and the path's split rows."""
+        refs = [(h, 1) for h in self.domain_rows] + list(self.path)
+        freed: list[int] = []
+        facets = []
+        for i, ref in enumerate(refs):
+            a, b = self.lp.rows[i]
+            self.lp.set_rhs(i, b + 1.0)  # allow a violation of up to one unit of distance
+            res = self.lp.minimize(-a)
+            violation = (-res.value - b) if res.status == "optimal" else np.inf
+            if violation > self.tol:
+                self.lp.set_rhs(i, b)
+                facets.append(ref)
+            else:
+                self.lp.set_rhs(i, None)
+                freed.append(i)
+        for i in freed:
+            self.lp.set_rhs(i, self.lp.rows[i][1])
+        return facets
+
+    def is_bounded(self) -> bool:
+        for i in range(self.k):
+            e = np.zeros(self.k)
+            e[i] = 1.0
+            for s in (1.0, -1.0):
+                if self.lp.minimize(s * e).status != "optimal":
+                    return False
+        return True
+
+
+ENGINES: dict[str, Callable[..., RegionSet]] = {"split": SplitEngine()}
+
+
+def enumerate_regions(net: ReluNet, domain: Domain, engine: str = "split", limits: Limits | None = None,
+                      progress: ProgressFn | None = None) -> RegionSet:
+    """Every full-dimensional activation cell of ``net`` over ``domain`` (deterministic order)."""
+    return ENGINES[engine](net, domain, limits, progress)

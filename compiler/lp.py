@@ -1,0 +1,174 @@
+"""Small warm-started linear programs (GLPK through swiglpk).
+
+Region enumeration solves many tiny LPs over one polytope that grows and shrinks like a stack
+(depth-first search): :class:`LinearProgram` keeps one GLPK problem, rows are pushed and
+popped, and every solve starts from the previous basis.  GLPK was chosen over HiGHS and scipy
+for this pattern by ``benchmarks/lp_solvers.py`` (see benchmarks/LP_SOLVERS.md).
+
+Rows are stored normalised to unit length, so slacks are Euclidean distances and one extra
+column ``r`` (fixed at 0 except in :meth:`LinearProgram.chebyshev`) gives the Chebyshev ball.
+
+Example:
+    >>> lp = LinearProgram(2)
+    >>> for a, b in ([1, 0], 1), ([-1, 0], 1), ([0, 1], 1), ([0, -1], 1):
+    ...     _ = lp.add_row(np.array(a, float), b)
+    >>> res = lp.minimize(np.array([1.0, 1.0]))
+    >>> res.status, round(res.value, 9)
+    ('optimal', -2.0)
+    >>> centre, radius = lp.chebyshev()
+    >>> np.round(centre, 9).tolist(), round(radius, 9)
+    ([0.0, 0.0], 1.0)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import swiglpk as glp
+
+glp.glp_term_out(glp.GLP_OFF)  # GLPK prints basis messages to stdout otherwise
+
+
+@dataclass
+class LPResult:
+    status: str  # 'optimal', 'unbounded' or 'infeasible'
+    value: float = float("nan")
+    x: np.ndarray | None = None
+
+
+def _int_array(values: list[int]):
+    """GLPK 1-based int array (swiglpk's as_intArray returns a bad pointer in 5.0.13)."""
+    arr = glp.intArray(len(values) + 1)
+    for i, v in enumerate(values, start=1):
+        arr[i] = v
+    return arr
+
+
+def _double_array(values: list[float]):
+    arr = glp.doubleArray(len(values) + 1)
+    for i, v in enumerate(values, start=1):
+        arr[i] = v
+    return arr
+
+
+_STATUS = {glp.GLP_OPT: "optimal", glp.GLP_UNBND: "unbounded", glp.GLP_NOFEAS: "infeasible",
+           glp.GLP_INFEAS: "infeasible"}
+
+
+class LinearProgram:
+    """min c.t subject to pushed rows a.t <= b, with t free in R^k (one GLPK problem)."""
+
+    def __init__(self, k: int, cap: float = 1.0) -> None:
+        self.k = k
+        self.cap = cap
+        self._lp = glp.glp_create_prob()
+        glp.glp_set_obj_dir(self._lp, glp.GLP_MIN)
+        glp.glp_add_cols(self._lp, k + 1)
+        for j in range(1, k + 1):
+            glp.glp_set_col_bnds(self._lp, j, glp.GLP_FR, 0.0, 0.0)
+        glp.glp_set_col_bnds(self._lp, k + 1, glp.GLP_FX, 0.0, 0.0)
+        self._ind = _int_array(list(range(1, k + 2)))
+        self._parm = glp.glp_smcp()
+        glp.glp_init_smcp(self._parm)
+        self._parm.msg_lev = glp.GLP_MSG_OFF
+        self._parm.meth = glp.GLP_DUALP
+        self._parm.tol_bnd = 1e-9
+        self._parm.tol_dj = 1e-9
+        self.rows: list[tuple[np.ndarray, float]] = []
+        self.solves = 0
+        # GLPK needs at least one row; this one (0 <= 1) is never removed
+        glp.glp_add_rows(self._lp, 1)
+        glp.glp_set_row_bnds(self._lp, 1, glp.GLP_UP, 0.0, 1.0)
+
+    def __del__(self) -> None:
+        try:
+            glp.glp_delete_prob(self._lp)
+        except Exception:
+            pass
+
+    @property
+    def num_rows(self) -> int:
+        return len(self.rows)
+
+    def add_row(self, a: np.ndarray, b: float) -> int:
+        """Push a.t <= b (normalised); returns its row position (0-based)."""
+        norm = float(np.linalg.norm(a))
+        if norm == 0.0:
+            raise ValueError("zero row")
+        a = np.asarray(a, dtype=np.float64) / norm
+        b = float(b) / norm
+        i = glp.glp_add_rows(self._lp, 1)
+        vals = _double_array(a.tolist() + [1.0])
+        glp.glp_set_mat_row(self._lp, i, self.k + 1, self._ind, vals)
+        glp.glp_set_row_bnds(self._lp, i, glp.GLP_UP, 0.0, b)
+        self.rows.append((a, b))
+        return len(self.rows) - 1
+
+    def pop_rows(self, count: int = 1) -> None:
+        """Remove the last ``count`` rows."""
+        if count <= 0:
+            return
+        total = glp.glp_get_num_rows(self._lp)
+        idx = _int_array(list(range(total - count + 1, total + 1)))
+        glp.glp_del_rows(self._lp, count, idx)
+        del self.rows[-count:]
+
+    def set_rhs(self, i: int, b: float | None) -> None:
+        """Change row i's right-hand side (normalised units); ``None`` frees the row."""
+        if b is None:
+            glp.glp_set_row_bnds(self._lp, i + 2, glp.GLP_FR, 0.0, 0.0)
+        else:
+            glp.glp_set_row_bnds(self._lp, i + 2, glp.GLP_UP, 0.0, float(b))
+
+    def _solve(self) -> int:
+        self.solves += 1
+        ret = glp.glp_simplex(self._lp, self._parm)
+        if ret in (glp.GLP_EBADB, glp.GLP_ESING, glp.GLP_ECOND):
+            glp.glp_adv_basis(self._lp, 0)
+            ret = glp.glp_simplex(self._lp, self._parm)
+        if ret != 0:  # numerical trouble: restart from the standard basis with primal simplex
+            glp.glp_std_basis(self._lp)
+            self._parm.meth = glp.GLP_PRIMAL
+            ret = glp.glp_simplex(self._lp, self._parm)
+            self._parm.meth = glp.GLP_DUALP
+        return ret
+
+    def _set_objective(self, c: np.ndarray, r_cost: float) -> None:
+        for j, v in enumerate(c, start=1):
+            glp.glp_set_obj_coef(self._lp, j, float(v))
+        glp.glp_set_obj_coef(self._lp, self.k + 1, r_cost)
+
+    def _x(self) -> np.ndarray:
+        return np.array([glp.glp_get_col_prim(self._lp, j) for j in range(1, self.k + 1)])
+
+    def minimize(self, c: np.ndarray) -> LPResult:
+        """min c.t over the current rows."""
+        self._set_objective(c, 0.0)
+        self._solve()
+        status = _STATUS.get(glp.glp_get_status(self._lp), "infeasible")
+        if status != "optimal":
+            return LPResult(status)
+        return LPResult(status, glp.glp_get_obj_val(self._lp), self._x())
+
+    def chebyshev(self) -> tuple[np.ndarray | None, float]:
+        """Centre and radius (capped at ``cap``) of the largest ball inside the rows; radius -1
+        if the rows are infeasible."""
+        glp.glp_set_col_bnds(self._lp, self.k + 1, glp.GLP_DB, 0.0, self.cap)
+        self._set_objective(np.zeros(self.k), -1.0)
+        self._solve()
+        status = glp.glp_get_status(self._lp)
+        result = (self._x(), glp.glp_get_col_prim(self._lp, self.k + 1)) if status == glp.GLP_OPT else (None, -1.0)
+        glp.glp_set_col_bnds(self._lp, self.k + 1, glp.GLP_FX, 0.0, 0.0)
+        return result
+
+
+def chebyshev_center(G: np.ndarray, g: np.ndarray, cap: float = 1e6) -> tuple[np.ndarray, float]:
+    """Chebyshev centre and radius of {t : G t <= g} (one-shot helper)."""
+    lp = LinearProgram(G.shape[1], cap=cap)
+    for row, rhs in zip(G, g):
+        if np.any(row):
+            lp.add_row(row, rhs)
+        elif rhs < 0:
+            return np.zeros(G.shape[1]), -1.0
+    centre, radius = lp.chebyshev()
+    return (centre if centre is not None else np.zeros(G.shape[1])), radius

@@ -1,0 +1,274 @@
+"""One handler per IR op, in one table (as ``onnx.reference`` does).
+
+A handler ``fn(node, args, ctx) -> Value`` computes the op's output from its inputs.  Inputs
+are concrete arrays or symbolic :class:`~compiler.values.Affine` tensors; linear ops accept
+either, and ``Relu`` defers to ``ctx.relu`` (concrete max(x, 0) in the interpreter, a new
+variable block in the lowering pass).  Only piecewise-linear ops are here; everything else
+is refused by the frontend with a reason from :data:`NOT_PIECEWISE_LINEAR`.
+
+``OPS`` maps op name -> :class:`OpSpec` (handler + a one-line note of its limits), and is the
+single source for ``relucompile ops`` and the README table.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+from compiler.errors import ModelError
+from compiler.values import Affine, Value
+
+
+class Context(Protocol):
+    source: str
+    exact: bool
+
+    def relu(self, node: Any, x: Value) -> Value: ...
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    handler: Callable[[Any, list[Value], Context], Value]
+    limits: str
+
+
+NOT_PIECEWISE_LINEAR = {
+    op: f"{op} is not piecewise linear; relucompile compiles piecewise-linear networks exactly"
+    for op in ("Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Exp", "Log", "Sqrt", "Pow", "Erf", "Gelu",
+               "Elu", "Selu", "Softplus", "Softsign", "HardSigmoid", "HardSwish", "Mish", "Sin", "Cos",
+               "Reciprocal", "LRN", "LayerNormalization", "InstanceNormalization")
+}
+
+
+def _fail(node: Any, ctx: Context, why: str) -> ModelError:
+    return ModelError(ctx.source, node.origin, node.op, why)
+
+
+def _is_sym(v: Value) -> bool:
+    return isinstance(v, Affine)
+
+
+def _const(node: Any, ctx: Context, v: Value, what: str) -> np.ndarray:
+    if _is_sym(v):
+        raise _fail(node, ctx, f"{what} must be a constant (a product of two network-dependent tensors is not piecewise linear)")
+    return v
+
+
+def _linear(x: Value, fn: Callable[[np.ndarray], np.ndarray], bias: np.ndarray | None = None) -> Value:
+    """Apply a linear map ``fn`` (plus ``bias``) to a concrete or symbolic tensor."""
+    if _is_sym(x):
+        return x.map(fn, bias)
+    y = fn(x)
+    return y + bias if bias is not None else y
+
+
+# ---- shape ops ----------------------------------------------------------------------------
+def op_identity(node, args, ctx):
+    return args[0]
+
+
+def op_dropout(node, args, ctx):
+    if len(args) >= 3 and not _is_sym(args[2]) and bool(np.asarray(args[2]).reshape(-1)[0]):
+        raise _fail(node, ctx, "Dropout in training mode is random; export the model in inference mode")
+    return args[0]
+
+
+def op_cast(node, args, ctx):
+    to = node.attrs.get("to", 1)
+    if to not in (1, 10, 11, 16):  # float, float16, double, bfloat16
+        if _is_sym(args[0]):
+            raise _fail(node, ctx, f"Cast of a network value to a non-float type ({to}) is not supported")
+        return np.asarray(args[0]).astype(np.int64)
+    return args[0] if _is_sym(args[0]) else np.asarray(args[0])
+
+
+def op_flatten(node, args, ctx):
+    x = args[0]
+    shape = x.shape
+    axis = node.attrs.get("axis", 1)
+    axis = axis + len(shape) if axis < 0 else axis
+    outer = int(np.prod(shape[:axis])) if axis else 1
+    return _linear(x, lambda t: t.reshape(outer, -1))
+
+
+def op_reshape(node, args, ctx):
+    x, target = args[0], np.asarray(_const(node, ctx, args[1], "the target shape")).astype(np.int64)
+    shape = list(x.shape)
+    allowzero = node.attrs.get("allowzero", 0)
+    new = [int(shape[i]) if (t == 0 and not allowzero) else int(t) for i, t in enumerate(target)]
+    return _linear(x, lambda t: t.reshape(new))
+
+
+def _axes(node, args, ctx) -> list[int] | None:
+    if "axes" in node.attrs:
+        return list(node.attrs["axes"])
+    if len(args) > 1 and args[1] is not None:
+        return [int(a) for a in np.asarray(_const(node, ctx, args[1], "axes")).reshape(-1)]
+    return None
+
+
+def op_squeeze(node, args, ctx):
+    x = args[0]
+    axes = _axes(node, args, ctx)
+    rank = len(x.shape)
+    axes = [a + rank if a < 0 else a for a in axes] if axes is not None else [i for i, s in enumerate(x.shape) if s == 1]
+    new = [s for i, s in enumerate(x.shape) if i not in axes]
+    return _linear(x, lambda t: t.reshape(new))
+
+
+def op_unsqueeze(node, args, ctx):
+    x = args[0]
+    axes = _axes(node, args, ctx)
+    rank = len(x.shape) + len(axes)
+    axes = sorted(a + rank if a < 0 else a for a in axes)
+    new = list(x.shape)
+    for a in axes:
+        new.insert(a, 1)
+    return _linear(x, lambda t: t.reshape(new))
+
+
+def op_transpose(node, args, ctx):
+    perm = node.attrs.get("perm")
+    return _linear(args[0], lambda t: np.transpose(t, perm))
+
+
+# ---- linear algebra -----------------------------------------------------------------------
+def op_matmul(node, args, ctx):
+    a, b = args
+    if _is_sym(a) and _is_sym(b):
+        raise _fail(node, ctx, "MatMul of two network-dependent tensors is not piecewise linear")
+    if _is_sym(a):
+        return a.map(lambda t: np.matmul(t, b))
+    if _is_sym(b):
+        return b.map(lambda t: np.matmul(a, t))
+    return np.matmul(a, b)
+
+
+def op_gemm(node, args, ctx):
+    a, b = args[0], args[1]
+    c = args[2] if len(args) > 2 and args[2] is not None else None
+    alpha, beta = node.attrs.get("alpha", 1.0), node.attrs.get("beta", 1.0)
+    if node.attrs.get("transA", 0):
+        a = _linear(a, lambda t: t.T)
+    if node.attrs.get("transB", 0):
+        b = _linear(b, lambda t: t.T)
+    product = op_matmul(node, [a, b], ctx)
+    if alpha != 1.0:
+        product = _scale(product, ctx.number(alpha))
+    if c is None:
+        return product
+    c = _const(node, ctx, c, "Gemm's C") if not _is_sym(c) else c
+    if _is_sym(c):
+        return _add(product, _scale(c, ctx.number(beta)))
+    return _add(product, c * ctx.number(beta) if beta != 1.0 else c)
+
+
+def _scale(x: Value, factor) -> Value:
+    return x.scale(factor) if _is_sym(x) else x * factor
+
+
+def _add(a: Value, b: Value) -> Value:
+    if _is_sym(a) and _is_sym(b):
+        return a + b
+    if _is_sym(a):
+        return a.broadcast_to(np.broadcast_shapes(a.shape, np.shape(b))).map(lambda t: t, b)
+    if _is_sym(b):
+        return _add(b, a)
+    return a + b
+
+
+def op_add(node, args, ctx):
+    return _add(args[0], args[1])
+
+
+def op_sub(node, args, ctx):
+    return _add(args[0], _scale(args[1], -1))
+
+
+def op_neg(node, args, ctx):
+    return _scale(args[0], -1)
+
+
+def op_mul(node, args, ctx):
+    a, b = args
+    if _is_sym(a) and _is_sym(b):
+        raise _fail(node, ctx, "Mul of two network-dependent tensors is not piecewise linear")
+    if _is_sym(b):
+        a, b = b, a
+    if _is_sym(a):
+        shape = np.broadcast_shapes(a.shape, np.shape(b))
+        return a.broadcast_to(shape).map(lambda t: t * b)
+    return a * b
+
+
+def op_div(node, args, ctx):
+    a, b = args
+    b = _const(node, ctx, b, "the divisor")
+    if np.any(np.asarray(b == 0)):
+        raise _fail(node, ctx, "division by zero")
+    if _is_sym(a):
+        shape = np.broadcast_shapes(a.shape, np.shape(b))
+        return a.broadcast_to(shape).map(lambda t: t / b)
+    return a / b
+
+
+def op_batchnorm(node, args, ctx):
+    x, scale, bias, mean, var = args[:5]
+    for v, what in ((scale, "scale"), (bias, "bias"), (mean, "mean"), (var, "var")):
+        _const(node, ctx, v, f"BatchNormalization's {what}")
+    if node.attrs.get("training_mode", 0):
+        raise _fail(node, ctx, "BatchNormalization in training mode is not supported")
+    eps = node.attrs.get("epsilon", 1e-5)
+    # inference: y = scale * (x - mean) / sqrt(var + eps) + bias; the square root is of constants
+    denom = np.sqrt(np.asarray(var, dtype=np.float64) + eps)
+    if ctx.exact:
+        from compiler.values import to_exact
+        denom = to_exact(denom)
+    factor = scale / denom
+    shift = bias - mean * factor
+    rank = len(x.shape)
+    shape = (1, -1) + (1,) * (rank - 2) if rank >= 2 else (-1,)
+    factor, shift = factor.reshape(shape), shift.reshape(shape)
+    return _linear(x, lambda t: t * factor, shift) if _is_sym(x) else x * factor + shift
+
+
+def op_affine(node, args, ctx):
+    """Canonical fused layer: ``sum_i W_i @ flatten(x_i) + b`` (made by the fuse_affine pass)."""
+    total: Value | None = None
+    for x, W in zip(args, node.attrs["weights"]):
+        W = ctx.constant(W)
+        term = _linear(x, lambda t, W=W: W @ t.reshape(-1))
+        total = term if total is None else _add(total, term)
+    return _add(total, ctx.constant(node.attrs["bias"]))
+
+
+def op_relu(node, args, ctx):
+    return ctx.relu(node, args[0])
+
+
+def op_constant(node, args, ctx):
+    return ctx.constant(node.value)
+
+
+OPS: dict[str, OpSpec] = {
+    "Constant": OpSpec(op_constant, "value tensors"),
+    "Identity": OpSpec(op_identity, ""),
+    "Dropout": OpSpec(op_dropout, "inference mode only"),
+    "Cast": OpSpec(op_cast, "to float types for network values"),
+    "Flatten": OpSpec(op_flatten, ""),
+    "Reshape": OpSpec(op_reshape, "constant target shape"),
+    "Squeeze": OpSpec(op_squeeze, "constant axes"),
+    "Unsqueeze": OpSpec(op_unsqueeze, "constant axes"),
+    "Transpose": OpSpec(op_transpose, ""),
+    "MatMul": OpSpec(op_matmul, "one operand constant (either order)"),
+    "Gemm": OpSpec(op_gemm, "alpha, beta, transA, transB; B constant"),
+    "Add": OpSpec(op_add, "broadcasting; two network branches allowed"),
+    "Sub": OpSpec(op_sub, "broadcasting; two network branches allowed"),
+    "Neg": OpSpec(op_neg, ""),
+    "Mul": OpSpec(op_mul, "one operand constant"),
+    "Div": OpSpec(op_div, "constant non-zero divisor"),
+    "BatchNormalization": OpSpec(op_batchnorm, "inference mode (folded into the affine map)"),
+    "Relu": OpSpec(op_relu, "the piecewise-linear unit"),
+    "Affine": OpSpec(op_affine, "internal: a fused linear layer"),
+}
