@@ -1,0 +1,131 @@
+"""Command line: ``relucompile MODEL -o OUT.onnx [--box LO HI | --domain FILE] ...``.
+
+Exit codes: 0 success, 2 usage or input error (one line on stderr naming file, node and op),
+1 internal error (a bug: please report it with the model).
+
+Example:
+    >>> main(["relucompile/examples/tiny_mlp.onnx", "--box", "-1", "1", "-o", "/tmp/s.onnx", "-q"])  # doctest: +SKIP
+    0
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import traceback
+
+from compiler.errors import DomainError, UserError
+
+EPILOG = """examples:
+  relucompile model.onnx -o shallow.onnx                  compile over all of R^d
+  relucompile model.onnx --box -1 1 -o shallow.onnx       over the box [-1, 1]^d
+  relucompile model.onnx --domain box.json -o s.onnx --regions regions.json
+      box.json: {"lower": [0, 0], "upper": [1, 2]}  or a polytope {"G": [[1, 1]], "g": [1]}
+  relucompile model.onnx --box -1 1 --max-regions 100000 --time-limit 600 -o s.onnx
+
+exit codes: 0 success, 2 usage or input error, 1 internal error
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        self.exit(2, f"relucompile: error: {message} (see relucompile --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="relucompile", description="Compile a deep ReLU network (ONNX) into the exactly "
+                "equal network with three hidden layers (DESIGN.md), and list its activation regions.",
+                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help="the source ONNX model (piecewise-linear ops only), e.g. model.onnx")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.onnx",
+                   help="where to write the shallow ONNX model, e.g. -o shallow.onnx")
+    dom = p.add_mutually_exclusive_group()
+    dom.add_argument("--box", nargs=2, type=float, metavar=("LO", "HI"),
+                     help="domain [LO, HI]^d, the same bounds for every input, e.g. --box -1 1 "
+                          "(default: all of R^d)")
+    dom.add_argument("--domain", metavar="FILE",
+                     help='JSON domain: {"lower": [...], "upper": [...]} for a box or '
+                          '{"G": [[...]], "g": [...]} for the polytope G x <= g, e.g. --domain box.json')
+    p.add_argument("--regions", metavar="FILE.json",
+                   help="also write every cell (pattern, A, c, inequalities, interior point), e.g. "
+                        "--regions regions.json")
+    p.add_argument("--max-regions", type=int, metavar="N",
+                   help="stop with an error after N cells, e.g. --max-regions 100000")
+    p.add_argument("--time-limit", type=float, metavar="S",
+                   help="stop with an error after S seconds of enumeration, e.g. --time-limit 600")
+    p.add_argument("--seed", type=int, default=0, help="seed of the tie-break reference point (default 0)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
+    from relucompile import __version__
+    p.add_argument("--version", action="version", version=f"relucompile {__version__}")
+    return p
+
+
+def _domain(args, d_hint: int | None):
+    from compiler.domain import Domain
+    if args.domain:
+        return Domain.from_json(args.domain)
+    if args.box:
+        lo, hi = args.box
+        if d_hint is None:
+            raise DomainError("--box needs the model's input size")
+        return Domain.box([lo] * d_hint, [hi] * d_hint)
+    return None
+
+
+def run_compile(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    from backends.files import check_writable
+    from relucompile.api import compile_network, load_network, save_onnx, save_regions
+    if args.max_regions is not None and args.max_regions < 1:
+        raise UserError("--max-regions must be at least 1")
+    if args.time_limit is not None and args.time_limit <= 0:
+        raise UserError("--time-limit must be positive")
+    for path in filter(None, [args.output, args.regions]):
+        check_writable(path)
+    start = time.perf_counter()
+    net = load_network(args.model)
+    domain = _domain(args, net.d)
+    if domain is not None and domain.d != net.d:
+        raise DomainError(f"{args.domain or '--box'}: the domain has dimension {domain.d} but "
+                          f"{os.path.basename(args.model)} has {net.d} inputs")
+    shallow = compile_network(net, domain, max_regions=args.max_regions, time_limit=args.time_limit,
+                              progress=not args.quiet, seed=args.seed)
+    save_onnx(shallow, args.output)
+    if args.regions:
+        save_regions(shallow, args.regions)
+    if not args.quiet:
+        sizes = shallow.layer_sizes()
+        bounded = sum(c.bounded for c in shallow.regions.cells)
+        print(f"{os.path.basename(args.model)} over {shallow.domain.describe()}: {shallow.num_cells:,} cells "
+              f"({bounded:,} bounded), {shallow.num_hyperplanes:,} hyperplanes; shallow layers "
+              f"H1={sizes['H1']:,} H2={sizes['H2']:,} H3={sizes['H3']:,} out={sizes['out']}; "
+              f"{time.perf_counter() - start:.2f} s -> {args.output}" + (f", {args.regions}" if args.regions else ""))
+    return 0
+
+
+COMMANDS = {}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``relucompile`` console script; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = COMMANDS.get(argv[0]) if argv else None
+    try:
+        return command(argv[1:]) if command else run_compile(argv)
+    except UserError as exc:
+        print(f"relucompile: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("relucompile: interrupted; no output written", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: say so, keep the traceback available
+        if os.environ.get("RELUCOMPILE_DEBUG"):
+            traceback.print_exc()
+        print(f"relucompile: internal error: {type(exc).__name__}: {exc} (a bug; rerun with "
+              "RELUCOMPILE_DEBUG=1 for the traceback and please report it)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
