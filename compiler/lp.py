@@ -131,6 +131,12 @@ class LinearProgram:
             self._parm.meth = glp.GLP_PRIMAL
             ret = glp.glp_simplex(self._lp, self._parm)
             self._parm.meth = glp.GLP_DUALP
+        if glp.glp_get_status(self._lp) not in (glp.GLP_OPT, glp.GLP_UNBND):
+            # the dual simplex reports a primal-unbounded LP as "no feasible solution" when it
+            # starts from a basis that is not dual feasible: settle the status with the primal
+            self._parm.meth = glp.GLP_PRIMAL
+            ret = glp.glp_simplex(self._lp, self._parm)
+            self._parm.meth = glp.GLP_DUALP
         return ret
 
     def _set_objective(self, c: np.ndarray, r_cost: float) -> None:

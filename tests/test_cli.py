@@ -1,0 +1,105 @@
+"""The command line: exit codes, one-line errors, atomic outputs, options, regions file."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from compiler.cli import main
+from conftest import ROOT, data_path
+
+EXAMPLE = os.path.join(ROOT, "relucompile", "examples", "tiny_mlp.onnx")
+
+
+def _run(argv, capsys):
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_compile_example_with_regions(tmp_path, capsys) -> None:
+    out, regions = tmp_path / "s.onnx", tmp_path / "r.json"
+    code, stdout, _ = _run([EXAMPLE, "--box", "-1", "1", "-o", str(out), "--regions", str(regions)], capsys)
+    assert code == 0 and "cells" in stdout and "hyperplanes" in stdout
+    doc = json.loads(regions.read_text())
+    assert doc["schema"] == "relucompile.regions" and doc["version"] == 1
+    cells = doc["cells"]
+    assert len(cells) == int({p.key: p.value for p in onnx.load(str(out)).metadata_props}["num_cells"])
+    # every cell's interior point satisfies its inequalities and its rule reproduces the model
+    sess = ort.InferenceSession(EXAMPLE, providers=["CPUExecutionProvider"])
+    H = doc["hyperplanes"]
+    for cell in cells[:50]:
+        x = np.array(cell["interior_point"])
+        for h, closed in cell["facets"]:
+            value = np.dot(H[h]["w"], x) + H[h]["b"]
+            assert value > 0 if closed else value < 0
+        y = sess.run(None, {"x": x[None].astype(np.float32)})[0][0]
+        assert np.allclose(np.array(cell["A"]) @ x + np.array(cell["c"]), y, atol=1e-5)
+        assert len(cell["pattern"]) == sum(doc["model"]["layer_widths"])
+
+
+def test_help_explains_every_option(capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--box", "--domain", "--regions", "--max-regions", "--time-limit", "-q", "-o"):
+        assert option in text
+    assert "e.g." in text and "exit codes" in text
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["missing.onnx", "-o", "{out}"], "no such file"),
+    ([EXAMPLE, "-o", "{out}", "--box", "1", "-1"], "box is empty"),
+    ([EXAMPLE, "-o", "{out}", "--domain", "{dom3}"], "dimension 3"),
+    ([EXAMPLE, "-o", "{out}", "--domain", "{badjson}"], "not valid JSON"),
+    ([EXAMPLE, "-o", "{out}", "--domain", "{nonfinite}"], "non-finite"),
+    ([EXAMPLE, "-o", "{out}", "--max-regions", "3"], "stopped after 3 regions"),
+    ([EXAMPLE, "-o", "/nonexistent-folder/s.onnx"], "does not exist"),
+    ([EXAMPLE], "required"),
+    ([EXAMPLE, "-o", "{out}", "--box", "-1"], "expected 2 arguments"),
+])
+def test_user_errors_are_one_line_exit_2_and_write_nothing(argv, needle, tmp_path, capsys) -> None:
+    out = tmp_path / "s.onnx"
+    files = {"dom3": tmp_path / "d3.json", "badjson": tmp_path / "bad.json", "nonfinite": tmp_path / "nf.json"}
+    files["dom3"].write_text(json.dumps({"lower": [0, 0, 0], "upper": [1, 1, 1]}))
+    files["badjson"].write_text("{lower: ")
+    files["nonfinite"].write_text('{"lower": [0, 0], "upper": [1, Infinity]}')
+    argv = [a.format(out=out, **files) for a in argv]
+    if "required" == needle or "expected" in needle:
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        code, err = info.value.code, capsys.readouterr().err
+    else:
+        code, _, err = _run(argv, capsys)
+    assert code == 2
+    assert needle in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".s.onnx")]
+
+
+@pytest.mark.parametrize("name", ["fc_2-2sigmoids-3.onnx", "tanh_test.onnx", "softmax-last-layer.onnx",
+                                  "layer-zoo/sigmoid.onnx", "layer-zoo/tanh.onnx"])
+def test_refused_models_via_console_script(name, tmp_path) -> None:
+    """The real console entry point: one line naming file, node and op; exit 2; no output."""
+    path = data_path("marabou", name)
+    out = tmp_path / "s.onnx"
+    proc = subprocess.run([sys.executable, "-m", "compiler.cli", path, "-o", str(out)], capture_output=True,
+                          text=True, cwd=ROOT)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "not piecewise linear" in proc.stderr
+    assert os.path.basename(name) in proc.stderr and "node '" in proc.stderr
+    assert not out.exists()
+
+
+def test_quiet_and_domain_file(tmp_path, capsys) -> None:
+    dom = tmp_path / "poly.json"
+    dom.write_text(json.dumps({"G": [[1, 1], [-1, 0], [0, -1]], "g": [1, 0, 0]}))
+    out = tmp_path / "s.onnx"
+    code, stdout, err = _run([EXAMPLE, "-o", str(out), "--domain", str(dom), "-q"], capsys)
+    assert code == 0 and stdout == "" and err == "" and out.exists()

@@ -1,0 +1,136 @@
+"""Property tests: the shallow net equals the deep net *exactly* (rationals) at random points,
+at every cell vertex and on facets, and every point of the domain is claimed by exactly one
+half-open cell.  Random MLPs (d 1..4, depth 1..4, width 1..8, 1..3 outputs) with small dyadic
+weights and planted degeneracies: dead and always-on units, duplicate units, zero rows,
+parallel hyperplanes, several hyperplanes through one point, hyperplanes through box corners.
+"""
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from compiler.domain import Domain
+from compiler.enumerate import enumerate_regions
+from compiler.network import AffineLayer, ReluNet
+from compiler.passes import exact_net
+from compiler.shallow import build_shallow, evaluate_explicit
+from exact_tools import cell_vertices, facet_points, random_rational_points
+
+DEGENERACIES = ["dead", "always_on", "duplicate", "zero_row", "parallel", "concurrent", "corner", "none"]
+
+
+@st.composite
+def degenerate_mlps(draw, max_d: int = 4, max_depth: int = 4, max_width: int = 8):
+    d = draw(st.integers(1, max_d))
+    depth = draw(st.integers(1, max_depth))
+    widths = [draw(st.integers(1, max_width)) for _ in range(depth)]
+    m = draw(st.integers(1, 3))
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    layers, prev = [], d
+    for i, w in enumerate(widths):
+        W = rng.integers(-4, 5, (w, prev)) / 4.0
+        b = rng.integers(-4, 5, w) / 8.0
+        for unit in range(w):
+            kind = DEGENERACIES[int(rng.integers(len(DEGENERACIES)))]
+            other = int(rng.integers(w))
+            if kind == "dead":
+                W[unit], b[unit] = 0.0, -1.0
+            elif kind == "always_on":
+                b[unit] = 64.0
+            elif kind == "duplicate" and other != unit:
+                W[unit], b[unit] = W[other], b[other]
+            elif kind == "zero_row":
+                W[unit], b[unit] = 0.0, 0.0
+            elif kind == "parallel" and other != unit:
+                W[unit], b[unit] = 2.0 * W[other], b[other] + 0.25
+            elif kind == "concurrent":
+                b[unit] = 0.0  # all such hyperplanes of layer 0 pass through the origin
+            elif kind == "corner" and i == 0:
+                corner = rng.choice([-1.0, 1.0], prev)
+                b[unit] = -float(W[unit] @ corner)
+        layers.append(AffineLayer({i: W}, b))
+        prev = w
+    out = AffineLayer({depth: rng.integers(-4, 5, (m, prev)) / 4.0}, rng.integers(-4, 5, m) / 8.0)
+    return ReluNet(d, layers, out)
+
+
+def _check_exact(net: ReluNet, domain: Domain, n_random: int, rng: np.random.Generator) -> None:
+    shallow = build_shallow(net, enumerate_regions(net, domain))
+    exact = exact_net(net)
+
+    def deep(x):
+        return list(exact.forward(np.array([x], dtype=object))[0])
+
+    if domain.kind == "reals":
+        points = [[Fraction(int(v), 16) for v in rng.integers(-160, 161, net.d)] for _ in range(n_random)]
+    else:
+        points = random_rational_points(domain, n_random, rng)
+    for a in range(shallow.num_cells):
+        verts = cell_vertices(shallow, a)
+        assert verts or domain.kind == "reals", f"cell {a} has no vertex"
+        points += verts + facet_points(shallow, a, verts)
+    for x in points:
+        assert len(shallow.claiming_cells_exact(x)) == 1, x
+        assert shallow.evaluate_exact(x) == deep(x), x  # evaluate_exact asserts one claim too
+    X = np.array([[float(v) for v in x] for x in points])
+    want = net.forward(X)
+    got = shallow.evaluate(X)
+    assert np.all(np.abs(got - want) <= 1e-9 * (1 + np.abs(want))), np.abs(got - want).max()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(net=degenerate_mlps(), seed=st.integers(0, 1000))
+def test_shallow_equals_deep_exactly_on_box(net: ReluNet, seed: int) -> None:
+    _check_exact(net, Domain.box([-1.0] * net.d, [1.0] * net.d), 20, np.random.default_rng(seed))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(net=degenerate_mlps(max_d=3, max_depth=3, max_width=6), seed=st.integers(0, 1000))
+def test_shallow_equals_deep_exactly_on_all_of_rd(net: ReluNet, seed: int) -> None:
+    """The default domain: unbounded cells, points far from the origin."""
+    _check_exact(net, Domain.reals(net.d), 30, np.random.default_rng(seed))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(net=degenerate_mlps(max_d=3, max_depth=3, max_width=5), seed=st.integers(0, 1000))
+def test_exact_on_lower_dimensional_box(net: ReluNet, seed: int) -> None:
+    """A zero-width side (as in ACAS Xu prop_4): compiled over the affine hull."""
+    if net.d < 2:
+        return
+    lo, hi = [-1.0] * net.d, [1.0] * net.d
+    lo[0] = hi[0] = 0.25
+    _check_exact(net, Domain.box(lo, hi), 10, np.random.default_rng(seed))
+
+
+@settings(max_examples=15, deadline=None)
+@given(net=degenerate_mlps(max_d=2, max_depth=2, max_width=4))
+def test_explicit_extended_real_network(net: ReluNet) -> None:
+    """The materialised +-inf weight matrices compute f exactly (extended-real semantics)."""
+    domain = Domain.box([-1.0] * net.d, [1.0] * net.d)
+    shallow = build_shallow(net, enumerate_regions(net, domain))
+    layers = shallow.explicit_layers()
+    rng = np.random.default_rng(0)
+    for x in random_rational_points(domain, 10, rng):
+        # the explicit matrices hold float64 weights: exact binary fractions, so Fractions stay exact
+        exact_layers = [(W.astype(object), b.astype(object)) for W, b in layers]
+        exact_layers = [(np.vectorize(lambda v: v if abs(v) == float("inf") else Fraction(v), otypes=[object])(W),
+                         np.vectorize(lambda v: Fraction(v), otypes=[object])(b)) for W, b in exact_layers]
+        got = evaluate_explicit(exact_layers, x)
+        assert got == list(exact_net(net).forward(np.array([x], dtype=object))[0])
+
+
+def test_unbounded_domain_cells() -> None:
+    """On all of R^d, cells are reported bounded or not, and points far out are still exact."""
+    net = ReluNet(2, [AffineLayer({0: np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])}, np.array([0.0, 0.0, -1.0]))],
+                  AffineLayer({1: np.array([[1.0, -1.0, 2.0]])}, np.zeros(1)))
+    shallow = build_shallow(net, enumerate_regions(net, Domain.reals(2)))
+    assert shallow.num_cells == 7  # three lines in general position: 7 cells, one bounded triangle
+    assert sum(c.bounded for c in shallow.regions.cells) == 1
+    exact = exact_net(net)
+    for x in ([Fraction(1000), Fraction(-3)], [Fraction(1, 3), Fraction(2, 3)], [Fraction(0), Fraction(0)],
+              [Fraction(-7), Fraction(8)], [Fraction(1, 2), Fraction(1, 2)]):
+        assert shallow.evaluate_exact(x) == list(exact.forward(np.array([x], dtype=object))[0])
