@@ -9,6 +9,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -134,3 +135,96 @@ def test_unbounded_domain_cells() -> None:
     for x in ([Fraction(1000), Fraction(-3)], [Fraction(1, 3), Fraction(2, 3)], [Fraction(0), Fraction(0)],
               [Fraction(-7), Fraction(8)], [Fraction(1, 2), Fraction(1, 2)]):
         assert shallow.evaluate_exact(x) == list(exact.forward(np.array([x], dtype=object))[0])
+
+
+def _small_net() -> ReluNet:
+    rng = np.random.default_rng(4)
+    layers = [AffineLayer({0: rng.integers(-4, 5, (5, 2)) / 4.0}, rng.integers(-4, 5, 5) / 8.0),
+              AffineLayer({1: rng.integers(-4, 5, (4, 5)) / 4.0}, rng.integers(-4, 5, 4) / 8.0)]
+    return ReluNet(2, layers, AffineLayer({2: rng.integers(-4, 5, (2, 4)) / 4.0}, np.zeros(2)))
+
+
+def _rank(vectors: list[list[Fraction]]) -> int:
+    rows = [list(v) for v in vectors]
+    rank = 0
+    for col in range(len(rows[0]) if rows else 0):
+        pivot = next((r for r in range(rank, len(rows)) if rows[r][col] != 0), None)
+        if pivot is None:
+            continue
+        rows[rank], rows[pivot] = rows[pivot], rows[rank]
+        for r in range(len(rows)):
+            if r != rank and rows[r][col] != 0:
+                f = rows[r][col] / rows[rank][col]
+                rows[r] = [a - f * b for a, b in zip(rows[r], rows[rank])]
+        rank += 1
+    return rank
+
+
+def test_every_listed_inequality_is_a_facet() -> None:
+    """Irredundant: each facet holds d affinely independent cell vertices (exact), and the
+    interior point is strictly inside every inequality."""
+    net = _small_net()
+    shallow = build_shallow(net, enumerate_regions(net, Domain.box([-1.0, -1.0], [1.0, 1.0])))
+    for a in range(shallow.num_cells):
+        verts = cell_vertices(shallow, a)
+        for j in range(shallow.cell_ptr[a], shallow.cell_ptr[a + 1]):
+            w, b = shallow.exact_hyperplane(int(shallow.facet_h[j]))
+            on = [v for v in verts if sum((wi * xi for wi, xi in zip(w, v)), Fraction(0)) + b == 0]
+            assert len(on) >= 2 and _rank([[x - y for x, y in zip(v, on[0])] for v in on[1:]]) == net.d - 1
+            inside = float(np.dot(shallow.W[shallow.facet_h[j]], shallow.regions.cells[a].interior) + shallow.b[shallow.facet_h[j]])
+            assert inside > 0 if shallow.facet_closed[j] else inside < 0
+
+
+def test_enumeration_is_deterministic() -> None:
+    net = _small_net()
+    runs = [enumerate_regions(net, Domain.box([-1.0, -1.0], [1.0, 1.0])) for _ in range(2)]
+    assert [c.pattern.tobytes() for c in runs[0].cells] == [c.pattern.tobytes() for c in runs[1].cells]
+    assert [c.facets for c in runs[0].cells] == [c.facets for c in runs[1].cells]
+
+
+@pytest.mark.parametrize("mutation", ["drop_cell", "flip_closed", "perturb_map"])
+def test_exactness_checks_catch_mutations(mutation: str) -> None:
+    """The exact checks used above fail on a broken shallow net (so they can fail at all)."""
+    net = _small_net()
+    domain = Domain.box([-1.0, -1.0], [1.0, 1.0])
+    shallow = build_shallow(net, enumerate_regions(net, domain))
+    if mutation == "drop_cell":
+        victim = shallow.regions.cells[3].interior
+        keep = [a for a in range(shallow.num_cells) if a != 3]
+        from compiler.regions import RegionSet
+        regions = RegionSet(domain, 2, 2, net.widths, [shallow.regions.cells[a] for a in keep],
+                            shallow.regions.hyperplanes)
+        shallow = build_shallow(net, regions)
+        with pytest.raises(AssertionError, match="0 cells claim"):
+            shallow.evaluate_exact([Fraction(v) for v in victim])
+        return
+    if mutation == "flip_closed":
+        shallow.facet_closed[0] = not shallow.facet_closed[0]
+        verts = cell_vertices(build_shallow(net, shallow.regions), 0)
+        points = facet_points(build_shallow(net, shallow.regions), 0, verts)
+        with pytest.raises(AssertionError, match="cells claim"):
+            for x in points:
+                shallow.evaluate_exact(x)
+        return
+    shallow.exact_affine(0)
+    A, c = shallow._exact_cache["affine"][0]
+    shallow._exact_cache["affine"][0] = (A, c + Fraction(1, 2**60))
+    x = [Fraction(v) for v in shallow.regions.cells[0].interior]
+    assert shallow.evaluate_exact(x) != list(exact_net(net).forward(np.array([x], dtype=object))[0])
+
+
+def test_polytope_with_implicit_equality() -> None:
+    """x0 + x1 <= 1 and x0 + x1 >= 1 within [-1, 1]^2: a segment, compiled over its hull."""
+    net = _small_net()
+    G = [[1, 1], [-1, -1], [1, 0], [-1, 0], [0, 1], [0, -1]]
+    g = [1, -1, 1, 1, 1, 1]
+    domain = Domain.polytope(G, g)
+    assert domain.hull().k == 1
+    shallow = build_shallow(net, enumerate_regions(net, domain))
+    exact = exact_net(net)
+    for t in range(0, 17):  # x0 in [0, 1] keeps x1 = 1 - x0 in the box
+        x0 = Fraction(t, 16)
+        x = [x0, 1 - x0]
+        assert shallow.evaluate_exact(x) == list(exact.forward(np.array([x], dtype=object))[0])
+    assert shallow.evaluate_exact([Fraction(1, 2), Fraction(1, 3)]) is None  # off the segment
+    assert np.isnan(shallow.evaluate(np.array([[0.5, 0.3]]))).all()
