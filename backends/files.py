@@ -37,6 +37,9 @@ def atomic_write(path: str, write: Callable[[IO], None], text: bool = False) -> 
     try:
         with os.fdopen(fd, "w" if text else "wb") as stream:
             write(stream)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

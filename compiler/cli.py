@@ -24,6 +24,16 @@ EPILOG = """examples:
       box.json: {"lower": [0, 0], "upper": [1, 2]}  or a polytope {"G": [[1, 1]], "g": [1]}
   relucompile model.onnx --box -1 1 --max-regions 100000 --time-limit 600 -o s.onnx
 
+  relucompile model.onnx --box -1 1 -o rules.txt           readable equations (.txt .tex .py .smt2)
+  relucompile net1d.onnx --form two-layer -o two.onnx      1-D nets: minimal one-hidden-layer form
+
+subcommands (relucompile NAME --help):
+  explain   the linear rule applied at one input, and how far the input can move
+  plot      picture of the partition (2-D, a 2-D slice, or 1-D)
+  report    self-contained HTML audit report
+  verify    decide a VNN-LIB property exactly (exit 0 holds, 10 violated, 20 unknown)
+  bounds    exact min and max of each output over a domain
+
 exit codes: 0 success, 2 usage or input error, 1 internal error
 """
 
@@ -38,8 +48,22 @@ def build_parser() -> argparse.ArgumentParser:
                 "equal network with three hidden layers (DESIGN.md), and list its activation regions.",
                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="the source ONNX model (piecewise-linear ops only), e.g. model.onnx")
-    p.add_argument("-o", "--output", required=True, metavar="OUT.onnx",
-                   help="where to write the shallow ONNX model, e.g. -o shallow.onnx")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="where to write the shallow ONNX model (.onnx) or its equations (.txt .tex .py "
+                        ".smt2), e.g. -o shallow.onnx")
+    p.add_argument("--format", choices=["text", "latex", "sympy", "smtlib"],
+                   help="write equations instead of ONNX (default: chosen by the extension of -o)")
+    p.add_argument("--digits", type=int, default=6,
+                   help="significant digits of numbers in text/LaTeX equations (default 6; exact "
+                        "values stay in the regions file, the SymPy and the SMT-LIB output)")
+    p.add_argument("--form", choices=["three-layer", "two-layer"], default="three-layer",
+                   help="three-layer: the shallow net of DESIGN.md (default); two-layer: for 1-D inputs, "
+                        "the minimal one-hidden-layer net with finite weights (Huang)")
+    p.add_argument("--basis", choices=["one-sided", "two-sided"], default="one-sided",
+                   help="with --form two-layer: ReLUs all opening to the right (one-sided) or on both "
+                        "sides of a pivot breakpoint (two-sided)")
+    p.add_argument("--pivot", type=int, metavar="I",
+                   help="with --basis two-sided: index (1-based) of the pivot breakpoint (default: middle)")
     dom = p.add_mutually_exclusive_group()
     dom.add_argument("--box", nargs=2, type=float, metavar=("LO", "HI"),
                      help="domain [LO, HI]^d, the same bounds for every input, e.g. --box -1 1 "
@@ -89,9 +113,32 @@ def run_compile(argv: list[str]) -> int:
     if domain is not None and domain.d != net.d:
         raise DomainError(f"{args.domain or '--box'}: the domain has dimension {domain.d} but "
                           f"{os.path.basename(args.model)} has {net.d} inputs")
+    from backends.equations import format_for_path
+    equations_format = args.format or (None if args.output.lower().endswith(".onnx")
+                                       else format_for_path(args.output))
+    if args.format and args.output.lower().endswith(".onnx"):
+        raise UserError(f"{args.output}: --format {args.format} writes equations; give a .txt .tex .py or "
+                        ".smt2 file, or drop --format to get ONNX")
+    if not args.output.lower().endswith(".onnx") and equations_format is None:
+        raise UserError(f"{args.output}: cannot tell the output from the extension (.onnx .txt .tex .py "
+                        ".smt2); give --format text|latex|sympy|smtlib")
+    if args.form == "two-layer" and net.d != 1:
+        raise UserError(f"{os.path.basename(args.model)}: --form two-layer needs a model with one input, "
+                        f"this one has {net.d}")
+    if args.form != "two-layer" and (args.basis != "one-sided" or args.pivot is not None):
+        raise UserError("--basis and --pivot go with --form two-layer")
     shallow = compile_network(net, domain, max_regions=args.max_regions, time_limit=args.time_limit,
                               progress=not args.quiet, seed=args.seed)
-    save_onnx(shallow, args.output)
+    if args.form == "two-layer":
+        from backends.two_layer import write_two_layer
+        from compiler.one_d import two_layer_form
+        write_two_layer(two_layer_form(shallow, args.basis, args.pivot), args.output,
+                        net.meta["signature"], fmt=equations_format, digits=args.digits)
+    elif equations_format:
+        from backends.equations import write_equations
+        write_equations(shallow, args.output, equations_format, digits=args.digits)
+    else:
+        save_onnx(shallow, args.output)
     if args.regions:
         save_regions(shallow, args.regions)
     if not args.quiet:
@@ -104,7 +151,15 @@ def run_compile(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {}
+def _commands() -> dict:
+    """Subcommands: ``relucompile NAME ...``; each is ``run_NAME(argv) -> exit code``."""
+    from compiler.cli_audit import run_explain, run_plot, run_report
+    from compiler.cli_verify import run_bounds, run_verify
+    return {"explain": run_explain, "plot": run_plot, "report": run_report,
+            "verify": run_verify, "bounds": run_bounds}
+
+
+COMMANDS = _commands()
 
 
 def main(argv: list[str] | None = None) -> int:

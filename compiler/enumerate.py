@@ -170,7 +170,7 @@ class _SplitRun:
             lo[i] = r1.value if r1.status == "optimal" else -np.inf
             hi[i] = -r2.value if r2.status == "optimal" else np.inf
             pts += [r.x for r in (r1, r2) if r.x is not None]
-        return lo, hi, np.array(pts).reshape(-1, self.k)
+        return lo, hi, np.array(pts, dtype=float).reshape(len(pts), self.k)
 
     def resolve(self, l, blocks, pattern, Mx, mx, unit, signs, undecided, t_int, witnesses) -> None:
         """Decide the undecided units of layer l on the current polytope; split on a crossing one."""

@@ -103,3 +103,54 @@ def test_quiet_and_domain_file(tmp_path, capsys) -> None:
     out = tmp_path / "s.onnx"
     code, stdout, err = _run([EXAMPLE, "-o", str(out), "--domain", str(dom), "-q"], capsys)
     assert code == 0 and stdout == "" and err == "" and out.exists()
+
+
+# -- equations and the two-layer form from the main command (issue 3) ----------------------------
+
+@pytest.mark.parametrize("suffix, marker", [(".txt", "cell"), (".tex", "\\begin{cases}"),
+                                            (".py", "Piecewise"), (".smt2", "define-fun")])
+def test_equations_chosen_by_extension(tmp_path, capsys, suffix, marker) -> None:
+    out = tmp_path / f"rules{suffix}"
+    code, _, err = _run([EXAMPLE, "--box", "-1", "1", "-o", str(out), "-q"], capsys)
+    assert code == 0, err
+    assert marker in out.read_text()
+
+
+def test_format_option_and_refusals(tmp_path, capsys) -> None:
+    out = tmp_path / "rules.out"
+    assert _run([EXAMPLE, "--box", "-1", "1", "-o", str(out), "--format", "text", "-q"], capsys)[0] == 0
+    assert "cell" in out.read_text()
+    code, _, err = _run([EXAMPLE, "-o", str(tmp_path / "s.onnx"), "--format", "latex"], capsys)
+    assert code == 2 and "writes equations" in err and not (tmp_path / "s.onnx").exists()
+    code, _, err = _run([EXAMPLE, "-o", str(tmp_path / "s.bin")], capsys)
+    assert code == 2 and "extension" in err
+    code, _, err = _run([EXAMPLE, "--form", "two-layer", "-o", str(tmp_path / "t.onnx")], capsys)
+    assert code == 2 and "one input" in err and len(err.strip().splitlines()) == 1
+    code, _, err = _run([EXAMPLE, "--basis", "two-sided", "-o", str(tmp_path / "t.onnx")], capsys)
+    assert code == 2 and "--form two-layer" in err
+
+
+def test_two_layer_form_from_the_command_line(tmp_path, capsys) -> None:
+    from relucompile.random_nets import random_mlp, to_onnx_model
+    source = tmp_path / "net1d.onnx"
+    onnx.save(to_onnx_model(random_mlp(1, [8, 8], 2, 3)), str(source))
+    out = tmp_path / "two.onnx"
+    code, _, err = _run([str(source), "--form", "two-layer", "--basis", "two-sided", "-o", str(out), "-q"], capsys)
+    assert code == 0, err
+    model = onnx.load(str(out))
+    assert [n.op_type for n in model.graph.node].count("Relu") == 1
+    xs = np.linspace(-20, 20, 4001).reshape(-1, 1)
+    deep = ort.InferenceSession(str(source), providers=["CPUExecutionProvider"])
+    two = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    name_d, name_t = deep.get_inputs()[0].name, two.get_inputs()[0].name
+    want = deep.run(None, {name_d: xs.astype(np.float32)})[0]
+    got = two.run(None, {name_t: xs.astype(two.get_inputs()[0].type == "tensor(double)" and np.float64 or np.float32)})[0]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)  # float32 source evaluation
+    text = tmp_path / "two.txt"
+    assert _run([str(source), "--form", "two-layer", "-o", str(text), "-q"], capsys)[0] == 0
+    assert "breakpoint" in text.read_text().lower()
+
+
+def test_subcommands_are_registered() -> None:
+    from compiler.cli import COMMANDS
+    assert set(COMMANDS) >= {"explain", "plot", "report", "verify", "bounds"}

@@ -107,6 +107,18 @@ def test_exact_on_lower_dimensional_box(net: ReluNet, seed: int) -> None:
     _check_exact(net, Domain.box(lo, hi), 10, np.random.default_rng(seed))
 
 
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(net=degenerate_mlps(max_d=3, max_depth=3, max_width=5))
+def test_exact_on_a_single_point_domain(net: ReluNet) -> None:
+    """Every side of zero width: the domain is one point, compiled into one cell (regression: crashed)."""
+    point = [0.25 * (i + 1) for i in range(net.d)]
+    shallow = build_shallow(net, enumerate_regions(net, Domain.box(point, point)))
+    assert shallow.num_cells == 1
+    x = [Fraction(v) for v in point]
+    assert shallow.evaluate_exact(x) == list(exact_net(net).forward(np.array([x], dtype=object))[0])
+    assert np.isnan(shallow.evaluate(np.array([[v + 0.5 for v in point]]))).all()
+
+
 @settings(max_examples=15, deadline=None)
 @given(net=degenerate_mlps(max_d=2, max_depth=2, max_width=4))
 def test_explicit_extended_real_network(net: ReluNet) -> None:

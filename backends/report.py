@@ -1,0 +1,441 @@
+"""The audit report: one self-contained HTML file describing what a network computes where.
+
+Sections: the model (source, sha256, inputs, outputs, hidden widths, domain); cell statistics
+(count, bounded/unbounded, facets per cell, distinct affine maps, how the domain's volume is
+shared among the cells); a picture (:func:`backends.plot.picture`: the partition for 2 inputs,
+a 2-D slice for more, the function for 1); and a table of the largest cells with their rules
+(the cell's conditions and each output's affine formula).  Images are PNGs embedded as base64,
+the style is inline: the file opens anywhere, offline, and can be archived as it is.
+
+Volume shares are exact for 1 and 2 inputs (interval lengths, polygon areas) and otherwise
+estimated from uniform samples of the domain with a fixed seed (so the report is reproducible);
+a sample is assigned to its cell by its activation pattern.  When the cells of a d > 2 input
+domain are too many to enumerate within the limits, the statistics and the table describe the
+slice instead, and the report says so.
+
+Example:
+    >>> from relucompile.random_nets import random_mlp
+    >>> net = random_mlp(2, [4], 1, seed=0)
+    >>> html = build_report(net, Domain.box([-1, -1], [1, 1]))
+    >>> html.startswith("<!DOCTYPE html>"), "data:image/png;base64," in html
+    (True, True)
+"""
+from __future__ import annotations
+
+import base64
+import html
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from backends.files import atomic_write
+from backends.plot import (PlaneSlice, Picture, bounding_box, figure_bytes, label_cells, picture, plural,
+                           slice_network)
+from compiler.domain import Domain
+from compiler.enumerate import Limits, enumerate_regions
+from compiler.errors import RegionLimitError
+from compiler.explain import affine_text, default_names, number_text
+from compiler.network import ReluNet
+from compiler.regions import RegionSet
+
+DEFAULT_SAMPLES = 100_000
+
+
+# -- statistics ------------------------------------------------------------------------------
+
+def volume_shares(net: ReluNet, regions: RegionSet, *, samples: int = DEFAULT_SAMPLES, seed: int = 0,
+                  areas: np.ndarray | None = None) -> tuple[np.ndarray | None, str]:
+    """Each cell's share of the domain's volume and the method: ``"exact"`` (1 input: lengths;
+    2 inputs: the given polygon ``areas``), ``"sampled"`` (``samples`` uniform points, fixed
+    ``seed``; cells no sample hit get 0) or ``"unbounded"`` (None: the domain has no volume).
+
+    Example:
+        >>> from compiler.network import AffineLayer
+        >>> net = ReluNet(3, [AffineLayer({0: np.array([[1.0, 0, 0]])}, np.array([-0.5]))],
+        ...               AffineLayer({1: np.array([[1.0]])}, np.zeros(1)))     # relu(x1 - 0.5)
+        >>> regions = enumerate_regions(net, Domain.box([0] * 3, [1] * 3))
+        >>> shares, method = volume_shares(net, regions, samples=20000)
+        >>> method, np.round(shares, 1).tolist()
+        ('sampled', [0.5, 0.5])
+    """
+    domain, R = regions.domain, len(regions)
+    if not domain.bounded:
+        return None, "unbounded"
+    if R == 1:
+        return np.ones(1), "exact"
+    hull = domain.hull()
+    if net.d == 1 and hull.k == 1:
+        lengths = np.array([_length(regions, cell) for cell in regions.cells])
+        return lengths / lengths.sum(), "exact"
+    if areas is not None and net.d == 2 and hull.k == 2:
+        return areas / areas.sum(), "exact"
+    X = uniform_points(domain, samples, np.random.default_rng(seed))
+    cells = cells_of(net, regions, X)
+    counts = np.bincount(cells[cells >= 0], minlength=R)
+    return counts / max(int(counts.sum()), 1), "sampled"
+
+
+def _length(regions: RegionSet, cell) -> float:
+    lo, hi = -math.inf, math.inf
+    for h, s in cell.facets:
+        w, b = s * regions.hyperplanes[h].w[0], s * regions.hyperplanes[h].b
+        if w > 0:
+            lo = max(lo, -b / w)
+        elif w < 0:
+            hi = min(hi, -b / w)
+    return max(hi - lo, 0.0)
+
+
+def uniform_points(domain: Domain, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` points uniform on a bounded domain (in its affine hull when lower-dimensional).
+
+    Example:
+        >>> X = uniform_points(Domain.polytope([[1, 1], [-1, 0], [0, -1]], [1, 0, 0]), 500,
+        ...                    np.random.default_rng(0))
+        >>> X.shape, bool(np.all(X.sum(axis=1) <= 1))
+        ((500, 2), True)
+    """
+    if domain.kind == "box":
+        return rng.uniform(domain.lower, domain.upper, size=(n, domain.d))
+    hull = domain.hull()
+    lo, hi = bounding_box(Domain.polytope(hull.Gt, hull.gt)) if hull.k else (np.zeros(0), np.zeros(0))
+    kept, total = [], 0
+    for _ in range(1000):
+        T = rng.uniform(lo, hi, size=(2 * n, hull.k))
+        T = T[np.all(T @ hull.Gt.T <= hull.gt, axis=1)]
+        kept.append(T)
+        total += len(T)
+        if total >= n:
+            break
+    T = np.vstack(kept)[:n]
+    return hull.x0 + T @ hull.U.T
+
+
+def cells_of(net: ReluNet, regions: RegionSet, X: np.ndarray) -> np.ndarray:
+    """The cell of each row of X by its activation pattern (closed-cell search where the pattern
+    is not one of the cells', e.g. on a boundary; -1 if none).
+
+    Example:
+        >>> from compiler.network import AffineLayer
+        >>> net = ReluNet(1, [AffineLayer({0: np.array([[1.0]])}, np.zeros(1))],
+        ...               AffineLayer({1: np.array([[1.0]])}, np.zeros(1)))
+        >>> regions = enumerate_regions(net, Domain.box([-1], [1]))
+        >>> cells_of(net, regions, np.array([[0.5], [-0.5]])).tolist()
+        [0, 1]
+    """
+    index = {cell.pattern.tobytes(): k for k, cell in enumerate(regions.cells)}
+    out = np.full(X.shape[0], -1, dtype=np.int64)
+    for start in range(0, X.shape[0], 20_000):
+        chunk = X[start:start + 20_000]
+        patterns = np.hstack(net.pattern(chunk)) if net.layers else np.zeros((len(chunk), 0), bool)
+        out[start:start + len(chunk)] = [index.get(row.tobytes(), -1) for row in patterns]
+    missing = np.nonzero(out < 0)[0]
+    if missing.size:
+        out[missing] = regions.locate(X[missing])
+    return out
+
+
+@dataclass
+class CellStats:
+    """Summary figures of a set of cells (see :func:`cell_stats`)."""
+
+    cells: int
+    bounded: int
+    facets_min: int
+    facets_mean: float
+    facets_max: int
+    distinct_maps: int
+    hyperplanes: int
+    shares: np.ndarray | None
+    share_method: str
+    seconds: float
+
+    def cells_covering(self, fraction: float) -> int | None:
+        """How many of the largest cells together cover ``fraction`` of the domain."""
+        if self.shares is None:
+            return None
+        cumulative = np.cumsum(np.sort(self.shares)[::-1])
+        return int(np.searchsorted(cumulative, fraction * cumulative[-1] - 1e-12) + 1)
+
+
+def cell_stats(net: ReluNet, regions: RegionSet, *, areas: np.ndarray | None = None,
+               samples: int = DEFAULT_SAMPLES, seed: int = 0) -> CellStats:
+    """Count, boundedness, facets per cell (domain facets included), distinct affine maps
+    (equal up to 1e-9 of the largest coefficient), facet hyperplanes in use, volume shares.
+
+    Example:
+        >>> from relucompile.random_nets import random_mlp
+        >>> net = random_mlp(2, [3], 1, seed=0)
+        >>> regions = enumerate_regions(net, Domain.box([-1, -1], [1, 1]))
+        >>> stats = cell_stats(net, regions)
+        >>> stats.cells == len(regions), stats.share_method, round(float(stats.shares.sum()), 6)
+        (True, 'sampled', 1.0)
+    """
+    facets = [len(cell.facets) for cell in regions.cells] or [0]
+    maps = np.array([np.concatenate([cell.A.ravel(), cell.c.ravel()]) for cell in regions.cells])
+    scale = float(np.abs(maps).max(initial=0.0)) or 1.0
+    distinct = len({tuple(row) for row in np.round(maps / (scale * 1e-9)).astype(np.int64).tolist()}) if len(maps) else 0
+    shares, method = volume_shares(net, regions, samples=samples, seed=seed, areas=areas)
+    return CellStats(len(regions), sum(bool(c.bounded) for c in regions.cells), min(facets),
+                     float(np.mean(facets)), max(facets), distinct, len(regions.used_hyperplanes()),
+                     shares, method, float(regions.stats.get("seconds", 0.0)))
+
+
+# -- rules -------------------------------------------------------------------------------------
+
+def inequality_text(w: Sequence[float], b: float, names: Sequence[str], digits: int = 4) -> str:
+    """``w . x + b >= 0`` scaled so its largest coefficient is 1, constant on the right.
+
+    Example:
+        >>> inequality_text([-2.0, 1.0], 1.0, ["x1", "x2"])
+        'x1 - 0.5*x2 <= 0.5'
+    """
+    w = np.asarray(w, dtype=np.float64)
+    k = int(np.argmax(np.abs(w)))
+    scale = abs(float(w[k])) or 1.0
+    coeffs, rhs, op = w / scale, -float(b) / scale, ">="
+    if coeffs[k] < 0:
+        coeffs, rhs, op = -coeffs, -rhs, "<="
+    coeffs = np.where(np.abs(coeffs) < 1e-12, 0.0, coeffs)
+    return f"{affine_text(coeffs, 0.0, names, digits)} {op} {number_text(rhs, digits)}"
+
+
+@dataclass
+class Rule:
+    """One cell as a rule: if ``conditions`` then output j = ``formulas[j]``."""
+
+    cell: int
+    share: float | None
+    active: int
+    conditions: list[str]
+    formulas: list[str]
+
+
+def cell_rules(regions: RegionSet, order: Sequence[int], names: Sequence[str], shares: np.ndarray | None,
+               digits: int = 4) -> list[Rule]:
+    """The rules of the cells in ``order`` (the domain's own facets are left out: stated once).
+
+    Example:
+        >>> from compiler.network import AffineLayer
+        >>> net = ReluNet(1, [AffineLayer({0: np.array([[1.0]])}, np.zeros(1))],
+        ...               AffineLayer({1: np.array([[2.0]])}, np.zeros(1)))
+        >>> rules = cell_rules(enumerate_regions(net, Domain.box([-1], [1])), [0], ["x"], None)
+        >>> rules[0].conditions, rules[0].formulas
+        (['x >= 0'], ['2*x'])
+    """
+    rules = []
+    for k in order:
+        cell = regions.cells[k]
+        conditions = []
+        for h, s in cell.facets:
+            plane = regions.hyperplanes[h]
+            if plane.kind != "domain":
+                conditions.append(inequality_text(s * plane.w, s * plane.b, names, digits))
+        formulas = [affine_text(_denoise(row), float(const) if abs(const) > 1e-12 * _size(row, const) else 0.0,
+                                names, digits) for row, const in zip(cell.A, cell.c)]
+        rules.append(Rule(k, None if shares is None else float(shares[k]), int(np.sum(cell.pattern)),
+                          conditions, formulas))
+    return rules
+
+
+def _size(row: np.ndarray, const: float) -> float:
+    return max(float(np.abs(row).max(initial=0.0)), abs(float(const)))
+
+
+def _denoise(row: np.ndarray) -> np.ndarray:
+    return np.where(np.abs(row) <= 1e-12 * max(float(np.abs(row).max(initial=0.0)), 1e-300), 0.0, row)
+
+
+# -- the report ------------------------------------------------------------------------------
+
+@dataclass
+class ReportOptions:
+    """What the report shows and how hard it tries (see :func:`build_report`)."""
+
+    plane: PlaneSlice | None = None
+    top: int = 12
+    digits: int = 4
+    samples: int = DEFAULT_SAMPLES
+    seed: int = 0
+    max_regions: int | None = 20_000
+    time_limit: float | None = 120.0
+    picture_max_regions: int | None = 200_000
+    decision: str | None = None
+    input_names: Sequence[str] | None = None
+    output_names: Sequence[str] | None = None
+    domain_note: str = ""
+
+
+def build_report(net: ReluNet, domain: Domain, options: ReportOptions | None = None, **overrides: Any) -> str:
+    """The audit report of ``net`` over the bounded ``domain`` as one HTML string.
+
+    ``options`` (or keyword overrides of its fields): ``plane`` for inputs > 2 (default: through
+    the centre of the domain's box along the first two inputs that vary), ``top`` cells in the
+    rules table, ``digits`` of the numbers, ``samples``/``seed`` of the volume estimate,
+    ``max_regions``/``time_limit`` of the full enumeration (past them a d > 2 report describes
+    the slice; the picture's own enumeration stops at ``picture_max_regions`` and the same time
+    limit), ``decision`` ("argmax"/"argmin": also draw where the largest/smallest output changes),
+    names of inputs and outputs, and a ``domain_note`` shown after the domain.
+    """
+    opts = options or ReportOptions()
+    for key, value in overrides.items():
+        setattr(opts, key, value)
+    names = list(opts.input_names) if opts.input_names else default_names(net.d, "x")
+    outs = list(opts.output_names) if opts.output_names else default_names(net.m, "y")
+    limits = Limits(opts.max_regions, opts.time_limit)
+    bounding_box(domain)  # a clear error for unbounded domains, before any work
+    regions, scope, note = None, "domain", ""
+    if net.d > 2:
+        try:
+            regions = enumerate_regions(net, domain, limits=limits)
+        except RegionLimitError as exc:
+            note = (f"The cells of the whole domain were not enumerated ({exc}); the statistics and the "
+                    "table below describe the slice shown in the picture.")
+    pic = picture(net, domain, opts.plane, regions=regions if net.d <= 2 else None, input_names=names,
+                  output_names=outs, limits=limits if net.d <= 2 else Limits(opts.picture_max_regions, opts.time_limit),
+                  decision=opts.decision)
+    areas = pic.partition.areas() if pic.partition is not None and pic.kind == "partition" else None
+    if regions is None and pic.kind == "slice":
+        regions, scope = pic.regions, "slice"
+        table_net, table_names = slice_network(net, pic.plane), list(pic.plane.axis_labels(names))
+        areas = pic.partition.areas()
+        stats = cell_stats(table_net, regions, areas=areas, samples=opts.samples, seed=opts.seed)
+    else:
+        regions = regions if regions is not None else pic.regions
+        table_names = names
+        stats = cell_stats(net, regions, areas=areas, samples=opts.samples, seed=opts.seed)
+    order = (np.argsort(-stats.shares, kind="stable") if stats.shares is not None
+             else np.arange(len(regions)))[:opts.top]
+    rules = cell_rules(regions, [int(k) for k in order], table_names, stats.shares, opts.digits)
+    same_cells = pic.partition is not None and pic.regions is regions   # the table's cells are drawn
+    if same_cells:
+        label_cells(pic, [rule.cell for rule in rules])
+    png = figure_bytes(pic.figure, "png", dpi=100)
+    return _html(net, domain, opts, names, outs, stats, scope, note, pic, png, rules, same_cells)
+
+
+def write_report(path: str, net: ReluNet, domain: Domain, options: ReportOptions | None = None, **overrides: Any) -> None:
+    """Build the report and write it atomically to ``path``."""
+    text = build_report(net, domain, options, **overrides)
+    atomic_write(path, lambda f: f.write(text), text=True)
+
+
+STYLE = """
+body { font-family: -apple-system, "Segoe UI", "DejaVu Sans", Arial, sans-serif; margin: 2em auto;
+       max-width: 1100px; padding: 0 1.5em; color: #1d1d1d; line-height: 1.45; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { font-size: 1.25em; margin-top: 1.6em;
+     border-bottom: 1px solid #ccc; padding-bottom: 0.2em; }
+p.lead { color: #444; margin-top: 0; }
+table { border-collapse: collapse; margin: 0.6em 0; }
+th, td { border: 1px solid #d0d0d0; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }
+th { background: #f3f3f3; }
+table.kv th { width: 15em; font-weight: 600; }
+table.rules td.num { text-align: right; white-space: nowrap; }
+code, td.rule { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 0.88em; }
+td.rule div { white-space: nowrap; }
+span.swatch { display: inline-block; width: 0.9em; height: 0.9em; border: 1px solid #888;
+              vertical-align: -0.1em; margin-right: 0.3em; }
+figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #ddd; }
+figcaption { color: #444; font-size: 0.92em; max-width: 60em; }
+p.note { background: #fff7d6; border: 1px solid #e6d48a; padding: 0.5em 0.8em; }
+footer { margin-top: 2.5em; color: #777; font-size: 0.85em; }
+"""
+
+
+def _esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _kv(rows: list[tuple[str, str]]) -> str:
+    return '<table class="kv">' + "".join(f"<tr><th>{_esc(k)}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
+
+
+def _share(share: float | None, method: str) -> str:
+    if share is None:
+        return "n/a"
+    return f"{100 * share:.3g}%" if method == "exact" or share > 0 else "&lt;1 sample"
+
+
+def _html(net: ReluNet, domain: Domain, opts: ReportOptions, names: list[str], outs: list[str], stats: CellStats,
+          scope: str, note: str, pic: Picture, png: bytes, rules: list[Rule], same_cells: bool) -> str:
+    from relucompile import __version__
+    meta = net.meta
+    source = meta.get("source_name") or net.source
+    units = sum(net.widths)
+    model_rows = [
+        ("source", f"<code>{_esc(source)}</code>"),
+        ("sha256", f"<code>{_esc(meta.get('source_sha256', 'n/a'))}</code>"),
+        ("inputs", f"{net.d}: " + ", ".join(f"<code>{_esc(n)}</code>" for n in names)
+         + (f" (ONNX input <code>{_esc(meta['signature']['input_name'])}</code>)" if "signature" in meta else "")),
+        ("outputs", f"{net.m}: " + ", ".join(f"<code>{_esc(n)}</code>" for n in outs)
+         + (f" (ONNX output <code>{_esc(meta['signature']['output_name'])}</code>)" if "signature" in meta else "")),
+        ("hidden layers", f"{len(net.widths)} ReLU layers, widths {_esc(net.widths)} ({plural(units, 'unit')})"),
+        ("domain", _esc(domain.describe()) + (f" <em>{_esc(opts.domain_note)}</em>" if opts.domain_note else "")),
+    ]
+    where = "the whole domain" if scope == "domain" else "the slice"
+    if stats.shares is None:
+        share_text = "undefined (unbounded domain)"
+    else:
+        how = ("exact (interval lengths / polygon areas)" if stats.share_method == "exact"
+               else f"estimated from {opts.samples:,} uniform samples, seed {opts.seed}")
+        half, most = stats.cells_covering(0.5), stats.cells_covering(0.9)
+        share_text = (f"largest cell {100 * float(stats.shares.max()):.3g}%, median "
+                      f"{100 * float(np.median(stats.shares)):.3g}%; the {plural(half, 'largest cell')} cover half "
+                      f"of {where}, {most:,} cover 90%; {how}")
+    stat_rows = [
+        ("cells", f"{stats.cells:,} (full-dimensional activation regions of {where})"),
+        ("bounded / unbounded", f"{stats.bounded:,} / {stats.cells - stats.bounded:,}"),
+        ("facets per cell", f"min {stats.facets_min}, mean {stats.facets_mean:.2f}, max {stats.facets_max} "
+                            "(domain facets included)"),
+        ("distinct affine maps", f"{stats.distinct_maps:,} (cells with equal (A, c) compute the same formula)"),
+        ("hyperplanes", f"{stats.hyperplanes:,} distinct facet hyperplanes"),
+        ("volume shares", share_text),
+        ("enumeration", f"{stats.seconds:.2f} s"),
+    ]
+    b64 = base64.b64encode(png).decode("ascii")
+    parts = [
+        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>relucompile audit report: {_esc(source)}</title><style>{STYLE}</style></head><body>",
+        f"<h1>Audit report: <code>{_esc(source)}</code></h1>",
+        '<p class="lead">A ReLU network is piecewise linear: its input domain splits into activation cells, '
+        "and on each cell every output is one affine formula of the inputs. This report lists those "
+        "cells, their rules and a picture of the partition, computed exactly by relucompile.</p>",
+        "<h2>Model</h2>", _kv(model_rows),
+        f"<h2>Cells of {where}</h2>",
+    ]
+    if note:
+        parts.append(f'<p class="note">{_esc(note)}</p>')
+    parts += [_kv(stat_rows), "<h2>Picture</h2>",
+              f'<figure><img alt="{_esc(pic.caption)}" src="data:image/png;base64,{b64}">'
+              f"<figcaption>{_esc(pic.caption)}</figcaption></figure>"]
+    parts.append(_rules_table(rules, outs, stats, pic, scope, opts, same_cells))
+    parts.append(f"<footer>relucompile {__version__}. Numbers are rounded to {opts.digits} significant digits; "
+                 "the exact cells are in the regions JSON (<code>relucompile MODEL --regions FILE.json</code>), "
+                 "the exact rules in <code>--format sympy|smtlib</code>, and any single input is explained by "
+                 "<code>relucompile explain MODEL --at x1,x2,...</code></footer></body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _rules_table(rules: list[Rule], outs: list[str], stats: CellStats, pic: Picture, scope: str,
+                 opts: ReportOptions, same_cells: bool) -> str:
+    order = "largest share first" if stats.shares is not None else "by cell id"
+    head = (f"<h2>The {plural(len(rules), 'largest cell') if stats.shares is not None else plural(len(rules), 'cell')}"
+            f" and their rules</h2><p>{order}; of {stats.cells:,} in all. Conditions are the cell's facets (the "
+            "domain's own bounds are left out); on the cell each output equals its formula.")
+    if same_cells:
+        head += " The picture shows each listed cell's number at its centre."
+    if scope == "slice" and pic.plane is not None:
+        head += f" Coordinates are those of the slice: {_esc(pic.plane.describe(opts.input_names or default_names(len(pic.plane.point), 'x')))}."
+    head += "</p>"
+    colours = {k: pic.partition.rgb(k) for k in range(len(pic.partition.regions))} if same_cells else {}
+    rows = ["<tr><th>cell</th><th>share</th><th>active units</th><th>if</th><th>then</th></tr>"]
+    for rule in rules:
+        swatch = f'<span class="swatch" style="background:{colours[rule.cell]}"></span>' if rule.cell in colours else ""
+        conds = "".join(f"<div>{_esc(c)}</div>" for c in rule.conditions) or "<div>(the whole domain)</div>"
+        forms = "".join(f"<div>{_esc(n)} = {_esc(f)}</div>" for n, f in zip(outs, rule.formulas))
+        rows.append(f'<tr><td class="num">{swatch}{rule.cell}</td><td class="num">{_share(rule.share, stats.share_method)}'
+                    f'</td><td class="num">{rule.active}</td><td class="rule">{conds}</td><td class="rule">{forms}</td></tr>')
+    return head + '<table class="rules">' + "".join(rows) + "</table>"
