@@ -71,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     dom.add_argument("--domain", metavar="FILE",
                      help='JSON domain: {"lower": [...], "upper": [...]} for a box or '
                           '{"G": [[...]], "g": [...]} for the polytope G x <= g, e.g. --domain box.json')
+    dom.add_argument("--vnnlib", metavar="PROP.vnnlib",
+                     help="the input region of a VNN-LIB property; a union of boxes that is a box is "
+                          "compiled as one model, otherwise one model per box: OUT.box1.onnx, "
+                          "OUT.box2.onnx, ... (and REGIONS.box1.json, ...), e.g. --vnnlib prop_6.vnnlib")
     p.add_argument("--regions", metavar="FILE.json",
                    help="also write every cell (pattern, A, c, inequalities, interior point), e.g. "
                         "--regions regions.json")
@@ -100,7 +104,7 @@ def _domain(args, d_hint: int | None):
 def run_compile(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     from backends.files import check_writable
-    from relucompile.api import compile_network, load_network, save_onnx, save_regions
+    from relucompile.api import load_network
     if args.max_regions is not None and args.max_regions < 1:
         raise UserError("--max-regions must be at least 1")
     if args.time_limit is not None and args.time_limit <= 0:
@@ -127,28 +131,59 @@ def run_compile(argv: list[str]) -> int:
                         f"this one has {net.d}")
     if args.form != "two-layer" and (args.basis != "one-sided" or args.pivot is not None):
         raise UserError("--basis and --pivot go with --form two-layer")
+    for domain, output, regions in _targets(args, net, domain):
+        _compile_one(args, net, domain, output, regions, equations_format, start)
+    return 0
+
+
+def _targets(args, net, domain) -> list[tuple]:
+    """(domain, output path, regions path) per model to write: one, or one per box of --vnnlib."""
+    if not args.vnnlib:
+        return [(domain, args.output, args.regions)]
+    from compiler.verify import domain_from_vnnlib, domains_from_vnnlib
+    from frontends.vnnlib import parse_vnnlib
+    prop = parse_vnnlib(args.vnnlib)
+    if prop.num_inputs != net.d:
+        raise DomainError(f"{args.vnnlib}: the property has {prop.num_inputs} inputs but "
+                          f"{os.path.basename(args.model)} has {net.d}")
+    try:
+        return [(domain_from_vnnlib(prop), args.output, args.regions)]
+    except UserError:  # a union of boxes that is not convex: one model per box
+        pass
+
+    def numbered(path, i):
+        if not path:
+            return path
+        stem, ext = os.path.splitext(path)
+        return f"{stem}.box{i}{ext}"
+    return [(dom, numbered(args.output, i), numbered(args.regions, i))
+            for i, dom in enumerate(domains_from_vnnlib(prop), start=1)]
+
+
+def _compile_one(args, net, domain, output, regions, equations_format, start) -> None:
+    """Compile ``net`` over ``domain`` and write ``output`` (ONNX or equations) and ``regions``."""
+    from relucompile.api import compile_network, save_onnx, save_regions
     shallow = compile_network(net, domain, max_regions=args.max_regions, time_limit=args.time_limit,
                               progress=not args.quiet, seed=args.seed)
     if args.form == "two-layer":
         from backends.two_layer import write_two_layer
         from compiler.one_d import two_layer_form
-        write_two_layer(two_layer_form(shallow, args.basis, args.pivot), args.output,
+        write_two_layer(two_layer_form(shallow, args.basis, args.pivot), output,
                         net.meta["signature"], fmt=equations_format, digits=args.digits)
     elif equations_format:
         from backends.equations import write_equations
-        write_equations(shallow, args.output, equations_format, digits=args.digits)
+        write_equations(shallow, output, equations_format, digits=args.digits)
     else:
-        save_onnx(shallow, args.output)
-    if args.regions:
-        save_regions(shallow, args.regions)
+        save_onnx(shallow, output)
+    if regions:
+        save_regions(shallow, regions)
     if not args.quiet:
         sizes = shallow.layer_sizes()
         bounded = sum(c.bounded for c in shallow.regions.cells)
         print(f"{os.path.basename(args.model)} over {shallow.domain.describe()}: {shallow.num_cells:,} cells "
               f"({bounded:,} bounded), {shallow.num_hyperplanes:,} hyperplanes; shallow layers "
               f"H1={sizes['H1']:,} H2={sizes['H2']:,} H3={sizes['H3']:,} out={sizes['out']}; "
-              f"{time.perf_counter() - start:.2f} s -> {args.output}" + (f", {args.regions}" if args.regions else ""))
-    return 0
+              f"{time.perf_counter() - start:.2f} s -> {output}" + (f", {regions}" if regions else ""))
 
 
 def _commands() -> dict:

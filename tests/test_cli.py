@@ -154,3 +154,45 @@ def test_two_layer_form_from_the_command_line(tmp_path, capsys) -> None:
 def test_subcommands_are_registered() -> None:
     from compiler.cli import COMMANDS
     assert set(COMMANDS) >= {"explain", "plot", "report", "verify", "bounds"}
+
+
+# -- compile over a VNN-LIB property's input region (issue 6, item 5) ----------------------------
+
+def _two_input_property(tmp_path, boxes) -> str:
+    cases = " ".join(f"(and (>= X_0 {a}) (<= X_0 {b}) (>= X_1 {c}) (<= X_1 {d}))" for a, b, c, d in boxes)
+    text = ("(declare-const X_0 Real)\n(declare-const X_1 Real)\n(declare-const Y_0 Real)\n"
+            "(declare-const Y_1 Real)\n" + (f"(assert (or {cases}))\n" if len(boxes) > 1 else
+            "".join(f"(assert ({op} X_{i} {v}))\n" for i, (op, v) in
+                    enumerate([(">=", boxes[0][0]), (">=", boxes[0][2])])) +
+            f"(assert (<= X_0 {boxes[0][1]}))\n(assert (<= X_1 {boxes[0][3]}))\n") + "(assert (>= Y_0 Y_1))\n")
+    path = tmp_path / "prop.vnnlib"
+    path.write_text(text)
+    return str(path)
+
+
+def test_compile_over_vnnlib_box(tmp_path, capsys) -> None:
+    prop = _two_input_property(tmp_path, [(-0.5, 0.25, 0, 1)])
+    out, regions = tmp_path / "s.onnx", tmp_path / "r.json"
+    code, stdout, err = _run([EXAMPLE, "--vnnlib", prop, "-o", str(out), "--regions", str(regions)], capsys)
+    assert code == 0, err
+    assert "[-0.5, 0.25] x [0, 1]" in stdout or "box" in stdout
+    doc = json.loads(regions.read_text())
+    assert doc["domain"]["lower"] == [-0.5, 0.0] and doc["domain"]["upper"] == [0.25, 1.0]
+
+
+def test_compile_over_vnnlib_union_of_boxes(tmp_path, capsys) -> None:
+    # touching boxes merge into one; disjoint ones give one model per box
+    prop = _two_input_property(tmp_path, [(-1, 0, 0, 1), (0, 1, 0, 1)])
+    out = tmp_path / "s.onnx"
+    assert _run([EXAMPLE, "--vnnlib", prop, "-o", str(out), "-q"], capsys)[0] == 0
+    assert out.exists()
+    prop = _two_input_property(tmp_path, [(-1, -0.5, 0, 1), (0.5, 1, -1, 0)])
+    out = tmp_path / "t.onnx"
+    code, _, err = _run([EXAMPLE, "--vnnlib", prop, "-o", str(out), "-q"], capsys)
+    assert code == 0, err
+    assert not out.exists() and (tmp_path / "t.box1.onnx").exists() and (tmp_path / "t.box2.onnx").exists()
+    sess = ort.InferenceSession(str(tmp_path / "t.box2.onnx"), providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    inside = sess.run(None, {name: np.array([[0.75, -0.5]], dtype=np.float32)})[0]
+    outside = sess.run(None, {name: np.array([[-0.75, 0.5]], dtype=np.float32)})[0]
+    assert np.isfinite(inside).all() and np.isnan(outside).all()
