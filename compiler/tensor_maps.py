@@ -1,0 +1,198 @@
+"""Linear tensor maps of convolution and pooling, on float64 or exact (Fraction object) arrays.
+
+Every map here is *linear* in its tensor argument and treats axis 0 as a batch axis, so the
+op handlers apply it to a concrete tensor and to all coefficient slices of a symbolic
+:class:`~compiler.values.Affine` tensor at once.  Windows are described by index tables
+(:func:`window_index`), the same for Conv, AveragePool and MaxPool, so the three agree on
+``pads``, ``strides``, ``dilations``, ``auto_pad`` and ``ceil_mode``.
+
+Example:
+    >>> x = np.arange(5.0).reshape(1, 1, 5)                  # N=1, C=1, length 5
+    >>> w = np.ones((1, 1, 2))                                # sum of 2 neighbours
+    >>> geo = window_geometry((5,), (2,), (1,), (0, 0), (1,), "NOTSET", False)
+    >>> conv(x, w, 1, geo).tolist()
+    [[[1.0, 3.0, 5.0, 7.0]]]
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Where the windows of a sliding-window op sit on the (unpadded) input.
+
+    ``index[k, o]`` is the flat spatial input index read by kernel offset ``k`` at flat output
+    position ``o``; ``S`` (the spatial size) where the offset falls into explicit padding and
+    ``S + 1`` where it falls beyond the padded input (only with ``ceil_mode``).
+    """
+
+    in_spatial: tuple[int, ...]
+    out_spatial: tuple[int, ...]
+    kernel: tuple[int, ...]
+    pads_begin: tuple[int, ...]
+    pads_end: tuple[int, ...]
+    index: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.in_spatial))
+
+
+def window_geometry(in_spatial, kernel, strides, pads, dilations, auto_pad: str = "NOTSET",
+                    ceil_mode: bool = False) -> Geometry:
+    """Output size, effective pads and the index table of a sliding window (ONNX semantics).
+
+    ``pads`` is ONNX's ``[x1_begin, x2_begin, ..., x1_end, x2_end, ...]``.
+
+    >>> window_geometry((4,), (3,), (2,), (0, 0), (1,), "SAME_UPPER").out_spatial
+    (2,)
+    """
+    n = len(in_spatial)
+    begin, end, out = [], [], []
+    for i in range(n):
+        size, k, s, dil = in_spatial[i], kernel[i], strides[i], dilations[i]
+        span = (k - 1) * dil + 1
+        if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+            o = -(-size // s)
+            total = max(0, (o - 1) * s + span - size)
+            small = total // 2
+            b = small if auto_pad == "SAME_UPPER" else total - small
+            e = total - b
+        elif auto_pad == "VALID":
+            b = e = 0
+            o = (size - span) // s + 1
+        else:
+            b, e = int(pads[i]), int(pads[i + n])
+            room = size + b + e - span
+            o = (-(-room // s) if ceil_mode else room // s) + 1
+            if ceil_mode and (o - 1) * s >= size + b:  # the last window must start inside
+                o -= 1
+        if o < 1:
+            raise ValueError(f"the window ({span}) is larger than the padded input ({size + b + e})")
+        begin.append(b), end.append(e), out.append(o)
+    S = int(np.prod(in_spatial))
+    offsets = list(itertools.product(*[range(k) for k in kernel]))
+    positions = list(itertools.product(*[range(o) for o in out]))
+    index = np.empty((len(offsets), len(positions)), dtype=np.int64)
+    strides_flat = [int(np.prod(in_spatial[i + 1:])) for i in range(n)]
+    for ki, off in enumerate(offsets):
+        for oi, pos in enumerate(positions):
+            flat, state = 0, 0
+            for i in range(n):
+                j = pos[i] * strides[i] + off[i] * dilations[i] - begin[i]
+                if j < 0 or j >= in_spatial[i]:
+                    state = max(state, 1 if -begin[i] <= j < in_spatial[i] + end[i] else 2)
+                flat += j * strides_flat[i]
+            index[ki, oi] = flat if state == 0 else S + state - 1
+    return Geometry(tuple(in_spatial), tuple(out), tuple(kernel), tuple(begin), tuple(end), index)
+
+
+def _zero_like(t: np.ndarray):
+    return Fraction(0) if t.dtype == object else 0.0
+
+
+def patches(t: np.ndarray, geo: Geometry) -> np.ndarray:
+    """(B, C, K, O) window entries of ``t`` (B, C, *spatial), zero in padding.
+
+    >>> geo = window_geometry((3,), (2,), (1,), (1, 0), (1,))
+    >>> patches(np.array([[[1.0, 2.0, 3.0]]]), geo).tolist()
+    [[[[0.0, 1.0, 2.0], [1.0, 2.0, 3.0]]]]
+    """
+    B, C = t.shape[:2]
+    flat = t.reshape(B, C, geo.size)
+    pad = np.full((B, C, 2), _zero_like(t), dtype=t.dtype)
+    return np.concatenate([flat, pad], axis=2)[:, :, geo.index]
+
+
+def conv(t: np.ndarray, w: np.ndarray, group: int, geo: Geometry) -> np.ndarray:
+    """ONNX Conv without bias: ``t`` (B, C, *in), ``w`` (M, C/group, *kernel) -> (B, M, *out)."""
+    B, C = t.shape[:2]
+    M = w.shape[0]
+    P = patches(t, geo)                                      # (B, C, K, O)
+    K, O = P.shape[2], P.shape[3]
+    P = P.reshape(B, group, (C // group) * K, O)
+    W = w.reshape(group, M // group, (C // group) * K)
+    return np.matmul(W[None], P).reshape((B, M) + geo.out_spatial)
+
+
+def conv_transpose(t: np.ndarray, w: np.ndarray, group: int, strides, dilations, pads_begin, out_spatial) -> np.ndarray:
+    """ONNX ConvTranspose without bias: scatter every input entry times the kernel, then crop.
+
+    ``t`` (B, C, *in), ``w`` (C, M/group, *kernel); the full (uncropped) output has size
+    ``(in - 1) * stride + (k - 1) * dilation + 1`` per axis (plus room for output_padding).
+
+    >>> conv_transpose(np.array([[[1.0, 2.0]]]), np.ones((1, 1, 2)), 1, (1,), (1,), (0,), (3,)).tolist()
+    [[[1.0, 3.0, 2.0]]]
+    """
+    B, C = t.shape[:2]
+    in_sp, kernel = t.shape[2:], w.shape[2:]
+    Mg = w.shape[1]
+    n = len(in_sp)
+    full = [max((in_sp[i] - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1, pads_begin[i] + out_spatial[i])
+            for i in range(n)]
+    out = np.full((B, group * Mg, *full), _zero_like(t), dtype=t.dtype)
+    Cg = C // group
+    for g in range(group):
+        tg = t[:, g * Cg:(g + 1) * Cg]                       # (B, Cg, *in)
+        for off in itertools.product(*[range(k) for k in kernel]):
+            wk = w[(slice(g * Cg, (g + 1) * Cg), slice(None)) + off]   # (Cg, Mg)
+            contrib = np.tensordot(tg, wk, axes=([1], [0]))  # (B, *in, Mg)
+            contrib = np.moveaxis(contrib, -1, 1)            # (B, Mg, *in)
+            where = tuple(slice(off[i] * dilations[i], off[i] * dilations[i] + (in_sp[i] - 1) * strides[i] + 1,
+                                strides[i]) for i in range(n))
+            target = (slice(None), slice(g * Mg, (g + 1) * Mg)) + where
+            out[target] = out[target] + contrib
+    crop = tuple(slice(pads_begin[i], pads_begin[i] + out_spatial[i]) for i in range(n))
+    return out[(slice(None), slice(None)) + crop]
+
+
+def average_pool(t: np.ndarray, geo: Geometry, count_include_pad: bool, exact: bool) -> np.ndarray:
+    """ONNX AveragePool: window sums divided by the window's count of input (or padded) cells.
+
+    >>> geo = window_geometry((3,), (2,), (1,), (1, 0), (1,))
+    >>> average_pool(np.array([[[2.0, 4.0, 6.0]]]), geo, False, False).tolist()
+    [[[2.0, 3.0, 5.0]]]
+    """
+    B, C = t.shape[:2]
+    P = patches(t, geo)
+    limit = geo.size + 1 if count_include_pad else geo.size
+    counts = (geo.index < limit).sum(axis=0)                 # (O,)
+    if exact:
+        inv = np.array([Fraction(1, int(c)) for c in counts], dtype=object)
+    else:
+        inv = 1.0 / counts.astype(np.float64)
+    return (P.sum(axis=2) * inv).reshape((B, C) + geo.out_spatial)
+
+
+def pad_constant(t: np.ndarray, begin, end, value) -> np.ndarray:
+    """Pad (positive) or crop (negative) every axis; new cells hold ``value``.
+
+    >>> pad_constant(np.array([1.0, 2.0]), [1], [-1], 9.0).tolist()
+    [9.0, 1.0]
+    """
+    crop = tuple(slice(max(-b, 0), t.shape[i] - max(-e, 0)) for i, (b, e) in enumerate(zip(begin, end)))
+    t = t[crop]
+    width = [(max(b, 0), max(e, 0)) for b, e in zip(begin, end)]
+    if t.dtype == object:
+        out = np.full(tuple(s + b + e for s, (b, e) in zip(t.shape, width)), value, dtype=object)
+        out[tuple(slice(b, b + s) for s, (b, _) in zip(t.shape, width))] = t
+        return out
+    return np.pad(t, width, mode="constant", constant_values=value)
+
+
+def pad_mode(t: np.ndarray, begin, end, mode: str) -> np.ndarray:
+    """Pad with ``edge``, ``reflect`` or ``wrap`` (ONNX names) — linear maps (index copies).
+
+    >>> pad_mode(np.array([1.0, 2.0, 3.0]), [2], [0], "reflect").tolist()
+    [3.0, 2.0, 1.0, 2.0, 3.0]
+    """
+    if any(b < 0 or e < 0 for b, e in zip(begin, end)):
+        raise ValueError("negative pads need mode 'constant'")
+    index = [np.pad(np.arange(s), (b, e), mode={"edge": "edge", "reflect": "reflect", "wrap": "wrap"}[mode])
+             for s, b, e in zip(t.shape, begin, end)]
+    return t[np.ix_(*index)]
