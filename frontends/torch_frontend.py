@@ -148,22 +148,23 @@ def _float_dtype(module: Any, torch: Any) -> Any:
     return torch.float32
 
 
-def _example(module: Any, example_input: Any, input_shape: tuple[int, ...] | None, source: str, torch: Any) -> Any:
-    """The example tensor: the one given (tensor, array or 1-tuple), else zeros of ``input_shape``."""
-    if isinstance(example_input, (tuple, list)):
-        if len(example_input) != 1:
-            raise UserError(f"{source}: exactly one network input is supported, the example has {len(example_input)}")
-        example_input = example_input[0]
+def _examples(module: Any, example_input: Any, input_shape: tuple[int, ...] | None, source: str,
+              torch: Any) -> tuple[Any, ...]:
+    """The example tensors: those given (a tensor or array, or a tuple of them for a module with several
+    inputs), else zeros of ``input_shape``.  Integer examples take the module's float dtype."""
     if example_input is None:
         if input_shape is None:
             raise UserError(f"{source}: give an example input (or input_shape) to fix the input shape")
-        return torch.zeros(input_shape, dtype=_float_dtype(module, torch))
-    x = torch.as_tensor(example_input)
-    if not x.is_floating_point():
-        x = x.to(_float_dtype(module, torch))
-    if input_shape is not None and tuple(x.shape) != tuple(input_shape):
-        raise UserError(f"{source}: the example input has shape {tuple(x.shape)} but input_shape is {tuple(input_shape)}")
-    return x.detach()
+        return (torch.zeros(input_shape, dtype=_float_dtype(module, torch)),)
+    given = tuple(example_input) if isinstance(example_input, (tuple, list)) else (example_input,)
+    xs = []
+    for x in given:
+        x = torch.as_tensor(x)
+        xs.append((x if x.is_floating_point() else x.to(_float_dtype(module, torch))).detach())
+    if input_shape is not None and (len(xs) != 1 or tuple(xs[0].shape) != tuple(input_shape)):
+        shapes = ", ".join(str(tuple(x.shape)) for x in xs)
+        raise UserError(f"{source}: the example input has shape {shapes} but input_shape is {tuple(input_shape)}")
+    return tuple(xs)
 
 
 @contextlib.contextmanager
@@ -189,13 +190,13 @@ def _dynamo_onnx(program: Any, source: str, torch: Any) -> onnx.ModelProto:
     return onnx_program.model_proto
 
 
-def _torchscript_onnx(model: Any, x: Any, source: str, torch: Any) -> onnx.ModelProto:
+def _torchscript_onnx(model: Any, xs: tuple[Any, ...], source: str, torch: Any) -> onnx.ModelProto:
     """ONNX via the TorchScript exporter; a ``TracerWarning`` (trace depends on x's values) is an error."""
     buffer = io.BytesIO()
+    names = ["input"] if len(xs) == 1 else [f"input_{i}" for i in range(len(xs))]
     with _quiet():
         warnings.simplefilter("error", torch.jit.TracerWarning)
-        torch.onnx.export(model, (x,), buffer, dynamo=False, input_names=["input"], output_names=["output"],
-                          do_constant_folding=True)
+        torch.onnx.export(model, xs, buffer, dynamo=False, input_names=names, do_constant_folding=True)
     return onnx.load_from_string(buffer.getvalue())
 
 
@@ -211,19 +212,20 @@ def module_to_onnx(module: Any, example_input: Any = None, *, input_shape: tuple
     """
     torch = require_torch()
     source = source or type(module).__name__
-    x = _example(module, example_input, input_shape, source, torch)
+    xs = _examples(module, example_input, input_shape, source, torch)
+    shapes = ", ".join(str(tuple(x.shape)) for x in xs)
     with _eval_mode(module), torch.no_grad():
         if isinstance(module, torch.jit.ScriptModule):
             try:
-                return _named(_torchscript_onnx(module, x, source, torch), source)
+                return _named(_torchscript_onnx(module, xs, source, torch), source)
             except Exception as exc:
                 raise UserError(f"{source}: torch.onnx could not export the TorchScript module at input shape "
-                                f"{tuple(x.shape)} ({_first_line(exc)})") from None
+                                f"{shapes} ({_first_line(exc)})") from None
         try:
-            program = torch.export.export(module, (x,))
+            program = torch.export.export(module, xs)
         except Exception as export_exc:  # fall back to the (value-checked) TorchScript tracer
             try:
-                return _named(_torchscript_onnx(module, x, source, torch), source)
+                return _named(_torchscript_onnx(module, xs, source, torch), source)
             except Exception as trace_exc:
                 raise UserError(f"{source}: cannot capture the module's graph: torch.export failed "
                                 f"({_first_line(export_exc)}); the TorchScript tracer failed "
@@ -262,10 +264,9 @@ def _refuse_pickle(path: str, name: str, torch: Any) -> UserError:
     return UserError(f"{name}: holds a {type(obj).__name__} saved with torch.save, not a network; {EXPORT_HOWTO}")
 
 
-def _program_input_shape(program: Any) -> tuple[Any, ...]:
+def _program_input_shapes(program: Any) -> list[tuple[Any, ...]]:
     user = set(program.graph_signature.user_inputs)
-    shapes = [tuple(n.meta["val"].shape) for n in program.graph.nodes if n.op == "placeholder" and n.name in user]
-    return shapes[0] if len(shapes) == 1 else ()
+    return [tuple(n.meta["val"].shape) for n in program.graph.nodes if n.op == "placeholder" and n.name in user]
 
 
 def _export_archive_to_onnx(path: str, name: str, input_shape: tuple[int, ...] | None,
@@ -275,19 +276,19 @@ def _export_archive_to_onnx(path: str, name: str, input_shape: tuple[int, ...] |
             program = torch.export.load(path)
     except Exception as exc:
         raise UserError(f"{name}: not a readable torch.export archive ({_first_line(exc)})") from None
-    n_inputs = len(program.graph_signature.user_inputs)
-    if n_inputs != 1:
-        raise UserError(f"{name}: exactly one network input is supported, the archive has {n_inputs}")
-    shape = _program_input_shape(program)
-    fixed = all(isinstance(d, int) for d in shape)
-    if input_shape is not None and fixed and tuple(shape) != tuple(input_shape):
-        raise UserError(f"{name}: the archive fixes the input shape {tuple(shape)}; --input-shape "
+    shapes = _program_input_shapes(program)
+    fixed = all(isinstance(d, int) for shape in shapes for d in shape)
+    if input_shape is not None and (len(shapes) != 1 or (fixed and tuple(shapes[0]) != tuple(input_shape))):
+        raise UserError(f"{name}: the archive fixes the input shape {', '.join(map(str, shapes))}; --input-shape "
                         f"{','.join(map(str, input_shape))} disagrees (drop it or re-export)")
     if not fixed:
+        dims = [",".join(str(d) if isinstance(d, int) else "?" for d in shape) for shape in shapes]
+        if len(shapes) != 1:
+            raise UserError(f"{name}: the archive's input shapes ({'; '.join(dims)}) have free dimensions; "
+                            f"re-export it with static shapes (--input-shape fixes single-input archives only)")
         if input_shape is None:
-            dims = ",".join(str(d) if isinstance(d, int) else "?" for d in shape)
-            raise UserError(f"{name}: the archive's input shape ({dims}) has free dimensions; give them with "
-                            f"--input-shape, e.g. --input-shape {dims.replace('?', '1')}")
+            raise UserError(f"{name}: the archive's input shape ({dims[0]}) has free dimensions; give them with "
+                            f"--input-shape, e.g. --input-shape {dims[0].replace('?', '1')}")
         dtype = program.graph.find_nodes(op="placeholder")[-1].meta["val"].dtype
         try:
             with _quiet(), torch.no_grad():
@@ -344,7 +345,9 @@ def file_sha256(path: str | os.PathLike) -> str:
 def compile_model(module: Any, example_input: Any, domain: Any = None, **options: Any) -> Any:
     """Compile an ``nn.Module`` at the shape of ``example_input`` into its exact shallow network.
 
-    ``domain`` is over the flattened input (default all of R^d); options as
+    ``example_input``: a tensor, or a tuple of tensors for a module with several inputs (the domain is
+    then over their flattened concatenation, in argument order).  ``domain`` is over the flattened
+    input (default all of R^d); options as
     :func:`relucompile.api.compile_network` (``max_regions``, ``time_limit``, ``progress``, ``seed``).
 
     Example:
