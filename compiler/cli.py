@@ -34,6 +34,7 @@ subcommands (relucompile NAME --help):
   report    self-contained HTML audit report
   verify    decide a VNN-LIB property exactly (exit 0 holds, 10 violated, 20 unknown)
   bounds    exact min and max of each output over a domain
+  ops       the supported ONNX ops and their limits
 
 exit codes: 0 success, 2 usage or input error, 1 internal error
 """
@@ -160,9 +161,10 @@ def run_compile(argv: list[str]) -> int:
 def _commands() -> dict:
     """Subcommands: ``relucompile NAME ...``; each is ``run_NAME(argv) -> exit code``."""
     from compiler.cli_audit import run_explain, run_plot, run_report
+    from compiler.cli_ops import run_ops
     from compiler.cli_verify import run_bounds, run_verify
     return {"explain": run_explain, "plot": run_plot, "report": run_report,
-            "verify": run_verify, "bounds": run_bounds}
+            "verify": run_verify, "bounds": run_bounds, "ops": run_ops}
 
 
 COMMANDS = _commands()

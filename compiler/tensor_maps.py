@@ -37,6 +37,8 @@ class Geometry:
     pads_begin: tuple[int, ...]
     pads_end: tuple[int, ...]
     index: np.ndarray
+    strides: tuple[int, ...] = ()
+    dilations: tuple[int, ...] = ()
 
     @property
     def size(self) -> int:
@@ -89,35 +91,42 @@ def window_geometry(in_spatial, kernel, strides, pads, dilations, auto_pad: str 
                     state = max(state, 1 if -begin[i] <= j < in_spatial[i] + end[i] else 2)
                 flat += j * strides_flat[i]
             index[ki, oi] = flat if state == 0 else S + state - 1
-    return Geometry(tuple(in_spatial), tuple(out), tuple(kernel), tuple(begin), tuple(end), index)
+    return Geometry(tuple(in_spatial), tuple(out), tuple(kernel), tuple(begin), tuple(end), index,
+                    tuple(strides), tuple(dilations))
 
 
 def _zero_like(t: np.ndarray):
     return Fraction(0) if t.dtype == object else 0.0
 
 
-def patches(t: np.ndarray, geo: Geometry) -> np.ndarray:
-    """(B, C, K, O) window entries of ``t`` (B, C, *spatial), zero in padding.
+def _windows(t: np.ndarray, geo: Geometry):
+    """Yield (kernel offset, strided view (B, C, *out)) of the zero-padded ``t``, one per offset.
 
-    >>> geo = window_geometry((3,), (2,), (1,), (1, 0), (1,))
-    >>> patches(np.array([[[1.0, 2.0, 3.0]]]), geo).tolist()
-    [[[[0.0, 1.0, 2.0], [1.0, 2.0, 3.0]]]]
+    Memory stays O(B C O) instead of the K-fold im2col tensor (the symbolic batch B can be large).
     """
-    B, C = t.shape[:2]
-    flat = t.reshape(B, C, geo.size)
-    pad = np.full((B, C, 2), _zero_like(t), dtype=t.dtype)
-    return np.concatenate([flat, pad], axis=2)[:, :, geo.index]
+    n = len(geo.kernel)
+    need_end = [max(geo.pads_end[i], (geo.out_spatial[i] - 1) * geo.strides[i]
+                    + (geo.kernel[i] - 1) * geo.dilations[i] + 1 - geo.pads_begin[i] - geo.in_spatial[i])
+                for i in range(n)]
+    tp = pad_constant(t, [0, 0, *geo.pads_begin], [0, 0, *need_end], _zero_like(t))
+    for off in itertools.product(*[range(k) for k in geo.kernel]):
+        where = tuple(slice(off[i] * geo.dilations[i], off[i] * geo.dilations[i]
+                            + (geo.out_spatial[i] - 1) * geo.strides[i] + 1, geo.strides[i]) for i in range(n))
+        yield off, tp[(slice(None), slice(None)) + where]
 
 
 def conv(t: np.ndarray, w: np.ndarray, group: int, geo: Geometry) -> np.ndarray:
     """ONNX Conv without bias: ``t`` (B, C, *in), ``w`` (M, C/group, *kernel) -> (B, M, *out)."""
     B, C = t.shape[:2]
     M = w.shape[0]
-    P = patches(t, geo)                                      # (B, C, K, O)
-    K, O = P.shape[2], P.shape[3]
-    P = P.reshape(B, group, (C // group) * K, O)
-    W = w.reshape(group, M // group, (C // group) * K)
-    return np.matmul(W[None], P).reshape((B, M) + geo.out_spatial)
+    Cg, Mg = C // group, M // group
+    out = np.full((B, M) + geo.out_spatial, _zero_like(t), dtype=np.result_type(t, w))
+    for off, view in _windows(t, geo):
+        for g in range(group):
+            wk = w[(slice(g * Mg, (g + 1) * Mg), slice(None)) + off]          # (Mg, Cg)
+            term = np.tensordot(view[:, g * Cg:(g + 1) * Cg], wk, axes=([1], [1]))  # (B, *out, Mg)
+            out[:, g * Mg:(g + 1) * Mg] += np.moveaxis(term, -1, 1)
+    return out
 
 
 def conv_transpose(t: np.ndarray, w: np.ndarray, group: int, strides, dilations, pads_begin, out_spatial) -> np.ndarray:
@@ -158,15 +167,16 @@ def average_pool(t: np.ndarray, geo: Geometry, count_include_pad: bool, exact: b
     >>> average_pool(np.array([[[2.0, 4.0, 6.0]]]), geo, False, False).tolist()
     [[[2.0, 3.0, 5.0]]]
     """
-    B, C = t.shape[:2]
-    P = patches(t, geo)
+    total = None
+    for _, view in _windows(t, geo):
+        total = view.copy() if total is None else total + view
     limit = geo.size + 1 if count_include_pad else geo.size
     counts = (geo.index < limit).sum(axis=0)                 # (O,)
     if exact:
         inv = np.array([Fraction(1, int(c)) for c in counts], dtype=object)
     else:
         inv = 1.0 / counts.astype(np.float64)
-    return (P.sum(axis=2) * inv).reshape((B, C) + geo.out_spatial)
+    return total * inv.reshape(geo.out_spatial)
 
 
 def pad_constant(t: np.ndarray, begin, end, value) -> np.ndarray:
