@@ -181,7 +181,7 @@ def _eval_mode(module: Any) -> Iterator[None]:
 
 def _dynamo_onnx(program: Any, source: str, torch: Any) -> onnx.ModelProto:
     """ONNX from a ``torch.export.ExportedProgram`` via the dynamo exporter (onnxscript)."""
-    require_torch("exporting to ONNX with torch.onnx (dynamo)", onnxscript=True)
+    require_torch(f"{source}: exporting to ONNX with torch.onnx (dynamo)", onnxscript=True)
     try:
         with _quiet():
             onnx_program = torch.onnx.export(program, dynamo=True, verbose=False, optimize=True)
@@ -211,7 +211,7 @@ def module_to_onnx(module: Any, example_input: Any = None, *, input_shape: tuple
         [1, 3]
     """
     torch = require_torch()
-    source = source or type(module).__name__
+    source = source or getattr(module, "original_name", None) or type(module).__name__  # scripted: class name
     xs = _examples(module, example_input, input_shape, source, torch)
     shapes = ", ".join(str(tuple(x.shape)) for x in xs)
     with _eval_mode(module), torch.no_grad():

@@ -163,6 +163,40 @@ def test_module_with_two_inputs_and_two_outputs_concatenates_them_in_order() -> 
     assert np.all(np.abs(shallow.evaluate(X) - want) <= F64_TOL * (1 + np.abs(want)))
 
 
+class OpZoo(nn.Module if torch is not None else object):
+    """Many exported ops in one small net: dilated grouped Conv, BatchNorm, Hardtanh, Concat, Abs,
+    Max/Min of two branches, grouped ConvTranspose, MaxPool and AvgPool (padded), Slice with a step,
+    Mul/Div by constants, HardSigmoid, Transpose, Reshape, LeakyRelu, Dropout, Gemm, Clip."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.bn = nn.Conv2d(2, 2, 3, padding=1, dilation=2, groups=2), nn.BatchNorm2d(2)
+        self.up = nn.ConvTranspose2d(4, 2, 2, stride=2, groups=2)
+        self.pool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.avg = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
+        self.drop, self.lin = nn.Dropout(0.5), nn.Linear(2, 3)
+
+    def forward(self, x):
+        h = self.bn(self.conv(x))
+        h = torch.cat([nn.functional.hardtanh(h, -0.5, 0.7), torch.abs(h)], 1)
+        h = torch.minimum(torch.maximum(h, 1 - h), 0.5 * h + 0.1)
+        u = self.up(h)
+        h = nn.functional.hardsigmoid((self.pool(u) + self.avg(u))[:, :, 1:3, ::2] * 3 / 2)
+        h = nn.functional.leaky_relu(h.permute(0, 2, 3, 1).reshape(h.shape[0], -1), 0.2)
+        return torch.clamp(self.lin(self.drop(h)), -1, 1)
+
+
+@needs_torch
+@pytest.mark.parametrize("how", ["module", "traced TorchScript"])
+def test_op_zoo_lowers_to_torchs_function(how) -> None:
+    torch.manual_seed(4)
+    model, x = OpZoo().eval(), torch.rand(1, 2, 4, 4)
+    net = load_network(model if how == "module" else torch.jit.trace(model, x), x)
+    X = np.random.default_rng(5).uniform(-1, 2, size=(500, 32))
+    y = _torch(model, X, (1, 2, 4, 4), torch.float64)
+    assert np.all(np.abs(net.forward(X) - y) <= F64_TOL * (1 + np.abs(y)))
+
+
 # ---------------------------------------------------------------------------------------------
 # errors
 
@@ -225,6 +259,14 @@ def test_example_input_only_with_a_module() -> None:
     path = os.path.join(os.path.dirname(__file__), "..", "relucompile", "examples", "tiny_mlp.onnx")
     with pytest.raises(UserError, match="example_input goes with a torch.nn.Module"):
         load_network(path, torch.zeros(1, 2))
+
+
+@needs_torch
+def test_missing_onnxscript_says_how_to_install(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "onnxscript", None)
+    with pytest.raises(UserError, match=r"^Sequential: exporting to ONNX with torch.onnx \(dynamo\) needs onnxscript, which is "
+                                        r"not installed: pip install 'relucompile\[torch\]'"):
+        load_network(nn.Sequential(nn.Linear(2, 2), nn.ReLU()), torch.zeros(1, 2))
 
 
 def test_missing_torch_says_how_to_install(monkeypatch, tmp_path) -> None:
