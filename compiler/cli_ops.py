@@ -9,9 +9,9 @@ Example:
     op   kind  limits
     Abs  PWL   2 relu(z) - z: 1 ReLU
     >>> print(ops_markdown(["Abs"], {"Abs": {"pass": 1, "fail": 0, "refused": 0, "skip": 0}}))
-    | op | kind | limits | ONNX node tests passed |
+    | op | kind | limits | ONNX node tests passed/run |
     |---|---|---|---|
-    | Abs | PWL | 2 relu(z) - z: 1 ReLU | 1 |
+    | Abs | PWL | 2 relu(z) - z: 1 ReLU | 1/1 |
 """
 from __future__ import annotations
 
@@ -51,16 +51,17 @@ def ops_table(ops: list[str] | None = None) -> str:
 
 
 def ops_markdown(ops: list[str] | None = None, counts: dict[str, dict[str, int]] | None = None) -> str:
-    """Markdown table of ``ops`` (default all); with ``counts`` a column of ONNX node tests passed."""
+    """Markdown table of ``ops`` (default all); with ``counts`` a column of ONNX node tests passed
+    out of those run (float cases; a refused case counts as run and not passed)."""
     ops = ops or supported_ops()
-    head = "| op | kind | limits |" + (" ONNX node tests passed |" if counts is not None else "")
+    head = "| op | kind | limits |" + (" ONNX node tests passed/run |" if counts is not None else "")
     rule = "|---|---|---|" + ("---|" if counts is not None else "")
     lines = [head, rule]
     for op in ops:
         line = f"| {op} | {_kind(op)} | {OPS[op].limits or '-'} |"
         if counts is not None:
             c = counts.get(op)
-            line += f" {c['pass']} |" if c else " - |"
+            line += f" {c['pass']}/{c['pass'] + c['fail'] + c['refused']} |" if c else " - |"
         lines.append(line)
     return "\n".join(lines)
 
