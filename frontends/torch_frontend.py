@@ -324,7 +324,8 @@ def file_to_onnx(path: str | os.PathLike, input_shape: tuple[int, ...] | None = 
         raise UserError(f"{name}: not a readable TorchScript file ({_first_line(exc)})") from None
     if input_shape is None:
         raise UserError(f"{name}: a TorchScript file does not record its input shape; give it with --input-shape "
-                        f"(e.g. --input-shape 1,2,6,6 for one 2-channel 6x6 image)")
+                        f"(e.g. --input-shape 1,2,6,6 for one 2-channel 6x6 image), or save the model as a .pt2 "
+                        f"archive (torch.export.save), which records it")
     return module_to_onnx(module, input_shape=input_shape, source=name)
 
 

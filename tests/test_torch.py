@@ -22,6 +22,8 @@ from onnx import numpy_helper
 from compiler.cli import main
 from compiler.domain import Domain
 from compiler.errors import ModelError, UserError
+from compiler.passes import exact_net
+from exact_tools import random_rational_points
 from relucompile.api import compile_network, load_network, shallow_onnx
 
 try:
@@ -95,6 +97,9 @@ def test_mlp_from_module_equals_torch(mlp) -> None:
     assert net.meta["source_name"] == "Sequential"
     shallow = compile_network(net, Domain.box(*BOX3))
     _assert_matches_torch(shallow, mlp, *BOX3, (1, 3))
+    deep = exact_net(net)  # exact in rationals with respect to the exported weights
+    for x in random_rational_points(shallow.domain, 20, np.random.default_rng(0)):
+        assert shallow.evaluate_exact(x) == list(deep.forward(np.array([x], dtype=object))[0])
 
 
 @needs_torch
