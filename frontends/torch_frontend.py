@@ -269,13 +269,73 @@ def _program_input_shapes(program: Any) -> list[tuple[Any, ...]]:
     return [tuple(n.meta["val"].shape) for n in program.graph.nodes if n.op == "placeholder" and n.name in user]
 
 
+class _UnpicklingRefused(Exception):
+    """Raised inside torch.export.load where it would unpickle an arbitrary object."""
+
+
+@contextlib.contextmanager
+def _without_unpickling(torch: Any) -> Iterator[None]:
+    """Run ``torch.export.load`` so that it cannot execute code hidden in the archive.
+
+    torch 2.13's loader unpickles payloads flagged ``use_pickle`` with ``torch.load(...,
+    weights_only=False)``, opaque constants with ``pickle.loads``, custom objects with
+    ``torch._C._pickle_load_obj``, and falls back to ``weights_only=False`` for old archives; a
+    crafted .pt2 could run arbitrary code through any of them.  Here every ``torch.load`` is
+    forced to ``weights_only=True`` (tensors and plain containers only) and the other two refuse.
+    The patches are process-global while the archive loads (the CLI is single-threaded).
+    """
+    from torch.export.pt2_archive import _package
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise _UnpicklingRefused("the archive holds pickled Python objects")
+
+    real_load, real_pickle, real_obj = torch.load, _package.pickle, torch._C._pickle_load_obj
+
+    def weights_only_load(f: Any, *args: Any, **kwargs: Any) -> Any:
+        kwargs["weights_only"] = True
+        return real_load(f, *args, **kwargs)
+
+    torch.load, _package.pickle, torch._C._pickle_load_obj = weights_only_load, _RefusingPickle(refuse), refuse
+    try:
+        yield
+    finally:
+        torch.load, _package.pickle, torch._C._pickle_load_obj = real_load, real_pickle, real_obj
+
+
+class _RefusingPickle:
+    """Stands in for the ``pickle`` module: ``loads`` refuses, the rest is the real module."""
+
+    def __init__(self, refuse: Any) -> None:
+        self.loads = refuse
+
+    def __getattr__(self, attr: str) -> Any:
+        import pickle
+        return getattr(pickle, attr)
+
+
+def _load_archive(path: str, name: str, torch: Any) -> Any:
+    """``torch.export.load`` without unpickling or native code: AOTInductor packages (compiled .so
+    files) are refused before loading, pickled payloads while loading."""
+    with zipfile.ZipFile(path) as archive:
+        if any("/data/aotinductor/" in n or n.startswith("data/aotinductor/") for n in archive.namelist()):
+            raise UserError(f"{name}: holds AOTInductor-compiled code, which relucompile does not load; save the "
+                            f"exported program alone (torch.export.save)")
+    try:
+        with _quiet(), _without_unpickling(torch):
+            return torch.export.load(path)
+    except _UnpicklingRefused:
+        raise UserError(f"{name}: the archive holds pickled Python objects, which relucompile does not unpickle "
+                        f"(that would run arbitrary code); re-save it with torch.export.save") from None
+    except Exception as exc:
+        why = _first_line(exc)
+        if "weights_only" in str(exc) or "Unpickl" in str(exc) or "magic number" in str(exc):
+            why = "it holds pickled objects that are not plain tensors, which relucompile does not unpickle"
+        raise UserError(f"{name}: not a readable torch.export archive ({why})") from None
+
+
 def _export_archive_to_onnx(path: str, name: str, input_shape: tuple[int, ...] | None,
                             torch: Any) -> onnx.ModelProto:
-    try:
-        with _quiet():
-            program = torch.export.load(path)
-    except Exception as exc:
-        raise UserError(f"{name}: not a readable torch.export archive ({_first_line(exc)})") from None
+    program = _load_archive(path, name, torch)
     shapes = _program_input_shapes(program)
     fixed = all(isinstance(d, int) for shape in shapes for d in shape)
     if input_shape is not None and (len(shapes) != 1 or (fixed and tuple(shapes[0]) != tuple(input_shape))):

@@ -225,6 +225,42 @@ def test_state_dict_and_pickled_module_are_refused_without_unpickling(mlp, tmp_p
     assert not os.path.exists(out)
 
 
+class _Payload:
+    """Unpickling this runs a shell command that creates a marker file."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@needs_torch
+def test_pt2_with_a_pickled_payload_is_refused_without_running_it(mlp, tmp_path) -> None:
+    """torch.export.load itself would unpickle a weight flagged use_pickle (weights_only=False)."""
+    import json
+    import pickle
+    import zipfile
+    good, evil, marker = str(tmp_path / "good.pt2"), str(tmp_path / "evil.pt2"), tmp_path / "ran"
+    torch.export.save(torch.export.export(mlp, (torch.zeros(1, 3),)), good)
+    with zipfile.ZipFile(good) as zin, zipfile.ZipFile(evil, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename.endswith("model_weights_config.json"):
+                config = json.loads(data)
+                config["config"]["0.weight"]["use_pickle"] = True
+                data = json.dumps(config).encode()
+            elif item.filename.endswith("data/weights/weight_0"):
+                data = pickle.dumps(_Payload(str(marker)))
+            zout.writestr(item, data)
+    real_load = torch.load
+    with pytest.raises(UserError, match=r"^evil\.pt2: .*does not unpickle"):
+        load_network(evil)
+    assert not marker.exists()
+    assert torch.load is real_load  # the guard is lifted after loading
+    assert load_network(good).d == 3
+
+
 @needs_torch
 def test_torchscript_without_input_shape_and_bad_shapes(mlp, tmp_path, capsys) -> None:
     ts = str(tmp_path / "mlp.ts")
