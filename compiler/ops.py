@@ -168,6 +168,8 @@ def op_batchnorm(node, args, ctx):
         _const(node, ctx, v, f"BatchNormalization's {what}")
     if node.attrs.get("training_mode", 0):
         raise _fail(node, ctx, "BatchNormalization in training mode is not supported")
+    if node.attrs.get("spatial", 1) == 0:  # opsets < 9: statistics per activation, not per channel
+        raise _fail(node, ctx, "BatchNormalization with spatial=0 is not supported")
     eps = node.attrs.get("epsilon", 1e-5)
     # inference: y = scale * (x - mean) / sqrt(var + eps) + bias; the square root is of constants
     denom = np.sqrt(np.asarray(var, dtype=np.float64) + eps)
@@ -208,6 +210,8 @@ OPS: dict[str, OpSpec] = {
     "Squeeze": OpSpec(op_squeeze, "constant axes"),
     "Unsqueeze": OpSpec(op_unsqueeze, "constant axes"),
     "Transpose": OpSpec(op_transpose, ""),
+    "Shape": OpSpec(sp.op_shape, "a constant: the IR's fixed shape (batch dimensions 1)"),
+    "ConstantOfShape": OpSpec(sp.op_constant_of_shape, "constant shape"),
     "Concat": OpSpec(sp.op_concat, "any mix of network and constant tensors"),
     "Slice": OpSpec(sp.op_slice, "constant starts/ends/axes/steps (negative steps too)"),
     "Gather": OpSpec(sp.op_gather, "constant indices"),
@@ -229,6 +233,8 @@ OPS: dict[str, OpSpec] = {
     "AveragePool": OpSpec(sp.op_average_pool, "1-D/2-D/N-D; strides, pads, auto_pad, dilations, ceil_mode, "
                                               "count_include_pad"),
     "GlobalAveragePool": OpSpec(sp.op_global_average_pool, ""),
+    "ReduceSum": OpSpec(sp.op_reduce_sum, "constant axes (attribute or input), keepdims, noop_with_empty_axes"),
+    "ReduceMean": OpSpec(sp.op_reduce_mean, "constant axes (attribute or input), keepdims, noop_with_empty_axes"),
     "Relu": OpSpec(pwl.op_relu, "the unit itself: 1 ReLU", PWL),
     "LeakyRelu": OpSpec(pwl.op_leaky_relu, "alpha z + (1 - alpha) relu(z): 1 ReLU", PWL),
     "PRelu": OpSpec(pwl.op_prelu, "constant slope broadcast to the input: 1 ReLU", PWL),
@@ -239,6 +245,8 @@ OPS: dict[str, OpSpec] = {
     "Min": OpSpec(pwl.op_min, "n inputs, broadcasting: -Max(-z): n - 1 ReLUs", PWL),
     "MaxPool": OpSpec(pwl.op_max_pool, "1-D/2-D/N-D; strides, pads, auto_pad, dilations, ceil_mode; "
                                        "no Indices output, storage_order 0: k - 1 ReLUs per window", PWL),
+    "ReduceMax": OpSpec(pwl.op_reduce_max, "constant axes, keepdims: a Max tree per reduced group", PWL),
+    "ReduceMin": OpSpec(pwl.op_reduce_min, "constant axes, keepdims: -ReduceMax(-z)", PWL),
     "GlobalMaxPool": OpSpec(pwl.op_global_max_pool, "S - 1 ReLUs per channel (S spatial cells)", PWL),
     "Affine": OpSpec(op_affine, "internal: a fused linear layer"),
 }

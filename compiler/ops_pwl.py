@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from compiler.ops_base import (_add, _const, _fail, _is_sym, _scale, _sub, batched, broadcast, concat_flat,
+from compiler.ops_base import (_add, _const, _fail, _is_sym, _scale, _sub, broadcast, concat_flat,
                                reshape, shape_of, take_flat)
 from compiler.ops_spatial import _pool_setup
 
@@ -50,6 +50,8 @@ def op_relu(node, args, ctx):
 def _leaky(node, ctx, z, slope):
     """slope z + (1 - slope) relu(z): one ReLU, on iff z > 0."""
     one = ctx.number(1.0)
+    if np.all(np.asarray(slope == one)):  # the identity: no ReLU, no needless cell split
+        return z
     return _add(_mul_const(z, slope), _mul_const(ctx.relu(node, z), one - slope))
 
 
@@ -175,5 +177,24 @@ def op_global_max_pool(node, args, ctx):
     return reshape(max_groups(node, ctx, x, groups), shape[:2] + (1,) * (len(shape) - 2))
 
 
-__all__ = ["op_relu", "op_leaky_relu", "op_prelu", "op_clip", "op_hard_sigmoid", "op_abs", "op_max", "op_min",
-           "op_max_pool", "op_global_max_pool", "max_groups", "clip", "batched"]
+
+
+def op_reduce_max(node, args, ctx, sign: int = 1):
+    """ReduceMax (sign 1) or ReduceMin (sign -1): a Max tree over each reduced group."""
+    from compiler.ops_spatial import reduce_axes
+    x = args[0]
+    shape = shape_of(x)
+    axes, keep = reduce_axes(node, ctx, args, len(shape))
+    if axes is None:
+        return x
+    rest = [a for a in range(len(shape)) if a not in axes]
+    index = np.arange(int(np.prod(shape))).reshape(shape).transpose(rest + list(axes))
+    groups = index.reshape(int(np.prod([shape[a] for a in rest])), -1).tolist()
+    out_shape = [1 if a in axes else shape[a] for a in range(len(shape))] if keep else [shape[a] for a in rest]
+    value = x if sign > 0 else _scale(x, -1)
+    result = reshape(max_groups(node, ctx, value, groups), out_shape)
+    return result if sign > 0 else _scale(result, -1)
+
+
+def op_reduce_min(node, args, ctx):
+    return op_reduce_max(node, args, ctx, sign=-1)

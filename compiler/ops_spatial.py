@@ -239,3 +239,49 @@ def op_mean(node, args, ctx):
     total = op_sum(node, args, ctx)
     factor = ctx.number(1.0) / len(args) if ctx.exact else 1.0 / len(args)
     return total.scale(factor) if _is_sym(total) else total * factor
+
+
+def reduce_axes(node, ctx, args, rank: int) -> tuple[tuple[int, ...] | None, bool]:
+    """(axes, keepdims) of a Reduce* node: axes from the attribute (old opsets) or the constant
+    second input; None means "no reduction" (noop_with_empty_axes with empty axes)."""
+    axes = node.attrs.get("axes")
+    if axes is None:
+        axes = _int_input(node, ctx, args, 1, f"{node.op}'s axes")
+    if not axes:
+        if int(node.attrs.get("noop_with_empty_axes", 0)):
+            return None, bool(node.attrs.get("keepdims", 1))
+        axes = list(range(rank))
+    return tuple(sorted(a + rank if a < 0 else a for a in axes)), bool(node.attrs.get("keepdims", 1))
+
+
+def op_reduce_sum(node, args, ctx):
+    x = args[0]
+    axes, keep = reduce_axes(node, ctx, args, len(shape_of(x)))
+    if axes is None:
+        return x
+    return _linear(x, lambda t: t.sum(axis=axes, keepdims=keep))
+
+
+def op_reduce_mean(node, args, ctx):
+    x = args[0]
+    shape = shape_of(x)
+    axes, keep = reduce_axes(node, ctx, args, len(shape))
+    if axes is None:
+        return x
+    count = int(np.prod([shape[a] for a in axes]))
+    inv = ctx.number(1.0) / count if ctx.exact else 1.0 / count
+    return _linear(x, lambda t: t.sum(axis=axes, keepdims=keep) * inv)
+
+
+def op_shape(node, args, ctx):
+    """The input's shape (batch dimensions are 1 in the IR): a constant even for network values."""
+    shape = shape_of(args[0])
+    start, end = node.attrs.get("start", 0), node.attrs.get("end")
+    return np.array(shape[start:end], dtype=np.int64)
+
+
+def op_constant_of_shape(node, args, ctx):
+    shape = [int(v) for v in np.asarray(_const(node, ctx, args[0], "ConstantOfShape's shape")).reshape(-1)]
+    value = node.attrs.get("value")
+    value = np.asarray(value).reshape(-1)[0] if value is not None else 0.0
+    return ctx.constant(np.full(shape, value, dtype=np.asarray(value).dtype))

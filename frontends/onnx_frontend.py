@@ -5,6 +5,10 @@ also listed in ``graph.input``, symbolic batch dimensions, nodes that are not to
 sorted, Constant nodes, weight-first MatMul (the IR keeps MatMul's operand order).  Ops that are
 not piecewise linear are refused with one line naming file, node, op and why.
 
+Several graph inputs become one flat input ``concatenated_inputs`` (graph.input order, each
+flattened row-major) and several outputs one flat output ``concatenated_outputs``
+(graph.output order); docs/ops.md describes the convention.
+
 Example:
     >>> graph = load_onnx("../shared/data/vnncomp-test/test_nano.onnx")   # doctest: +SKIP
     >>> graph                                                              # doctest: +SKIP

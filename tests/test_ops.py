@@ -30,7 +30,7 @@ LEAST_PASSED = {"Abs": 1, "Add": 2, "AveragePool": 20, "BatchNormalization": 2, 
                 "ConvTranspose": 11, "Div": 3, "Expand": 2, "Flatten": 9, "Gather": 4, "Gemm": 11,
                 "GlobalAveragePool": 2, "GlobalMaxPool": 2, "HardSigmoid": 3, "LeakyRelu": 3, "MatMul": 7, "Max": 6,
                 "MaxPool": 16, "Mean": 3, "Min": 6, "Mul": 3, "Neg": 2, "PRelu": 2, "Pad": 3, "Relu": 1,
-                "Reshape": 9, "Slice": 7, "Squeeze": 2, "Sub": 3, "Sum": 3, "Transpose": 7, "Unsqueeze": 7}
+                "ReduceMax": 8, "ReduceMean": 8, "ReduceMin": 8, "ReduceSum": 10, "Reshape": 9, "Slice": 7, "Squeeze": 2, "Sub": 3, "Sum": 3, "Transpose": 7, "Unsqueeze": 7}
 
 
 @pytest.fixture(scope="module")
@@ -138,6 +138,22 @@ def test_one_dimensional_conv_and_pools_with_auto_pad() -> None:
                               count_include_pad=1)]
     m = model(nodes, {"W": dyadic(rng, (4, 1, 3))}, [("x", [1, 2, 7])], [("y", None)])
     _exact_check(m, (1, 2, 7))
+
+
+def test_exporter_shape_arithmetic_folds_to_constants() -> None:
+    """Shape -> Gather -> Unsqueeze -> Concat -> Reshape (a dynamic flatten, as exporters write it)
+    and a ReduceMax / ReduceMean head."""
+    nodes = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Gather", ["s", "zero"], ["n"], axis=0),
+             helper.make_node("Unsqueeze", ["n", "ax"], ["n1"]), helper.make_node("Concat", ["n1", "minus1"], ["shp"], axis=0),
+             helper.make_node("Reshape", ["x", "shp"], ["f"]), helper.make_node("Relu", ["f"], ["r"]),
+             helper.make_node("ReduceMax", ["x", "ax2"], ["mx"], keepdims=0),
+             helper.make_node("ReduceMean", ["r", "ax"], ["mean"], keepdims=1),
+             helper.make_node("Sub", ["mx", "mean"], ["y"])]
+    m = model(nodes, {"zero": np.array(0), "ax": np.array([0]), "minus1": np.array([-1]), "ax2": np.array([1, 2])},
+              [("x", ["N", 2, 3])], [("y", None)], opset=18)
+    net = load_network(m)
+    assert net.d == 6 and sorted(net.widths) == [1, 1, 3, 6] and net.output_shape == (1, 6)  # max: 6 -> 3 -> 2 -> 1
+    _exact_check(m, (1, 2, 3))
 
 
 @pytest.mark.parametrize("case,needle", [
