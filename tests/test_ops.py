@@ -123,6 +123,20 @@ def test_convolutional_residual_net_is_lowered_exactly() -> None:
     _exact_check(m, (1, 1, 5, 6))
 
 
+@pytest.mark.parametrize("attrs", [
+    dict(group=2, dilations=[2, 1], strides=[1, 2], pads=[2, 1, 0, 1]),
+    dict(group=4, auto_pad="SAME_UPPER", strides=[2, 3]),
+    dict(group=1, auto_pad="VALID", dilations=[1, 2]),
+    dict(group=2, auto_pad="SAME_LOWER", strides=[2, 1]),  # onnxruntime: no dilation with SAME
+], ids=["groups-dilations-pads", "depthwise-same-upper", "valid-dilated", "same-lower-strided"])
+def test_conv_attribute_combinations_match_onnxruntime(attrs: dict) -> None:
+    rng = np.random.default_rng(7)
+    group = attrs["group"]
+    nodes = [helper.make_node("Conv", ["x", "W", "B"], ["y"], kernel_shape=[3, 2], **attrs)]
+    inits = {"W": dyadic(rng, (4, 4 // group, 3, 2)), "B": dyadic(rng, (4,), 8)}
+    _exact_check(model(nodes, inits, [("x", [1, 4, 6, 7])], [("y", None)]), (1, 4, 6, 7), n=2)
+
+
 @pytest.mark.parametrize("mode", ["constant", "edge", "reflect", "wrap"])
 def test_pad_modes_match_onnxruntime(mode: str) -> None:
     nodes = [helper.make_node("Pad", ["x", "pads"], ["y"], mode=mode)]
