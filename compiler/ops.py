@@ -250,3 +250,33 @@ OPS: dict[str, OpSpec] = {
     "GlobalMaxPool": OpSpec(pwl.op_global_max_pool, "S - 1 ReLUs per channel (S spatial cells)", PWL),
     "Affine": OpSpec(op_affine, "internal: a fused linear layer"),
 }
+
+_WINDOW = {"auto_pad", "dilations", "kernel_shape", "pads", "strides"}
+_REDUCE = {"axes", "keepdims", "noop_with_empty_axes"}
+
+ATTRIBUTES: dict[str, set[str]] = {
+    "Dropout": {"ratio", "seed", "is_test"}, "Cast": {"to", "saturate", "round_mode"}, "Flatten": {"axis"},
+    "Reshape": {"allowzero", "shape"}, "Squeeze": {"axes"}, "Unsqueeze": {"axes"}, "Transpose": {"perm"},
+    "Shape": {"start", "end"}, "ConstantOfShape": {"value"}, "Concat": {"axis"}, "Slice": {"starts", "ends", "axes"},
+    "Gather": {"axis"}, "Pad": {"mode", "pads", "value", "paddings"},
+    "Gemm": {"alpha", "beta", "transA", "transB", "broadcast"},
+    "Add": {"broadcast"}, "Sub": {"broadcast"}, "Mul": {"broadcast"}, "Div": {"broadcast"},
+    "Conv": _WINDOW | {"group"}, "ConvTranspose": _WINDOW | {"group", "output_padding", "output_shape"},
+    "BatchNormalization": {"epsilon", "momentum", "training_mode", "spatial", "is_test"},
+    "AveragePool": _WINDOW | {"ceil_mode", "count_include_pad"},
+    "MaxPool": _WINDOW | {"ceil_mode", "storage_order"},
+    "ReduceSum": _REDUCE, "ReduceMean": _REDUCE, "ReduceMax": _REDUCE, "ReduceMin": _REDUCE,
+    "LeakyRelu": {"alpha"}, "Clip": {"min", "max"}, "HardSigmoid": {"alpha", "beta"},
+}
+"""The attributes each op's handler implements (any op not listed takes none); the frontend
+refuses any other attribute rather than ignore it (``consumed_inputs`` of opsets < 6 is inert)."""
+
+
+def unsupported_attributes(op: str, attrs: dict) -> list[str]:
+    """Attributes of an ``op`` node that its handler would not honour.
+
+    >>> unsupported_attributes("Add", {"axis": 1, "broadcast": 1})
+    ['axis']
+    """
+    allowed = ATTRIBUTES.get(op, set()) | {"consumed_inputs"}
+    return sorted(a for a in attrs if a not in allowed)

@@ -25,7 +25,7 @@ from onnx import numpy_helper
 
 from compiler.errors import ModelError, UserError
 from compiler.ir import Graph
-from compiler.ops import NOT_PIECEWISE_LINEAR, OPS
+from compiler.ops import NOT_PIECEWISE_LINEAR, OPS, unsupported_attributes
 
 FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16}
 
@@ -171,6 +171,9 @@ def load_onnx(model: str | os.PathLike | onnx.ModelProto) -> Graph:
             supported = ", ".join(sorted(k for k in OPS if k != "Affine"))
             raise ModelError(source, label, op, f"op not supported (supported: {supported})")
         attrs = _attrs(node)
+        unknown = unsupported_attributes(op, attrs) if op != "Constant" else []
+        if unknown:
+            raise ModelError(source, label, op, f"attribute {', '.join(unknown)} is not supported")
         if op == "Reshape" and "shape" in attrs:  # opset < 5 carries the shape as an attribute
             g.add(node.output[0] + "/shape", "Constant", value=np.asarray(attrs.pop("shape")))
             node_inputs = [node.input[0], node.output[0] + "/shape"]

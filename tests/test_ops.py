@@ -176,6 +176,7 @@ def test_exporter_shape_arithmetic_folds_to_constants() -> None:
     ("average_pool_without_kernel", "kernel_shape is required"),
     ("gather_from_network", "Gather's indices must be a constant"),
     ("floor", "op not supported"),
+    ("legacy_broadcast_axis", "attribute axis is not supported"),
 ])
 def test_unsupported_combinations_are_refused_in_one_line(case: str, needle: str) -> None:
     inits = {}
@@ -188,6 +189,9 @@ def test_unsupported_combinations_are_refused_in_one_line(case: str, needle: str
         nodes = [helper.make_node("AveragePool", ["x"], ["y"], name="bad")]
     elif case == "gather_from_network":
         nodes = [helper.make_node("Gather", ["x", "x"], ["y"], name="bad")]
+    elif case == "legacy_broadcast_axis":  # opset < 7 broadcasting along an axis: refused, not ignored
+        inits = {"c": np.ones(1, np.float32)}
+        nodes = [helper.make_node("Add", ["x", "c"], ["y"], broadcast=1, axis=1, name="bad")]
     else:
         nodes = [helper.make_node("Floor", ["x"], ["y"], name="bad")]
     with pytest.raises(ModelError) as info:
