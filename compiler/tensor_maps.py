@@ -99,8 +99,9 @@ def _zero_like(t: np.ndarray):
     return Fraction(0) if t.dtype == object else 0.0
 
 
-def _windows(t: np.ndarray, geo: Geometry):
-    """Yield (kernel offset, strided view (B, C, *out)) of the zero-padded ``t``, one per offset.
+def _windows(t: np.ndarray, geo: Geometry, channels_last: bool = False):
+    """Yield (kernel offset, strided view (B, C, *out)) of the zero-padded ``t``, one per offset;
+    with ``channels_last`` the input is (B, *spatial, C) and the views (B, *out, C).
 
     Memory stays O(B C O) instead of the K-fold im2col tensor (the symbolic batch B can be large).
     """
@@ -108,25 +109,32 @@ def _windows(t: np.ndarray, geo: Geometry):
     need_end = [max(geo.pads_end[i], (geo.out_spatial[i] - 1) * geo.strides[i]
                     + (geo.kernel[i] - 1) * geo.dilations[i] + 1 - geo.pads_begin[i] - geo.in_spatial[i])
                 for i in range(n)]
-    tp = pad_constant(t, [0, 0, *geo.pads_begin], [0, 0, *need_end], _zero_like(t))
+    if channels_last:
+        tp = pad_constant(t, [0, *geo.pads_begin, 0], [0, *need_end, 0], _zero_like(t))
+    else:
+        tp = pad_constant(t, [0, 0, *geo.pads_begin], [0, 0, *need_end], _zero_like(t))
+    lead = (slice(None),) if channels_last else (slice(None), slice(None))
     for off in itertools.product(*[range(k) for k in geo.kernel]):
         where = tuple(slice(off[i] * geo.dilations[i], off[i] * geo.dilations[i]
                             + (geo.out_spatial[i] - 1) * geo.strides[i] + 1, geo.strides[i]) for i in range(n))
-        yield off, tp[(slice(None), slice(None)) + where]
+        yield off, tp[lead + where]
 
 
 def conv(t: np.ndarray, w: np.ndarray, group: int, geo: Geometry) -> np.ndarray:
-    """ONNX Conv without bias: ``t`` (B, C, *in), ``w`` (M, C/group, *kernel) -> (B, M, *out)."""
+    """ONNX Conv without bias: ``t`` (B, C, *in), ``w`` (M, C/group, *kernel) -> (B, M, *out).
+
+    Computed channels-last, one (B * O, C/group) @ (C/group, M/group) product per kernel offset.
+    """
     B, C = t.shape[:2]
     M = w.shape[0]
     Cg, Mg = C // group, M // group
-    out = np.full((B, M) + geo.out_spatial, _zero_like(t), dtype=np.result_type(t, w))
-    for off, view in _windows(t, geo):
+    t_last = np.ascontiguousarray(np.moveaxis(t, 1, -1))
+    out = np.full((B,) + geo.out_spatial + (M,), _zero_like(t), dtype=np.result_type(t, w))
+    for off, view in _windows(t_last, geo, channels_last=True):
         for g in range(group):
             wk = w[(slice(g * Mg, (g + 1) * Mg), slice(None)) + off]          # (Mg, Cg)
-            term = np.tensordot(view[:, g * Cg:(g + 1) * Cg], wk, axes=([1], [1]))  # (B, *out, Mg)
-            out[:, g * Mg:(g + 1) * Mg] += np.moveaxis(term, -1, 1)
-    return out
+            out[..., g * Mg:(g + 1) * Mg] += view[..., g * Cg:(g + 1) * Cg] @ wk.T
+    return np.moveaxis(out, -1, 1)
 
 
 def conv_transpose(t: np.ndarray, w: np.ndarray, group: int, strides, dilations, pads_begin, out_spatial) -> np.ndarray:
