@@ -88,6 +88,9 @@ def batched(x: Value, fn: Callable[[np.ndarray], np.ndarray], bias: np.ndarray |
 
     Faster than :func:`_linear` for convolutions: the coefficient slices of a block are stacked
     along axis 0 instead of mapped one by one.
+
+    >>> batched(Affine.variable(0, 2, (1, 2)), lambda t: t[:, ::-1] * 2).coefs[0].tolist()
+    [[[0.0, 2.0]], [[2.0, 0.0]]]
     """
     if not _is_sym(x):
         y = fn(x)
@@ -108,7 +111,11 @@ def _zero(dtype) -> Any:
 
 
 def take_flat(x: Value, index: Sequence[int] | np.ndarray) -> Value:
-    """Entries ``index`` of the flattened value, as a 1-D value (a linear map)."""
+    """Entries ``index`` of the flattened value, as a 1-D value (a linear map).
+
+    >>> take_flat(np.array([[1.0, 2.0], [3.0, 4.0]]), [3, 0]).tolist()
+    [4.0, 1.0]
+    """
     index = np.asarray(index, dtype=np.int64)
     if not _is_sym(x):
         return np.asarray(x).reshape(-1)[index]
@@ -117,6 +124,11 @@ def take_flat(x: Value, index: Sequence[int] | np.ndarray) -> Value:
 
 
 def reshape(x: Value, shape: Sequence[int]) -> Value:
+    """Reshape a concrete or symbolic value.
+
+    >>> reshape(Affine.variable(0, 4), (2, 2)).shape
+    (2, 2)
+    """
     shape = tuple(int(s) for s in shape)
     if not _is_sym(x):
         return np.asarray(x).reshape(shape)
@@ -125,7 +137,11 @@ def reshape(x: Value, shape: Sequence[int]) -> Value:
 
 
 def concat(values: Sequence[Value], axis: int) -> Value:
-    """Concatenate concrete and symbolic tensors along ``axis`` (blocks missing from a part get zeros)."""
+    """Concatenate concrete and symbolic tensors along ``axis`` (blocks missing from a part get zeros).
+
+    >>> concat([Affine.variable(0, 1), np.array([7.0])], axis=0).coefs[0].tolist()
+    [[1.0, 0.0]]
+    """
     if not any(_is_sym(v) for v in values):
         return np.concatenate([np.asarray(v) for v in values], axis=axis)
     parts = [v if _is_sym(v) else Affine(np.asarray(v), {}) for v in values]
@@ -143,14 +159,28 @@ def concat(values: Sequence[Value], axis: int) -> Value:
 
 
 def concat_flat(values: Sequence[Value]) -> Value:
-    """Flatten every value and concatenate them into one 1-D value."""
+    """Flatten every value and concatenate them into one 1-D value.
+
+    >>> concat_flat([np.ones((2, 2)), np.zeros(1)]).tolist()
+    [1.0, 1.0, 1.0, 1.0, 0.0]
+    """
     return concat([reshape(v, (-1,)) if _is_sym(v) else np.asarray(v).reshape(-1) for v in values], axis=0)
 
 
 def broadcast(x: Value, shape: Sequence[int]) -> Value:
+    """Broadcast a concrete or symbolic value to ``shape``.
+
+    >>> broadcast(Affine.variable(0, 1, (1,)), (3,)).shape
+    (3,)
+    """
     shape = tuple(shape)
     return x.broadcast_to(shape) if _is_sym(x) else np.broadcast_to(np.asarray(x), shape)
 
 
 def shape_of(x: Value) -> tuple[int, ...]:
+    """The tensor shape of a concrete or symbolic value.
+
+    >>> shape_of(np.zeros((2, 3))), shape_of(Affine.variable(0, 6, (2, 3)))
+    ((2, 3), (2, 3))
+    """
     return x.shape if _is_sym(x) else tuple(np.shape(x))

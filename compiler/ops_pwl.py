@@ -70,7 +70,12 @@ def op_prelu(node, args, ctx):
 
 
 def clip(node, ctx, z, lo, hi):
-    """lo + relu(z - lo) - relu(z - hi), both ReLUs in one layer; one ReLU if a bound is absent."""
+    """lo + relu(z - lo) - relu(z - hi), both ReLUs in one layer; one ReLU if a bound is absent.
+
+    >>> from compiler.interpreter import ConcreteContext
+    >>> clip(None, ConcreteContext("m", False), np.array([-2.0, 0.5, 9.0]), 0.0, 6.0).tolist()   # ReLU6
+    [0.0, 0.5, 6.0]
+    """
     if lo is None and hi is None:
         return z
     if hi is None:
@@ -118,6 +123,10 @@ def max_groups(node, ctx, flat, groups: list[list[int]]):
 
     Each tree level is one ReLU layer: pair (a, b) becomes a + relu(b - a) (on iff b > a, so on
     a tie the earlier entry wins); an odd entry is carried to the next level unchanged.
+
+    >>> from compiler.interpreter import ConcreteContext
+    >>> max_groups(None, ConcreteContext("m", False), np.array([3.0, -1.0, 5.0, 2.0]), [[0, 1, 2], [3]]).tolist()
+    [5.0, 2.0]
     """
     if any(not g for g in groups):
         raise _fail(node, ctx, "a window has no input entry (it lies entirely in the padding)")
