@@ -285,3 +285,24 @@ def op_constant_of_shape(node, args, ctx):
     value = node.attrs.get("value")
     value = np.asarray(value).reshape(-1)[0] if value is not None else 0.0
     return ctx.constant(np.full(shape, value, dtype=np.asarray(value).dtype))
+
+
+def op_split(node, args, ctx):
+    """Part ``output_index`` of an ONNX Split (the frontend makes one IR node per output)."""
+    x = args[0]
+    shape = shape_of(x)
+    axis = int(node.attrs.get("axis", 0))
+    axis = axis + len(shape) if axis < 0 else axis
+    parts = int(node.attrs.get("num_parts", 1))
+    sizes = _int_input(node, ctx, args, 1, "Split's split") or node.attrs.get("split")
+    if not sizes:
+        n = int(node.attrs.get("num_outputs", parts))
+        chunk = -(-shape[axis] // n)
+        sizes = [min(chunk, shape[axis] - i * chunk) for i in range(n)]
+    if len(sizes) != parts or sum(sizes) != shape[axis] or min(sizes) < 0:
+        raise _fail(node, ctx, f"split sizes {list(sizes)} do not divide axis {axis} of size {shape[axis]} "
+                               f"into {parts} outputs")
+    i = int(node.attrs.get("output_index", 0))
+    start = sum(sizes[:i])
+    index = np.arange(start, start + sizes[i])
+    return _linear(x, lambda t: np.take(t, index, axis=axis))

@@ -180,6 +180,12 @@ def load_onnx(model: str | os.PathLike | onnx.ModelProto) -> Graph:
         else:
             node_inputs = [produced_by.get(i, i) for i in node.input]
         value = _constant_value(node, attrs, source) if op == "Constant" else None
+        if op == "Split":  # one IR node per output, each computing its own part
+            for index, name in enumerate(node.output):
+                if name:
+                    g.add(name, op, node_inputs, attrs=dict(attrs, output_index=index, num_parts=len(node.output)),
+                          origin=label)
+            continue
         g.add(node.output[0], op, [] if op == "Constant" else node_inputs,
               attrs={} if op == "Constant" else attrs, value=value, origin=label)
         for extra in node.output[1:]:

@@ -30,7 +30,7 @@ LEAST_PASSED = {"Abs": 1, "Add": 2, "AveragePool": 20, "BatchNormalization": 2, 
                 "ConvTranspose": 11, "Div": 3, "Expand": 2, "Flatten": 9, "Gather": 4, "Gemm": 11,
                 "GlobalAveragePool": 2, "GlobalMaxPool": 2, "HardSigmoid": 3, "LeakyRelu": 3, "MatMul": 7, "Max": 6,
                 "MaxPool": 16, "Mean": 3, "Min": 6, "Mul": 3, "Neg": 2, "PRelu": 2, "Pad": 3, "Relu": 1,
-                "ReduceMax": 8, "ReduceMean": 8, "ReduceMin": 8, "ReduceSum": 10, "Reshape": 9, "Slice": 7, "Squeeze": 2, "Sub": 3, "Sum": 3, "Transpose": 7, "Unsqueeze": 7}
+                "ReduceMax": 8, "ReduceMean": 8, "ReduceMin": 8, "ReduceSum": 10, "Reshape": 9, "Slice": 7, "Split": 14, "Squeeze": 2, "Sub": 3, "Sum": 3, "Transpose": 7, "Unsqueeze": 7}
 
 
 @pytest.fixture(scope="module")
@@ -168,6 +168,15 @@ def test_exporter_shape_arithmetic_folds_to_constants() -> None:
     net = load_network(m)
     assert net.d == 6 and sorted(net.widths) == [1, 1, 3, 6] and net.output_shape == (1, 6)  # max: 6 -> 3 -> 2 -> 1
     _exact_check(m, (1, 2, 3))
+
+
+def test_split_outputs_feed_later_nodes() -> None:
+    """torch.chunk-style Split into two halves, then Max of the halves and a residual Add."""
+    nodes = [helper.make_node("Split", ["x", "sizes"], ["a", "b"], axis=1),
+             helper.make_node("Max", ["a", "b"], ["m"]), helper.make_node("Add", ["m", "a"], ["y"])]
+    m = model(nodes, {"sizes": np.array([3, 3])}, [("x", [1, 6])], [("y", None)], opset=18)
+    assert load_network(m).widths == [3]
+    _exact_check(m, (1, 6))
 
 
 @pytest.mark.parametrize("case,needle", [
