@@ -67,7 +67,15 @@ def ops_markdown(ops: list[str] | None = None, counts: dict[str, dict[str, int]]
 
 
 def run_ops(argv: list[str]) -> int:
-    """Print the supported ops (``relucompile ops [--markdown] [--conformance]``)."""
+    """Print the supported ops (``relucompile ops [--markdown] [--conformance]``).
+
+    >>> run_ops(["--markdown"])  # doctest: +ELLIPSIS
+    | op | kind | limits |
+    |---|---|---|
+    | Abs | PWL | 2 relu(z) - z: 1 ReLU |
+    ...
+    0
+    """
     p = argparse.ArgumentParser(prog="relucompile ops", description="List the ONNX ops relucompile compiles "
                                 "exactly, with their limits (from the handler table).", epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
