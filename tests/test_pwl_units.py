@@ -240,3 +240,17 @@ def test_random_pwl_nets_are_exact_in_rationals(case, seed: int) -> None:
         assert np.allclose(row, [float(v) for v in reference(spec, xq)], atol=1e-9)
     ort_out = np.concatenate([run_ort(m, {"x": xr[None]})[0] for xr in X])
     assert np.allclose(got, ort_out, atol=1e-5)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(case=pwl_nets(), seed=st.integers(0, 1000))
+def test_random_pwl_nets_are_exact_on_all_of_rd(case, seed: int) -> None:
+    """The default domain: unbounded cells, points far from the origin."""
+    m, spec, d = case
+    shallow = compile_network(load_network(m), Domain.reals(d))
+    rng = np.random.default_rng(seed)
+    points = [[F(int(v), 16) for v in rng.integers(-800, 801, d)] for _ in range(15)]
+    for a in range(shallow.num_cells):
+        points += cell_vertices(shallow, a)
+    for x in points:
+        assert shallow.evaluate_exact(x) == reference(spec, x), x
