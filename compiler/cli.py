@@ -26,6 +26,7 @@ EPILOG = """examples:
 
   relucompile model.onnx --box -1 1 -o rules.txt           readable equations (.txt .tex .py .smt2)
   relucompile net1d.onnx --form two-layer -o two.onnx      1-D nets: minimal one-hidden-layer form
+  relucompile model.ts --input-shape 1,2,6,6 --box 0 1 -o s.onnx     TorchScript (also .pt2 archives)
 
 subcommands (relucompile NAME --help):
   explain   the linear rule applied at one input, and how far the input can move
@@ -33,6 +34,7 @@ subcommands (relucompile NAME --help):
   report    self-contained HTML audit report
   verify    decide a VNN-LIB property exactly (exit 0 holds, 10 violated, 20 unknown)
   bounds    exact min and max of each output over a domain
+  ops       the supported ONNX ops and their limits
 
 exit codes: 0 success, 2 usage or input error, 1 internal error
 """
@@ -47,7 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="relucompile", description="Compile a deep ReLU network (ONNX) into the exactly "
                 "equal network with three hidden layers (DESIGN.md), and list its activation regions.",
                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", help="the source ONNX model (piecewise-linear ops only), e.g. model.onnx")
+    p.add_argument("model", help="the source model (piecewise-linear ops only): ONNX, a TorchScript file or a "
+                                 "torch.export archive (.pt2; needs relucompile[torch]), e.g. model.onnx")
+    p.add_argument("--input-shape", metavar="DIMS",
+                   help="input shape for a TorchScript file (or a .pt2 with free dimensions), e.g. "
+                        "--input-shape 1,2,6,6; ONNX models fix their own shape")
     p.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="where to write the shallow ONNX model (.onnx) or its equations (.txt .tex .py "
                         ".smt2), e.g. -o shallow.onnx")
@@ -112,7 +118,8 @@ def run_compile(argv: list[str]) -> int:
     for path in filter(None, [args.output, args.regions]):
         check_writable(path)
     start = time.perf_counter()
-    net = load_network(args.model)
+    from frontends.torch_frontend import parse_shape
+    net = load_network(args.model, input_shape=parse_shape(args.input_shape) if args.input_shape else None)
     domain = _domain(args, net.d)
     if domain is not None and domain.d != net.d:
         raise DomainError(f"{args.domain or '--box'}: the domain has dimension {domain.d} but "
@@ -189,9 +196,10 @@ def _compile_one(args, net, domain, output, regions, equations_format, start) ->
 def _commands() -> dict:
     """Subcommands: ``relucompile NAME ...``; each is ``run_NAME(argv) -> exit code``."""
     from compiler.cli_audit import run_explain, run_plot, run_report
+    from compiler.cli_ops import run_ops
     from compiler.cli_verify import run_bounds, run_verify
     return {"explain": run_explain, "plot": run_plot, "report": run_report,
-            "verify": run_verify, "bounds": run_bounds}
+            "verify": run_verify, "bounds": run_bounds, "ops": run_ops}
 
 
 COMMANDS = _commands()

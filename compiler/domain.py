@@ -184,7 +184,8 @@ class Domain:
             U = np.eye(self.d)[:, free]
             Gt = np.vstack([-np.eye(free.size), np.eye(free.size)])
             gt = np.concatenate([-self.lower[free], self.upper[free]])
-            eqs = [(np.eye(self.d)[i], float(self.lower[i])) for i in np.nonzero(fixed)[0]]
+            eye = np.eye(self.d)
+            eqs = [(eye[i], float(self.lower[i])) for i in np.nonzero(fixed)[0]]
             Gx = np.vstack([-U.T, U.T])
             h = Hull(x0, U, Gt, gt, eqs, Gx, gt.copy())
         else:

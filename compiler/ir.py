@@ -67,6 +67,8 @@ class Graph:
             self.inputs.append(name)
         self.dag.add_node(name, node=node)
         for src in node.inputs:
+            if not src:  # an omitted optional input (ONNX's empty name)
+                continue
             if src not in self.dag:
                 raise ModelError(self.source, origin or name, op, f"input '{src}' is not produced by any node")
             self.dag.add_edge(src, name)

@@ -11,56 +11,19 @@ single source for ``relucompile ops`` and the README table.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Protocol
-
 import numpy as np
 
-from compiler.errors import ModelError
-from compiler.values import Affine, Value
-
-
-class Context(Protocol):
-    source: str
-    exact: bool
-
-    def relu(self, node: Any, x: Value) -> Value: ...
-
-
-@dataclass(frozen=True)
-class OpSpec:
-    handler: Callable[[Any, list[Value], Context], Value]
-    limits: str
+from compiler import ops_pwl as pwl
+from compiler import ops_spatial as sp
+from compiler.ops_base import OpSpec, _add, _const, _fail, _is_sym, _linear, _scale
 
 
 NOT_PIECEWISE_LINEAR = {
     op: f"{op} is not piecewise linear; relucompile compiles piecewise-linear networks exactly"
     for op in ("Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Exp", "Log", "Sqrt", "Pow", "Erf", "Gelu",
-               "Elu", "Selu", "Softplus", "Softsign", "HardSigmoid", "HardSwish", "Mish", "Sin", "Cos",
+               "Elu", "Selu", "Softplus", "Softsign", "HardSwish", "Mish", "Sin", "Cos",
                "Reciprocal", "LRN", "LayerNormalization", "InstanceNormalization")
 }
-
-
-def _fail(node: Any, ctx: Context, why: str) -> ModelError:
-    return ModelError(ctx.source, node.origin, node.op, why)
-
-
-def _is_sym(v: Value) -> bool:
-    return isinstance(v, Affine)
-
-
-def _const(node: Any, ctx: Context, v: Value, what: str) -> np.ndarray:
-    if _is_sym(v):
-        raise _fail(node, ctx, f"{what} must be a constant (a product of two network-dependent tensors is not piecewise linear)")
-    return v
-
-
-def _linear(x: Value, fn: Callable[[np.ndarray], np.ndarray], bias: np.ndarray | None = None) -> Value:
-    """Apply a linear map ``fn`` (plus ``bias``) to a concrete or symbolic tensor."""
-    if _is_sym(x):
-        return x.map(fn, bias)
-    y = fn(x)
-    return y + bias if bias is not None else y
 
 
 # ---- shape ops ----------------------------------------------------------------------------
@@ -164,20 +127,6 @@ def op_gemm(node, args, ctx):
     return _add(product, c * ctx.number(beta) if beta != 1.0 else c)
 
 
-def _scale(x: Value, factor) -> Value:
-    return x.scale(factor) if _is_sym(x) else x * factor
-
-
-def _add(a: Value, b: Value) -> Value:
-    if _is_sym(a) and _is_sym(b):
-        return a + b
-    if _is_sym(a):
-        return a.broadcast_to(np.broadcast_shapes(a.shape, np.shape(b))).map(lambda t: t, b)
-    if _is_sym(b):
-        return _add(b, a)
-    return a + b
-
-
 def op_add(node, args, ctx):
     return _add(args[0], args[1])
 
@@ -219,6 +168,8 @@ def op_batchnorm(node, args, ctx):
         _const(node, ctx, v, f"BatchNormalization's {what}")
     if node.attrs.get("training_mode", 0):
         raise _fail(node, ctx, "BatchNormalization in training mode is not supported")
+    if node.attrs.get("spatial", 1) == 0:  # opsets < 9: statistics per activation, not per channel
+        raise _fail(node, ctx, "BatchNormalization with spatial=0 is not supported")
     eps = node.attrs.get("epsilon", 1e-5)
     # inference: y = scale * (x - mean) / sqrt(var + eps) + bias; the square root is of constants
     denom = np.sqrt(np.asarray(var, dtype=np.float64) + eps)
@@ -243,32 +194,90 @@ def op_affine(node, args, ctx):
     return _add(total, ctx.constant(node.attrs["bias"]))
 
 
-def op_relu(node, args, ctx):
-    return ctx.relu(node, args[0])
-
-
 def op_constant(node, args, ctx):
     return ctx.constant(node.value)
 
 
+PWL = "pwl"
+
 OPS: dict[str, OpSpec] = {
     "Constant": OpSpec(op_constant, "value tensors"),
     "Identity": OpSpec(op_identity, ""),
-    "Dropout": OpSpec(op_dropout, "inference mode only"),
+    "Dropout": OpSpec(op_dropout, "inference mode only; the mask output unused"),
     "Cast": OpSpec(op_cast, "to float types for network values"),
     "Flatten": OpSpec(op_flatten, ""),
     "Reshape": OpSpec(op_reshape, "constant target shape"),
     "Squeeze": OpSpec(op_squeeze, "constant axes"),
     "Unsqueeze": OpSpec(op_unsqueeze, "constant axes"),
     "Transpose": OpSpec(op_transpose, ""),
+    "Shape": OpSpec(sp.op_shape, "a constant: the IR's fixed shape (batch dimensions 1)"),
+    "ConstantOfShape": OpSpec(sp.op_constant_of_shape, "constant shape"),
+    "Concat": OpSpec(sp.op_concat, "any mix of network and constant tensors"),
+    "Slice": OpSpec(sp.op_slice, "constant starts/ends/axes/steps (negative steps too)"),
+    "Gather": OpSpec(sp.op_gather, "constant indices"),
+    "Split": OpSpec(sp.op_split, "constant split sizes, or equal parts (num_outputs)"),
+    "Expand": OpSpec(sp.op_expand, "constant shape"),
+    "Pad": OpSpec(sp.op_pad, "constant pads; modes constant, edge, reflect, wrap; negative pads with constant"),
     "MatMul": OpSpec(op_matmul, "one operand constant (either order)"),
     "Gemm": OpSpec(op_gemm, "alpha, beta, transA, transB; B constant"),
-    "Add": OpSpec(op_add, "broadcasting; two network branches allowed"),
+    "Conv": OpSpec(sp.op_conv, "1-D/2-D/N-D; constant weights and bias; strides, pads, auto_pad, dilations, group"),
+    "ConvTranspose": OpSpec(sp.op_conv_transpose, "constant weights and bias; strides, pads, auto_pad, "
+                                                  "dilations, group, output_padding, output_shape"),
+    "Add": OpSpec(op_add, "broadcasting; two network branches allowed (residual)"),
     "Sub": OpSpec(op_sub, "broadcasting; two network branches allowed"),
+    "Sum": OpSpec(sp.op_sum, "any number of inputs, broadcasting"),
+    "Mean": OpSpec(sp.op_mean, "any number of inputs, broadcasting"),
     "Neg": OpSpec(op_neg, ""),
     "Mul": OpSpec(op_mul, "one operand constant"),
     "Div": OpSpec(op_div, "constant non-zero divisor"),
     "BatchNormalization": OpSpec(op_batchnorm, "inference mode (folded into the affine map)"),
-    "Relu": OpSpec(op_relu, "the piecewise-linear unit"),
+    "AveragePool": OpSpec(sp.op_average_pool, "1-D/2-D/N-D; strides, pads, auto_pad, dilations, ceil_mode, "
+                                              "count_include_pad"),
+    "GlobalAveragePool": OpSpec(sp.op_global_average_pool, ""),
+    "ReduceSum": OpSpec(sp.op_reduce_sum, "constant axes (attribute or input), keepdims, noop_with_empty_axes"),
+    "ReduceMean": OpSpec(sp.op_reduce_mean, "constant axes (attribute or input), keepdims, noop_with_empty_axes"),
+    "Relu": OpSpec(pwl.op_relu, "the unit itself: 1 ReLU", PWL),
+    "LeakyRelu": OpSpec(pwl.op_leaky_relu, "alpha z + (1 - alpha) relu(z): 1 ReLU", PWL),
+    "PRelu": OpSpec(pwl.op_prelu, "constant slope broadcast to the input: 1 ReLU", PWL),
+    "Clip": OpSpec(pwl.op_clip, "constant scalar min/max (ReLU6, Hardtanh): 2 ReLUs, 1 with one bound", PWL),
+    "HardSigmoid": OpSpec(pwl.op_hard_sigmoid, "Clip(alpha z + beta, 0, 1): 2 ReLUs", PWL),
+    "Abs": OpSpec(pwl.op_abs, "2 relu(z) - z: 1 ReLU", PWL),
+    "Max": OpSpec(pwl.op_max, "n inputs, broadcasting: n - 1 ReLUs in a balanced tree", PWL),
+    "Min": OpSpec(pwl.op_min, "n inputs, broadcasting: -Max(-z): n - 1 ReLUs", PWL),
+    "MaxPool": OpSpec(pwl.op_max_pool, "1-D/2-D/N-D; strides, pads, auto_pad, dilations, ceil_mode; "
+                                       "no Indices output, storage_order 0: k - 1 ReLUs per window", PWL),
+    "ReduceMax": OpSpec(pwl.op_reduce_max, "constant axes, keepdims: a Max tree per reduced group", PWL),
+    "ReduceMin": OpSpec(pwl.op_reduce_min, "constant axes, keepdims: -ReduceMax(-z)", PWL),
+    "GlobalMaxPool": OpSpec(pwl.op_global_max_pool, "S - 1 ReLUs per channel (S spatial cells)", PWL),
     "Affine": OpSpec(op_affine, "internal: a fused linear layer"),
 }
+
+_WINDOW = {"auto_pad", "dilations", "kernel_shape", "pads", "strides"}
+_REDUCE = {"axes", "keepdims", "noop_with_empty_axes"}
+
+ATTRIBUTES: dict[str, set[str]] = {
+    "Dropout": {"ratio", "seed", "is_test"}, "Cast": {"to", "saturate", "round_mode"}, "Flatten": {"axis"},
+    "Reshape": {"allowzero", "shape"}, "Squeeze": {"axes"}, "Unsqueeze": {"axes"}, "Transpose": {"perm"},
+    "Shape": {"start", "end"}, "ConstantOfShape": {"value"}, "Concat": {"axis"}, "Slice": {"starts", "ends", "axes"},
+    "Gather": {"axis"}, "Split": {"axis", "split", "num_outputs"}, "Pad": {"mode", "pads", "value", "paddings"},
+    "Gemm": {"alpha", "beta", "transA", "transB", "broadcast"},
+    "Add": {"broadcast"}, "Sub": {"broadcast"}, "Mul": {"broadcast"}, "Div": {"broadcast"},
+    "Conv": _WINDOW | {"group"}, "ConvTranspose": _WINDOW | {"group", "output_padding", "output_shape"},
+    "BatchNormalization": {"epsilon", "momentum", "training_mode", "spatial", "is_test"},
+    "AveragePool": _WINDOW | {"ceil_mode", "count_include_pad"},
+    "MaxPool": _WINDOW | {"ceil_mode", "storage_order"},
+    "ReduceSum": _REDUCE, "ReduceMean": _REDUCE, "ReduceMax": _REDUCE, "ReduceMin": _REDUCE,
+    "LeakyRelu": {"alpha"}, "Clip": {"min", "max"}, "HardSigmoid": {"alpha", "beta"},
+}
+"""The attributes each op's handler implements (any op not listed takes none); the frontend
+refuses any other attribute rather than ignore it (``consumed_inputs`` of opsets < 6 is inert)."""
+
+
+def unsupported_attributes(op: str, attrs: dict) -> list[str]:
+    """Attributes of an ``op`` node that its handler would not honour.
+
+    >>> unsupported_attributes("Add", {"axis": 1, "broadcast": 1})
+    ['axis']
+    """
+    allowed = ATTRIBUTES.get(op, set()) | {"consumed_inputs"}
+    return sorted(a for a in attrs if a not in allowed)

@@ -5,6 +5,10 @@ also listed in ``graph.input``, symbolic batch dimensions, nodes that are not to
 sorted, Constant nodes, weight-first MatMul (the IR keeps MatMul's operand order).  Ops that are
 not piecewise linear are refused with one line naming file, node, op and why.
 
+Several graph inputs become one flat input ``concatenated_inputs`` (graph.input order, each
+flattened row-major) and several outputs one flat output ``concatenated_outputs``
+(graph.output order); docs/ops.md describes the convention.
+
 Example:
     >>> graph = load_onnx("../shared/data/vnncomp-test/test_nano.onnx")   # doctest: +SKIP
     >>> graph                                                              # doctest: +SKIP
@@ -21,7 +25,7 @@ from onnx import numpy_helper
 
 from compiler.errors import ModelError, UserError
 from compiler.ir import Graph
-from compiler.ops import NOT_PIECEWISE_LINEAR, OPS
+from compiler.ops import NOT_PIECEWISE_LINEAR, OPS, unsupported_attributes
 
 FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16}
 
@@ -86,6 +90,39 @@ def _sorted_nodes(graph: onnx.GraphProto, known: set[str], source: str) -> list[
     return ordered
 
 
+INPUTS_NAME = "concatenated_inputs"
+OUTPUTS_NAME = "concatenated_outputs"
+
+
+def _concatenated_inputs(g: Graph, inputs: list, shapes: list[tuple[int, ...]]) -> None:
+    """Several inputs: one flat Input ``concatenated_inputs`` = [flatten(x_1), ..., flatten(x_k)]
+    (graph.input order, each flattened in row-major order), sliced back into the original tensors."""
+    total = sum(int(np.prod(s)) for s in shapes)
+    g.add(INPUTS_NAME, "Input", shape=(total,))
+    offset = 0
+    for inp, shape in zip(inputs, shapes):
+        size = int(np.prod(shape))
+        base = f"{INPUTS_NAME}/{inp.name}"
+        for key, value in (("starts", [offset]), ("ends", [offset + size]), ("axes", [0]), ("shape", list(shape))):
+            g.add(f"{base}/{key}", "Constant", value=np.array(value, dtype=np.int64))
+        g.add(f"{base}/slice", "Slice", [INPUTS_NAME, f"{base}/starts", f"{base}/ends", f"{base}/axes"], origin=inp.name)
+        g.add(inp.name, "Reshape", [f"{base}/slice", f"{base}/shape"], origin=inp.name)
+        offset += size
+    g.meta.update(input_name=INPUTS_NAME, input_dims=[total])
+
+
+def _concatenated_outputs(g: Graph, names: list[str]) -> None:
+    """Several outputs: one flat output ``concatenated_outputs`` in graph.output order."""
+    g.add(f"{OUTPUTS_NAME}/flat", "Constant", value=np.array([-1], dtype=np.int64))
+    flats = []
+    for name in names:
+        g.add(f"{OUTPUTS_NAME}/{name}", "Reshape", [name, f"{OUTPUTS_NAME}/flat"], origin=name)
+        flats.append(f"{OUTPUTS_NAME}/{name}")
+    g.add(OUTPUTS_NAME, "Concat", flats, attrs={"axis": 0})
+    g.outputs = [OUTPUTS_NAME]
+    g.meta.update(output_name=OUTPUTS_NAME, output_dims=[None])
+
+
 def load_onnx(model: str | os.PathLike | onnx.ModelProto) -> Graph:
     """Translate an ONNX model to the IR; record its input/output signature in ``graph.meta``."""
     proto, path = read_model(model)
@@ -94,29 +131,36 @@ def load_onnx(model: str | os.PathLike | onnx.ModelProto) -> Graph:
     onnx_graph = proto.graph
     init_names = {t.name for t in onnx_graph.initializer}
     inputs = [i for i in onnx_graph.input if i.name not in init_names]
-    if len(inputs) != 1:
-        names = ", ".join(i.name for i in inputs) or "none"
-        raise ModelError(source, "", "", f"exactly one network input is supported, found {len(inputs)} ({names})")
-    if len(onnx_graph.output) != 1:
-        names = ", ".join(o.name for o in onnx_graph.output)
-        raise ModelError(source, "", "", f"exactly one network output is supported, found {len(onnx_graph.output)} ({names})")
-    inp, out = inputs[0], onnx_graph.output[0]
-    elem = inp.type.tensor_type.elem_type
-    if elem not in FLOAT_TYPES:
-        raise ModelError(source, inp.name, "Input", f"input type {onnx.TensorProto.DataType.Name(elem)} is not a float type")
-    dims = _dims(inp)
-    if not dims and not inp.type.tensor_type.HasField("shape"):
-        raise ModelError(source, inp.name, "Input", "the input has no shape")
-    ir_shape = tuple(d if isinstance(d, int) else 1 for d in dims)
-    g.add(inp.name, "Input", shape=ir_shape)
-    g.meta.update(input_name=inp.name, input_dims=dims, input_elem_type=elem, output_name=out.name,
-                  output_dims=_dims(out), output_elem_type=out.type.tensor_type.elem_type or elem,
+    if not inputs:
+        raise ModelError(source, "", "", "the model has no network input")
+    if not onnx_graph.output:
+        raise ModelError(source, "", "", "the model has no output")
+    for inp in inputs:
+        elem = inp.type.tensor_type.elem_type
+        if elem not in FLOAT_TYPES:
+            raise ModelError(source, inp.name, "Input", f"input type {onnx.TensorProto.DataType.Name(elem)} is not a float type")
+        if not inp.type.tensor_type.HasField("shape"):
+            raise ModelError(source, inp.name, "Input", "the input has no shape")
+        if any(d == 0 for d in _dims(inp)):
+            raise ModelError(source, inp.name, "Input", "the input is an empty tensor")
+    ir_shapes = [tuple(d if isinstance(d, int) else 1 for d in _dims(i)) for i in inputs]
+    elem = inputs[0].type.tensor_type.elem_type
+    out = onnx_graph.output[0] if len(onnx_graph.output) == 1 else None
+    g.meta.update(input_elem_type=elem, output_elem_type=(out or onnx_graph.output[0]).type.tensor_type.elem_type or elem,
                   opset=max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0),
-                  ir_version=proto.ir_version)
+                  ir_version=proto.ir_version,
+                  inputs=[(i.name, _dims(i)) for i in inputs], outputs=[(o.name, _dims(o)) for o in onnx_graph.output])
+    if len(inputs) == 1:
+        g.add(inputs[0].name, "Input", shape=ir_shapes[0])
+        g.meta.update(input_name=inputs[0].name, input_dims=_dims(inputs[0]))
+    else:
+        _concatenated_inputs(g, inputs, ir_shapes)
+    if out is not None:
+        g.meta.update(output_name=out.name, output_dims=_dims(out))
     for t in onnx_graph.initializer:
         g.add(t.name, "Constant", value=numpy_helper.to_array(t))
     produced_by: dict[str, str] = {}
-    for node in _sorted_nodes(onnx_graph, {inp.name} | init_names, source):
+    for node in _sorted_nodes(onnx_graph, {i.name for i in inputs} | init_names, source):
         label = node.name or node.output[0]
         op = node.op_type
         if node.domain not in ("", "ai.onnx"):
@@ -127,19 +171,32 @@ def load_onnx(model: str | os.PathLike | onnx.ModelProto) -> Graph:
             supported = ", ".join(sorted(k for k in OPS if k != "Affine"))
             raise ModelError(source, label, op, f"op not supported (supported: {supported})")
         attrs = _attrs(node)
+        unknown = unsupported_attributes(op, attrs) if op != "Constant" else []
+        if unknown:
+            raise ModelError(source, label, op, f"attribute {', '.join(unknown)} is not supported")
         if op == "Reshape" and "shape" in attrs:  # opset < 5 carries the shape as an attribute
             g.add(node.output[0] + "/shape", "Constant", value=np.asarray(attrs.pop("shape")))
             node_inputs = [node.input[0], node.output[0] + "/shape"]
         else:
             node_inputs = [produced_by.get(i, i) for i in node.input]
         value = _constant_value(node, attrs, source) if op == "Constant" else None
+        if op == "Split":  # one IR node per output, each computing its own part
+            for index, name in enumerate(node.output):
+                if name:
+                    g.add(name, op, node_inputs, attrs=dict(attrs, output_index=index, num_parts=len(node.output)),
+                          origin=label)
+            continue
         g.add(node.output[0], op, [] if op == "Constant" else node_inputs,
               attrs={} if op == "Constant" else attrs, value=value, origin=label)
         for extra in node.output[1:]:
             produced_by[extra] = f"<unsupported second output of {label}>"
-    if out.name not in g.dag:
-        raise ModelError(source, out.name, "", "the graph output is not produced by any node")
-    g.outputs = [out.name]
+    for o in onnx_graph.output:
+        if o.name not in g.dag:
+            raise ModelError(source, o.name, "", "the graph output is not produced by any node")
+    if len(onnx_graph.output) == 1:
+        g.outputs = [onnx_graph.output[0].name]
+    else:
+        _concatenated_outputs(g, [o.name for o in onnx_graph.output])
     for name in g.topological_order():  # secondary outputs (e.g. Dropout's mask) must be unused
         for i in g.node(name).inputs:
             if i.startswith("<unsupported"):

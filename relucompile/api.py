@@ -20,7 +20,7 @@ from backends.onnx_backend import to_onnx
 from backends.regions_json import write_regions
 from compiler.domain import Domain
 from compiler.enumerate import Limits, enumerate_regions
-from compiler.errors import DomainError
+from compiler.errors import DomainError, UserError
 from compiler.network import ReluNet
 from compiler.passes import canonicalize, drop_identities, fold_constants, lower
 from compiler.progress import Progress
@@ -30,20 +30,39 @@ from frontends.onnx_frontend import load_onnx, read_model
 from relucompile import __version__
 
 
-def load_network(model: str | os.PathLike | onnx.ModelProto) -> ReluNet:
-    """Read an ONNX model (path or ModelProto) into the canonical :class:`ReluNet`.
+def load_network(model: str | os.PathLike | onnx.ModelProto | Any, example_input: Any = None, *,
+                 input_shape: tuple[int, ...] | None = None) -> ReluNet:
+    """Read a model into the canonical :class:`ReluNet`.
+
+    ``model``: an ONNX path or ModelProto; a ``torch.nn.Module`` with ``example_input`` (a tensor
+    fixing the input shape); or a TorchScript / ``torch.export`` (.pt2) file, with ``input_shape``
+    where the file does not fix it.  Torch models go through ONNX (frontends/torch_frontend.py).
 
     Example:
         >>> net = load_network("../shared/data/vnncomp-test/test_small.onnx")  # doctest: +SKIP
         >>> net.d, net.widths, net.m                                            # doctest: +SKIP
         (1, [2, 2], 1)
+        >>> net = load_network(torch_module, torch.zeros(1, 2, 6, 6))           # doctest: +SKIP
     """
+    from frontends import torch_frontend as tf
+    source_sha256 = None
+    if tf.is_module(model):
+        model = tf.module_to_onnx(model, example_input, input_shape=input_shape)
+    elif example_input is not None:
+        raise UserError("example_input goes with a torch.nn.Module; files fix their input shape "
+                        "(TorchScript files take input_shape)")
+    elif not isinstance(model, onnx.ModelProto) and tf.is_torch_file(model):
+        source_sha256 = tf.file_sha256(model) if os.path.isfile(model) else None
+        model = tf.file_to_onnx(model, input_shape)
+    elif input_shape is not None:
+        name = model.graph.name if isinstance(model, onnx.ModelProto) else os.path.basename(model)
+        raise UserError(f"{name}: --input-shape is for TorchScript and .pt2 files; an ONNX model fixes its input shape")
     proto, path = read_model(model)
     graph = fold_constants(drop_identities(load_onnx(proto if isinstance(model, onnx.ModelProto) else path)))
     net = lower(graph)
     data = proto.SerializeToString() if isinstance(model, onnx.ModelProto) else open(path, "rb").read()
     net.meta["signature"] = dict(graph.meta)
-    net.meta["source_sha256"] = hashlib.sha256(data).hexdigest()
+    net.meta["source_sha256"] = source_sha256 or hashlib.sha256(data).hexdigest()
     net.meta["source_name"] = graph.source
     return net
 
@@ -63,14 +82,18 @@ def compile_network(net: ReluNet, domain: Domain | None = None, *, max_regions: 
     return build_shallow(net, regions, seed=seed)
 
 
-def compile_model(model: str | os.PathLike | onnx.ModelProto, domain: Domain | None = None,
+def compile_model(model: str | os.PathLike | onnx.ModelProto | Any, domain: Domain | None = None, *,
+                  example_input: Any = None, input_shape: tuple[int, ...] | None = None,
                   **options: Any) -> ShallowNet:
-    """Compile an ONNX ReLU network into its exact shallow network.
+    """Compile a ReLU network (ONNX, or torch: see :func:`load_network`) into its exact shallow network.
 
-    ``domain``: a :class:`Domain` (default all of R^d).  Options: ``max_regions``,
-    ``time_limit`` (seconds), ``progress`` (bar on stderr), ``seed`` (reference point).
+    ``domain``: a :class:`Domain` over the flattened input (default all of R^d).  Options:
+    ``max_regions``, ``time_limit`` (seconds), ``progress`` (bar on stderr), ``seed`` (reference point).
+
+    Example:
+        >>> shallow = compile_model(torch_module, Domain.box(lo, hi), example_input=x)  # doctest: +SKIP
     """
-    return compile_network(load_network(model), domain, **options)
+    return compile_network(load_network(model, example_input, input_shape=input_shape), domain, **options)
 
 
 def shallow_onnx(shallow: ShallowNet) -> onnx.ModelProto:
