@@ -38,6 +38,7 @@ import numpy as np
 
 from compiler.domain import Domain
 from compiler.errors import RegionLimitError
+from compiler.facet_certificates import facet_certificates
 from compiler.lp import LinearProgram
 from compiler.network import ReluNet
 from compiler.regions import Cell, RegionSet
@@ -124,6 +125,7 @@ class _SplitRun:
                     h = self.result.hyperplane_index(("domain", i), -self.hull.Gx[i], self.hull.gx[i])
                     self.domain_rows.append(h)
             centre, radius = self.lp.chebyshev()
+            self.radius = radius  # Chebyshev radius of the current polytope (centre: t_int)
             eye = np.eye(self.net.d)
             self.enter_layer(0, [(eye, np.zeros(self.net.d))], [], centre, np.zeros((0, self.k)))
         finally:
@@ -136,7 +138,7 @@ class _SplitRun:
                     witnesses: np.ndarray) -> None:
         """Start fixing layer l (or finish a cell when every layer is fixed)."""
         if l == len(self.net.layers):
-            self.finish_cell(blocks, pattern, t_int)
+            self.finish_cell(blocks, pattern, t_int, self.radius)
             return
         Mx, mx = ReluNet.preactivation(self.net.layers[l], blocks)
         Zt, zt = self.to_t(Mx, mx)
@@ -227,11 +229,13 @@ class _SplitRun:
         prefix = np.concatenate(pattern).tobytes() if pattern else b""
         h = self.result.hyperplane_index(("unit", l, k, prefix), Mx[k], mx[k])
         children = 0
+        parent_radius = self.radius
         for s in (1, -1):
             self.lp.add_row(-s * W[k], s * w0[k])
             centre, radius = self.lp.chebyshev()
             if radius > tol and centre is not None:
                 children += 1
+                self.radius = radius
                 self.nodes += 1
                 self.path.append((h, s))
                 child_signs = signs.copy()
@@ -241,6 +245,7 @@ class _SplitRun:
                 self.resolve(l, blocks, pattern, Mx, mx, unit, child_signs, rest, centre, child_w)
                 self.path.pop()
             self.lp.pop_rows(1)
+        self.radius = parent_radius
         if children == 0:  # numerically both sides thin: keep the centre's side
             signs = signs.copy()
             signs[k] = 1 if W[k] @ t_int + w0[k] > 0 else -1
@@ -257,25 +262,51 @@ class _SplitRun:
                 here = best
         return 1 if here >= 0 else -1
 
-    def finish_cell(self, blocks, pattern, t_int) -> None:
+    def finish_cell(self, blocks, pattern, t_int, radius) -> None:
         self.check_limits()
         A, c = ReluNet.preactivation(self.net.output, blocks)
-        centre, radius = self.lp.chebyshev()
-        facets = self.irredundant_facets()
-        bounded = self.bounded_domain or self.is_bounded()
+        if radius is None:  # no split since the last Chebyshev solve of this polytope
+            t_int, radius = self.lp.chebyshev()
+        facets, bounded = self.irredundant_facets(t_int)
+        if bounded is None:
+            bounded = self.bounded_domain or self.is_bounded()
         cell = Cell(np.concatenate(pattern) if pattern else np.zeros(0, bool), A, c, facets,
-                    self.to_x(centre), float(radius), bounded)
+                    self.to_x(t_int), float(radius), bool(bounded))
         self.result.cells.append(cell)
         if self.progress is not None:
             self.progress(len(self.result.cells), {"lps": self.lp.solves})
 
-    def irredundant_facets(self) -> list[tuple[int, int]]:
-        """Sequential redundancy removal over the domain rows and the path's split rows."""
+    def irredundant_facets(self, centre: np.ndarray) -> tuple[list[tuple[int, int]], bool | None]:
+        """Sequential redundancy removal over the domain rows and the path's split rows.
+
+        Each row is decided in order, as if by the LP "relax row i by one unit of distance and
+        maximise its violation over the rows kept so far and the later rows" (violation above
+        ``tol``: a facet).  Cheap certificates decide most rows without that LP (see
+        :func:`facet_certificates`); only the undecided rows are solved.  Also returns whether
+        the cell is bounded when the certificates show it (None: unknown).
+        """
         refs = [(h, 1) for h in self.domain_rows] + list(self.path)
+        rows = self.lp.rows
+        verdict, bounded = facet_certificates(np.array([a for a, _ in rows]).reshape(len(rows), self.k),
+                                              np.array([b for _, b in rows], dtype=float),
+                                              centre, self.tol)
         freed: list[int] = []
         facets = []
+        lp_started = False
         for i, ref in enumerate(refs):
-            a, b = self.lp.rows[i]
+            if verdict[i] == 1:
+                facets.append(ref)
+                continue
+            if verdict[i] == -1:
+                freed.append(i)
+                if lp_started:
+                    self.lp.set_rhs(i, None)
+                continue
+            if not lp_started:  # free the rows already found redundant, as the sequence would have
+                lp_started = True
+                for j in freed:
+                    self.lp.set_rhs(j, None)
+            a, b = rows[i]
             self.lp.set_rhs(i, b + 1.0)  # allow a violation of up to one unit of distance
             res = self.lp.minimize(-a)
             violation = (-res.value - b) if res.status == "optimal" else np.inf
@@ -285,9 +316,10 @@ class _SplitRun:
             else:
                 self.lp.set_rhs(i, None)
                 freed.append(i)
-        for i in freed:
-            self.lp.set_rhs(i, self.lp.rows[i][1])
-        return facets
+        if lp_started:
+            for i in freed:
+                self.lp.set_rhs(i, rows[i][1])
+        return facets, bounded
 
     def is_bounded(self) -> bool:
         for i in range(self.k):
