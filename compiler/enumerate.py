@@ -64,14 +64,14 @@ class SplitEngine:
         self.rel_tol = rel_tol
 
     def __call__(self, net: ReluNet, domain: Domain, limits: Limits | None = None,
-                 progress: ProgressFn | None = None) -> RegionSet:
-        run = _SplitRun(net, domain, limits or Limits(), progress, self.rel_tol)
-        return run.execute()
+                 progress: ProgressFn | None = None, jobs: int = 1) -> RegionSet:
+        from compiler.enumerate_parallel import run_split
+        return run_split(net, domain, limits or Limits(), progress, self.rel_tol, jobs)
 
 
 class _SplitRun:
     def __init__(self, net: ReluNet, domain: Domain, limits: Limits, progress: ProgressFn | None,
-                 rel_tol: float) -> None:
+                 rel_tol: float, cut_depth: int | None = None, start: float | None = None) -> None:
         if domain.d != net.d:
             from compiler.errors import DomainError
             raise DomainError(f"the domain has dimension {domain.d} but the model has {net.d} inputs")
@@ -91,8 +91,14 @@ class _SplitRun:
         self.lp = LinearProgram(self.k, cap=1.0 if not self.bounded_domain else max(1.0, 2 * scale))
         self.result = RegionSet(domain, net.d, net.m, net.widths)
         self.layer_offsets = np.concatenate([[0], np.cumsum(net.widths)]).astype(int)
-        self.start = time.perf_counter()
+        self.start = time.time() if start is None else start
         self.nodes = 0
+        # the run's log, replayed to merge subtrees in serial order: ("h", hyperplane index) when a
+        # hyperplane is registered, ("c", cell index) when a cell is finished, ("t", task index)
+        # where a subtree was cut off (at ``cut_depth`` splits) into ``self.tasks``
+        self.events: list[tuple[str, int]] = []
+        self.cut_depth = cut_depth
+        self.tasks: list[dict] = []
         # path: the rows pushed after the domain rows, with the hyperplane index and side
         self.path: list[tuple[int, int]] = []
         self.domain_rows: list[int] = []
@@ -110,29 +116,62 @@ class _SplitRun:
         if self.limits.max_regions is not None and n >= self.limits.max_regions:
             raise RegionLimitError(f"stopped after {n} regions (--max-regions {self.limits.max_regions}); "
                                    "use a smaller domain (--box) or raise the limit")
-        if self.limits.time_limit is not None and time.perf_counter() - self.start > self.limits.time_limit:
+        if self.limits.time_limit is not None and time.time() - self.start > self.limits.time_limit:
             raise RegionLimitError(f"stopped after {self.limits.time_limit:g} s with {n} regions "
                                    "(--time-limit); use a smaller domain (--box) or raise the limit")
 
     # -- main -----------------------------------------------------------------------------
-    def execute(self) -> RegionSet:
+    def hyperplane(self, key: tuple, w: np.ndarray, b: float) -> int:
+        """Index of a hyperplane in this run's table, logging its first registration."""
+        n = len(self.result.hyperplanes)
+        i = self.result.hyperplane_index(key, w, b)
+        if i == n:
+            self.events.append(("h", i))
+        return i
+
+    def add_domain_rows(self, log: bool = True) -> None:
+        for i, (row, rhs) in enumerate(zip(self.hull.Gt, self.hull.gt)):
+            if np.any(row):
+                self.lp.add_row(row, rhs)
+                key, w, b = ("domain", i), -self.hull.Gx[i], self.hull.gx[i]
+                h = self.hyperplane(key, w, b) if log else self.result.hyperplane_index(key, w, b)
+                self.domain_rows.append(h)
+
+    def with_recursion(self, fn, *args) -> None:
         old_limit = sys.getrecursionlimit()
         sys.setrecursionlimit(max(old_limit, 10000 + 10 * self.net.num_units))
         try:
-            for i, (row, rhs) in enumerate(zip(self.hull.Gt, self.hull.gt)):
-                if np.any(row):
-                    self.lp.add_row(row, rhs)
-                    h = self.result.hyperplane_index(("domain", i), -self.hull.Gx[i], self.hull.gx[i])
-                    self.domain_rows.append(h)
-            centre, radius = self.lp.chebyshev()
-            self.radius = radius  # Chebyshev radius of the current polytope (centre: t_int)
-            eye = np.eye(self.net.d)
-            self.enter_layer(0, [(eye, np.zeros(self.net.d))], [], centre, np.zeros((0, self.k)))
+            fn(*args)
         finally:
             sys.setrecursionlimit(old_limit)
-        self.result.stats.update(lps=self.lp.solves, nodes=self.nodes, seconds=time.perf_counter() - self.start,
-                                 tolerance=self.tol, engine="split")
+
+    def execute(self) -> RegionSet:
+        """Enumerate from the root (subtrees past ``cut_depth`` splits are left in ``tasks``)."""
+        self.add_domain_rows()
+        centre, radius = self.lp.chebyshev()
+        self.radius = radius  # Chebyshev radius of the current polytope (centre: t_int)
+        eye = np.eye(self.net.d)
+        self.with_recursion(self.enter_layer, 0, [(eye, np.zeros(self.net.d))], [], centre,
+                            np.zeros((0, self.k)))
         return self.result
+
+    def run_task(self, task: dict) -> RegionSet:
+        """Enumerate one subtree cut off by :meth:`resolve` (in a fresh run, with a fresh LP)."""
+        self.add_domain_rows(log=False)
+        for (key, w, b, s), (a, rhs) in zip(task["path"], task["rows"]):
+            self.lp.add_row(a, rhs)
+            self.path.append((self.result.hyperplane_index(key, w, b), s))
+        self.radius = task["radius"]
+        self.with_recursion(self.resolve, *task["args"])
+        return self.result
+
+    def cut(self, args: tuple) -> None:
+        """Leave the subtree at the current node to a task (state: LP rows, path, arguments)."""
+        nd = len(self.domain_rows)
+        path = [(self.result.hyperplanes[h].key, self.result.hyperplanes[h].w, self.result.hyperplanes[h].b, s)
+                for h, s in self.path]
+        self.tasks.append({"path": path, "rows": list(self.lp.rows[nd:]), "radius": self.radius, "args": args})
+        self.events.append(("t", len(self.tasks) - 1))
 
     def enter_layer(self, l: int, blocks, pattern: list[np.ndarray], t_int: np.ndarray,
                     witnesses: np.ndarray) -> None:
@@ -176,6 +215,9 @@ class _SplitRun:
 
     def resolve(self, l, blocks, pattern, Mx, mx, unit, signs, undecided, t_int, witnesses) -> None:
         """Decide the undecided units of layer l on the current polytope; split on a crossing one."""
+        if self.cut_depth is not None and len(self.path) >= self.cut_depth:
+            self.cut((l, blocks, pattern, Mx, mx, unit, signs, undecided, t_int, witnesses))
+            return
         W, w0 = unit
         tol = self.tol
         crossing: list[int] = []
@@ -227,7 +269,7 @@ class _SplitRun:
             return
         k, rest = crossing[0], np.array(crossing[1:], dtype=int)
         prefix = np.concatenate(pattern).tobytes() if pattern else b""
-        h = self.result.hyperplane_index(("unit", l, k, prefix), Mx[k], mx[k])
+        h = self.hyperplane(("unit", l, k, prefix), Mx[k], mx[k])
         children = 0
         parent_radius = self.radius
         for s in (1, -1):
@@ -272,6 +314,7 @@ class _SplitRun:
             bounded = self.bounded_domain or self.is_bounded()
         cell = Cell(np.concatenate(pattern) if pattern else np.zeros(0, bool), A, c, facets,
                     self.to_x(t_int), float(radius), bool(bounded))
+        self.events.append(("c", len(self.result.cells)))
         self.result.cells.append(cell)
         if self.progress is not None:
             self.progress(len(self.result.cells), {"lps": self.lp.solves})
@@ -335,6 +378,12 @@ ENGINES: dict[str, Callable[..., RegionSet]] = {"split": SplitEngine()}
 
 
 def enumerate_regions(net: ReluNet, domain: Domain, engine: str = "split", limits: Limits | None = None,
-                      progress: ProgressFn | None = None) -> RegionSet:
-    """Every full-dimensional activation cell of ``net`` over ``domain`` (deterministic order)."""
-    return ENGINES[engine](net, domain, limits, progress)
+                      progress: ProgressFn | None = None, jobs: int = 1) -> RegionSet:
+    """Every full-dimensional activation cell of ``net`` over ``domain`` (deterministic order).
+
+    ``jobs`` processes share the subtrees of the split tree; the result (cells, their order,
+    the hyperplane table) is the same for every ``jobs``.
+    """
+    if jobs < 1:
+        raise ValueError("jobs must be at least 1")
+    return ENGINES[engine](net, domain, limits, progress, jobs=jobs)
