@@ -330,9 +330,7 @@ class _SplitRun:
         """
         refs = [(h, 1) for h in self.domain_rows] + list(self.path)
         rows = self.lp.rows
-        verdict, bounded = facet_certificates(np.array([a for a, _ in rows]).reshape(len(rows), self.k),
-                                              np.array([b for _, b in rows], dtype=float),
-                                              centre, self.tol)
+        verdict, bounded = facet_certificates(*self.lp.matrix(), centre, self.tol)
         freed: list[int] = []
         facets = []
         lp_started = False
