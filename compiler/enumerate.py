@@ -149,7 +149,9 @@ class _SplitRun:
         """Enumerate from the root (subtrees past ``cut_depth`` splits are left in ``tasks``)."""
         self.add_domain_rows()
         centre, radius = self.lp.chebyshev()
-        self.radius = radius  # Chebyshev radius of the current polytope (centre: t_int)
+        # the current polytope's Chebyshev radius (None: not solved yet; its centre is then
+        # some interior point t_int) and the radius of a ball around t_int known to lie inside
+        self.radius, self.inner = radius, radius
         eye = np.eye(self.net.d)
         self.with_recursion(self.enter_layer, 0, [(eye, np.zeros(self.net.d))], [], centre,
                             np.zeros((0, self.k)))
@@ -161,7 +163,7 @@ class _SplitRun:
         for (key, w, b, s), (a, rhs) in zip(task["path"], task["rows"]):
             self.lp.add_row(a, rhs)
             self.path.append((self.result.hyperplane_index(key, w, b), s))
-        self.radius = task["radius"]
+        self.radius, self.inner = task["radius"], task["inner"]
         self.with_recursion(self.resolve, *task["args"])
         return self.result
 
@@ -170,7 +172,8 @@ class _SplitRun:
         nd = len(self.domain_rows)
         path = [(self.result.hyperplanes[h].key, self.result.hyperplanes[h].w, self.result.hyperplanes[h].b, s)
                 for h, s in self.path]
-        self.tasks.append({"path": path, "rows": list(self.lp.rows[nd:]), "radius": self.radius, "args": args})
+        self.tasks.append({"path": path, "rows": list(self.lp.rows[nd:]), "radius": self.radius,
+                           "inner": self.inner, "args": args})
         self.events.append(("t", len(self.tasks) - 1))
 
     def enter_layer(self, l: int, blocks, pattern: list[np.ndarray], t_int: np.ndarray,
@@ -271,13 +274,19 @@ class _SplitRun:
         prefix = np.concatenate(pattern).tobytes() if pattern else b""
         h = self.hyperplane(("unit", l, k, prefix), Mx[k], mx[k])
         children = 0
-        parent_radius = self.radius
+        parent_radius, parent_inner = self.radius, self.inner
+        at_centre = float(W[k] @ t_int + w0[k])
         for s in (1, -1):
             self.lp.add_row(-s * W[k], s * w0[k])
-            centre, radius = self.lp.chebyshev()
-            if radius > tol and centre is not None:
+            ball = min(parent_inner, s * at_centre)  # a ball around t_int inside this side
+            if ball > 10 * tol + 1e-9:  # the side is no sliver: its Chebyshev LP waits for the leaf
+                centre, radius, inner = t_int, None, ball
+            else:
+                centre, radius = self.lp.chebyshev()
+                inner = radius
+            if centre is not None and (radius is None or radius > tol):
                 children += 1
-                self.radius = radius
+                self.radius, self.inner = radius, inner
                 self.nodes += 1
                 self.path.append((h, s))
                 child_signs = signs.copy()
@@ -287,7 +296,7 @@ class _SplitRun:
                 self.resolve(l, blocks, pattern, Mx, mx, unit, child_signs, rest, centre, child_w)
                 self.path.pop()
             self.lp.pop_rows(1)
-        self.radius = parent_radius
+        self.radius, self.inner = parent_radius, parent_inner
         if children == 0:  # numerically both sides thin: keep the centre's side
             signs = signs.copy()
             signs[k] = 1 if W[k] @ t_int + w0[k] > 0 else -1
@@ -307,7 +316,7 @@ class _SplitRun:
     def finish_cell(self, blocks, pattern, t_int, radius) -> None:
         self.check_limits()
         A, c = ReluNet.preactivation(self.net.output, blocks)
-        if radius is None:  # no split since the last Chebyshev solve of this polytope
+        if radius is None:  # the Chebyshev LP of this polytope was left for its leaf
             t_int, radius = self.lp.chebyshev()
         facets, bounded = self.irredundant_facets(t_int)
         if bounded is None:
