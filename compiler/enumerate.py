@@ -11,9 +11,15 @@ The engine interface is one function, ``engine(net, domain, limits, progress) ->
   warm-started LP.  A unit whose sign changes strictly inside P *crosses*.
 * Split P on the first crossing unit: each side is kept if its Chebyshev radius exceeds the
   tolerance (no slivers), and the remaining units are re-examined inside it.
+* A side whose parent's interior point keeps a ball wider than the tolerance is no sliver; its
+  Chebyshev LP waits for the leaf (the cell's radius and interior point come from it).
 * At a leaf (every layer fixed) the cell's inequalities are the split rows on the path plus the
   domain rows; redundant ones are removed one at a time (sequentially, so duplicate hyperplanes
-  keep one copy).  Stable units never give facets: they do not touch the cell's interior.
+  keep one copy).  Stable units never give facets: they do not touch the cell's interior.  Most
+  rows are decided without an LP by witness points and the cell's vertices
+  (:mod:`compiler.facet_certificates`); the rest by the LP, with the same answers.
+* ``jobs``: the tree is cut into subtrees run by a process pool with the same result for every
+  ``jobs`` (:mod:`compiler.enumerate_parallel`).
 
 All decisions use rows normalised to unit length, so ``tol`` is a Euclidean distance in the
 hull's coordinates, scaled by the domain's size.

@@ -14,7 +14,7 @@ most rows from geometry that costs one small convex hull and a few matrix produc
   polar dual: with slacks s_j = b_j - a_j.c > 0, the rows are the points a_j / s_j, whose convex
   hull's facets n.p <= -o are the cell's vertices v = c + n / (-o) (qhull; the vertices are
   checked to satisfy every row).  The polar hull containing the origin strictly also shows
-  that the cell is bounded.
+  that the cell is bounded; a hull facet n.p <= -o with o >= 0 and A n <= 0 shows it is not.
 
 Rows whose certificate falls within ``margin`` of the threshold (slivers, duplicate or
 touching hyperplanes) stay undecided and go to the LP, so decisions equal the LP's.
@@ -32,6 +32,7 @@ import numpy as np
 from scipy.spatial import ConvexHull, QhullError
 
 FACET, REDUNDANT, UNDECIDED = 1, -1, 0
+UNBOUNDED = "unbounded"
 
 
 MAX_HULL_DIM = 8
@@ -42,7 +43,7 @@ d4 ~40 us, d8 10x10 ~600 us, still half the ~22 LPs per cell it saves there)."""
 def facet_certificates(A: np.ndarray, b: np.ndarray, centre: np.ndarray,
                        tol: float, max_hull_dim: int = MAX_HULL_DIM) -> tuple[np.ndarray, bool | None]:
     """Per row of ``A t <= b`` (unit-length rows, ``centre`` strictly inside): FACET, REDUNDANT
-    or UNDECIDED (int8); and True if the polytope is shown bounded, else None.
+    or UNDECIDED (int8); and True/False if the polytope is shown bounded/unbounded, else None.
 
     Example:
         >>> A = np.array([[1.0, 0], [1.0, 0], [-1, 0], [0, 1], [0, -1]])   # a duplicate row
@@ -58,9 +59,9 @@ def facet_certificates(A: np.ndarray, b: np.ndarray, centre: np.ndarray,
         return verdict, None
     margin = max(1e3 * tol, 1e-10)
     found = _vertices(A, b, centre, slack) if 2 <= k <= max_hull_dim and n > k else None
-    if found is None:
+    if found is None or found is UNBOUNDED:
         _shoot(A, slack, A, margin, verdict)
-        return verdict, None
+        return verdict, (False if found is UNBOUNDED else None)
     vertices, vals = found
     touching = vals > -margin                         # (rows, vertices)
     counts = touching.sum(axis=1)
@@ -111,8 +112,8 @@ def _hull_equations(points: np.ndarray) -> np.ndarray:
 def _vertices(A: np.ndarray, b: np.ndarray, centre: np.ndarray,
               slack: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """The vertices of the bounded polytope ``A t <= b`` (with repeats) and the rows' values
-    ``A v - b`` there, or None when qhull fails, the polytope may be unbounded, or a computed
-    vertex violates a row."""
+    ``A v - b`` there; UNBOUNDED with a direction of recession as proof; None when qhull
+    fails, or a computed vertex violates a row."""
     polar = A / slack[:, None]
     try:
         eq = _hull_equations(polar)
@@ -120,6 +121,11 @@ def _vertices(A: np.ndarray, b: np.ndarray, centre: np.ndarray,
         return None
     offsets = eq[:, -1]
     if offsets.max() >= -1e-9 * np.abs(polar).max():
+        # the origin is not strictly inside the polar hull: a facet n.p + o <= 0 with o >= 0 has
+        # a_j . n <= 0 for every row, so n is a direction of recession if that holds exactly
+        for n in eq[offsets >= 0, :-1]:
+            if (A @ n).max() <= 0.0 and np.abs(n).max() > 0.0:
+                return UNBOUNDED
         return None
     V = centre + eq[:, :-1] / (-offsets)[:, None]
     vals = A @ V.T - b[:, None]
