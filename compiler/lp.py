@@ -123,7 +123,14 @@ class LinearProgram:
         return n
 
     def matrix(self) -> tuple[np.ndarray, np.ndarray]:
-        """The pushed rows as arrays (A, b), normalised (views: copy them to keep them)."""
+        """The pushed rows as arrays (A, b), normalised (views: copy them to keep them).
+
+        Example:
+            >>> lp = LinearProgram(2)
+            >>> _ = lp.add_row(np.array([3.0, 4.0]), 10.0)
+            >>> [v.tolist() for v in lp.matrix()]
+            [[[0.6, 0.8]], [2.0]]
+        """
         n = len(self.rows)
         return self._A[:n], self._b[:n]
 

@@ -116,3 +116,21 @@ def test_certificates_decide_most_rows() -> None:
     verdict, bounded = facet_certificates(A, rng.uniform(0.2, 1.0, n), np.zeros(k), 1e-8)
     assert bounded is True and np.count_nonzero(verdict == 0) <= 2
     assert np.count_nonzero(verdict == FACET) >= k + 1
+
+
+@pytest.mark.parametrize("module", ["compiler.enumerate", "compiler.enumerate_parallel",
+                                    "compiler.facet_certificates", "compiler.lp"])
+def test_docstring_examples(module: str) -> None:
+    import doctest
+    import importlib
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_certificates_show_an_unbounded_cell() -> None:
+    s = 2 ** -0.5
+    A = np.array([[-1.0, 0.0], [0.0, -1.0], [s, -s]])        # x >= -1, y >= -1, x - y <= sqrt(2)
+    verdict, bounded = facet_certificates(A, np.array([1.0, 1.0, 1.0]), np.zeros(2), 1e-8)
+    assert bounded is False and verdict.tolist() == [FACET, FACET, FACET]
+    box = np.vstack([A, [[0.0, 1.0]]])                         # ... and y <= 1: bounded
+    assert facet_certificates(box, np.ones(4), np.zeros(2), 1e-8)[1] is True
