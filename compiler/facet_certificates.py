@@ -29,7 +29,11 @@ Example:
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial import ConvexHull, QhullError
+
+try:  # qhull gives the vertices; without scipy every row not shown a facet by a witness gets its LP
+    from scipy.spatial import ConvexHull, QhullError
+except ImportError:  # pragma: no cover - scipy is optional
+    ConvexHull = QhullError = None
 
 FACET, REDUNDANT, UNDECIDED = 1, -1, 0
 UNBOUNDED = "unbounded"
@@ -58,7 +62,8 @@ def facet_certificates(A: np.ndarray, b: np.ndarray, centre: np.ndarray,
     if slack.min() <= 0:
         return verdict, None
     margin = max(1e3 * tol, 1e-10)
-    found = _vertices(A, b, centre, slack) if 2 <= k <= max_hull_dim and n > k else None
+    use_hull = ConvexHull is not None and 2 <= k <= max_hull_dim and n > k
+    found = _vertices(A, b, centre, slack) if use_hull else None
     if found is None or found is UNBOUNDED:
         _shoot(A, slack, A, margin, verdict)
         return verdict, (False if found is UNBOUNDED else None)

@@ -134,3 +134,15 @@ def test_certificates_show_an_unbounded_cell() -> None:
     assert bounded is False and verdict.tolist() == [FACET, FACET, FACET]
     box = np.vstack([A, [[0.0, 1.0]]])                         # ... and y <= 1: bounded
     assert facet_certificates(box, np.ones(4), np.zeros(2), 1e-8)[1] is True
+
+
+def test_without_qhull_the_lps_give_the_same_cells(monkeypatch) -> None:
+    """scipy is optional: without it every row the witnesses leave open is solved by its LP."""
+    import compiler.facet_certificates as certificates
+    net, box = random_mlp(3, [8, 8], 1, seed=1), Domain.box([-1, -1, -1], [1, 1, 1])
+    with_hull = enumerate_regions(net, box)
+    monkeypatch.setattr(certificates, "ConvexHull", None)
+    without = enumerate_regions(net, box)
+    assert without.stats["lps"] > 2 * with_hull.stats["lps"]
+    assert [(c.pattern.tobytes(), c.facets, c.bounded) for c in with_hull.cells] == \
+        [(c.pattern.tobytes(), c.facets, c.bounded) for c in without.cells]
