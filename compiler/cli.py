@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop with an error after N cells, e.g. --max-regions 100000")
     p.add_argument("--time-limit", type=float, metavar="S",
                    help="stop with an error after S seconds of enumeration, e.g. --time-limit 600")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="processes for region enumeration (default 1); the result is the same for every "
+                        "N, e.g. --jobs 2")
     p.add_argument("--seed", type=int, default=0, help="seed of the tie-break reference point (default 0)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
     from relucompile import __version__
@@ -115,6 +118,8 @@ def run_compile(argv: list[str]) -> int:
         raise UserError("--max-regions must be at least 1")
     if args.time_limit is not None and args.time_limit <= 0:
         raise UserError("--time-limit must be positive")
+    if args.jobs < 1:
+        raise UserError("--jobs must be at least 1")
     for path in filter(None, [args.output, args.regions]):
         check_writable(path)
     start = time.perf_counter()
@@ -171,7 +176,7 @@ def _compile_one(args, net, domain, output, regions, equations_format, start) ->
     """Compile ``net`` over ``domain`` and write ``output`` (ONNX or equations) and ``regions``."""
     from relucompile.api import compile_network, save_onnx, save_regions
     shallow = compile_network(net, domain, max_regions=args.max_regions, time_limit=args.time_limit,
-                              progress=not args.quiet, seed=args.seed)
+                              progress=not args.quiet, seed=args.seed, jobs=args.jobs)
     if args.form == "two-layer":
         from backends.two_layer import write_two_layer
         from compiler.one_d import two_layer_form

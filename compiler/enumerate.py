@@ -11,9 +11,15 @@ The engine interface is one function, ``engine(net, domain, limits, progress) ->
   warm-started LP.  A unit whose sign changes strictly inside P *crosses*.
 * Split P on the first crossing unit: each side is kept if its Chebyshev radius exceeds the
   tolerance (no slivers), and the remaining units are re-examined inside it.
+* A side whose parent's interior point keeps a ball wider than the tolerance is no sliver; its
+  Chebyshev LP waits for the leaf (the cell's radius and interior point come from it).
 * At a leaf (every layer fixed) the cell's inequalities are the split rows on the path plus the
   domain rows; redundant ones are removed one at a time (sequentially, so duplicate hyperplanes
-  keep one copy).  Stable units never give facets: they do not touch the cell's interior.
+  keep one copy).  Stable units never give facets: they do not touch the cell's interior.  Most
+  rows are decided without an LP by witness points and the cell's vertices
+  (:mod:`compiler.facet_certificates`); the rest by the LP, with the same answers.
+* ``jobs``: the tree is cut into subtrees run by a process pool with the same result for every
+  ``jobs`` (:mod:`compiler.enumerate_parallel`).
 
 All decisions use rows normalised to unit length, so ``tol`` is a Euclidean distance in the
 hull's coordinates, scaled by the domain's size.
@@ -38,6 +44,7 @@ import numpy as np
 
 from compiler.domain import Domain
 from compiler.errors import RegionLimitError
+from compiler.facet_certificates import facet_certificates
 from compiler.lp import LinearProgram
 from compiler.network import ReluNet
 from compiler.regions import Cell, RegionSet
@@ -63,14 +70,14 @@ class SplitEngine:
         self.rel_tol = rel_tol
 
     def __call__(self, net: ReluNet, domain: Domain, limits: Limits | None = None,
-                 progress: ProgressFn | None = None) -> RegionSet:
-        run = _SplitRun(net, domain, limits or Limits(), progress, self.rel_tol)
-        return run.execute()
+                 progress: ProgressFn | None = None, jobs: int = 1) -> RegionSet:
+        from compiler.enumerate_parallel import run_split
+        return run_split(net, domain, limits or Limits(), progress, self.rel_tol, jobs)
 
 
 class _SplitRun:
     def __init__(self, net: ReluNet, domain: Domain, limits: Limits, progress: ProgressFn | None,
-                 rel_tol: float) -> None:
+                 rel_tol: float, cut_depth: int | None = None, start: float | None = None) -> None:
         if domain.d != net.d:
             from compiler.errors import DomainError
             raise DomainError(f"the domain has dimension {domain.d} but the model has {net.d} inputs")
@@ -90,8 +97,14 @@ class _SplitRun:
         self.lp = LinearProgram(self.k, cap=1.0 if not self.bounded_domain else max(1.0, 2 * scale))
         self.result = RegionSet(domain, net.d, net.m, net.widths)
         self.layer_offsets = np.concatenate([[0], np.cumsum(net.widths)]).astype(int)
-        self.start = time.perf_counter()
+        self.start = time.time() if start is None else start
         self.nodes = 0
+        # the run's log, replayed to merge subtrees in serial order: ("h", hyperplane index) when a
+        # hyperplane is registered, ("c", cell index) when a cell is finished, ("t", task index)
+        # where a subtree was cut off (at ``cut_depth`` splits) into ``self.tasks``
+        self.events: list[tuple[str, int]] = []
+        self.cut_depth = cut_depth
+        self.tasks: list[dict] = []
         # path: the rows pushed after the domain rows, with the hyperplane index and side
         self.path: list[tuple[int, int]] = []
         self.domain_rows: list[int] = []
@@ -109,34 +122,71 @@ class _SplitRun:
         if self.limits.max_regions is not None and n >= self.limits.max_regions:
             raise RegionLimitError(f"stopped after {n} regions (--max-regions {self.limits.max_regions}); "
                                    "use a smaller domain (--box) or raise the limit")
-        if self.limits.time_limit is not None and time.perf_counter() - self.start > self.limits.time_limit:
+        if self.limits.time_limit is not None and time.time() - self.start > self.limits.time_limit:
             raise RegionLimitError(f"stopped after {self.limits.time_limit:g} s with {n} regions "
                                    "(--time-limit); use a smaller domain (--box) or raise the limit")
 
     # -- main -----------------------------------------------------------------------------
-    def execute(self) -> RegionSet:
+    def hyperplane(self, key: tuple, w: np.ndarray, b: float) -> int:
+        """Index of a hyperplane in this run's table, logging its first registration."""
+        n = len(self.result.hyperplanes)
+        i = self.result.hyperplane_index(key, w, b)
+        if i == n:
+            self.events.append(("h", i))
+        return i
+
+    def add_domain_rows(self, log: bool = True) -> None:
+        for i, (row, rhs) in enumerate(zip(self.hull.Gt, self.hull.gt)):
+            if np.any(row):
+                self.lp.add_row(row, rhs)
+                key, w, b = ("domain", i), -self.hull.Gx[i], self.hull.gx[i]
+                h = self.hyperplane(key, w, b) if log else self.result.hyperplane_index(key, w, b)
+                self.domain_rows.append(h)
+
+    def with_recursion(self, fn, *args) -> None:
         old_limit = sys.getrecursionlimit()
         sys.setrecursionlimit(max(old_limit, 10000 + 10 * self.net.num_units))
         try:
-            for i, (row, rhs) in enumerate(zip(self.hull.Gt, self.hull.gt)):
-                if np.any(row):
-                    self.lp.add_row(row, rhs)
-                    h = self.result.hyperplane_index(("domain", i), -self.hull.Gx[i], self.hull.gx[i])
-                    self.domain_rows.append(h)
-            centre, radius = self.lp.chebyshev()
-            eye = np.eye(self.net.d)
-            self.enter_layer(0, [(eye, np.zeros(self.net.d))], [], centre, np.zeros((0, self.k)))
+            fn(*args)
         finally:
             sys.setrecursionlimit(old_limit)
-        self.result.stats.update(lps=self.lp.solves, nodes=self.nodes, seconds=time.perf_counter() - self.start,
-                                 tolerance=self.tol, engine="split")
+
+    def execute(self) -> RegionSet:
+        """Enumerate from the root (subtrees past ``cut_depth`` splits are left in ``tasks``)."""
+        self.add_domain_rows()
+        centre, radius = self.lp.chebyshev()
+        # the current polytope's Chebyshev radius (None: not solved yet; its centre is then
+        # some interior point t_int) and the radius of a ball around t_int known to lie inside
+        self.radius, self.inner = radius, radius
+        eye = np.eye(self.net.d)
+        self.with_recursion(self.enter_layer, 0, [(eye, np.zeros(self.net.d))], [], centre,
+                            np.zeros((0, self.k)))
         return self.result
+
+    def run_task(self, task: dict) -> RegionSet:
+        """Enumerate one subtree cut off by :meth:`resolve` (in a fresh run, with a fresh LP)."""
+        self.add_domain_rows(log=False)
+        for (key, w, b, s), (a, rhs) in zip(task["path"], task["rows"]):
+            self.lp.add_row(a, rhs)
+            self.path.append((self.result.hyperplane_index(key, w, b), s))
+        self.radius, self.inner = task["radius"], task["inner"]
+        self.with_recursion(self.resolve, *task["args"])
+        return self.result
+
+    def cut(self, args: tuple) -> None:
+        """Leave the subtree at the current node to a task (state: LP rows, path, arguments)."""
+        nd = len(self.domain_rows)
+        path = [(self.result.hyperplanes[h].key, self.result.hyperplanes[h].w, self.result.hyperplanes[h].b, s)
+                for h, s in self.path]
+        self.tasks.append({"path": path, "rows": list(self.lp.rows[nd:]), "radius": self.radius,
+                           "inner": self.inner, "args": args})
+        self.events.append(("t", len(self.tasks) - 1))
 
     def enter_layer(self, l: int, blocks, pattern: list[np.ndarray], t_int: np.ndarray,
                     witnesses: np.ndarray) -> None:
         """Start fixing layer l (or finish a cell when every layer is fixed)."""
         if l == len(self.net.layers):
-            self.finish_cell(blocks, pattern, t_int)
+            self.finish_cell(blocks, pattern, t_int, self.radius)
             return
         Mx, mx = ReluNet.preactivation(self.net.layers[l], blocks)
         Zt, zt = self.to_t(Mx, mx)
@@ -174,6 +224,9 @@ class _SplitRun:
 
     def resolve(self, l, blocks, pattern, Mx, mx, unit, signs, undecided, t_int, witnesses) -> None:
         """Decide the undecided units of layer l on the current polytope; split on a crossing one."""
+        if self.cut_depth is not None and len(self.path) >= self.cut_depth:
+            self.cut((l, blocks, pattern, Mx, mx, unit, signs, undecided, t_int, witnesses))
+            return
         W, w0 = unit
         tol = self.tol
         crossing: list[int] = []
@@ -225,13 +278,21 @@ class _SplitRun:
             return
         k, rest = crossing[0], np.array(crossing[1:], dtype=int)
         prefix = np.concatenate(pattern).tobytes() if pattern else b""
-        h = self.result.hyperplane_index(("unit", l, k, prefix), Mx[k], mx[k])
+        h = self.hyperplane(("unit", l, k, prefix), Mx[k], mx[k])
         children = 0
+        parent_radius, parent_inner = self.radius, self.inner
+        at_centre = float(W[k] @ t_int + w0[k])
         for s in (1, -1):
             self.lp.add_row(-s * W[k], s * w0[k])
-            centre, radius = self.lp.chebyshev()
-            if radius > tol and centre is not None:
+            ball = min(parent_inner, s * at_centre)  # a ball around t_int inside this side
+            if ball > 10 * tol + 1e-9:  # the side is no sliver: its Chebyshev LP waits for the leaf
+                centre, radius, inner = t_int, None, ball
+            else:
+                centre, radius = self.lp.chebyshev()
+                inner = radius
+            if centre is not None and (radius is None or radius > tol):
                 children += 1
+                self.radius, self.inner = radius, inner
                 self.nodes += 1
                 self.path.append((h, s))
                 child_signs = signs.copy()
@@ -241,6 +302,7 @@ class _SplitRun:
                 self.resolve(l, blocks, pattern, Mx, mx, unit, child_signs, rest, centre, child_w)
                 self.path.pop()
             self.lp.pop_rows(1)
+        self.radius, self.inner = parent_radius, parent_inner
         if children == 0:  # numerically both sides thin: keep the centre's side
             signs = signs.copy()
             signs[k] = 1 if W[k] @ t_int + w0[k] > 0 else -1
@@ -257,25 +319,50 @@ class _SplitRun:
                 here = best
         return 1 if here >= 0 else -1
 
-    def finish_cell(self, blocks, pattern, t_int) -> None:
+    def finish_cell(self, blocks, pattern, t_int, radius) -> None:
         self.check_limits()
         A, c = ReluNet.preactivation(self.net.output, blocks)
-        centre, radius = self.lp.chebyshev()
-        facets = self.irredundant_facets()
-        bounded = self.bounded_domain or self.is_bounded()
+        if radius is None:  # the Chebyshev LP of this polytope was left for its leaf
+            t_int, radius = self.lp.chebyshev()
+        facets, bounded = self.irredundant_facets(t_int)
+        if bounded is None:
+            bounded = self.bounded_domain or self.is_bounded()
         cell = Cell(np.concatenate(pattern) if pattern else np.zeros(0, bool), A, c, facets,
-                    self.to_x(centre), float(radius), bounded)
+                    self.to_x(t_int), float(radius), bool(bounded))
+        self.events.append(("c", len(self.result.cells)))
         self.result.cells.append(cell)
         if self.progress is not None:
             self.progress(len(self.result.cells), {"lps": self.lp.solves})
 
-    def irredundant_facets(self) -> list[tuple[int, int]]:
-        """Sequential redundancy removal over the domain rows and the path's split rows."""
+    def irredundant_facets(self, centre: np.ndarray) -> tuple[list[tuple[int, int]], bool | None]:
+        """Sequential redundancy removal over the domain rows and the path's split rows.
+
+        Each row is decided in order, as if by the LP "relax row i by one unit of distance and
+        maximise its violation over the rows kept so far and the later rows" (violation above
+        ``tol``: a facet).  Cheap certificates decide most rows without that LP (see
+        :func:`facet_certificates`); only the undecided rows are solved.  Also returns whether
+        the cell is bounded when the certificates show it (None: unknown).
+        """
         refs = [(h, 1) for h in self.domain_rows] + list(self.path)
+        rows = self.lp.rows
+        verdict, bounded = facet_certificates(*self.lp.matrix(), centre, self.tol)
         freed: list[int] = []
         facets = []
+        lp_started = False
         for i, ref in enumerate(refs):
-            a, b = self.lp.rows[i]
+            if verdict[i] == 1:
+                facets.append(ref)
+                continue
+            if verdict[i] == -1:
+                freed.append(i)
+                if lp_started:
+                    self.lp.set_rhs(i, None)
+                continue
+            if not lp_started:  # free the rows already found redundant, as the sequence would have
+                lp_started = True
+                for j in freed:
+                    self.lp.set_rhs(j, None)
+            a, b = rows[i]
             self.lp.set_rhs(i, b + 1.0)  # allow a violation of up to one unit of distance
             res = self.lp.minimize(-a)
             violation = (-res.value - b) if res.status == "optimal" else np.inf
@@ -285,9 +372,10 @@ class _SplitRun:
             else:
                 self.lp.set_rhs(i, None)
                 freed.append(i)
-        for i in freed:
-            self.lp.set_rhs(i, self.lp.rows[i][1])
-        return facets
+        if lp_started:
+            for i in freed:
+                self.lp.set_rhs(i, rows[i][1])
+        return facets, bounded
 
     def is_bounded(self) -> bool:
         for i in range(self.k):
@@ -303,6 +391,12 @@ ENGINES: dict[str, Callable[..., RegionSet]] = {"split": SplitEngine()}
 
 
 def enumerate_regions(net: ReluNet, domain: Domain, engine: str = "split", limits: Limits | None = None,
-                      progress: ProgressFn | None = None) -> RegionSet:
-    """Every full-dimensional activation cell of ``net`` over ``domain`` (deterministic order)."""
-    return ENGINES[engine](net, domain, limits, progress)
+                      progress: ProgressFn | None = None, jobs: int = 1) -> RegionSet:
+    """Every full-dimensional activation cell of ``net`` over ``domain`` (deterministic order).
+
+    ``jobs`` processes share the subtrees of the split tree; the result (cells, their order,
+    the hyperplane table) is the same for every ``jobs``.
+    """
+    if jobs < 1:
+        raise ValueError("jobs must be at least 1")
+    return ENGINES[engine](net, domain, limits, progress, jobs=jobs)

@@ -21,6 +21,7 @@ Example:
 """
 from __future__ import annotations
 
+import ctypes
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,6 +43,12 @@ def _int_array(values: list[int]):
     for i, v in enumerate(values, start=1):
         arr[i] = v
     return arr
+
+
+def _swig_view(arr, n: int, ctype) -> np.ndarray:
+    """Zero-copy numpy view of a swiglpk ``intArray``/``doubleArray`` buffer (keep ``arr`` alive);
+    filling it costs one numpy assignment instead of a Python loop (benchmarks/lp_solvers.py)."""
+    return np.ctypeslib.as_array((ctype * n).from_address(int(arr.this)))
 
 
 def _double_array(values: list[float]):
@@ -68,6 +75,9 @@ class LinearProgram:
             glp.glp_set_col_bnds(self._lp, j, glp.GLP_FR, 0.0, 0.0)
         glp.glp_set_col_bnds(self._lp, k + 1, glp.GLP_FX, 0.0, 0.0)
         self._ind = _int_array(list(range(1, k + 2)))
+        self._row = glp.doubleArray(k + 2)             # the row buffer of add_row, filled through a view
+        self._row_view = _swig_view(self._row, k + 2, ctypes.c_double)
+        self._row_view[k + 1] = 1.0
         self._parm = glp.glp_smcp()
         glp.glp_init_smcp(self._parm)
         self._parm.msg_lev = glp.GLP_MSG_OFF
@@ -75,6 +85,9 @@ class LinearProgram:
         self._parm.tol_bnd = 1e-9
         self._parm.tol_dj = 1e-9
         self.rows: list[tuple[np.ndarray, float]] = []
+        self._A = np.empty((16, k))                     # the rows again, stacked (see matrix())
+        self._b = np.empty(16)
+        self._obj = [0.0] * (k + 1)                     # the objective GLPK holds now
         self.solves = 0
         # GLPK needs at least one row; this one (0 <= 1) is never removed
         glp.glp_add_rows(self._lp, 1)
@@ -98,11 +111,28 @@ class LinearProgram:
         a = np.asarray(a, dtype=np.float64) / norm
         b = float(b) / norm
         i = glp.glp_add_rows(self._lp, 1)
-        vals = _double_array(a.tolist() + [1.0])
-        glp.glp_set_mat_row(self._lp, i, self.k + 1, self._ind, vals)
+        self._row_view[1:self.k + 1] = a
+        glp.glp_set_mat_row(self._lp, i, self.k + 1, self._ind, self._row)
         glp.glp_set_row_bnds(self._lp, i, glp.GLP_UP, 0.0, b)
+        n = len(self.rows)
+        if n == self._A.shape[0]:
+            self._A = np.vstack([self._A, np.empty_like(self._A)])
+            self._b = np.concatenate([self._b, np.empty_like(self._b)])
+        self._A[n], self._b[n] = a, b
         self.rows.append((a, b))
-        return len(self.rows) - 1
+        return n
+
+    def matrix(self) -> tuple[np.ndarray, np.ndarray]:
+        """The pushed rows as arrays (A, b), normalised (views: copy them to keep them).
+
+        Example:
+            >>> lp = LinearProgram(2)
+            >>> _ = lp.add_row(np.array([3.0, 4.0]), 10.0)
+            >>> [v.tolist() for v in lp.matrix()]
+            [[[0.6, 0.8]], [2.0]]
+        """
+        n = len(self.rows)
+        return self._A[:n], self._b[:n]
 
     def pop_rows(self, count: int = 1) -> None:
         """Remove the last ``count`` rows."""
@@ -140,9 +170,13 @@ class LinearProgram:
         return ret
 
     def _set_objective(self, c: np.ndarray, r_cost: float) -> None:
-        for j, v in enumerate(c, start=1):
-            glp.glp_set_obj_coef(self._lp, j, float(v))
-        glp.glp_set_obj_coef(self._lp, self.k + 1, r_cost)
+        new = np.asarray(c, dtype=np.float64).tolist()
+        new.append(float(r_cost))
+        old = self._obj
+        for j, v in enumerate(new):  # only the coefficients that change (one swig call each)
+            if v != old[j]:
+                glp.glp_set_obj_coef(self._lp, j + 1, v)
+        self._obj = new
 
     def _x(self) -> np.ndarray:
         return np.array([glp.glp_get_col_prim(self._lp, j) for j in range(1, self.k + 1)])

@@ -69,14 +69,17 @@ def load_network(model: str | os.PathLike | onnx.ModelProto | Any, example_input
 
 def compile_network(net: ReluNet, domain: Domain | None = None, *, max_regions: int | None = None,
                     time_limit: float | None = None, progress: bool = False, engine: str = "split",
-                    seed: int = 0) -> ShallowNet:
-    """Enumerate the cells of ``net`` over ``domain`` (default R^d) and build the shallow net."""
+                    seed: int = 0, jobs: int = 1) -> ShallowNet:
+    """Enumerate the cells of ``net`` over ``domain`` (default R^d) and build the shallow net.
+
+    ``jobs``: processes for the enumeration (the result does not depend on it).
+    """
     domain = domain or Domain.reals(net.d)
     if domain.d != net.d:
         raise DomainError(f"the domain has dimension {domain.d} but the model has {net.d} inputs")
     bar = Progress(enabled=progress)
     try:
-        regions = enumerate_regions(net, domain, engine, Limits(max_regions, time_limit), bar)
+        regions = enumerate_regions(net, domain, engine, Limits(max_regions, time_limit), bar, jobs=jobs)
     finally:
         bar.close()
     return build_shallow(net, regions, seed=seed)
@@ -88,7 +91,8 @@ def compile_model(model: str | os.PathLike | onnx.ModelProto | Any, domain: Doma
     """Compile a ReLU network (ONNX, or torch: see :func:`load_network`) into its exact shallow network.
 
     ``domain``: a :class:`Domain` over the flattened input (default all of R^d).  Options:
-    ``max_regions``, ``time_limit`` (seconds), ``progress`` (bar on stderr), ``seed`` (reference point).
+    ``max_regions``, ``time_limit`` (seconds), ``progress`` (bar on stderr), ``seed`` (reference point),
+    ``jobs`` (processes for the enumeration).
 
     Example:
         >>> shallow = compile_model(torch_module, Domain.box(lo, hi), example_input=x)  # doctest: +SKIP
