@@ -151,13 +151,16 @@ def _proportional(r: list, f: list) -> bool:
     return all(r[i] * f[piv] == r[piv] * f[i] for i in range(len(f)))
 
 
-def _float_values(Zf: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows (n, k+1) at points (P, k): float values and a rigorous bound on their error, which
-    covers the rounding of the rows and points to float and of the dot products."""
+def _float_values(Zf: np.ndarray, Ef: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows (n, k+1) with entrywise error bounds Ef, at points (P, k): float values and a
+    rigorous bound on their error (the rows' own error, the rounding of the points to float and
+    of the dot products)."""
     k = Zf.shape[1] - 1
     vals = Zf[:, :k] @ pts.T + Zf[:, k:]
-    scale = np.abs(Zf[:, :k]) @ np.abs(pts.T) + np.abs(Zf[:, k:])
-    return vals, _SAFETY * (k + 4) * _U * scale + 1e-300
+    absp = np.abs(pts.T)
+    scale = np.abs(Zf[:, :k]) @ absp + np.abs(Zf[:, k:])
+    row_err = Ef[:, :k] @ absp + Ef[:, k:]
+    return vals, _SAFETY * ((k + 4) * _U * scale + row_err) + 1e-300
 
 
 def _active_rows(lp: LinearProgram) -> list[int]:
@@ -201,19 +204,34 @@ def _farkas_lower_bound(lp: LinearProgram, rows: list, c: list, c_float: np.ndar
     return "ok", -sum((lv * rows[i][1] for lv, i in zip(lam, active)), Q(0))
 
 
+class _RowsInT:
+    """Exact unit rows in the hull's coordinates t (``rows[j]``) and in x (``rows.x[j]``)."""
+
+    def __init__(self, x_rows, hull: ExactHull) -> None:
+        self.x, self.hull = x_rows, hull
+        self._cache: dict[int, list] = {}
+
+    def __getitem__(self, j: int) -> list:
+        row = self._cache.get(j)
+        if row is None:
+            row = self._cache[j] = self.hull.row_to_t(self.x[int(j)])
+        return row
+
+
 # -- the certifier ------------------------------------------------------------------------------
 class _Certifier:
     def __init__(self, net: ReluNet, doc: dict, maps: str, round_stored: bool,
                  progress: Callable[[int, dict], None] | None) -> None:
         self.net, self.doc, self.round_stored, self.progress = net, doc, round_stored, progress
         if maps == "auto":
-            maps = "nearest" if "certificate" in doc else "folded"
+            maps = doc["certificate"].get("maps", "nearest") if isinstance(doc.get("certificate"), dict) else "folded"
         if maps not in ("nearest", "folded"):
             raise ValueError(f"maps must be 'auto', 'nearest' or 'folded', not {maps!r}")
         self.maps_mode = "nearest" if round_stored else maps
         self.cert = Certificate(maps=self.maps_mode)
         self.maps = ExactMaps(net)
-        self.folding = FoldingBounds(net, self.maps) if self.maps_mode == "folded" else None
+        self.folding = FoldingBounds(net, self.maps)
+        self.hyperplane_checked: set[int] = set()
         self.N = int(self.maps.offsets[-1])
         self.layer_of = np.repeat(np.arange(len(net.widths)), net.widths)
         self.deferred: CertificationFailed | None = None
@@ -295,17 +313,17 @@ class _Certifier:
         cell, bits = self.cells[a], self.patterns[a]
         k, w = self.k, self.k + 1
         units_x, out = self.maps.cell(bits)
-        units_t = units_x if self.hull.identity else units_x * self.hull.T
-        ze = units_t.entries()
-        Zf = floats(ze).reshape(self.N, w)
-        rows = [ze[j * w:(j + 1) * w] for j in range(self.N)]
+        rows = _RowsInT(units_x, self.hull)
+        Zx, Ex, _, out_bound = self.folding.cell(bits)
+        Zf, Ef = self.folding.to_t(Zx, Ex, self.hull)
+        self.Ef = Ef
+        unit_bound = Ex
         sign = np.where(bits, 1, -1)       # numpy, for float work; int(sign[j]) for exact work
-        vacuous = np.all(Zf == 0, axis=1)
+        vacuous = np.all(np.abs(Zf) <= _SAFETY * Ef, axis=1)
         for j in np.nonzero(vacuous)[0]:
             if any(v != 0 for v in rows[j]):
                 vacuous[j] = False
         self.check_interior(a, cell, rows, Zf, sign, vacuous)
-        unit_bound, out_bound = self.folding.cell(bits) if self.folding is not None else (None, None)
         self.check_map(a, cell, out, out_bound)
         facet_units = self.check_facet_flags(a, cell, rows, units_x, sign, unit_bound)
         lp, lp_rows = self.cell_lp(a, cell, rows, Zf, sign, facet_units)
@@ -320,7 +338,7 @@ class _Certifier:
         t = self.hull.to_t(cell["interior_point"])
         if t is None or not self._point_in_hull_x(cell["interior_point"]):
             self.fail(a, 1, "the interior point is not on the domain's affine hull")
-        vals, err = _float_values(Zf, floats(t).reshape(1, -1))
+        vals, err = _float_values(Zf, self.Ef, floats(t).reshape(1, -1))
         unsure = np.nonzero(~vacuous & ~(sign * vals[:, 0] > err[:, 0]))[0]
         for j in unsure:
             v = _dot(rows[j], t)
@@ -375,7 +393,7 @@ class _Certifier:
         hyperplane = its exact value (nearest float or within the folding bound).  Returns
         {facet position: unit}."""
         facet_units: dict[int, int] = {}
-        ux = units_x.entries()
+        ux = units_x
         d = self.net.d
         for f, (h, closed) in enumerate(cell["facets"]):
             if not 0 <= h < len(self.hyperplanes):
@@ -399,18 +417,23 @@ class _Certifier:
                 if bool(closed) != (int(sign[j]) * sigma > 0):
                     self.fail(a, 4, f"facet {f} ({self.unit_name(j)}) is marked {'closed' if closed else 'strict'} "
                                     "but the cell lies on the other side of p")
-                exact = [sigma * v for v in ux[j * (d + 1):(j + 1) * (d + 1)]]
-                bound = unit_bound[j] if unit_bound is not None else np.zeros(d + 1)
                 facet_units[f] = j
+                if h in self.hyperplane_checked:
+                    continue
+                exact = [sigma * v for v in ux[j]]
+                bound = unit_bound[j]
             else:
                 r = int(hyp["row"])
                 if not 0 <= r < len(self.dom_rows):
                     self.fail(a, 0, f"hyperplane {h} names domain row {r}, which does not exist")
                 if not closed:
                     self.fail(a, 4, f"facet {f} (domain row {r}) must be closed")
+                if h in self.hyperplane_checked:
+                    continue
                 G, g = self.domain.hull().Gx[r], self.domain.hull().gx[r]
                 exact = [Q(-float(v)) for v in G] + [Q(float(g))]
                 bound = np.zeros(d + 1)
+            self.hyperplane_checked.add(h)
             for i, ex in enumerate(exact):
                 stored = float(hyp["w"][i]) if i < d else float(hyp["b"])
                 self.cert.max_hyperplane_error = max(self.cert.max_hyperplane_error, abs(float(Q(stored) - ex)))
@@ -437,12 +460,12 @@ class _Certifier:
             if not np.any(fl[:k]):
                 self.fail(a, 3, f"facet {f} ({self.unit_name(j)}) is constant on the domain")
             lp.add_row(fl[:k], -fl[k])
-            lp_rows.append((ex[:k], -ex[k], ("unit", j, f)))
+            lp_rows.append((ex[:k], -ex[k], ("unit", j, f), fl[:k], -fl[k]))
         for r, (ar, q) in enumerate(self.hull.rows):
             fl = floats(ar)
             if np.any(fl):
                 lp.add_row(fl, float(q))
-                lp_rows.append((ar, q, ("domain", r, None)))
+                lp_rows.append((ar, q, ("domain", r, None), fl, float(q)))
         return lp, lp_rows
 
     def check_containment(self, a, lp, lp_rows, rows, Zf, sign, vacuous, facet_units) -> None:
@@ -463,7 +486,8 @@ class _Certifier:
                     else:
                         hi[i] = np.nextafter(b, np.inf)
         todo = np.nonzero(~vacuous)[0]
-        todo = np.array([j for j in todo if j not in set(facet_units.values())], dtype=int)
+        facet_set = set(facet_units.values())
+        todo = np.array([j for j in todo if j not in facet_set], dtype=int)
         if todo.size == 0:
             return
         W = sign[todo, None] * Zf[todo]
@@ -474,8 +498,11 @@ class _Certifier:
         bound_abs = np.maximum(np.abs(lo), np.abs(hi))
         with np.errstate(invalid="ignore"):
             scale = np.where(W[:, :k] == 0, 0.0, np.abs(W[:, :k]) * bound_abs).sum(axis=1) + np.abs(W[:, k])
-        err = _SAFETY * (k + 4) * _U * scale + 1e-300
-        proven = np.isfinite(low) & (low > err)
+        Ef = self.Ef[todo]
+        with np.errstate(invalid="ignore"):
+            row_err = np.where(Ef[:, :k] == 0, 0.0, Ef[:, :k] * bound_abs).sum(axis=1) + Ef[:, k]
+        err = _SAFETY * ((k + 4) * _U * scale + row_err) + 1e-300
+        proven = np.isfinite(low) & np.isfinite(err) & (low > err)
         self.cert.implied_units += int(proven.sum())
         for j in todo[~proven]:
             s = int(sign[j])
@@ -516,21 +543,28 @@ class _Certifier:
         """A rational point on facet row ``pos`` (float Chebyshev centre within the facet,
         projected exactly onto its hyperplane)."""
         k = self.k
-        a_ex, q_ex, _ = lp_rows[pos]
-        a_f = floats(a_ex)
-        q_f = float(q_ex)
+        a_ex, q_ex, _, a_f, q_f = lp_rows[pos]
         if k == 1:
             return [q_ex / a_ex[0]]
+        # first candidate: the interior point projected onto the facet's hyperplane
+        c = floats(self.t_interior)
+        tc = c - (a_f @ c - q_f) / float(a_f @ a_f) * a_f
+        ok = True
+        for i, (_, _, _, ar, qr) in enumerate(lp_rows):
+            if i != pos and not ar @ tc - qr < -1e-9 * (np.abs(ar) @ np.abs(tc) + abs(qr)):
+                ok = False
+                break
+        if ok:
+            return self._project([Q(float(v)) for v in tc], a_ex, q_ex)
         _, _, vt = np.linalg.svd(a_f.reshape(1, k))
         N = vt[1:].T
         t0 = a_f * q_f / float(a_f @ a_f)
         sub = LinearProgram(k - 1, cap=1.0)
-        for i, (ar, qr, _) in enumerate(lp_rows):
+        for i, (_, _, _, fl, qr) in enumerate(lp_rows):
             if i == pos:
                 continue
-            fl = floats(ar)
             row = fl @ N
-            rhs = float(qr) - float(fl @ t0)
+            rhs = qr - float(fl @ t0)
             if np.linalg.norm(row) <= 1e-13 * max(np.linalg.norm(fl), 1e-300):
                 if rhs < 0:
                     return None
@@ -539,21 +573,25 @@ class _Certifier:
         centre, radius = sub.chebyshev()
         if centre is None:
             return None
-        tc = [Q(float(v)) for v in t0 + N @ centre]
+        return self._project([Q(float(v)) for v in t0 + N @ centre], a_ex, q_ex)
+
+    @staticmethod
+    def _project(tc: list, a_ex: list, q_ex) -> list:
+        """The exact orthogonal projection of the rational point tc onto {a.t = q}."""
         off = sum((ai * ti for ai, ti in zip(a_ex, tc)), Q(0)) - q_ex
         norm2 = sum((ai * ai for ai in a_ex), Q(0))
         return [ti - off * ai / norm2 for ti, ai in zip(tc, a_ex)]
 
     def check_one_facet(self, a, f, h, pos, lp_rows, rows, Zf, sign, vacuous, facet_units) -> None:
         k = self.k
-        a_ex, q_ex, label = lp_rows[pos]
+        a_ex, q_ex, label = lp_rows[pos][:3]
         facet_row = list(a_ex) + [-q_ex]                   # homogeneous, <= 0 on the cell
         name = self.unit_name(label[1]) if label[0] == "unit" else f"domain row {label[1]}"
         y = self.facet_point(pos, lp_rows)
         if y is None:
             self.fail(a, 3, f"facet {f} ({name}): no point in its relative interior found (a redundant "
                             "or sliver facet)")
-        vals, err = _float_values(Zf, floats(y).reshape(1, -1))
+        vals, err = _float_values(Zf, self.Ef, floats(y).reshape(1, -1))
         unsure = np.nonzero(~vacuous & ~(sign * vals[:, 0] > err[:, 0]))[0]
         tight = []
         for j in unsure:
@@ -611,8 +649,8 @@ def certify_document(net: ReluNet, doc: dict, *, maps: str = "auto", round_store
     failed check: the returned certificate has ``ok=False`` and ``failure`` naming the first
     failing cell and check.  ``maps``: 'nearest' (stored A, c and hyperplanes must be the
     float64 nearest to the exact values: what ``--certify`` writes), 'folded' (within the
-    a-priori float-folding bound: plain compiler output) or 'auto' (nearest iff the document
-    already carries a certificate).  ``round_stored``: replace the stored A, c and hyperplanes
+    a-priori float-folding bound: plain compiler output) or 'auto' (the mode of the certificate
+    the document carries, else folded).  ``round_stored``: replace the stored A, c and hyperplanes
     by the nearest floats of their exact values (in ``doc``) instead of checking them."""
     certifier = _Certifier(net, doc, maps, round_stored, progress)
     start = time.perf_counter()

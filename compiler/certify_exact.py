@@ -15,7 +15,7 @@ Example:
     ...               AffineLayer({1: np.array([[1.0, 1.0]])}, np.zeros(1)))
     >>> maps = ExactMaps(net)
     >>> units, out = maps.cell(np.array([True, False]))
-    >>> [str(v) for v in units.entries()], [str(v) for v in out.entries()]
+    >>> [str(v) for v in units[0] + units[1]], [str(v) for v in out.entries()]
     (['1', '1/2', '-1', '0'], ['1', '1/2'])
     >>> ExactHull(Domain.box([0, 2], [1, 2])).k
     1
@@ -89,6 +89,16 @@ class ExactHull:
         t, *_ = np.linalg.lstsq(self.U_float, np.array(x) - self.x0_float, rcond=None)
         return [Q(float(v)) for v in t]   # the point x0 + U t is exactly on the hull
 
+    def row_to_t(self, row: list) -> list:
+        """A homogeneous row [w | w0] in x as the same affine function of t."""
+        if self.identity:
+            return row
+        d = self.d
+        off = row[d] + sum((row[i] * self.x0[i] for i in range(d) if self.x0[i] != 0), Q(0))
+        if self.free is not None:
+            return [row[f] for f in self.free] + [off]
+        return [sum((row[i] * self.U[i][j] for i in range(d)), Q(0)) for j in range(self.k)] + [off]
+
     def to_x(self, t: Sequence[Any]) -> list[Any]:
         return [self.x0[i] + sum((self.U[i][j] * t[j] for j in range(self.k)), Q(0)) for i in range(self.d)]
 
@@ -118,11 +128,29 @@ def _parametrise(E_rows, e_rhs, d: int):
     return x0, U
 
 
+class ExactRows:
+    """Exact rows ``[w | w0]`` of the units' pre-activations in x, built on demand."""
+
+    def __init__(self, layer_maps: list, offsets: np.ndarray, d: int) -> None:
+        self.layer_maps, self.offsets, self.d = layer_maps, offsets, d
+        self.layer_of = np.repeat(np.arange(len(layer_maps)), np.diff(offsets))
+        self._cache: dict[int, list] = {}
+
+    def __getitem__(self, j: int) -> list:
+        row = self._cache.get(j)
+        if row is None:
+            l = int(self.layer_of[j])
+            z, i = self.layer_maps[l], j - int(self.offsets[l])
+            row = self._cache[j] = [z[i, c] for c in range(self.d + 1)]
+        return row
+
+
 class ExactMaps:
     """Exact affine maps of all units and of the output under a pattern (see module docstring)."""
 
-    def __init__(self, net: ReluNet) -> None:
-        exact = exact_net(net)
+    def __init__(self, net: ReluNet, exact: ReluNet | None = None) -> None:
+        exact = exact or exact_net(net)
+        self.exact = exact
         self.d, self.m = net.d, net.m
         self.widths = list(net.widths)
         self.offsets = np.concatenate([[0], np.cumsum(self.widths)]).astype(int)
@@ -146,9 +174,9 @@ class ExactMaps:
             z = z + W * blocks[b]
         return z
 
-    def cell(self, pattern: np.ndarray) -> tuple[Any, Any]:
-        """(units, output): exact ``[M | m]`` of every unit's pre-activation (layers
-        concatenated) and of the output, in x, under ``pattern`` (bool per unit)."""
+    def cell(self, pattern: np.ndarray) -> tuple["ExactRows", Any]:
+        """(units, output): exact ``[M | m]`` of every unit's pre-activation (rows fetched on
+        demand, see :class:`ExactRows`) and of the output, in x, under ``pattern``."""
         pattern = np.asarray(pattern, dtype=bool)
         blocks = [self.v0]
         zs = []
@@ -168,10 +196,7 @@ class ExactMaps:
             zs.append(z)
             blocks.append(v)
         out = self._apply(self.output, blocks)
-        if not zs:
-            return qmat(0, self.d + 1, []), out
-        entries = [e for z in zs for e in z.entries()]
-        return qmat(int(self.offsets[-1]), self.d + 1, entries), out
+        return ExactRows(zs, self.offsets, self.d), out
 
     def forward_lexicographic(self, x: Sequence[Any], v: Sequence[Any]) -> tuple[np.ndarray, list[int]]:
         """The pattern at x + eps v for every small enough eps > 0, exactly: a unit is on iff
@@ -210,7 +235,7 @@ class FoldingBounds:
     def __init__(self, net: ReluNet, maps: "ExactMaps") -> None:
         self.net = net
         self.offsets = maps.offsets
-        exact = exact_net(net)
+        exact = maps.exact
         u = 2.0 ** -53
         self.u = u
 
@@ -225,12 +250,12 @@ class FoldingBounds:
     def _gamma(self, n: int) -> float:
         return n * self.u / (1 - n * self.u)
 
-    def cell(self, pattern: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(bound for every unit's [M | m] in x, bound for the output's [A | c])."""
+    def cell(self, pattern: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(float [M | m] of every unit in x, its error bound, float [A | c], its bound)."""
         d = self.net.d
         V = [np.hstack([np.eye(d), np.zeros((d, 1))])]
         E = [np.zeros((d, d + 1))]
-        bounds = []
+        bounds, maps = [], []
         for l, (layer, dW, db) in enumerate(self.layers):
             n = sum(W.shape[1] for W in layer.weights.values()) + 1
             Z = np.zeros((layer.size, d + 1))
@@ -245,9 +270,25 @@ class FoldingBounds:
                 err += np.abs(W) @ E[b] + dW[b] @ (np.abs(V[b]) + E[b])
             err = 2.0 * (err + self._gamma(n + 1) * absZ)
             if l == len(self.layers) - 1:
-                return (np.vstack(bounds) if bounds else np.zeros((0, d + 1))), err
+                if not bounds:
+                    return np.zeros((0, d + 1)), np.zeros((0, d + 1)), Z, err
+                return np.vstack(maps), np.vstack(bounds), Z, err
             on = np.asarray(pattern[self.offsets[l]:self.offsets[l + 1]], dtype=bool)
             bounds.append(err)
+            maps.append(Z)
             V.append(Z * on[:, None])
             E.append(err * on[:, None])
         raise AssertionError("unreachable")
+
+    def to_t(self, Z: np.ndarray, E: np.ndarray, hull: "ExactHull") -> tuple[np.ndarray, np.ndarray]:
+        """Float rows in x and their error bound, as rows in t (x = x0 + U t) with a bound."""
+        d = self.net.d
+        if hull.identity:
+            return Z, E
+        U, x0 = np.abs(hull.U_float), np.abs(hull.x0_float)
+        g = self._gamma(d + 2) + 2 * self.u
+        lin = Z[:, :d] @ hull.U_float
+        off = Z[:, d] + Z[:, :d] @ hull.x0_float
+        e_lin = E[:, :d] @ U + g * (np.abs(Z[:, :d]) @ U)
+        e_off = E[:, d] + E[:, :d] @ x0 + g * (np.abs(Z[:, :d]) @ x0 + np.abs(Z[:, d]))
+        return np.hstack([lin, off[:, None]]), 2.0 * np.hstack([e_lin, e_off[:, None]])
