@@ -466,6 +466,8 @@ class _Certifier:
             if np.any(fl):
                 lp.add_row(fl, float(q))
                 lp_rows.append((ar, q, ("domain", r, None), fl, float(q)))
+        self.row_A = np.array([r[3] for r in lp_rows]).reshape(len(lp_rows), k)
+        self.row_q = np.array([r[4] for r in lp_rows])
         return lp, lp_rows
 
     def check_containment(self, a, lp, lp_rows, rows, Zf, sign, vacuous, facet_units) -> None:
@@ -485,6 +487,11 @@ class _Certifier:
                         lo[i] = np.nextafter(b, -np.inf)
                     else:
                         hi[i] = np.nextafter(b, np.inf)
+        self.box = (lo, hi)
+        RA, Rq = self.row_A, self.row_q
+        with np.errstate(invalid="ignore"):
+            top = np.where(RA == 0, 0.0, np.where(RA > 0, RA * hi, RA * lo)).sum(axis=1) - Rq
+        self.near_rows = ~(top < -1e-9 * (np.abs(RA).sum(axis=1) + np.abs(Rq)))
         todo = np.nonzero(~vacuous)[0]
         facet_set = set(facet_units.values())
         todo = np.array([j for j in todo if j not in facet_set], dtype=int)
@@ -546,23 +553,20 @@ class _Certifier:
         a_ex, q_ex, _, a_f, q_f = lp_rows[pos]
         if k == 1:
             return [q_ex / a_ex[0]]
+        # rows slack on the whole bounding box cannot bind on the facet: leave them out
+        near = [int(i) for i in np.nonzero(self.near_rows)[0] if i != pos]
         # first candidate: the interior point projected onto the facet's hyperplane
         c = floats(self.t_interior)
         tc = c - (a_f @ c - q_f) / float(a_f @ a_f) * a_f
-        ok = True
-        for i, (_, _, _, ar, qr) in enumerate(lp_rows):
-            if i != pos and not ar @ tc - qr < -1e-9 * (np.abs(ar) @ np.abs(tc) + abs(qr)):
-                ok = False
-                break
-        if ok:
+        RA, Rq = self.row_A[near], self.row_q[near]
+        if np.all(RA @ tc - Rq < -1e-9 * (np.abs(RA) @ np.abs(tc) + np.abs(Rq))):
             return self._project([Q(float(v)) for v in tc], a_ex, q_ex)
         _, _, vt = np.linalg.svd(a_f.reshape(1, k))
         N = vt[1:].T
         t0 = a_f * q_f / float(a_f @ a_f)
         sub = LinearProgram(k - 1, cap=1.0)
-        for i, (_, _, _, fl, qr) in enumerate(lp_rows):
-            if i == pos:
-                continue
+        for i in near:
+            fl, qr = lp_rows[i][3], lp_rows[i][4]
             row = fl @ N
             rhs = qr - float(fl @ t0)
             if np.linalg.norm(row) <= 1e-13 * max(np.linalg.norm(fl), 1e-300):
