@@ -261,7 +261,7 @@ class _Certifier:
         self.k = self.hull.k
         self.dom_rows = [list(a) + [-q] for a, q in self.hull.rows]   # homogeneous: a.t - q <= 0
         p_t = self.hull.to_t(doc["reference_point"])
-        if p_t is None or not self._point_in_hull_x(doc["reference_point"]):
+        if p_t is None:
             self.fail(None, 4, "the reference point p is not on the domain's affine hull")
         for r, row in enumerate(self.dom_rows):
             if not _dot(row, p_t) < 0:
@@ -286,12 +286,6 @@ class _Certifier:
             self.fail(None, 3, "no cells: the domain is not covered")
         self.hyperplane_prefix: dict[int, bytes] = {}
         self.marks: dict[int, dict[int, int]] = {}
-
-    def _point_in_hull_x(self, x: list) -> bool:
-        for a, b in self.hull.equalities:
-            if sum((ai * Q(float(xi)) for ai, xi in zip(a, x)), Q(0)) != b:
-                return False
-        return True
 
     # -- per cell -------------------------------------------------------------------------------
     def run(self, model_sha256: str) -> Certificate:
@@ -336,7 +330,7 @@ class _Certifier:
 
     def check_interior(self, a, cell, rows, Zf, sign, vacuous) -> None:
         t = self.hull.to_t(cell["interior_point"])
-        if t is None or not self._point_in_hull_x(cell["interior_point"]):
+        if t is None:
             self.fail(a, 1, "the interior point is not on the domain's affine hull")
         vals, err = _float_values(Zf, self.Ef, floats(t).reshape(1, -1))
         unsure = np.nonzero(~vacuous & ~(sign * vals[:, 0] > err[:, 0]))[0]
@@ -617,7 +611,11 @@ class _Certifier:
             return
         self.cert.unit_facets += 1
         j = label[1]
-        if tight == [j]:
+        # a = neighbour with bit j flipped, unless other units vanish on the facet hyperplane:
+        # tight ones, or vacuous units of later layers (they may come alive across)
+        later_vacuous = bool(np.any(vacuous[int(self.maps.offsets[int(self.layer_of[j]) + 1]):]))
+        simple = tight == [j] and not later_vacuous
+        if simple:
             neighbour = self.patterns[a].copy()
             neighbour[j] = ~neighbour[j]
             candidates = [neighbour]
@@ -635,7 +633,7 @@ class _Certifier:
         for cand in candidates:
             b = self.index.get(cand.tobytes())
             if b is not None:
-                if tight == [j] and b > a:
+                if simple and b > a:
                     self.marks.setdefault(b, {})[int(h)] = a
                 return
         pattern = "".join("1" if v else "0" for v in candidates[0])

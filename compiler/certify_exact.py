@@ -78,8 +78,10 @@ class ExactHull:
         self.equalities = [([Q(float(v)) for v in a], Q(float(b))) for a, b in hull.equalities]
 
     def to_t(self, x: Sequence[float]) -> list[Any] | None:
-        """Exact t with x = x0 + U t for a float point x of the hull (None if x is off the hull:
-        e.g. a coordinate the box fixes differs from its fixed value)."""
+        """Exact t with x = x0 + U t for a float point x of the hull.  Boxes: None if a
+        coordinate the box fixes differs from its fixed value.  Polytopes with implicit
+        equalities (whose hull is rarely made of floats): the rational point x0 + U t with t
+        the float least-squares solution, i.e. x moved onto the hull by about its rounding."""
         x = [float(v) for v in x]
         if self.free is not None:
             for i in range(self.d):

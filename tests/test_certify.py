@@ -16,6 +16,8 @@ from fractions import Fraction
 import numpy as np
 import onnx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from backends.regions_json import regions_document
 from compiler.certify import EXIT_CERTIFY_FAILED, certify_document, certify_shallow, regions_sha256
@@ -24,7 +26,8 @@ from compiler.domain import Domain
 from compiler.network import AffineLayer, ReluNet
 from conftest import ROOT, data_path
 from relucompile.api import compile_network
-from relucompile.random_nets import random_mlp, to_onnx_model
+from relucompile.random_nets import random_mlp
+from test_exactness import degenerate_mlps
 
 EXAMPLE = os.path.join(ROOT, "relucompile", "examples", "tiny_mlp.onnx")
 
@@ -74,6 +77,30 @@ def test_degenerate_units_certify() -> None:
     net = ReluNet(2, [AffineLayer({0: W1}, b1), AffineLayer({1: W2}, np.array([-0.125, 0.0]))],
                   AffineLayer({2: np.array([[1.0, -2.0]])}, np.zeros(1)))
     _certify_both_ways(net, Domain.box([-1, -1], [1, 1]))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(net=degenerate_mlps(max_d=3, max_depth=3, max_width=6), kind=st.sampled_from(["box", "reals", "flat"]))
+def test_property_nets_with_planted_degeneracies_certify(net: ReluNet, kind: str) -> None:
+    """The property-test nets of test_exactness (dead, duplicate, zero, parallel, concurrent and
+    corner units) over a box, all of R^d, and a box with one zero-width side."""
+    d = net.d
+    if kind == "box":
+        domain = Domain.box([-1] * d, [1] * d)
+    elif kind == "reals":
+        domain = Domain.reals(d)
+    else:
+        domain = Domain.box([-1] * d, [1] * d)
+        domain = Domain.box(np.r_[-1.0, [-1] * (d - 1)][:d] if d > 1 else [0.5], np.r_[-1.0, [1] * (d - 1)][:d]
+                            if d > 1 else [0.5])
+    _certify_both_ways(net, domain)
+
+
+def test_point_domain_and_implicit_equality_polytope() -> None:
+    net = random_mlp(2, [4, 4], 1, seed=11)
+    _certify_both_ways(net, Domain.box([0.25, -0.5], [0.25, -0.5]))
+    G = [[1, 1], [-1, -1], [1, 0], [-1, 0], [0, 1], [0, -1]]
+    _certify_both_ways(net, Domain.polytope(G, [1, -1, 1, 1, 1, 1]))     # the segment x0 + x1 = 1
 
 
 # -- real models, through the command line ----------------------------------------------------------
