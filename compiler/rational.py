@@ -15,15 +15,18 @@ Example:
 """
 from __future__ import annotations
 
+import os
 from fractions import Fraction
 from typing import Any, Sequence
 
 import numpy as np
 
-try:  # pragma: no cover - exercised when python-flint is installed
+try:  # RELUCOMPILE_NO_FLINT=1 forces the Fraction fallback (to test it)
+    if os.environ.get("RELUCOMPILE_NO_FLINT"):
+        raise ImportError("disabled by RELUCOMPILE_NO_FLINT")
     from flint import fmpq as _fmpq, fmpq_mat as _fmpq_mat
     HAVE_FLINT = True
-except ImportError:  # pragma: no cover
+except ImportError:
     HAVE_FLINT = False
 
 

@@ -263,3 +263,16 @@ def test_acas_xu_prop_4_certifies_within_ten_times_compile(tmp_path) -> None:
     assert cert.ok, cert.failure
     assert cert.cells == shallow.num_cells > 19_000
     assert certify_seconds < 10 * compile_seconds
+
+
+def test_fraction_fallback_without_python_flint(tmp_path) -> None:
+    """RELUCOMPILE_NO_FLINT=1 forces the pure-Fraction arithmetic; the result is the same."""
+    import subprocess
+    import sys
+    regions = tmp_path / "r.json"
+    env = dict(os.environ, RELUCOMPILE_NO_FLINT="1", PYTHONPATH=ROOT)
+    run = subprocess.run([sys.executable, "-m", "compiler.cli", EXAMPLE, "--box", "-1", "1", "-o",
+                          str(tmp_path / "s.onnx"), "--regions", str(regions), "--certify"],
+                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(regions.read_text())["certificate"]["arithmetic"] == "fractions"
