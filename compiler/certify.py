@@ -321,6 +321,7 @@ class _Certifier:
         self.check_map(a, cell, out, out_bound)
         facet_units = self.check_facet_flags(a, cell, rows, units_x, sign, unit_bound)
         lp, lp_rows = self.cell_lp(a, cell, rows, Zf, sign, facet_units)
+        self.lp = lp
         self.check_containment(a, lp, lp_rows, rows, Zf, sign, vacuous, facet_units)
         try:
             self.check_facets(a, cell, lp_rows, rows, Zf, sign, vacuous, facet_units)
@@ -555,6 +556,19 @@ class _Certifier:
         RA, Rq = self.row_A[near], self.row_q[near]
         if np.all(RA @ tc - Rq < -1e-9 * (np.abs(RA) @ np.abs(tc) + np.abs(Rq))):
             return self._project([Q(float(v)) for v in tc], a_ex, q_ex)
+        # second: the largest ball in the cell tangent to the facet touches it in its relative
+        # interior (the cell LP with the facet row made an equality)
+        lp = self.lp
+        a_n, q_n = lp.rows[pos]
+        glp.glp_set_row_bnds(lp._lp, pos + 2, glp.GLP_FX, q_n, q_n)
+        try:
+            centre, radius = lp.chebyshev()
+        finally:
+            glp.glp_set_row_bnds(lp._lp, pos + 2, glp.GLP_UP, 0.0, q_n)
+        if centre is not None and radius > 0:
+            tc = centre + radius * a_n
+            if np.all(RA @ tc - Rq < -1e-12 * (np.abs(RA) @ np.abs(tc) + np.abs(Rq))):
+                return self._project([Q(float(v)) for v in tc], a_ex, q_ex)
         _, _, vt = np.linalg.svd(a_f.reshape(1, k))
         N = vt[1:].T
         t0 = a_f * q_f / float(a_f @ a_f)
