@@ -25,6 +25,7 @@ EPILOG = """examples:
   relucompile model.onnx --box -1 1 -o shallow.onnx --regions regions.json --certify
   relucompile certify model.onnx regions.json
   relucompile certify model.onnx regions.json --maps folded --update
+  relucompile certify model.onnx regions.json --onnx shallow.onnx
 
 checks (exact rationals; python-flint when installed, else fractions):
   0 input        model sha256 and layer sizes match; patterns distinct; p inside the domain
@@ -35,6 +36,7 @@ checks (exact rationals; python-flint when installed, else fractions):
   3 completeness every facet has a rational relative-interior point; across it the deep net's
                  exact pattern is a stored cell, or the facet is on the domain boundary
   4 tie-break    h(p) != 0 exactly for every hyperplane; closed/strict flags match p's side
+  5 ONNX file    (--onnx) the shallow model holds exactly the regions file's numbers
 
 exit codes: 0 certified, 3 certification failed (the line names the first failing cell and
 check), 2 usage or input error, 1 internal error
@@ -57,8 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "nearest float64 (what --certify writes; a 1-ulp change fails), folded = within the "
                         "a-priori error bound of float64 folding (plain compiler output); auto (default) = "
                         "nearest if the file already carries a certificate, else folded")
+    p.add_argument("--onnx", metavar="SHALLOW.onnx",
+                   help="also check that this shallow ONNX model (relucompile -o) holds exactly the regions "
+                        "file's hyperplanes, maps, constraint lists and p, e.g. --onnx shallow.onnx")
     p.add_argument("--update", action="store_true",
-                   help="on success, write the certificate into the regions file (atomically), e.g. --update")
+                   help="on success, write the certificate into the regions file (and the --onnx model's "
+                        "metadata), atomically, e.g. --update")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line (the summary is still printed)")
     return p
 
@@ -74,6 +80,19 @@ def run_certify(argv: list[str]) -> int:
         cert, doc = certify_files(args.model, args.regions, maps=args.maps, progress=bar)
     finally:
         bar.close()
+    shallow_model = None
+    if cert.ok and args.onnx:
+        import onnx
+        from compiler.certify_onnx import onnx_mismatch
+        try:
+            shallow_model = onnx.load(args.onnx)
+        except FileNotFoundError:
+            raise UserError(f"{args.onnx}: no such file") from None
+        except Exception as exc:
+            raise UserError(f"{args.onnx}: not a readable ONNX model ({exc})") from None
+        why = onnx_mismatch(shallow_model, doc)
+        if why:
+            cert.ok, cert.failure = False, f"check 5 (ONNX file): {args.onnx}: {why}"
     print(cert.summary())
     if not cert.ok:
         return EXIT_CERTIFY_FAILED
@@ -81,6 +100,13 @@ def run_certify(argv: list[str]) -> int:
         from backends.files import atomic_write
         doc["certificate"] = cert.to_json()
         atomic_write(args.regions, lambda f: json.dump(doc, f), text=True)
+        if shallow_model is not None:
+            from onnx import helper
+            props = {p.key: p.value for p in shallow_model.metadata_props}
+            props.update(cert.metadata())
+            del shallow_model.metadata_props[:]
+            helper.set_model_props(shallow_model, props)
+            atomic_write(args.onnx, lambda f: f.write(shallow_model.SerializeToString()))
     return 0
 
 

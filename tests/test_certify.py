@@ -276,3 +276,19 @@ def test_fraction_fallback_without_python_flint(tmp_path) -> None:
                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     assert run.returncode == 0, run.stderr
     assert json.loads(regions.read_text())["certificate"]["arithmetic"] == "fractions"
+
+
+def test_onnx_file_is_bound_to_the_regions_file(tmp_path, capsys) -> None:
+    out, regions = _compile_certified(EXAMPLE, ["--box", "-1", "1"], tmp_path, capsys)
+    assert main(["certify", EXAMPLE, str(regions), "--onnx", str(out), "-q"]) == 0
+    capsys.readouterr()
+    model = onnx.load(str(out))
+    for tensor in model.graph.initializer:
+        if tensor.name.endswith("H3_effective_A"):
+            A = onnx.numpy_helper.to_array(tensor).copy()
+            A[7, 0, 1] = np.nextafter(A[7, 0, 1], np.inf)
+            tensor.CopyFrom(onnx.numpy_helper.from_array(A, tensor.name))
+    bad = tmp_path / "bad.onnx"
+    onnx.save(model, str(bad))
+    assert main(["certify", EXAMPLE, str(regions), "--onnx", str(bad), "-q"]) == EXIT_CERTIFY_FAILED
+    assert "check 5 (ONNX file)" in capsys.readouterr().out
