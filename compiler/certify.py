@@ -333,6 +333,11 @@ class _Certifier:
         t = self.hull.to_t(cell["interior_point"])
         if t is None:
             self.fail(a, 1, "the interior point is not on the domain's affine hull")
+        on_but_vacuous = np.nonzero(vacuous & (sign > 0))[0]
+        if on_but_vacuous.size:
+            j = int(on_but_vacuous[0])
+            self.fail(a, 1, f"{self.unit_name(j)} is identically zero on the domain under this pattern, so its "
+                            "bit must be 0 (else two patterns could name one region)")
         vals, err = _float_values(Zf, self.Ef, floats(t).reshape(1, -1))
         unsure = np.nonzero(~vacuous & ~(sign * vals[:, 0] > err[:, 0]))[0]
         for j in unsure:
