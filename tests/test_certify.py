@@ -292,3 +292,18 @@ def test_onnx_file_is_bound_to_the_regions_file(tmp_path, capsys) -> None:
     onnx.save(model, str(bad))
     assert main(["certify", EXAMPLE, str(regions), "--onnx", str(bad), "-q"]) == EXIT_CERTIFY_FAILED
     assert "check 5 (ONNX file)" in capsys.readouterr().out
+
+
+def test_a_vacuous_unit_switched_on_is_refused() -> None:
+    """A unit that is identically zero under the pattern must be stored off: otherwise two
+    patterns could name one region and the half-open cells would overlap."""
+    W1 = np.array([[1.0, -0.5], [0.0, 0.0], [0.5, 1.0]])
+    net = ReluNet(2, [AffineLayer({0: W1}, np.array([0.125, 0.0, -0.25]))],
+                  AffineLayer({1: np.array([[1.0, 2.0, -1.0]])}, np.zeros(1)))
+    shallow = compile_network(net, Domain.box([-1, -1], [1, 1]))
+    doc = regions_document(shallow)
+    assert certify_document(net, doc).ok
+    pattern = doc["cells"][2]["pattern"]
+    doc["cells"][2]["pattern"] = pattern[0] + "1" + pattern[2]
+    cert = certify_document(net, doc)
+    assert not cert.ok and "cell 2: check 1 (cell is real): layer 0 unit 1 is identically zero" in cert.failure
