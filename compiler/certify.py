@@ -38,7 +38,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -305,7 +305,6 @@ class _Certifier:
 
     def check_cell(self, a: int) -> None:
         cell, bits = self.cells[a], self.patterns[a]
-        k, w = self.k, self.k + 1
         units_x, out = self.maps.cell(bits)
         rows = _RowsInT(units_x, self.hull)
         Zx, Ex, _, out_bound = self.folding.cell(bits)
@@ -600,7 +599,6 @@ class _Certifier:
         return [ti - off * ai / norm2 for ti, ai in zip(tc, a_ex)]
 
     def check_one_facet(self, a, f, h, pos, lp_rows, rows, Zf, sign, vacuous, facet_units) -> None:
-        k = self.k
         a_ex, q_ex, label = lp_rows[pos][:3]
         facet_row = list(a_ex) + [-q_ex]                   # homogeneous, <= 0 on the cell
         name = self.unit_name(label[1]) if label[0] == "unit" else f"domain row {label[1]}"

@@ -22,7 +22,6 @@ Example:
 """
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import Any, Sequence
 
 import numpy as np
