@@ -670,7 +670,20 @@ def certify_document(net: ReluNet, doc: dict, *, maps: str = "auto", round_store
     float64 nearest to the exact values: what ``--certify`` writes), 'folded' (within the
     a-priori float-folding bound: plain compiler output) or 'auto' (the mode of the certificate
     the document carries, else folded).  ``round_stored``: replace the stored A, c and hyperplanes
-    by the nearest floats of their exact values (in ``doc``) instead of checking them."""
+    by the nearest floats of their exact values (in ``doc``) instead of checking them.
+
+    Example:
+        >>> from relucompile.random_nets import random_mlp
+        >>> from relucompile.api import compile_network
+        >>> from backends.regions_json import regions_document
+        >>> net = random_mlp(2, [3, 3], 1, seed=4)
+        >>> doc = regions_document(compile_network(net, Domain.box([-1, -1], [1, 1])))
+        >>> certify_document(net, doc).ok
+        True
+        >>> del doc["cells"][0]
+        >>> certify_document(net, doc).failure.split(":")[1]
+        ' check 3 (completeness)'
+    """
     certifier = _Certifier(net, doc, maps, round_stored, progress)
     start = time.perf_counter()
     try:

@@ -231,6 +231,14 @@ class FoldingBounds:
     gamma_n = n u / (1 - n u) (Higham, Accuracy and Stability of Numerical Algorithms, 3.1),
     plus the propagated error of the earlier layers and the rounding of fused weights to float64.
     The bound is computed in float64 and multiplied by 2 to cover its own rounding.
+
+    Example:
+        >>> from compiler.network import AffineLayer
+        >>> net = ReluNet(1, [AffineLayer({0: np.array([[0.1]])}, np.array([0.2]))],
+        ...               AffineLayer({1: np.array([[3.0]])}, np.zeros(1)))
+        >>> units, unit_err, out, out_err = FoldingBounds(net, ExactMaps(net)).cell(np.array([True]))
+        >>> out.tolist(), bool(0 < out_err.max() < 1e-14)
+        ([[0.30000000000000004, 0.6000000000000001]], True)
     """
 
     def __init__(self, net: ReluNet, maps: "ExactMaps") -> None:
