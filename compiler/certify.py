@@ -168,17 +168,20 @@ def _active_rows(lp: LinearProgram) -> list[int]:
     return [i for i in range(lp.num_rows) if glp.glp_get_row_stat(lp._lp, i + 2) == glp.GLP_NU]
 
 
-def _farkas_lower_bound(lp: LinearProgram, rows: list, c: list, c_float: np.ndarray):
-    """An exact lower bound of c.t over {a.t <= q}, from the LP's optimal basis: solve
-    sum lambda_i a_i = -c exactly on the active rows; with lambda >= 0, c.t >= -sum lambda_i q_i.
-    Returns (status, bound) with status 'ok', 'unbounded', 'infeasible' or 'failed'."""
-    res = lp.minimize(c_float)
-    if res.status != "optimal":
-        return res.status, None
-    active = _active_rows(lp)
+def _new_lp(k: int) -> LinearProgram:
+    """A GLPK problem with iteration and time limits: a degenerate LP that makes the simplex
+    cycle falls back to HiGHS instead of running for ever."""
+    lp = LinearProgram(k, cap=1.0)
+    lp._parm.it_lim = 2000
+    lp._parm.tm_lim = 2000
+    return lp
+
+
+def _multipliers(rows: list, active: list[int], c: list):
+    """Exact lambda >= 0 with sum lambda_i a_i = -c over the active rows, or None."""
     k = len(c)
     if not active:
-        return ("ok", Q(0)) if all(v == 0 for v in c) else ("failed", None)
+        return [] if all(v == 0 for v in c) else None
     M = qmat(k, len(active), [rows[i][0][r] for r in range(k) for i in active])
     rhs = qmat(k, 1, [-v for v in c])
     lam = None
@@ -195,12 +198,50 @@ def _farkas_lower_bound(lp: LinearProgram, rows: list, c: list, c_float: np.ndar
         for r in range(rank):
             piv = next(j for j in range(len(active) + 1) if red[r, j] != 0)
             if piv == len(active):
-                return "failed", None
+                return None
             lam[piv] = red[r, len(active)]
         if any(sum((M[r, j] * lam[j] for j in range(len(active))), Q(0)) != rhs[r, 0] for r in range(k)):
+            return None
+    return None if any(v < 0 for v in lam) else lam
+
+
+def _highs_active(lp: LinearProgram, c_float: np.ndarray):
+    """(status, active rows) of min c.t over the LP's rows, solved by HiGHS (fallback)."""
+    from scipy.optimize import linprog
+    A = np.array([a for a, _ in lp.rows]).reshape(len(lp.rows), lp.k)
+    b = np.array([q for _, q in lp.rows])
+    res = linprog(c_float, A_ub=A, b_ub=b, bounds=[(None, None)] * lp.k, method="highs")
+    if res.status == 2:
+        return "infeasible", []
+    if res.status == 3:
+        return "unbounded", []
+    if res.status != 0:
+        return "failed", []
+    marg = -np.asarray(res.ineqlin.marginals)
+    slack = b - A @ res.x
+    return "optimal", [i for i in range(len(b)) if marg[i] > 1e-12 or abs(slack[i]) <= 1e-12]
+
+
+def _farkas_lower_bound(lp: LinearProgram, rows: list, c: list, c_float: np.ndarray):
+    """An exact lower bound of c.t over {a.t <= q}, from the LP's optimal basis: solve
+    sum lambda_i a_i = -c exactly on the active rows; with lambda >= 0, c.t >= -sum lambda_i q_i.
+    Returns (status, bound) with status 'ok', 'unbounded', 'infeasible' or 'failed'."""
+    res = lp.minimize(c_float)
+    lam, active = None, []
+    if res.status == "optimal":
+        active = _active_rows(lp)
+        lam = _multipliers(rows, active, c)
+    elif res.status == "unbounded":
+        return "unbounded", None
+    if lam is None:  # GLPK gave up, or its basis is not exactly optimal: ask HiGHS
+        status, active = _highs_active(lp, c_float)
+        if status != "optimal":
+            return status, None
+        if len(active) > lp.k:  # degenerate vertex: try the rows of largest multiplier first
+            lam = None
+        lam = _multipliers(rows, active, c)
+        if lam is None:
             return "failed", None
-    if any(v < 0 for v in lam):
-        return "failed", None
     return "ok", -sum((lv * rows[i][1] for lv, i in zip(lam, active)), Q(0))
 
 
@@ -451,7 +492,7 @@ class _Certifier:
         """The stored cell S_a (stored unit facets and all domain rows) as an LP in t, with the
         exact rows: list of (a, q, label) with a.t <= q."""
         k = self.k
-        lp = LinearProgram(k, cap=1.0)
+        lp = _new_lp(k)
         lp_rows = []
         for f, j in facet_units.items():
             ex = [-int(sign[j]) * v for v in rows[j]]          # -s z_j <= 0  ->  a = -s w, q = s w0
@@ -576,7 +617,7 @@ class _Certifier:
         _, _, vt = np.linalg.svd(a_f.reshape(1, k))
         N = vt[1:].T
         t0 = a_f * q_f / float(a_f @ a_f)
-        sub = LinearProgram(k - 1, cap=1.0)
+        sub = _new_lp(k - 1)
         for i in near:
             fl, qr = lp_rows[i][3], lp_rows[i][4]
             row = fl @ N

@@ -307,3 +307,15 @@ def test_a_vacuous_unit_switched_on_is_refused() -> None:
     doc["cells"][2]["pattern"] = pattern[0] + "1" + pattern[2]
     cert = certify_document(net, doc)
     assert not cert.ok and "cell 2: check 1 (cell is real): layer 0 unit 1 is identically zero" in cert.failure
+
+
+def test_highs_fallback_when_glpk_gives_up(monkeypatch) -> None:
+    """A GLPK LP that hits its iteration limit (degenerate cycling) is re-solved by HiGHS; the
+    Farkas certificates are checked exactly either way."""
+    from compiler.lp import LinearProgram, LPResult
+    net = random_mlp(3, [5, 5], 1, seed=12)
+    shallow = compile_network(net, Domain.box([-1] * 3, [1] * 3))
+    monkeypatch.setattr(LinearProgram, "minimize", lambda self, c: LPResult("infeasible"))
+    cert = certify_document(net, regions_document(shallow), maps="folded")
+    assert cert.ok, cert.failure
+    assert cert.farkas_certificates > 0
