@@ -47,9 +47,10 @@ def _dims(dims) -> list:
 
 
 def to_onnx(shallow: ShallowNet, signature: dict, source_bytes: bytes | None = None,
-            version: str = "0") -> onnx.ModelProto:
+            version: str = "0", extra_metadata: dict[str, str] | None = None) -> onnx.ModelProto:
     """Build the shallow ONNX model.  ``signature`` holds the source's input/output names,
-    dims and element types (``graph.meta`` of the ONNX frontend, or defaults)."""
+    dims and element types (``graph.meta`` of the ONNX frontend, or defaults);
+    ``extra_metadata`` is added to ``metadata_props`` (e.g. the certificate of ``--certify``)."""
     d, m, R, H = shallow.d, shallow.m, shallow.num_cells, shallow.num_hyperplanes
     in_name = signature.get("input_name", "input")
     out_name = signature.get("output_name", "output")
@@ -155,6 +156,7 @@ def to_onnx(shallow: ShallowNet, signature: dict, source_bytes: bytes | None = N
         "num_hyperplanes": str(H),
         "layer_sizes": json.dumps(shallow.layer_sizes()),
     }
+    meta.update(extra_metadata or {})
     helper.set_model_props(model, meta)
     onnx.checker.check_model(model)
     return model

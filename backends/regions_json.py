@@ -15,6 +15,9 @@ used; JSON keeps them exactly):
   h(x) >= 0 if closed is true, else h(x) <= 0 (and h(x) < 0 in the half-open partition).  On the
   cell, f(x) = A x + c.
 * ``stats``: engine figures (LPs, seconds, tolerance).
+* ``certificate`` (only after ``--certify``): the figures of ``compiler/certify.py``'s
+  Certificate, including ``model_sha256`` and ``regions_sha256`` (sha256 of this document's
+  canonical JSON without the ``certificate`` entry, see ``compiler.certify.regions_sha256``).
 
 Example:
     >>> doc = regions_document(shallow, source="m.onnx")       # doctest: +SKIP
@@ -32,7 +35,8 @@ SCHEMA = "relucompile.regions"
 VERSION = 1
 
 
-def regions_document(shallow: ShallowNet, source: str = "", sha256: str = "") -> dict[str, Any]:
+def regions_document(shallow: ShallowNet, source: str = "", sha256: str = "",
+                     certificate: dict[str, Any] | None = None) -> dict[str, Any]:
     regions = shallow.regions
     hull = shallow.domain.hull()
     hyperplanes = []
@@ -57,7 +61,7 @@ def regions_document(shallow: ShallowNet, source: str = "", sha256: str = "") ->
             "chebyshev_radius": cell.radius,
             "bounded": bool(cell.bounded),
         })
-    return {
+    doc = {
         "schema": SCHEMA,
         "version": VERSION,
         "model": {"source": source, "sha256": sha256, "input_dim": shallow.d, "output_dim": shallow.m,
@@ -69,8 +73,12 @@ def regions_document(shallow: ShallowNet, source: str = "", sha256: str = "") ->
         "cells": cells,
         "stats": {k: v for k, v in regions.stats.items() if isinstance(v, (int, float, str))},
     }
+    if certificate is not None:
+        doc["certificate"] = certificate
+    return doc
 
 
-def write_regions(shallow: ShallowNet, stream, source: str = "", sha256: str = "") -> None:
+def write_regions(shallow: ShallowNet, stream, source: str = "", sha256: str = "",
+                  certificate: dict[str, Any] | None = None) -> None:
     """Write the regions document to an open text stream."""
-    json.dump(regions_document(shallow, source, sha256), stream)
+    json.dump(regions_document(shallow, source, sha256, certificate), stream)

@@ -35,8 +35,9 @@ subcommands (relucompile NAME --help):
   verify    decide a VNN-LIB property exactly (exit 0 holds, 10 violated, 20 unknown)
   bounds    exact min and max of each output over a domain
   ops       the supported ONNX ops and their limits
+  certify   prove a regions file exact (exit 0 certified, 3 failed); or compile with --certify
 
-exit codes: 0 success, 2 usage or input error, 1 internal error
+exit codes: 0 success, 2 usage or input error, 1 internal error, 3 --certify failed
 """
 
 
@@ -92,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="processes for region enumeration (default 1); the result is the same for every "
                         "N, e.g. --jobs 2")
     p.add_argument("--seed", type=int, default=0, help="seed of the tie-break reference point (default 0)")
+    p.add_argument("--certify", action="store_true",
+                   help="prove the result in exact rational arithmetic (cells, maps, completeness, tie-break; "
+                        "see relucompile certify --help), store the maps as the nearest floats of the exact "
+                        "ones and write the certificate into the outputs; exit 3 and write nothing if it fails")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
     from relucompile import __version__
     p.add_argument("--version", action="version", version=f"relucompile {__version__}")
@@ -144,7 +149,9 @@ def run_compile(argv: list[str]) -> int:
     if args.form != "two-layer" and (args.basis != "one-sided" or args.pivot is not None):
         raise UserError("--basis and --pivot go with --form two-layer")
     for domain, output, regions in _targets(args, net, domain):
-        _compile_one(args, net, domain, output, regions, equations_format, start)
+        code = _compile_one(args, net, domain, output, regions, equations_format, start)
+        if code:
+            return code
     return 0
 
 
@@ -172,11 +179,17 @@ def _targets(args, net, domain) -> list[tuple]:
             for i, dom in enumerate(domains_from_vnnlib(prop), start=1)]
 
 
-def _compile_one(args, net, domain, output, regions, equations_format, start) -> None:
+def _compile_one(args, net, domain, output, regions, equations_format, start) -> int:
     """Compile ``net`` over ``domain`` and write ``output`` (ONNX or equations) and ``regions``."""
     from relucompile.api import compile_network, save_onnx, save_regions
     shallow = compile_network(net, domain, max_regions=args.max_regions, time_limit=args.time_limit,
                               progress=not args.quiet, seed=args.seed, jobs=args.jobs)
+    certificate = None
+    if args.certify:
+        from compiler.cli_certify import certify_compiled
+        certificate = certify_compiled(shallow, quiet=args.quiet)
+        if certificate is None:
+            return 3
     if args.form == "two-layer":
         from backends.two_layer import write_two_layer
         from compiler.one_d import two_layer_form
@@ -186,9 +199,9 @@ def _compile_one(args, net, domain, output, regions, equations_format, start) ->
         from backends.equations import write_equations
         write_equations(shallow, output, equations_format, digits=args.digits)
     else:
-        save_onnx(shallow, output)
+        save_onnx(shallow, output, certificate and certificate.metadata())
     if regions:
-        save_regions(shallow, regions)
+        save_regions(shallow, regions, certificate and certificate.to_json())
     if not args.quiet:
         sizes = shallow.layer_sizes()
         bounded = sum(c.bounded for c in shallow.regions.cells)
@@ -196,15 +209,19 @@ def _compile_one(args, net, domain, output, regions, equations_format, start) ->
               f"({bounded:,} bounded), {shallow.num_hyperplanes:,} hyperplanes; shallow layers "
               f"H1={sizes['H1']:,} H2={sizes['H2']:,} H3={sizes['H3']:,} out={sizes['out']}; "
               f"{time.perf_counter() - start:.2f} s -> {output}" + (f", {regions}" if regions else ""))
+        if certificate is not None:
+            print(certificate.summary())
+    return 0
 
 
 def _commands() -> dict:
     """Subcommands: ``relucompile NAME ...``; each is ``run_NAME(argv) -> exit code``."""
     from compiler.cli_audit import run_explain, run_plot, run_report
+    from compiler.cli_certify import run_certify
     from compiler.cli_ops import run_ops
     from compiler.cli_verify import run_bounds, run_verify
     return {"explain": run_explain, "plot": run_plot, "report": run_report,
-            "verify": run_verify, "bounds": run_bounds, "ops": run_ops}
+            "verify": run_verify, "bounds": run_bounds, "ops": run_ops, "certify": run_certify}
 
 
 COMMANDS = _commands()

@@ -100,27 +100,28 @@ def compile_model(model: str | os.PathLike | onnx.ModelProto | Any, domain: Doma
     return compile_network(load_network(model, example_input, input_shape=input_shape), domain, **options)
 
 
-def shallow_onnx(shallow: ShallowNet) -> onnx.ModelProto:
-    """The shallow network as an ONNX model with the source model's signature."""
+def shallow_onnx(shallow: ShallowNet, metadata: dict[str, str] | None = None) -> onnx.ModelProto:
+    """The shallow network as an ONNX model with the source model's signature (``metadata``:
+    extra ``metadata_props``, e.g. ``Certificate.metadata()``)."""
     sig = shallow.net.meta.get("signature", {})
-    model = to_onnx(shallow, sig, None, __version__)
+    model = to_onnx(shallow, sig, None, __version__, metadata)
     for prop in model.metadata_props:
         if prop.key == "source_sha256":
             prop.value = shallow.net.meta.get("source_sha256", "")
     return model
 
 
-def save_onnx(shallow: ShallowNet, path: str) -> None:
+def save_onnx(shallow: ShallowNet, path: str, metadata: dict[str, str] | None = None) -> None:
     """Write the shallow ONNX model atomically."""
-    model = shallow_onnx(shallow)
+    model = shallow_onnx(shallow, metadata)
     atomic_write(path, lambda f: f.write(model.SerializeToString()))
 
 
-def save_regions(shallow: ShallowNet, path: str) -> None:
+def save_regions(shallow: ShallowNet, path: str, certificate: dict[str, Any] | None = None) -> None:
     """Write the regions JSON (schema in backends/regions_json.py) atomically."""
     meta = shallow.net.meta
-    atomic_write(path, lambda f: write_regions(shallow, f, meta.get("source_name", ""), meta.get("source_sha256", "")),
-                 text=True)
+    atomic_write(path, lambda f: write_regions(shallow, f, meta.get("source_name", ""), meta.get("source_sha256", ""),
+                                               certificate), text=True)
 
 
 __all__ = ["compile_model", "compile_network", "load_network", "save_onnx", "save_regions", "shallow_onnx",
