@@ -52,7 +52,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from backends.plot import clip_polygon
 from compiler.errors import UserError
+from compiler.explain import affine_formula
 from compiler.shallow import ShallowNet
 
 FORMATS = ("text", "latex", "sympy", "smtlib")
@@ -160,24 +162,11 @@ def _clipped_size(shallow: ShallowNet, a: int) -> float:
     lo, hi = _bounding_box(G, g)
     polygon = [np.array(p) for p in ((lo[0], lo[1]), (hi[0], lo[1]), (hi[0], hi[1]), (lo[0], hi[1]))]
     for w, b in rows:
-        polygon = _clip(polygon, w, b)
+        polygon = clip_polygon(polygon, w, b)
         if not polygon:
             return 0.0
     xs, ys = np.array([p[0] for p in polygon]), np.array([p[1] for p in polygon])
     return 0.5 * abs(float(np.dot(xs, np.roll(ys, -1)) - np.dot(ys, np.roll(xs, -1))))
-
-
-def _clip(polygon: list[np.ndarray], w: np.ndarray, b: float) -> list[np.ndarray]:
-    """Sutherland-Hodgman: the part of a convex polygon where w.x + b >= 0."""
-    out = []
-    for i, p in enumerate(polygon):
-        q = polygon[(i + 1) % len(polygon)]
-        vp, vq = float(w @ p + b), float(w @ q + b)
-        if vp >= 0:
-            out.append(p)
-        if (vp >= 0) != (vq >= 0):
-            out.append(p + (q - p) * (vp / (vp - vq)))
-    return out
 
 
 def _bounding_box(G: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -382,29 +371,7 @@ def float_text(v: float, digits: int) -> str:
     return "0" if s in ("-0", "0") else s
 
 
-def affine_terms(coeffs: Sequence, const: Any, names: Sequence[str], number, times: str = "*") -> str:
-    """``c1*x1 - c2*x2 + c0`` with ``number(|v|)`` for magnitudes; 1 and 0 coefficients elided.
-
-    Example:
-        >>> affine_terms([1.0, -0.5], 2.0, ["a", "b"], lambda v: f"{v:g}")
-        'a - 0.5*b + 2'
-    """
-    parts: list[tuple[bool, str]] = []
-    for v, name in zip(coeffs, names):
-        if v == 0:
-            continue
-        mag = number(abs(v))
-        if mag == "0":
-            continue
-        parts.append((v < 0, name if mag == "1" else f"{mag}{times}{name}"))
-    if const != 0 and number(abs(const)) != "0":
-        parts.append((const < 0, number(abs(const))))
-    if not parts:
-        return "0"
-    out = ("-" if parts[0][0] else "") + parts[0][1]
-    for negative, term in parts[1:]:
-        out += (" - " if negative else " + ") + term
-    return out
+affine_terms = affine_formula  # ``c1*x1 - c2*x2 + c0``: see compiler.explain.affine_formula
 
 
 def _domain_rows(shallow: ShallowNet, exact: bool) -> list[Inequality]:

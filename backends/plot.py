@@ -604,13 +604,13 @@ def draw_function_1d(ax, net: ReluNet, regions: RegionSet, *, input_name: str = 
 
     Returns ``{"breakpoints": [...], "pattern_changes": [...]}`` (x values where the slope of
     some output changes, and where only the pattern changes)."""
-    ends = sorted(_interval(regions, cell) for cell in regions.cells)
-    cells = sorted(range(len(regions.cells)), key=lambda k: _interval(regions, regions.cells[k]))
+    ends = sorted(cell_interval(regions, cell) for cell in regions.cells)
+    cells = sorted(range(len(regions.cells)), key=lambda k: cell_interval(regions, regions.cells[k]))
     xs = np.array([ends[0][0]] + [e[1] for e in ends])
     ys = net.forward(xs[:, None])
     breaks, same = [], []
     for left, right in zip(cells[:-1], cells[1:]):
-        x = _interval(regions, regions.cells[right])[0]
+        x = cell_interval(regions, regions.cells[right])[0]
         A1, A2 = regions.cells[left].A[:, 0], regions.cells[right].A[:, 0]
         scale = 1e-9 * max(1.0, float(np.abs(A1).max(initial=0)), float(np.abs(A2).max(initial=0)))
         (breaks if np.any(np.abs(A1 - A2) > scale) else same).append(x)
@@ -633,7 +633,13 @@ def draw_function_1d(ax, net: ReluNet, regions: RegionSet, *, input_name: str = 
     return {"breakpoints": breaks, "pattern_changes": same}
 
 
-def _interval(regions: RegionSet, cell) -> tuple[float, float]:
+def cell_interval(regions: RegionSet, cell) -> tuple[float, float]:
+    """The interval ``(lo, hi)`` of a cell of a 1-D network (infinite ends on an unbounded domain).
+
+    Example:
+        >>> cellcell_interval(regions, regions.cells[0])          # doctest: +SKIP
+        (-1.0, -0.25)
+    """
     lo, hi = -np.inf, np.inf
     for h, s in cell.facets:
         w, b = s * regions.hyperplanes[h].w[0], s * regions.hyperplanes[h].b

@@ -24,15 +24,14 @@ from __future__ import annotations
 
 import base64
 import html
-import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 
 from backends.files import atomic_write
-from backends.plot import (PlaneSlice, Picture, bounding_box, figure_bytes, label_cells, picture, plural,
-                           slice_network)
+from backends.plot import (PlaneSlice, Picture, bounding_box, cell_interval, figure_bytes, label_cells, picture,
+                           plural, slice_network)
 from compiler.domain import Domain
 from compiler.enumerate import Limits, enumerate_regions
 from compiler.errors import RegionLimitError
@@ -67,7 +66,7 @@ def volume_shares(net: ReluNet, regions: RegionSet, *, samples: int = DEFAULT_SA
         return np.ones(1), "exact"
     hull = domain.hull()
     if net.d == 1 and hull.k == 1:
-        lengths = np.array([_length(regions, cell) for cell in regions.cells])
+        lengths = np.array([max(hi - lo, 0.0) for lo, hi in (cell_interval(regions, cell) for cell in regions.cells)])
         return lengths / lengths.sum(), "exact"
     if areas is not None and net.d == 2 and hull.k == 2:
         return areas / areas.sum(), "exact"
@@ -75,17 +74,6 @@ def volume_shares(net: ReluNet, regions: RegionSet, *, samples: int = DEFAULT_SA
     cells = cells_of(net, regions, X)
     counts = np.bincount(cells[cells >= 0], minlength=R)
     return counts / max(int(counts.sum()), 1), "sampled"
-
-
-def _length(regions: RegionSet, cell) -> float:
-    lo, hi = -math.inf, math.inf
-    for h, s in cell.facets:
-        w, b = s * regions.hyperplanes[h].w[0], s * regions.hyperplanes[h].b
-        if w > 0:
-            lo = max(lo, -b / w)
-        elif w < 0:
-            hi = min(hi, -b / w)
-    return max(hi - lo, 0.0)
 
 
 def uniform_points(domain: Domain, n: int, rng: np.random.Generator) -> np.ndarray:

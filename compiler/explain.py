@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -274,19 +274,21 @@ def number_text(v: float, digits: int = 6) -> str:
     return "0" if s in ("-0", "0") else s
 
 
-def affine_text(coeffs: Sequence[float], const: float, names: Sequence[str], digits: int = 6) -> str:
-    """``0.5*x1 - x2 + 2``: an affine formula with unit coefficients and zero terms elided.
+def affine_formula(coeffs: Sequence, const: Any, names: Sequence[str], number: Callable[[Any], str],
+                   times: str = "*") -> str:
+    """``c1*x1 - c2*x2 + c0`` with ``number(|v|)`` for magnitudes; unit coefficients and terms that
+    print as 0 are elided.  Shared by every readable output (explain, equations, report).
 
     Example:
-        >>> affine_text([0.5, -1.0, 0.0], 2.0, ["x1", "x2", "x3"])
-        '0.5*x1 - x2 + 2'
+        >>> affine_formula([1.0, -0.5], 2.0, ["a", "b"], lambda v: f"{v:g}")
+        'a - 0.5*b + 2'
     """
     parts: list[tuple[bool, str]] = []
     for v, name in zip(coeffs, names):
-        mag = number_text(abs(v), digits)
+        mag = number(abs(v))
         if mag != "0":
-            parts.append((v < 0, name if mag == "1" else f"{mag}*{name}"))
-    mag = number_text(abs(const), digits)
+            parts.append((v < 0, name if mag == "1" else f"{mag}{times}{name}"))
+    mag = number(abs(const))
     if mag != "0":
         parts.append((const < 0, mag))
     if not parts:
@@ -295,6 +297,16 @@ def affine_text(coeffs: Sequence[float], const: float, names: Sequence[str], dig
     for negative, term in parts[1:]:
         out += (" - " if negative else " + ") + term
     return out
+
+
+def affine_text(coeffs: Sequence[float], const: float, names: Sequence[str], digits: int = 6) -> str:
+    """``0.5*x1 - x2 + 2``: an affine formula with unit coefficients and zero terms elided.
+
+    Example:
+        >>> affine_text([0.5, -1.0, 0.0], 2.0, ["x1", "x2", "x3"])
+        '0.5*x1 - x2 + 2'
+    """
+    return affine_formula(coeffs, const, names, lambda v: number_text(v, digits))
 
 
 def condition_text(c: Condition, names: Sequence[str], digits: int = 6) -> str:
