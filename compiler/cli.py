@@ -92,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="processes for region enumeration (default 1); the result is the same for every "
                         "N, e.g. --jobs 2")
+    p.add_argument("--engine", choices=["auto", "vertex", "split"], default="auto",
+                   help="region enumeration engine: auto (default: vertex on boxes in up to 12 free "
+                        "coordinates, else split), vertex (no LPs, boxes only), split (LPs, any domain, "
+                        "--jobs); the cells are the same, e.g. --engine split")
     p.add_argument("--seed", type=int, default=0, help="seed of the tie-break reference point (default 0)")
     p.add_argument("--certify", action="store_true",
                    help="prove the result in exact rational arithmetic (cells, maps, completeness, tie-break; "
@@ -183,7 +187,8 @@ def _compile_one(args, net, domain, output, regions, equations_format, start) ->
     """Compile ``net`` over ``domain`` and write ``output`` (ONNX or equations) and ``regions``."""
     from relucompile.api import compile_network, save_onnx, save_regions
     shallow = compile_network(net, domain, max_regions=args.max_regions, time_limit=args.time_limit,
-                              progress=not args.quiet, seed=args.seed, jobs=args.jobs)
+                              progress=not args.quiet, seed=args.seed, jobs=args.jobs,
+                              engine=args.engine)
     certificate = None
     if args.certify:
         from compiler.cli_certify import certify_compiled

@@ -387,15 +387,47 @@ class _SplitRun:
         return True
 
 
-ENGINES: dict[str, Callable[..., RegionSet]] = {"split": SplitEngine()}
+class AutoEngine:
+    """The vertex engine where it applies (bounded boxes, low dimension), else the split engine.
+
+    The vertex engine (:mod:`compiler.enumerate_vertex`) solves no LP and works on all cells
+    at once; if its vertex sets turn out degenerate it gives up and the split engine runs
+    instead (``stats["fallback"]`` says why).  Both give the same cells (tests compare them);
+    the order of the cells and ``radius`` differ (see the engines' docstrings).
+    """
+
+    name = "auto"
+
+    def __call__(self, net: ReluNet, domain: Domain, limits: Limits | None = None,
+                 progress: ProgressFn | None = None, jobs: int = 1) -> RegionSet:
+        from compiler.enumerate_vertex import DegenerateVertexSet, VertexEngine, vertex_engine_applies
+        if vertex_engine_applies(domain):
+            try:
+                return VertexEngine(ENGINES["split"].rel_tol)(net, domain, limits, progress)
+            except DegenerateVertexSet as why:
+                regions = ENGINES["split"](net, domain, limits, progress, jobs=jobs)
+                regions.stats["fallback"] = f"vertex engine: {why}"
+                return regions
+        return ENGINES["split"](net, domain, limits, progress, jobs=jobs)
 
 
-def enumerate_regions(net: ReluNet, domain: Domain, engine: str = "split", limits: Limits | None = None,
+def _vertex_engine() -> Callable[..., RegionSet]:
+    from compiler.enumerate_vertex import VertexEngine
+    return VertexEngine()
+
+
+ENGINES: dict[str, Callable[..., RegionSet]] = {"auto": AutoEngine(), "split": SplitEngine(),
+                                                "vertex": _vertex_engine()}
+"""Engines by name: ``auto`` (default), ``split`` (LPs; any domain; ``jobs``), ``vertex`` (boxes)."""
+
+
+def enumerate_regions(net: ReluNet, domain: Domain, engine: str = "auto", limits: Limits | None = None,
                       progress: ProgressFn | None = None, jobs: int = 1) -> RegionSet:
     """Every full-dimensional activation cell of ``net`` over ``domain`` (deterministic order).
 
-    ``jobs`` processes share the subtrees of the split tree; the result (cells, their order,
-    the hyperplane table) is the same for every ``jobs``.
+    ``engine``: a name of :data:`ENGINES`.  ``jobs`` processes share the subtrees of the split
+    engine's tree; the result (cells, their order, the hyperplane table) is the same for every
+    ``jobs``.  The vertex engine runs in one process (its work is vectorised numpy).
     """
     if jobs < 1:
         raise ValueError("jobs must be at least 1")

@@ -68,7 +68,7 @@ def load_network(model: str | os.PathLike | onnx.ModelProto | Any, example_input
 
 
 def compile_network(net: ReluNet, domain: Domain | None = None, *, max_regions: int | None = None,
-                    time_limit: float | None = None, progress: bool = False, engine: str = "split",
+                    time_limit: float | None = None, progress: bool = False, engine: str = "auto",
                     seed: int = 0, jobs: int = 1) -> ShallowNet:
     """Enumerate the cells of ``net`` over ``domain`` (default R^d) and build the shallow net.
 

@@ -34,8 +34,8 @@ def _same(a, b) -> None:
 ])
 def test_jobs_2_gives_the_same_cells_in_the_same_order(d, widths, domain) -> None:
     net = random_mlp(d, widths, 2, seed=3)
-    one = enumerate_regions(net, domain, jobs=1)
-    two = enumerate_regions(net, domain, jobs=2)
+    one = enumerate_regions(net, domain, engine="split", jobs=1)
+    two = enumerate_regions(net, domain, engine="split", jobs=2)
     assert len(one) > 20 and one.stats["tasks"] > 1
     _same(one, two)
 
@@ -44,7 +44,7 @@ def test_parallel_cells_keep_the_serial_depth_first_order() -> None:
     """Patterns come in the depth-first order of the split tree: ``on`` before ``off`` at the
     first unit where two consecutive cells differ (in the layer that was split)."""
     net = random_mlp(2, [8], 1, seed=5)
-    regions = enumerate_regions(net, Domain.box([-1, -1], [1, 1]), jobs=2)
+    regions = enumerate_regions(net, Domain.box([-1, -1], [1, 1]), engine="split", jobs=2)
     patterns = [c.pattern for c in regions.cells]
     for p, q in zip(patterns, patterns[1:]):
         first = int(np.argmax(p != q))
@@ -54,7 +54,7 @@ def test_parallel_cells_keep_the_serial_depth_first_order() -> None:
 def test_max_regions_stops_a_parallel_run() -> None:
     net = random_mlp(2, [8, 8], 1, seed=3)
     with pytest.raises(RegionLimitError, match="stopped after 10 regions"):
-        enumerate_regions(net, Domain.box([-1, -1], [1, 1]), limits=Limits(max_regions=10), jobs=2)
+        enumerate_regions(net, Domain.box([-1, -1], [1, 1]), engine="split", limits=Limits(max_regions=10), jobs=2)
 
 
 def test_cli_rejects_jobs_below_one(tmp_path, capsys) -> None:
@@ -140,9 +140,9 @@ def test_without_qhull_the_lps_give_the_same_cells(monkeypatch) -> None:
     """scipy is optional: without it every row the witnesses leave open is solved by its LP."""
     import compiler.facet_certificates as certificates
     net, box = random_mlp(3, [8, 8], 1, seed=1), Domain.box([-1, -1, -1], [1, 1, 1])
-    with_hull = enumerate_regions(net, box)
+    with_hull = enumerate_regions(net, box, "split")
     monkeypatch.setattr(certificates, "ConvexHull", None)
-    without = enumerate_regions(net, box)
+    without = enumerate_regions(net, box, "split")
     assert without.stats["lps"] > 2 * with_hull.stats["lps"]
     assert [(c.pattern.tobytes(), c.facets, c.bounded) for c in with_hull.cells] == \
         [(c.pattern.tobytes(), c.facets, c.bounded) for c in without.cells]

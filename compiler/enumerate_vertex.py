@@ -1,0 +1,433 @@
+"""Vertex engine: region enumeration on boxes by cutting vertex sets, batched over all cells.
+
+In low dimension a bounded cell is cheapest to handle through its vertices (the idea of edge
+subdivision, Berzins 2023): a unit's sign is fixed on a cell iff its pre-activation has one sign
+at every vertex, and cutting a *simple* polytope by a hyperplane only needs the edges whose ends
+have opposite signs.  No LP is solved at all.  This engine keeps every cell's vertices in flat
+numpy arrays (a vertex row: coordinates, the k constraints active at it, their hash, its cell)
+and processes one unit at a time *for all cells at once*:
+
+1. the unit's value at every vertex (distance in the hull's coordinates: rows normalised),
+   reduced per cell with ``np.bincount``: a cell *crosses* if some vertex is above ``tol`` and
+   some below ``-tol``; otherwise the unit's sign is fixed (both sides within ``tol``: "off",
+   as in the split engine);
+2. for the crossing cells, the edges between positive and negative vertices: two vertices of a
+   simple polytope share an edge iff their active sets share k - 1 constraints, found by sorting
+   the hashes of "active set minus one constraint" (every such key occurs exactly twice);
+3. each such edge gives one new vertex (linear interpolation of coordinates and of the values
+   of the units still to come), active on the cut; the negative vertices move to a new cell.
+
+Constraints are named per cell by *local ids*: 2 i and 2 i + 1 are the lower and upper bound of
+hull coordinate i, 2 k + p the p-th cut on the cell's path.  After the last layer a cell's
+facets are exactly the local ids active at its vertices (simple polytopes), its interior point
+is the mean of its vertices and ``radius`` the distance from that point to the nearest facet
+(a ball around ``interior`` inside the cell; the split engine reports the Chebyshev radius).
+
+Scope: bounded boxes (in the affine hull's coordinates) in dimension k <= 12.  A degenerate
+vertex set (a key that does not occur exactly twice, e.g. a vertex on a cutting hyperplane in
+exact arithmetic) raises :class:`DegenerateVertexSet`; :func:`vertex_engine_applies` tells
+whether a domain is in scope, and the ``auto`` engine falls back to the split engine otherwise.
+
+Example:
+    >>> from compiler.network import ReluNet, AffineLayer
+    >>> net = ReluNet(2, [AffineLayer({0: np.array([[1.0, 0.0], [0.0, 1.0]])}, np.zeros(2))],
+    ...               AffineLayer({1: np.array([[1.0, 1.0]])}, np.zeros(1)))
+    >>> regions = VertexEngine()(net, Domain.box([-1, -1], [1, 1]))
+    >>> len(regions), sorted(len(c.facets) for c in regions.cells)
+    (4, [4, 4, 4, 4])
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+
+from compiler.domain import Domain, Hull
+from compiler.errors import RegionLimitError
+from compiler.network import ReluNet
+from compiler.regions import Cell, RegionSet
+
+MAX_DIM = 12          # 2^k box corners to start from
+VALUE_BLOCK = 4      # units whose values are kept per vertex at once (memory: N x block floats)
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+class DegenerateVertexSet(RuntimeError):
+    """A cut met a vertex set that is not simple (the engine cannot continue exactly)."""
+
+
+def box_of_hull(hull: Hull) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """(lo, hi, lower-row, upper-row) if the hull's domain is a bounded box in t, else None.
+
+    Example:
+        >>> box_of_hull(Domain.box([0, -1], [1, 1]).hull())[:2]
+        (array([ 0., -1.]), array([1., 1.]))
+    """
+    k = hull.k
+    lo, hi = np.full(k, -np.inf), np.full(k, np.inf)
+    lo_row, hi_row = np.full(k, -1), np.full(k, -1)
+    for i, (row, g) in enumerate(zip(hull.Gt, hull.gt)):
+        nz = np.nonzero(row)[0]
+        if nz.size == 0:
+            continue
+        if nz.size != 1:
+            return None
+        j, a = int(nz[0]), float(row[nz[0]])
+        bound = g / a
+        if a > 0 and bound < hi[j]:
+            hi[j], hi_row[j] = bound, i
+        elif a < 0 and bound > lo[j]:
+            lo[j], lo_row[j] = bound, i
+    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)) and np.all(hi > lo)):
+        return None
+    return lo, hi, lo_row, hi_row
+
+
+def vertex_engine_applies(domain: Domain) -> bool:
+    """Whether :class:`VertexEngine` handles ``domain`` (a bounded box in <= 12 free coordinates).
+
+    Example:
+        >>> vertex_engine_applies(Domain.box([-1, -1], [1, 1])), vertex_engine_applies(Domain.reals(2))
+        (True, False)
+    """
+    if not domain.bounded:
+        return False
+    hull = domain.hull()
+    return 1 <= hull.k <= MAX_DIM and box_of_hull(hull) is not None
+
+
+class _Rows:
+    """A numpy array growing along axis 0 by doubling (amortised O(1) appends)."""
+
+    def __init__(self, initial: np.ndarray, capacity: int = 0) -> None:
+        self.n = len(initial)
+        if capacity > self.n:
+            self.data = np.empty((capacity,) + initial.shape[1:], initial.dtype)
+            self.data[:self.n] = initial
+        else:
+            self.data = initial
+
+    @property
+    def v(self) -> np.ndarray:
+        return self.data[:self.n]
+
+    def extend(self, rows: np.ndarray) -> None:
+        m = len(rows)
+        if self.n + m > len(self.data):
+            grown = np.empty((max(2 * len(self.data), self.n + m, 64),) + self.data.shape[1:], self.data.dtype)
+            grown[:self.n] = self.data[:self.n]
+            self.data = grown
+        self.data[self.n:self.n + m] = rows
+        self.n += m
+
+
+ProgressFn = Callable[[int, dict], None]
+
+
+class VertexEngine:
+    """Batched vertex-set cutting on boxes (see the module docstring); no LPs."""
+
+    name = "vertex"
+
+    def __init__(self, rel_tol: float = 1e-8) -> None:
+        self.rel_tol = rel_tol
+
+    def __call__(self, net: ReluNet, domain: Domain, limits=None, progress: ProgressFn | None = None,
+                 jobs: int = 1) -> RegionSet:
+        return _VertexRun(net, domain, limits, progress, self.rel_tol).run()
+
+
+class _VertexRun:
+    def __init__(self, net: ReluNet, domain: Domain, limits, progress, rel_tol: float) -> None:
+        if domain.d != net.d:
+            from compiler.errors import DomainError
+            raise DomainError(f"the domain has dimension {domain.d} but the model has {net.d} inputs")
+        self.net, self.domain, self.limits, self.progress = net, domain, limits, progress
+        self.hull = domain.hull()
+        box = box_of_hull(self.hull) if domain.bounded else None
+        if box is None or not 1 <= self.hull.k <= MAX_DIM:
+            raise ValueError("the vertex engine needs a bounded box domain in at most "
+                             f"{MAX_DIM} free coordinates")
+        self.lo, self.hi, self.lo_row, self.hi_row = box
+        self.k = self.hull.k
+        self.tol = rel_tol * min(max(float(np.min(self.hi - self.lo)) / 2, 1e-12), 1.0)
+        self.result = RegionSet(domain, net.d, net.m, net.widths)
+        self.start = time.time()
+        total_units = int(sum(net.widths))
+        self.max_depth = total_units
+        rng = np.random.default_rng(20261127)
+        self.R = rng.integers(0, 2**63, size=2 * self.k + total_units + 1, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+        # hyperplanes in x with their norm in t (for distances)
+        self.h_w: list[np.ndarray] = []
+        self.h_b: list[float] = []
+        self.h_norm: list[float] = []
+        self.domain_h = np.zeros(2 * self.k, dtype=np.int64)
+
+    # -- helpers ------------------------------------------------------------------------------
+    def register(self, key: tuple, w: np.ndarray, b: float) -> int:
+        n = len(self.result.hyperplanes)
+        i = self.result.hyperplane_index(key, w, b)
+        if i == n:
+            self.h_w.append(np.asarray(w, dtype=np.float64))
+            self.h_b.append(float(b))
+            self.h_norm.append(float(np.linalg.norm(np.asarray(w, dtype=np.float64) @ self.hull.U)))
+        return i
+
+    def check_limits(self, n: int) -> None:
+        lim = self.limits
+        if lim is None:
+            return
+        if lim.max_regions is not None and n > lim.max_regions:
+            raise RegionLimitError(f"stopped after {lim.max_regions} regions (--max-regions "
+                                   f"{lim.max_regions}): the domain has more; use a smaller domain "
+                                   "(--box) or raise the limit")
+        if lim.time_limit is not None and time.time() - self.start > lim.time_limit:
+            raise RegionLimitError(f"stopped after {lim.time_limit:g} s with {n} regions "
+                                   "(--time-limit); use a smaller domain (--box) or raise the limit")
+
+    # -- setup --------------------------------------------------------------------------------
+    def start_vertices(self) -> None:
+        """The box's 2^k corners: coordinates in x, active bound rows (local ids), hashes."""
+        k = self.k
+        for i, (row, g) in enumerate(zip(self.hull.Gt, self.hull.gt)):
+            if np.any(row):
+                h = self.register(("domain", i), -self.hull.Gx[i], self.hull.gx[i])
+                j = int(np.nonzero(row)[0][0])
+                if i == self.lo_row[j]:
+                    self.domain_h[2 * j] = h
+                if i == self.hi_row[j]:
+                    self.domain_h[2 * j + 1] = h
+        bits = (np.arange(2 ** k)[:, None] >> np.arange(k)[None, :]) & 1
+        T = np.where(bits == 1, self.hi, self.lo)
+        X = self.hull.x0 + T @ self.hull.U.T
+        act = (2 * np.arange(k)[None, :] + bits).astype(np.int16 if len(self.R) < 2**15 else np.int32)
+        self.X = _Rows(X)
+        self.act = _Rows(act)
+        self.hsh = _Rows(self.R[act].sum(axis=1, dtype=np.uint64))
+        self.vcell = _Rows(np.zeros(2 ** k, dtype=np.int32))
+        self.nbr = _Rows((np.arange(2 ** k)[:, None] ^ (1 << np.arange(k))[None, :]).astype(np.int32))
+
+    # -- main ---------------------------------------------------------------------------------
+    def run(self) -> RegionSet:
+        net, k = self.net, self.k
+        self.start_vertices()
+        # per cell: its group (the cells of the previous layer: same maps), layer signs, path
+        self.group = _Rows(np.zeros(1, dtype=np.int64))
+        self.depth = _Rows(np.zeros(1, dtype=np.int32))
+        self.path_h = _Rows(np.zeros((1, max(self.max_depth, 1)), dtype=np.int64))
+        self.path_s = _Rows(np.zeros((1, max(self.max_depth, 1)), dtype=np.int8))
+        # block maps per group, in x: block 0 is the identity (shared)
+        last_use = {}
+        for l, layer in enumerate(net.layers + [net.output]):
+            for b in layer.weights:
+                last_use[b] = l
+        blocks: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        prefix = np.zeros((1, 0), dtype=bool)
+        for l, layer in enumerate(net.layers):
+            Z, z = self.preactivation(layer, blocks, len(prefix))
+            self._prefix = prefix
+            signs = self.cut_layer(l, Z, z)
+            on = signs > 0
+            g = self.group.v
+            prefix = np.concatenate([prefix[g], on], axis=1)
+            blocks = {b: (M[g], m[g]) for b, (M, m) in blocks.items() if last_use[b] > l}
+            if last_use.get(l + 1, -1) > l:
+                blocks[l + 1] = (Z[g] * on[:, :, None], z[g] * on)
+            n = self.group.n
+            self.group = _Rows(np.arange(n, dtype=np.int64))
+        A, c = self.preactivation(net.output, blocks, len(prefix))
+        self.finish(prefix, A, c)
+        self.result.stats.update({"engine": "vertex", "lps": 0, "tol": self.tol,
+                                  "vertices": int(self.X.n), "seconds": time.time() - self.start})
+        return self.result
+
+    def preactivation(self, layer, blocks, groups: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per-group maps (G, n, d), (G, n) of ``layer`` given the blocks' per-group maps."""
+        n, d = layer.size, self.net.d
+        Z = np.zeros((groups, n, d))
+        z = np.broadcast_to(np.asarray(layer.bias, dtype=np.float64), (groups, n)).copy()
+        for b, W in layer.weights.items():
+            W = np.asarray(W, dtype=np.float64)
+            if b == 0:
+                Z += W[None, :, :]
+            else:
+                M, m = blocks[b]
+                Z += np.einsum("ij,gjd->gid", W, M)
+                z += m @ W.T
+        return Z, z
+
+    def cut_layer(self, l: int, Z: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """Cut every cell by the units of layer l in order; the cells' signs (cells x units)."""
+        n_units = Z.shape[1]
+        Zt, zt = Z @ self.hull.U, z + Z @ self.hull.x0    # the unit in hull coordinates t
+        norms = np.linalg.norm(Zt, axis=2)
+        flat = norms <= 1e-12 * (1.0 + np.abs(zt))
+        inv = np.where(flat, 0.0, 1.0 / np.where(flat, 1.0, norms))
+        Zn, zn = Z * inv[:, :, None], z * inv
+        self.signs = _Rows(np.zeros((self.group.n, n_units), dtype=np.int8))
+        self.layer_maps = (Z, z)
+        for j0 in range(0, n_units, VALUE_BLOCK):
+            cols = np.arange(j0, min(j0 + VALUE_BLOCK, n_units))
+            gv = self.group.v[self.vcell.v]
+            vals = np.einsum("vjd,vd->vj", Zn[:, cols, :][gv], self.X.v) + zn[:, cols][gv]
+            self.vals = _Rows(vals, capacity=len(self.X.data))
+            for jj, j in enumerate(cols):
+                self.cut_unit(l, int(j), jj, flat, zt)
+                self.check_limits(self.group.n)
+                if self.progress is not None:
+                    self.progress(self.group.n, {"lps": 0})
+        return self.signs.v.copy()
+
+    def cut_unit(self, l: int, j: int, jj: int, flat: np.ndarray, zt: np.ndarray) -> None:
+        """Fix unit j's sign on every cell, or cut the cells it crosses (``zt``: offsets in t)."""
+        nc = self.group.n
+        u = self.vals.v[:, jj]
+        cellv = self.vcell.v
+        pos = np.bincount(cellv, weights=u > self.tol, minlength=nc) > 0
+        neg = np.bincount(cellv, weights=u < -self.tol, minlength=nc) > 0
+        group = self.group.v
+        gflat = flat[group, j]
+        cross = pos & neg & ~gflat
+        sign = np.where(pos & ~neg, 1, -1).astype(np.int8)
+        sign[gflat] = np.where(zt[group[gflat], j] > 0, 1, -1)
+        sign[cross] = 1  # the positive side keeps the cell's index
+        self.signs.v[:, j] = sign
+        C = np.nonzero(cross)[0]
+        if C.size and np.any(cross[cellv] & (np.abs(u) <= self.tol)):
+            raise DegenerateVertexSet(f"layer {l} unit {j}: a cutting hyperplane passes within "
+                                      f"{self.tol:g} of a vertex")
+        if C.size:
+            self.split(l, j, jj, C, u, cross)
+
+    def split(self, l: int, j: int, jj: int, C: np.ndarray, u: np.ndarray, cross: np.ndarray) -> None:
+        k = self.k
+        nc = self.group.n
+        new = nc + np.arange(C.size)
+        child_of = np.full(nc, -1, dtype=np.int64)
+        child_of[C] = new
+        g = self.group.v[C]
+        hid = self.hyperplane_ids(l, j, g)
+        d0 = self.depth.v[C].astype(np.int64)
+        cut_local = np.full(nc, -1, dtype=np.int64)
+        cut_local[C] = 2 * k + d0
+        # cells: the positive side keeps the cell's index, the negative side is appended
+        self.path_h.v[C, d0] = hid
+        self.path_s.v[C, d0] = 1
+        child_path_s = self.path_s.v[C].copy()
+        child_path_s[np.arange(C.size), d0] = -1
+        self.path_h.extend(self.path_h.v[C])
+        self.path_s.extend(child_path_s)
+        self.depth.v[C] += 1
+        self.depth.extend(self.depth.v[C])
+        child_signs = self.signs.v[C].copy()
+        child_signs[:, j] = -1
+        self.signs.extend(child_signs)
+        self.group.extend(g)
+        self.cut_vertices(l, j, jj, cross, u, child_of, cut_local)
+
+    def cut_vertices(self, l: int, j: int, jj: int, cross: np.ndarray, u: np.ndarray,
+                     child_of: np.ndarray, cut_local: np.ndarray) -> None:
+        """Cut the vertex sets of the crossing cells; keep the adjacency ``nbr`` exact.
+
+        ``nbr[v, i]`` is the vertex joined to v by the edge that leaves constraint ``act[v, i]``.
+        An edge p -> q with p above and q below the cut gives a new vertex e on it, in both
+        pieces: across the cut e is joined to p (upper piece) or q (lower piece); its other
+        neighbours are the new vertices sharing k - 1 constraints with it (found by sorting the
+        hashes of "active set minus one", each of which occurs exactly twice).
+        """
+        k = self.k
+        cellv, nbr, act = self.vcell.v, self.nbr.v, self.act.v
+        vi = np.nonzero(cross[cellv])[0]
+        up = u[vi] > 0
+        P = vi[up]
+        Q = nbr[P]
+        edge_r, edge_i = np.nonzero(u[Q] <= 0)
+        p, i = P[edge_r], edge_i
+        q = Q[edge_r, edge_i]
+        E = p.size
+        upv, uqv = u[p], u[q]
+        lam = (upv / (upv - uqv))[:, None]
+        X = self.X.v
+        Xn = X[p] + lam * (X[q] - X[p])
+        V = self.vals.v
+        Vn = V[p] + lam * (V[q] - V[p])
+        Vn[:, jj] = 0.0
+        c_of = cellv[p]
+        rows = np.arange(E)
+        actn = act[p].copy()
+        dropped = actn[rows, i]
+        cut = cut_local[c_of]
+        actn[rows, i] = cut
+        hshn = self.hsh.v[p] - self.R[dropped] + self.R[cut]
+        # the new vertices' edges inside the cut: pair the keys "active set minus one"
+        keys = hshn[:, None] - self.R[actn]
+        keys ^= (c_of.astype(np.uint64) * _MIX)[:, None]
+        inside = np.ones((E, k), dtype=bool)
+        inside[rows, i] = False
+        flat_index = np.nonzero(inside.ravel())[0]
+        flatkeys = keys.ravel()[flat_index]
+        order = np.argsort(flatkeys)
+        sk = flatkeys[order]
+        if sk.size % 2 or np.any(sk[0::2] != sk[1::2]) or np.any(sk[1:-1:2] == sk[2::2]):
+            raise DegenerateVertexSet(f"layer {l} unit {j}: an edge key does not occur exactly twice")
+        a = flat_index[order[0::2]]
+        b = flat_index[order[1::2]]
+        a_e, a_i = np.divmod(a, k)
+        b_e, b_i = np.divmod(b, k)
+        base = self.X.n
+        if base + 2 * E >= 2**31 - 1:
+            raise RegionLimitError("more than 2^31 vertices: the vertex engine's limit")
+        nbr_up = np.empty((E, k), dtype=nbr.dtype)
+        nbr_up[rows, i] = p
+        nbr_up[a_e, a_i] = base + b_e
+        nbr_up[b_e, b_i] = base + a_e
+        nbr_down = nbr_up + E
+        nbr_down[rows, i] = q
+        # q's slot for the edge to p: the constraint of q that p does not have
+        slot_q = np.argmin((act[q][:, :, None] == act[p][:, None, :]).any(axis=2), axis=1)
+        nbr[p, i] = base + rows
+        nbr[q, slot_q] = base + E + rows
+        c_down = child_of[c_of].astype(cellv.dtype)
+        # the lower vertices move to the new cell; the new vertices belong to both pieces
+        down = vi[~up]
+        cellv[down] = child_of[cellv[down]]
+        self.X.extend(np.concatenate([Xn, Xn]))
+        self.vals.extend(np.concatenate([Vn, Vn]))
+        self.act.extend(np.concatenate([actn, actn]))
+        self.hsh.extend(np.concatenate([hshn, hshn]))
+        self.nbr.extend(np.concatenate([nbr_up, nbr_down]))
+        self.vcell.extend(np.concatenate([c_of, c_down]))
+
+    def hyperplane_ids(self, l: int, j: int, groups: np.ndarray) -> np.ndarray:
+        """The hyperplane index of unit j of layer l in each group (registered on first use)."""
+        Z, z = self.layer_maps
+        out = np.empty(groups.size, dtype=np.int64)
+        for n, g in enumerate(groups.tolist()):
+            out[n] = self.register(("unit", l, j, self._prefix[g].tobytes()), Z[g, j], float(z[g, j]))
+        return out
+
+    def finish(self, prefix: np.ndarray, A: np.ndarray, c: np.ndarray) -> None:
+        """Cells from the vertex sets: facets, interior point, radius; appended in index order."""
+        k = self.k
+        nc = self.group.n
+        cellv, act, X = self.vcell.v, self.act.v, self.X.v
+        counts = np.bincount(cellv, minlength=nc)
+        centre = np.stack([np.bincount(cellv, weights=X[:, i], minlength=nc) for i in range(X.shape[1])], axis=1)
+        centre /= counts[:, None]
+        marks = np.zeros((nc, 2 * k + self.max_depth), dtype=bool)
+        marks[cellv[:, None], act] = True
+        rows, local = np.nonzero(marks)
+        is_dom = local < 2 * k
+        h = np.where(is_dom, self.domain_h[np.minimum(local, 2 * k - 1)],
+                     self.path_h.v[rows, np.maximum(local - 2 * k, 0)])
+        s = np.where(is_dom, 1, self.path_s.v[rows, np.maximum(local - 2 * k, 0)]).astype(np.int64)
+        Hw, Hb, Hn = np.array(self.h_w), np.array(self.h_b), np.array(self.h_norm)
+        dist = s * (np.einsum("fd,fd->f", Hw[h], centre[rows]) + Hb[h]) / Hn[h]
+        ptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=nc))])
+        radius = np.minimum.reduceat(dist, ptr[:-1]) if dist.size else np.zeros(nc)
+        facets = list(zip(h.tolist(), s.tolist()))
+        cells = self.result.cells
+        for a in range(nc):
+            cells.append(Cell(prefix[a], A[a], c[a], facets[ptr[a]:ptr[a + 1]], centre[a],
+                              float(radius[a]), True))

@@ -1,0 +1,133 @@
+"""The vertex engine gives the split engine's cells (patterns, facets, maps), without LPs.
+
+Maps are compared with a relative tolerance of 1e-12: both engines compose the same float64
+products, in a different order (einsum over all cells against one matrix product per cell).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from compiler.domain import Domain
+from compiler.enumerate import Limits, enumerate_regions
+from compiler.enumerate_vertex import DegenerateVertexSet, VertexEngine, vertex_engine_applies
+from compiler.errors import RegionLimitError
+from compiler.network import AffineLayer, ReluNet
+from relucompile.random_nets import random_mlp
+
+
+def _by_pattern(regions):
+    out = {}
+    for cell in regions.cells:
+        facets = sorted((regions.hyperplanes[h].key, s) for h, s in cell.facets)
+        out[cell.pattern.tobytes()] = (cell, facets)
+    return out
+
+
+def assert_same_cells(vertex, split) -> None:
+    """Same patterns; per pattern the same facets (hyperplane keys and sides) and maps."""
+    a, b = _by_pattern(vertex), _by_pattern(split)
+    assert len(vertex) == len(a) and len(split) == len(b)
+    assert set(a) == set(b)
+    for key, (cell, facets) in a.items():
+        other, other_facets = b[key]
+        assert facets == other_facets
+        np.testing.assert_allclose(cell.A, other.A, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(cell.c, other.c, rtol=1e-12, atol=1e-12)
+
+
+def assert_interiors_inside(regions, net) -> None:
+    """Each cell's interior point has the cell's pattern and lies ``radius`` inside every facet."""
+    X = np.array([c.interior for c in regions.cells])
+    patterns = np.concatenate(net.pattern(X), axis=1)
+    for cell, pattern in zip(regions.cells, patterns):
+        assert np.array_equal(cell.pattern, pattern)
+        assert cell.radius > 0
+        for h, s in cell.facets:
+            hp = regions.hyperplanes[h]
+            norm = np.linalg.norm(hp.w @ regions.domain.hull().U)
+            assert s * (hp.w @ cell.interior + hp.b) / norm >= cell.radius * (1 - 1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(d=st.integers(1, 4), widths=st.lists(st.integers(1, 7), min_size=1, max_size=3),
+       seed=st.integers(0, 10_000), fixed=st.booleans())
+def test_same_cells_as_the_split_engine(d, widths, seed, fixed) -> None:
+    net = random_mlp(d, widths, 2, seed=seed)
+    lo, hi = -np.ones(d), np.ones(d)
+    lo[0] = -0.5
+    if fixed and d > 1:   # a degenerate box: x_d fixed (the engine works in the affine hull)
+        lo[-1] = hi[-1] = 0.25
+    domain = Domain.box(lo, hi)
+    vertex = VertexEngine()(net, domain)
+    split = enumerate_regions(net, domain, "split")
+    assert vertex.stats["lps"] == 0
+    assert_same_cells(vertex, split)
+    assert_interiors_inside(vertex, net)
+
+
+@pytest.mark.parametrize("d, widths", [(2, [16, 16]), (3, [10, 10, 10]), (4, [12, 12]), (5, [8, 8])])
+def test_same_cells_on_larger_nets(d, widths) -> None:
+    net = random_mlp(d, widths, 1, seed=7)
+    domain = Domain.box(-np.ones(d), np.ones(d))
+    vertex = VertexEngine()(net, domain)
+    split = enumerate_regions(net, domain, "split")
+    assert len(vertex) > 100
+    assert_same_cells(vertex, split)
+    assert_interiors_inside(vertex, net)
+
+
+def test_auto_uses_the_vertex_engine_on_boxes_only() -> None:
+    net = random_mlp(2, [6, 6], 1, seed=2)
+    on_box = enumerate_regions(net, Domain.box([-1, -1], [1, 1]))
+    on_plane = enumerate_regions(net, Domain.reals(2))
+    polytope = enumerate_regions(net, Domain.polytope([[1, 1], [-1, 0], [0, -1]], [1, 0, 0]))
+    assert on_box.stats["engine"] == "vertex"
+    assert on_plane.stats.get("engine") != "vertex" and polytope.stats.get("engine") != "vertex"
+    assert vertex_engine_applies(Domain.box([-1, -1], [1, 1]))
+    assert not vertex_engine_applies(Domain.reals(2))
+
+
+def test_a_cut_through_a_vertex_falls_back_to_the_split_engine() -> None:
+    """Units 2 and 3 pass through the corner (1, 1) of the cells units 0, 1 make: degenerate."""
+    first = AffineLayer({0: np.array([[1.0, 0.0], [0.0, 1.0], [1.0, -1.0], [1.0, 1.0]])},
+                        np.array([-0.5, -0.5, 0.0, -1.0]))
+    net = ReluNet(2, [first], AffineLayer({1: np.ones((1, 4))}, np.zeros(1)))
+    domain = Domain.box([-1, -1], [1, 1])
+    with pytest.raises(DegenerateVertexSet):
+        VertexEngine()(net, domain)
+    regions = enumerate_regions(net, domain)
+    assert "vertex engine" in regions.stats["fallback"]
+    assert_interiors_inside(regions, net)
+    assert len(regions) == len(enumerate_regions(net, domain, "split"))
+
+
+def test_limits_stop_with_a_clear_message() -> None:
+    net = random_mlp(2, [8, 8], 1, seed=3)
+    box = Domain.box([-1, -1], [1, 1])
+    with pytest.raises(RegionLimitError, match="stopped after 10 regions"):
+        VertexEngine()(net, box, Limits(max_regions=10))
+    with pytest.raises(RegionLimitError, match="--time-limit"):
+        VertexEngine()(net, box, Limits(time_limit=0.0))
+    with pytest.raises(ValueError, match="bounded box"):
+        VertexEngine()(net, Domain.reals(2))
+
+
+def test_benchmark_net_matches_affinitrees_count() -> None:
+    """d4 16x16 on [-1, 1]^4 (benchmarks/): 11,286 cells, as affinitree and the split engine count."""
+    from relucompile.random_nets import to_onnx_model
+    from relucompile.api import load_network
+    net = load_network(to_onnx_model(random_mlp(4, [16, 16], 1, seed=0)))
+    regions = VertexEngine()(net, Domain.box(-np.ones(4), np.ones(4)))
+    assert len(regions) == 11_286
+
+
+def test_a_unit_of_the_fixed_coordinates_only_takes_its_sign_there() -> None:
+    """x2 is fixed at 0.75: unit 1 (x2 - 0.5) is constant and on; unit 0 (x1) cuts."""
+    first = AffineLayer({0: np.array([[1.0, 0.0], [0.0, 1.0]])}, np.array([0.0, -0.5]))
+    net = ReluNet(2, [first], AffineLayer({1: np.ones((1, 2))}, np.zeros(1)))
+    domain = Domain.box([-1, 0.75], [1, 0.75])
+    regions = VertexEngine()(net, domain)
+    assert sorted(c.pattern.tolist() for c in regions.cells) == [[False, True], [True, True]]
+    assert_same_cells(regions, enumerate_regions(net, domain, "split"))
