@@ -69,8 +69,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="skip the shallow model and its onnxruntime throughput (enumeration only)")
     parser.add_argument("--json", metavar="FILE", help="write every figure as JSON, e.g. --json results.json")
     parser.add_argument("--markdown", metavar="FILE", help="write the Markdown report, e.g. --markdown results.md")
-    parser.add_argument("--engine", default="split",
-                        help="enumeration engine of compiler.enumerate.ENGINES (default split); e.g. --engine split")
+    parser.add_argument("--engine", default="auto",
+                        help="enumeration engine of compiler.enumerate.ENGINES (default auto: vertex on boxes and R^d, else split); e.g. --engine split")
     parser.add_argument("--jobs", type=int, default=1, metavar="N",
                         help="processes for our enumeration, if the engine accepts 'jobs' (default 1); e.g. --jobs 2")
     parser.add_argument("--min-seconds", type=float, default=None, metavar="S",

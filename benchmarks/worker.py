@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", help="JSON result file")
     parser.add_argument("--spawned", type=float, default=None, help="time.time() when the parent spawned us")
     parser.add_argument("--time-limit", type=float, default=None)
-    parser.add_argument("--engine", default="split")
+    parser.add_argument("--engine", default="auto")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--workdir", default=".")
     parser.add_argument("--no-shallow", action="store_true")

@@ -85,12 +85,17 @@ def box_of_hull(hull: Hull) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
 
 
 def vertex_engine_applies(domain: Domain) -> bool:
-    """Whether :class:`VertexEngine` handles ``domain`` (a bounded box in <= 12 free coordinates).
+    """Whether :class:`VertexEngine` handles ``domain``: a bounded box, or all of R^d, in at most
+    12 free coordinates.
 
     Example:
         >>> vertex_engine_applies(Domain.box([-1, -1], [1, 1])), vertex_engine_applies(Domain.reals(2))
-        (True, False)
+        (True, True)
+        >>> vertex_engine_applies(Domain.polytope([[1.0, 1.0]], [1.0]))
+        False
     """
+    if domain.kind == "reals":
+        return 1 <= domain.d <= MAX_DIM
     if not domain.bounded:
         return False
     hull = domain.hull()
@@ -113,13 +118,22 @@ class _Rows:
         return self.data[:self.n]
 
     def extend(self, rows: np.ndarray) -> None:
-        m = len(rows)
+        self.reserve(len(rows))[:] = rows
+
+    def extend_twice(self, first: np.ndarray, second: np.ndarray) -> None:
+        """Append ``first`` then ``second`` (same length) without concatenating them."""
+        view = self.reserve(2 * len(first))
+        view[:len(first)] = first
+        view[len(first):] = second
+
+    def reserve(self, m: int) -> np.ndarray:
+        """Append m uninitialised rows and return them (a view to fill in)."""
         if self.n + m > len(self.data):
             grown = np.empty((max(2 * len(self.data), self.n + m, 64),) + self.data.shape[1:], self.data.dtype)
             grown[:self.n] = self.data[:self.n]
             self.data = grown
-        self.data[self.n:self.n + m] = rows
         self.n += m
+        return self.data[self.n - m:self.n]
 
 
 ProgressFn = Callable[[int, dict], None]
@@ -145,13 +159,18 @@ class _VertexRun:
             raise DomainError(f"the domain has dimension {domain.d} but the model has {net.d} inputs")
         self.net, self.domain, self.limits, self.progress = net, domain, limits, progress
         self.hull = domain.hull()
+        self.cone = domain.kind == "reals"       # all of R^d: orthant cones, homogeneous coordinates
         box = box_of_hull(self.hull) if domain.bounded else None
-        if box is None or not 1 <= self.hull.k <= MAX_DIM:
-            raise ValueError("the vertex engine needs a bounded box domain in at most "
-                             f"{MAX_DIM} free coordinates")
-        self.lo, self.hi, self.lo_row, self.hi_row = box
+        if not (1 <= self.hull.k <= MAX_DIM and (box is not None or self.cone)):
+            raise ValueError("the vertex engine needs a bounded box domain, or all of R^d, in at "
+                             f"most {MAX_DIM} free coordinates")
         self.k = self.hull.k
-        self.tol = rel_tol * min(max(float(np.min(self.hi - self.lo)) / 2, 1e-12), 1.0)
+        if self.cone:
+            self.tol = rel_tol
+            self.cone_centre = np.random.default_rng(7).uniform(-0.1, 0.1, self.k) + 0.0123456789
+        else:
+            self.lo, self.hi, self.lo_row, self.hi_row = box
+            self.tol = rel_tol * min(max(float(np.min(self.hi - self.lo)) / 2, 1e-12), 1.0)
         self.result = RegionSet(domain, net.d, net.m, net.widths)
         self.start = time.time()
         total_units = int(sum(net.widths))
@@ -162,7 +181,7 @@ class _VertexRun:
         self.h_w: list[np.ndarray] = []
         self.h_b: list[float] = []
         self.h_norm: list[float] = []
-        self.domain_h = np.zeros(2 * self.k, dtype=np.int64)
+        self.domain_h = np.full(2 * self.k, -1, dtype=np.int64)   # -1: not a facet (orthant walls)
 
     # -- helpers ------------------------------------------------------------------------------
     def register(self, key: tuple, w: np.ndarray, b: float) -> int:
@@ -187,8 +206,11 @@ class _VertexRun:
                                    "(--time-limit); use a smaller domain (--box) or raise the limit")
 
     # -- setup --------------------------------------------------------------------------------
-    def start_vertices(self) -> None:
-        """The box's 2^k corners: coordinates in x, active bound rows (local ids), hashes."""
+    def start_vertices(self) -> int:
+        """The first cells' vertices (rows (x, s) with s = 1 on boxes), active local ids, hashes,
+        adjacency; returns the number of first cells (1 box, or 2^d orthant cones)."""
+        if self.cone:
+            return self.start_cones()
         k = self.k
         for i, (row, g) in enumerate(zip(self.hull.Gt, self.hull.gt)):
             if np.any(row):
@@ -200,23 +222,57 @@ class _VertexRun:
                     self.domain_h[2 * j + 1] = h
         bits = (np.arange(2 ** k)[:, None] >> np.arange(k)[None, :]) & 1
         T = np.where(bits == 1, self.hi, self.lo)
-        X = self.hull.x0 + T @ self.hull.U.T
-        act = (2 * np.arange(k)[None, :] + bits).astype(np.int16 if len(self.R) < 2**15 else np.int32)
-        self.X = _Rows(X)
+        X = np.hstack([self.hull.x0 + T @ self.hull.U.T, np.ones((2 ** k, 1))])
+        act = 2 * np.arange(k)[None, :] + bits
+        nbr = np.arange(2 ** k)[:, None] ^ (1 << np.arange(k))[None, :]
+        self.set_vertices(X, act, nbr, np.zeros(2 ** k))
+        return 1
+
+    def start_cones(self) -> int:
+        """R^d as the 2^d orthant cones {sigma_i (x_i - o_i) >= 0} around a point o, each a
+        simplex in homogeneous coordinates.
+
+        A vertex row (y, s) with s > 0 stands for the point y / s, and with s = 0 for the
+        direction y at infinity.  Local id i < d is the wall sigma_i (x_i - o_i) >= 0 and d the
+        wall s >= 0: none is a facet of a cell.  The vertex missing wall a is the direction
+        sigma_a e_a (a < d) or the point o (a = d); in a simplex, leaving wall c from any vertex
+        leads to the vertex missing c.  o is a fixed pseudo-random point so that no wall lies on
+        a unit's hyperplane (checked: :meth:`check_walls`).
+        """
+        d = self.k
+        walls = np.arange(d + 1)
+        act_one = np.array([np.delete(walls, a) for a in walls])          # (d+1, d)
+        rows, acts, nbrs, cells = [], [], [], []
+        for o in range(2 ** d):
+            sigma = np.where((o >> np.arange(d)) & 1, -1.0, 1.0)
+            Y = np.zeros((d + 1, d + 1))
+            Y[np.arange(d), np.arange(d)] = sigma
+            Y[d, :d] = self.cone_centre
+            Y[d, d] = 1.0
+            rows.append(Y)
+            acts.append(act_one)
+            nbrs.append(o * (d + 1) + act_one)
+            cells.append(np.full(d + 1, o))
+        self.set_vertices(np.vstack(rows), np.vstack(acts), np.vstack(nbrs), np.concatenate(cells))
+        return 2 ** d
+
+    def set_vertices(self, X, act, nbr, cells) -> None:
+        act = act.astype(np.int16 if len(self.R) < 2**15 else np.int32)
+        self.X = _Rows(X.astype(np.float64))
         self.act = _Rows(act)
         self.hsh = _Rows(self.R[act].sum(axis=1, dtype=np.uint64))
-        self.vcell = _Rows(np.zeros(2 ** k, dtype=np.int32))
-        self.nbr = _Rows((np.arange(2 ** k)[:, None] ^ (1 << np.arange(k))[None, :]).astype(np.int32))
+        self.vcell = _Rows(cells.astype(np.int32))
+        self.nbr = _Rows(nbr.astype(np.int32))
 
     # -- main ---------------------------------------------------------------------------------
     def run(self) -> RegionSet:
         net, k = self.net, self.k
-        self.start_vertices()
+        first = self.start_vertices()
         # per cell: its group (the cells of the previous layer: same maps), layer signs, path
-        self.group = _Rows(np.zeros(1, dtype=np.int64))
-        self.depth = _Rows(np.zeros(1, dtype=np.int32))
-        self.path_h = _Rows(np.zeros((1, max(self.max_depth, 1)), dtype=np.int64))
-        self.path_s = _Rows(np.zeros((1, max(self.max_depth, 1)), dtype=np.int8))
+        self.group = _Rows(np.zeros(first, dtype=np.int64))
+        self.depth = _Rows(np.zeros(first, dtype=np.int32))
+        self.path_h = _Rows(np.zeros((first, max(self.max_depth, 1)), dtype=np.int64))
+        self.path_s = _Rows(np.zeros((first, max(self.max_depth, 1)), dtype=np.int8))
         # block maps per group, in x: block 0 is the identity (shared)
         last_use = {}
         for l, layer in enumerate(net.layers + [net.output]):
@@ -265,12 +321,15 @@ class _VertexRun:
         flat = norms <= 1e-12 * (1.0 + np.abs(zt))
         inv = np.where(flat, 0.0, 1.0 / np.where(flat, 1.0, norms))
         Zn, zn = Z * inv[:, :, None], z * inv
+        if self.cone:
+            self.check_walls(l, Zn, zn, flat)
         self.signs = _Rows(np.zeros((self.group.n, n_units), dtype=np.int8))
         self.layer_maps = (Z, z)
         for j0 in range(0, n_units, VALUE_BLOCK):
             cols = np.arange(j0, min(j0 + VALUE_BLOCK, n_units))
             gv = self.group.v[self.vcell.v]
-            vals = np.einsum("vjd,vd->vj", Zn[:, cols, :][gv], self.X.v) + zn[:, cols][gv]
+            X = self.X.v
+            vals = np.einsum("vjd,vd->vj", Zn[:, cols, :][gv], X[:, :-1]) + zn[:, cols][gv] * X[:, -1:]
             self.vals = _Rows(vals, capacity=len(self.X.data))
             for jj, j in enumerate(cols):
                 self.cut_unit(l, int(j), jj, flat, zt)
@@ -278,6 +337,12 @@ class _VertexRun:
                 if self.progress is not None:
                     self.progress(self.group.n, {"lps": 0})
         return self.signs.v.copy()
+
+    def check_walls(self, l: int, Zn: np.ndarray, zn: np.ndarray, flat: np.ndarray) -> None:
+        """A unit's hyperplane through the orthants' centre could hold a wall: refuse (degenerate)."""
+        at_centre = np.abs(Zn @ self.cone_centre + zn)
+        if np.any(~flat & (at_centre <= self.tol)):
+            raise DegenerateVertexSet(f"layer {l}: a unit's hyperplane passes through the orthants' centre")
 
     def cut_unit(self, l: int, j: int, jj: int, flat: np.ndarray, zt: np.ndarray) -> None:
         """Fix unit j's sign on every cell, or cut the cells it crosses (``zt``: offsets in t)."""
@@ -385,19 +450,19 @@ class _VertexRun:
         nbr_down = nbr_up + E
         nbr_down[rows, i] = q
         # q's slot for the edge to p: the constraint of q that p does not have
-        slot_q = np.argmin((act[q][:, :, None] == act[p][:, None, :]).any(axis=2), axis=1)
+        slot_q = np.argmax(nbr[q] == p[:, None], axis=1)
         nbr[p, i] = base + rows
         nbr[q, slot_q] = base + E + rows
         c_down = child_of[c_of].astype(cellv.dtype)
         # the lower vertices move to the new cell; the new vertices belong to both pieces
         down = vi[~up]
         cellv[down] = child_of[cellv[down]]
-        self.X.extend(np.concatenate([Xn, Xn]))
-        self.vals.extend(np.concatenate([Vn, Vn]))
-        self.act.extend(np.concatenate([actn, actn]))
-        self.hsh.extend(np.concatenate([hshn, hshn]))
-        self.nbr.extend(np.concatenate([nbr_up, nbr_down]))
-        self.vcell.extend(np.concatenate([c_of, c_down]))
+        self.X.extend_twice(Xn, Xn)
+        self.vals.extend_twice(Vn, Vn)
+        self.act.extend_twice(actn, actn)
+        self.hsh.extend_twice(hshn, hshn)
+        self.nbr.extend_twice(nbr_up, nbr_down)
+        self.vcell.extend_twice(c_of, c_down)
 
     def hyperplane_ids(self, l: int, j: int, groups: np.ndarray) -> np.ndarray:
         """The hyperplane index of unit j of layer l in each group (registered on first use)."""
@@ -408,13 +473,19 @@ class _VertexRun:
         return out
 
     def finish(self, prefix: np.ndarray, A: np.ndarray, c: np.ndarray) -> None:
-        """Cells from the vertex sets: facets, interior point, radius; appended in index order."""
+        """Cells from the vertex sets: facets, interior point, radius, boundedness.
+
+        On R^d a cell is the union of its pieces in the orthants (the same pattern): its facets
+        are the pieces' facets other than the orthant walls, it is unbounded iff a piece has a
+        vertex at infinity (s = 0), its interior point is the centre of its roundest piece and
+        its radius is capped at 1 (as the split engine caps its Chebyshev LP).
+        """
         k = self.k
         nc = self.group.n
         cellv, act, X = self.vcell.v, self.act.v, self.X.v
         counts = np.bincount(cellv, minlength=nc)
         centre = np.stack([np.bincount(cellv, weights=X[:, i], minlength=nc) for i in range(X.shape[1])], axis=1)
-        centre /= counts[:, None]
+        x = centre[:, :-1] / centre[:, -1:]
         marks = np.zeros((nc, 2 * k + self.max_depth), dtype=bool)
         marks[cellv[:, None], act] = True
         rows, local = np.nonzero(marks)
@@ -422,12 +493,39 @@ class _VertexRun:
         h = np.where(is_dom, self.domain_h[np.minimum(local, 2 * k - 1)],
                      self.path_h.v[rows, np.maximum(local - 2 * k, 0)])
         s = np.where(is_dom, 1, self.path_s.v[rows, np.maximum(local - 2 * k, 0)]).astype(np.int64)
-        Hw, Hb, Hn = np.array(self.h_w), np.array(self.h_b), np.array(self.h_norm)
-        dist = s * (np.einsum("fd,fd->f", Hw[h], centre[rows]) + Hb[h]) / Hn[h]
-        ptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=nc))])
-        radius = np.minimum.reduceat(dist, ptr[:-1]) if dist.size else np.zeros(nc)
+        keep = h >= 0
+        rows, h, s = rows[keep], h[keep], s[keep]
+        if self.cone:
+            packed = np.packbits(prefix, axis=1) if prefix.shape[1] else np.zeros((nc, 1), np.uint8)
+            _, first, inverse = np.unique(packed, axis=0, return_index=True, return_inverse=True)
+            merged = np.argsort(np.argsort(first))[inverse.ravel()]   # numbered by first piece
+            n_cells = len(first)
+            triples = np.unique(np.stack([merged[rows], h, s], axis=1), axis=0) if rows.size else \
+                np.zeros((0, 3), dtype=np.int64)
+            rows, h, s = triples[:, 0], triples[:, 1], triples[:, 2]
+            at_infinity = np.bincount(cellv, weights=X[:, -1] == 0, minlength=nc) > 0
+            bounded = np.bincount(merged, weights=at_infinity, minlength=n_cells) == 0
+        else:
+            merged, n_cells = np.arange(nc), nc
+            bounded = np.ones(nc, dtype=bool)
+        ptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_cells))])
+        # each piece's distance to the facets of its cell (distances in the hull's coordinates)
+        lengths = ptr[merged + 1] - ptr[merged]
+        piece_of = np.repeat(np.arange(nc), lengths)
+        offsets = np.arange(piece_of.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        f = np.repeat(ptr[merged], lengths) + offsets
+        Hw, Hb, Hn = (np.array(self.h_w).reshape(-1, self.net.d), np.array(self.h_b), np.array(self.h_norm))
+        dist = s[f] * (np.einsum("fd,fd->f", Hw[h[f]], x[piece_of]) + Hb[h[f]]) / Hn[h[f]]
+        piece_radius = np.full(nc, np.inf)
+        np.minimum.at(piece_radius, piece_of, dist)
+        if self.cone:
+            order = np.lexsort((-piece_radius, merged))
+            best = order[np.unique(merged[order], return_index=True)[1]]
+            radius = np.minimum(piece_radius[best], 1.0)
+        else:
+            best, radius = np.arange(nc), piece_radius
         facets = list(zip(h.tolist(), s.tolist()))
         cells = self.result.cells
-        for a in range(nc):
-            cells.append(Cell(prefix[a], A[a], c[a], facets[ptr[a]:ptr[a + 1]], centre[a],
-                              float(radius[a]), True))
+        for a, p in enumerate(best.tolist()):
+            cells.append(Cell(prefix[p], A[p], c[p], facets[ptr[a]:ptr[a + 1]], x[p],
+                              float(radius[a]), bool(bounded[a])))

@@ -33,6 +33,7 @@ def assert_same_cells(vertex, split) -> None:
     for key, (cell, facets) in a.items():
         other, other_facets = b[key]
         assert facets == other_facets
+        assert cell.bounded == other.bounded
         np.testing.assert_allclose(cell.A, other.A, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(cell.c, other.c, rtol=1e-12, atol=1e-12)
 
@@ -44,6 +45,7 @@ def assert_interiors_inside(regions, net) -> None:
     for cell, pattern in zip(regions.cells, patterns):
         assert np.array_equal(cell.pattern, pattern)
         assert cell.radius > 0
+        assert (cell.radius <= 1.0) if regions.domain.kind == "reals" else True
         for h, s in cell.facets:
             hp = regions.hyperplanes[h]
             norm = np.linalg.norm(hp.w @ regions.domain.hull().U)
@@ -78,15 +80,39 @@ def test_same_cells_on_larger_nets(d, widths) -> None:
     assert_interiors_inside(vertex, net)
 
 
-def test_auto_uses_the_vertex_engine_on_boxes_only() -> None:
+@settings(max_examples=30, deadline=None)
+@given(d=st.integers(1, 3), widths=st.lists(st.integers(1, 6), min_size=1, max_size=3),
+       seed=st.integers(0, 10_000))
+def test_same_cells_as_the_split_engine_on_all_of_rd(d, widths, seed) -> None:
+    """R^d: 2^d orthant cones in homogeneous coordinates, pieces merged by pattern.
+
+    Parallel hyperplanes meet at infinity (e.g. a unit fed by a single active unit), which the
+    vertex engine refuses as degenerate: then ``auto`` falls back to the split engine.
+    """
+    net = random_mlp(d, widths, 2, seed=seed)
+    vertex = enumerate_regions(net, Domain.reals(d), "auto")
+    split = enumerate_regions(net, Domain.reals(d), "split")
+    assert_same_cells(vertex, split)
+    assert_interiors_inside(vertex, net)
+
+
+def test_one_cell_on_all_of_rd_has_no_facets() -> None:
+    net = ReluNet(2, [AffineLayer({0: np.array([[0.0, 0.0]])}, np.array([1.0]))],
+                  AffineLayer({1: np.ones((1, 1))}, np.zeros(1)))
+    regions = VertexEngine()(net, Domain.reals(2))
+    assert len(regions) == 1 and regions.cells[0].facets == [] and not regions.cells[0].bounded
+    assert regions.cells[0].radius == 1.0 and regions.cells[0].pattern.tolist() == [True]
+
+
+def test_auto_uses_the_vertex_engine_on_boxes_and_rd_only() -> None:
     net = random_mlp(2, [6, 6], 1, seed=2)
     on_box = enumerate_regions(net, Domain.box([-1, -1], [1, 1]))
     on_plane = enumerate_regions(net, Domain.reals(2))
     polytope = enumerate_regions(net, Domain.polytope([[1, 1], [-1, 0], [0, -1]], [1, 0, 0]))
-    assert on_box.stats["engine"] == "vertex"
-    assert on_plane.stats.get("engine") != "vertex" and polytope.stats.get("engine") != "vertex"
-    assert vertex_engine_applies(Domain.box([-1, -1], [1, 1]))
-    assert not vertex_engine_applies(Domain.reals(2))
+    assert on_box.stats["engine"] == "vertex" and on_plane.stats["engine"] == "vertex"
+    assert polytope.stats.get("engine") != "vertex"
+    assert vertex_engine_applies(Domain.box([-1, -1], [1, 1])) and vertex_engine_applies(Domain.reals(2))
+    assert not vertex_engine_applies(Domain.polytope([[1, 1]], [1]))
 
 
 def test_a_cut_through_a_vertex_falls_back_to_the_split_engine() -> None:
@@ -111,7 +137,7 @@ def test_limits_stop_with_a_clear_message() -> None:
     with pytest.raises(RegionLimitError, match="--time-limit"):
         VertexEngine()(net, box, Limits(time_limit=0.0))
     with pytest.raises(ValueError, match="bounded box"):
-        VertexEngine()(net, Domain.reals(2))
+        VertexEngine()(net, Domain.polytope([[1, 1], [-1, 0], [0, -1]], [1, 0, 0]))
 
 
 def test_benchmark_net_matches_affinitrees_count() -> None:
