@@ -130,9 +130,10 @@ def _write_list(stream, chunks: Iterator[list]) -> None:
 
 
 def write_regions(shallow: ShallowNet, stream, source: str = "", sha256: str = "",
-                  certificate: dict[str, Any] | None = None) -> None:
+                  certificate: dict[str, Any] | None = None, chunk: int = 4096) -> None:
     """Write the regions document to an open text stream, incrementally: the same text as
-    ``json.dump(regions_document(...), stream)`` without the whole document in memory.
+    ``json.dump(regions_document(...), stream)`` without the whole document in memory (one
+    write per ``chunk`` hyperplanes or cells).
 
     Example:
         >>> import io
@@ -147,9 +148,9 @@ def write_regions(shallow: ShallowNet, stream, source: str = "", sha256: str = "
         sep = ", "
     stream.write(', "hyperplanes": [')
     entries = hyperplane_entries(shallow)
-    _write_list(stream, iter(lambda: list(islice(entries, 4096)), []))
+    _write_list(stream, iter(lambda: list(islice(entries, chunk)), []))
     stream.write('], "cells": [')
-    _write_list(stream, cell_entry_chunks(shallow))
+    _write_list(stream, cell_entry_chunks(shallow, chunk))
     stream.write("]")
     for key, value in _footer(shallow, certificate).items():
         stream.write(f", {dumps(key)}: {dumps(value)}")

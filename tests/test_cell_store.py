@@ -274,7 +274,11 @@ def test_write_regions_streams_in_pieces():
     import backends.regions_json as rj
     chunks = list(rj.cell_entry_chunks(shallow, chunk=7))
     assert [len(c) for c in chunks[:-1]] == [7] * (len(chunks) - 1) and sum(map(len, chunks)) == len(shallow.regions)
-    write_regions(shallow, Recorder())
+    whole = io.StringIO()
+    write_regions(shallow, whole)
+    recorder = Recorder()
+    write_regions(shallow, recorder, chunk=7)
+    assert recorder.getvalue() == whole.getvalue()
     assert len(writes) > 10 and max(writes) < sum(writes) / 2      # never the whole document at once
 
 
