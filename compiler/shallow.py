@@ -354,10 +354,10 @@ def build_shallow(net: ReluNet, regions: RegionSet, seed: int = 0) -> ShallowNet
     position[used] = np.arange(len(used))
     W = table.W[used].reshape(-1, net.d)
     b = table.b[used].copy()
-    orient = np.where(W @ p + b > 0, 1.0, -1.0)
+    positive = W @ p + b > 0
+    orient = np.where(positive, 1.0, -1.0)
     W, b = W * orient[:, None], b * orient
     fh = position[store.facet_h]
-    closed = store.facet_side * orient[fh] > 0
-    return ShallowNet(net, regions, W, b, HyperplaneKeys(table, used), store.facet_ptr.copy(), fh,
-                      np.asarray(closed, dtype=bool), store.A.reshape(-1, net.m, net.d),
-                      store.c.reshape(-1, net.m), p)
+    closed = (store.facet_side > 0) == positive[fh]     # s * orient > 0, without float temporaries
+    return ShallowNet(net, regions, W, b, HyperplaneKeys(table, used), store.facet_ptr.copy(), fh, closed,
+                      store.A.reshape(-1, net.m, net.d), store.c.reshape(-1, net.m), p)
