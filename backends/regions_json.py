@@ -19,6 +19,9 @@ used; JSON keeps them exactly):
   Certificate, including ``model_sha256`` and ``regions_sha256`` (sha256 of this document's
   canonical JSON without the ``certificate`` entry, see ``compiler.certify.regions_sha256``).
 
+The file is written incrementally (:func:`write_regions`, chunks of cells straight from the
+compact arrays of :class:`compiler.regions.CellStore`), so its size is not bounded by memory.
+
 Example:
     >>> doc = regions_document(shallow, source="m.onnx")       # doctest: +SKIP
     >>> doc["cells"][0]["pattern"]                              # doctest: +SKIP
@@ -27,7 +30,10 @@ Example:
 from __future__ import annotations
 
 import json
-from typing import Any
+from itertools import islice
+from typing import Any, Iterator
+
+import numpy as np
 
 from compiler.shallow import ShallowNet
 
@@ -37,31 +43,19 @@ VERSION = 1
 
 def regions_document(shallow: ShallowNet, source: str = "", sha256: str = "",
                      certificate: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The whole regions document as one dict (in memory: for certification and small nets;
+    :func:`write_regions` streams the same JSON without building it)."""
+    doc = _header(shallow, source, sha256)
+    doc["hyperplanes"] = list(hyperplane_entries(shallow))
+    doc["cells"] = [cell for chunk in cell_entry_chunks(shallow) for cell in chunk]
+    doc.update(_footer(shallow, certificate))
+    return doc
+
+
+def _header(shallow: ShallowNet, source: str, sha256: str) -> dict[str, Any]:
     regions = shallow.regions
     hull = shallow.domain.hull()
-    hyperplanes = []
-    for key, w, b in zip(shallow.keys, shallow.W, shallow.b):
-        entry: dict[str, Any] = {"kind": key[0]}
-        if key[0] == "unit":
-            entry.update(layer=int(key[1]), unit=int(key[2]))
-        else:
-            entry.update(row=int(key[1]))
-        entry.update(w=w.tolist(), b=float(b))
-        hyperplanes.append(entry)
-    cells = []
-    for a, cell in enumerate(regions.cells):
-        lo, hi = shallow.cell_ptr[a], shallow.cell_ptr[a + 1]
-        cells.append({
-            "id": a,
-            "pattern": "".join("1" if v else "0" for v in cell.pattern),
-            "A": cell.A.tolist(),
-            "c": cell.c.tolist(),
-            "facets": [[int(h), bool(cl)] for h, cl in zip(shallow.facet_h[lo:hi], shallow.facet_closed[lo:hi])],
-            "interior_point": cell.interior.tolist(),
-            "chebyshev_radius": cell.radius,
-            "bounded": bool(cell.bounded),
-        })
-    doc = {
+    return {
         "schema": SCHEMA,
         "version": VERSION,
         "model": {"source": source, "sha256": sha256, "input_dim": shallow.d, "output_dim": shallow.m,
@@ -69,16 +63,95 @@ def regions_document(shallow: ShallowNet, source: str = "", sha256: str = "",
         "domain": shallow.domain.to_json(),
         "domain_equalities": [[a.tolist(), b] for a, b in hull.equalities],
         "reference_point": shallow.p.tolist(),
-        "hyperplanes": hyperplanes,
-        "cells": cells,
-        "stats": {k: v for k, v in regions.stats.items() if isinstance(v, (int, float, str))},
     }
+
+
+def _footer(shallow: ShallowNet, certificate: dict[str, Any] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"stats": {k: v for k, v in shallow.regions.stats.items() if isinstance(v, (int, float, str))}}
     if certificate is not None:
-        doc["certificate"] = certificate
-    return doc
+        out["certificate"] = certificate
+    return out
+
+
+def hyperplane_entries(shallow: ShallowNet) -> Iterator[dict[str, Any]]:
+    """The ``hyperplanes`` entries, one dict at a time."""
+    for key, w, b in zip(shallow.keys, shallow.W.tolist(), shallow.b.tolist()):
+        entry: dict[str, Any] = {"kind": key[0]}
+        if key[0] == "unit":
+            entry.update(layer=int(key[1]), unit=int(key[2]))
+        else:
+            entry.update(row=int(key[1]))
+        entry.update(w=w, b=b)
+        yield entry
+
+
+def cell_entry_chunks(shallow: ShallowNet, chunk: int = 4096) -> Iterator[list[dict[str, Any]]]:
+    """The ``cells`` entries in lists of up to ``chunk`` cells, from the compact arrays.
+
+    Example:
+        >>> [len(c) for c in cell_entry_chunks(shallow, chunk=2)]    # doctest: +SKIP
+        [2, 2, 1]
+    """
+    store = shallow.regions.cells
+    ptr, fh, closed = shallow.cell_ptr, shallow.facet_h, shallow.facet_closed
+    for lo in range(0, len(store), chunk):
+        hi = min(lo + chunk, len(store))
+        bits = np.unpackbits(store.pattern_bits[lo:hi], axis=1, count=store.units)
+        text = (bits + 48).astype(np.uint8).tobytes().decode("ascii")
+        u = store.units
+        A, c = store.A[lo:hi].tolist(), store.c[lo:hi].tolist()
+        interior, radius, bounded = store.interior[lo:hi].tolist(), store.radius[lo:hi].tolist(), \
+            store.bounded[lo:hi].tolist()
+        f0 = int(ptr[lo])
+        hs, cl, offsets = fh[f0:ptr[hi]].tolist(), closed[f0:ptr[hi]].tolist(), (ptr[lo:hi + 1] - f0).tolist()
+        out = []
+        for k in range(hi - lo):
+            a, b = offsets[k], offsets[k + 1]
+            out.append({
+                "id": lo + k,
+                "pattern": text[k * u:(k + 1) * u],
+                "A": A[k],
+                "c": c[k],
+                "facets": [[h, v] for h, v in zip(hs[a:b], cl[a:b])],
+                "interior_point": interior[k],
+                "chebyshev_radius": radius[k],
+                "bounded": bounded[k],
+            })
+        yield out
+
+
+def _write_list(stream, chunks: Iterator[list]) -> None:
+    """Write the items of consecutive chunks as JSON list items (", "-separated, no brackets)."""
+    first = True
+    for chunk in chunks:
+        if chunk:
+            stream.write(("" if first else ", ") + ", ".join(map(json.dumps, chunk)))
+            first = False
 
 
 def write_regions(shallow: ShallowNet, stream, source: str = "", sha256: str = "",
-                  certificate: dict[str, Any] | None = None) -> None:
-    """Write the regions document to an open text stream."""
-    json.dump(regions_document(shallow, source, sha256, certificate), stream)
+                  certificate: dict[str, Any] | None = None, chunk: int = 4096) -> None:
+    """Write the regions document to an open text stream, incrementally: the same text as
+    ``json.dump(regions_document(...), stream)`` without the whole document in memory (one
+    write per ``chunk`` hyperplanes or cells).
+
+    Example:
+        >>> import io
+        >>> buf = io.StringIO(); write_regions(shallow, buf)              # doctest: +SKIP
+        >>> buf.getvalue() == json.dumps(regions_document(shallow))       # doctest: +SKIP
+        True
+    """
+    dumps = json.dumps
+    sep = "{"
+    for key, value in _header(shallow, source, sha256).items():
+        stream.write(f"{sep}{dumps(key)}: {dumps(value)}")
+        sep = ", "
+    stream.write(', "hyperplanes": [')
+    entries = hyperplane_entries(shallow)
+    _write_list(stream, iter(lambda: list(islice(entries, chunk)), []))
+    stream.write('], "cells": [')
+    _write_list(stream, cell_entry_chunks(shallow, chunk))
+    stream.write("]")
+    for key, value in _footer(shallow, certificate).items():
+        stream.write(f", {dumps(key)}: {dumps(value)}")
+    stream.write("}")

@@ -753,8 +753,8 @@ def certify_shallow(shallow, progress: Callable[[int, dict], None] | None = None
         for a, cell in enumerate(doc["cells"]):
             shallow.A[a] = np.array(cell["A"], dtype=np.float64).reshape(shallow.m, shallow.d)
             shallow.c[a] = np.array(cell["c"], dtype=np.float64)
-            shallow.regions.cells[a].A = shallow.A[a].copy()
-            shallow.regions.cells[a].c = shallow.c[a].copy()
+            shallow.regions.cells.A[a] = shallow.A[a]     # (the same memory when build_shallow made them)
+            shallow.regions.cells.c[a] = shallow.c[a]
         for h, hyp in enumerate(doc["hyperplanes"]):
             shallow.W[h] = np.array(hyp["w"], dtype=np.float64)
             shallow.b[h] = float(hyp["b"])

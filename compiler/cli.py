@@ -209,7 +209,7 @@ def _compile_one(args, net, domain, output, regions, equations_format, start) ->
         save_regions(shallow, regions, certificate and certificate.to_json())
     if not args.quiet:
         sizes = shallow.layer_sizes()
-        bounded = sum(c.bounded for c in shallow.regions.cells)
+        bounded = int(shallow.regions.cells.bounded.sum())
         print(f"{os.path.basename(args.model)} over {shallow.domain.describe()}: {shallow.num_cells:,} cells "
               f"({bounded:,} bounded), {shallow.num_hyperplanes:,} hyperplanes; shallow layers "
               f"H1={sizes['H1']:,} H2={sizes['H2']:,} H3={sizes['H3']:,} out={sizes['out']}; "

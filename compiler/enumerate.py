@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import sys
 import time
+from array import array
 from dataclasses import dataclass
 from typing import Callable
 
@@ -47,7 +48,7 @@ from compiler.errors import RegionLimitError
 from compiler.facet_certificates import facet_certificates
 from compiler.lp import LinearProgram
 from compiler.network import ReluNet
-from compiler.regions import Cell, RegionSet
+from compiler.regions import RegionSet
 
 
 @dataclass
@@ -59,6 +60,19 @@ class Limits:
 
 
 ProgressFn = Callable[[int, dict], None]
+
+EVENT_H, EVENT_C, EVENT_T = 0, 1, 2
+"""Kinds of the split run's event log (hyperplane registered, cell finished, subtree cut off)."""
+
+
+def event(kind: int, index: int) -> int:
+    """One entry of the event log: ``index << 2 | kind`` (an int64 in an ``array('q')``).
+
+    Example:
+        >>> event(EVENT_C, 5) >> 2, event(EVENT_C, 5) & 3 == EVENT_C
+        (5, True)
+    """
+    return index << 2 | kind
 
 
 class SplitEngine:
@@ -99,10 +113,11 @@ class _SplitRun:
         self.layer_offsets = np.concatenate([[0], np.cumsum(net.widths)]).astype(int)
         self.start = time.time() if start is None else start
         self.nodes = 0
-        # the run's log, replayed to merge subtrees in serial order: ("h", hyperplane index) when a
-        # hyperplane is registered, ("c", cell index) when a cell is finished, ("t", task index)
+        # the run's log, replayed to merge subtrees in serial order, one int64 per event
+        # (:func:`event`): EVENT_H with the hyperplane index when a hyperplane is registered,
+        # EVENT_C with the cell index when a cell is finished, EVENT_T with the task index
         # where a subtree was cut off (at ``cut_depth`` splits) into ``self.tasks``
-        self.events: list[tuple[str, int]] = []
+        self.events = array("q")
         self.cut_depth = cut_depth
         self.tasks: list[dict] = []
         # path: the rows pushed after the domain rows, with the hyperplane index and side
@@ -132,7 +147,7 @@ class _SplitRun:
         n = len(self.result.hyperplanes)
         i = self.result.hyperplane_index(key, w, b)
         if i == n:
-            self.events.append(("h", i))
+            self.events.append(event(EVENT_H, i))
         return i
 
     def add_domain_rows(self, log: bool = True) -> None:
@@ -180,7 +195,7 @@ class _SplitRun:
                 for h, s in self.path]
         self.tasks.append({"path": path, "rows": list(self.lp.rows[nd:]), "radius": self.radius,
                            "inner": self.inner, "args": args})
-        self.events.append(("t", len(self.tasks) - 1))
+        self.events.append(event(EVENT_T, len(self.tasks) - 1))
 
     def enter_layer(self, l: int, blocks, pattern: list[np.ndarray], t_int: np.ndarray,
                     witnesses: np.ndarray) -> None:
@@ -327,10 +342,10 @@ class _SplitRun:
         facets, bounded = self.irredundant_facets(t_int)
         if bounded is None:
             bounded = self.bounded_domain or self.is_bounded()
-        cell = Cell(np.concatenate(pattern) if pattern else np.zeros(0, bool), A, c, facets,
-                    self.to_x(t_int), float(radius), bool(bounded))
-        self.events.append(("c", len(self.result.cells)))
-        self.result.cells.append(cell)
+        self.events.append(event(EVENT_C, len(self.result.cells)))
+        self.result.cells.add(np.concatenate(pattern) if pattern else np.zeros(0, bool), A, c,
+                              [h for h, _ in facets], [s for _, s in facets], self.to_x(t_int),
+                              float(radius), bool(bounded))
         if self.progress is not None:
             self.progress(len(self.result.cells), {"lps": self.lp.solves})
 

@@ -46,7 +46,7 @@ class ShallowNet:
     regions: RegionSet
     W: np.ndarray                 # (H, d) oriented hyperplanes: h(x) = W x + b, h(p) > 0
     b: np.ndarray                 # (H,)
-    keys: list[tuple]             # structural key of each hyperplane
+    keys: Sequence[tuple]         # structural key of each hyperplane (HyperplaneKeys: built on access)
     cell_ptr: np.ndarray          # (R+1,) CSR offsets into facet_h / facet_closed
     facet_h: np.ndarray           # hyperplane index of each cell constraint
     facet_closed: np.ndarray      # True: h >= 0 (closed); False: h < 0 (strict)
@@ -156,7 +156,7 @@ class ShallowNet:
         cache = self._exact_cache.setdefault("affine", {})
         if cell not in cache:
             net = self.exact_net()
-            pattern = self.regions.cells[cell].pattern
+            pattern = self.regions.cells.pattern(cell)
             offsets = np.concatenate([[0], np.cumsum(net.widths)]).astype(int)
             _, (A, c) = net.effective_maps([pattern[offsets[i]:offsets[i + 1]] for i in range(len(net.widths))])
             cache[cell] = (A, c)
@@ -293,8 +293,9 @@ def choose_reference_point(regions: RegionSet, hyperplanes: list[int], rng: np.r
     every listed hyperplane (coordinates rounded to 2^-30 so p is a short exact fraction)."""
     domain = regions.domain
     hull = domain.hull()
-    W = np.array([regions.hyperplanes[h].w for h in hyperplanes]).reshape(-1, regions.d)
-    b = np.array([regions.hyperplanes[h].b for h in hyperplanes])
+    hyperplanes = np.asarray(hyperplanes, dtype=np.int64)
+    W = regions.hyperplanes.W[hyperplanes].reshape(-1, regions.d)
+    b = regions.hyperplanes.b[hyperplanes]
     norms = np.maximum(np.linalg.norm(W @ hull.U, axis=1), 1e-300)
     from compiler.lp import chebyshev_center
     if hull.Gt.shape[0]:
@@ -318,24 +319,45 @@ def choose_reference_point(regions: RegionSet, hyperplanes: list[int], rng: np.r
     return best
 
 
+class HyperplaneKeys(Sequence):
+    """The structural keys of some rows of a HyperplaneStore, built on access (no tuple per
+    hyperplane is kept; ``list(keys)`` gives them all).
+
+    Example:
+        >>> from compiler.regions import HyperplaneStore
+        >>> store = HyperplaneStore(1)
+        >>> _ = store.index(("domain", 0), np.ones(1), 0.0), store.index(("domain", 1), np.ones(1), 1.0)
+        >>> list(HyperplaneKeys(store, np.array([1])))
+        [('domain', 1)]
+    """
+
+    def __init__(self, store, rows: np.ndarray) -> None:
+        self.store, self.rows = store, rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        return self.store.key(int(self.rows[i]))
+
+
 def build_shallow(net: ReluNet, regions: RegionSet, seed: int = 0) -> ShallowNet:
-    """Construct the shallow network from enumerated regions (DESIGN.md section 2)."""
+    """Construct the shallow network from enumerated regions (DESIGN.md section 2).
+
+    Vectorised over the regions' compact arrays; A and c are views of ``regions.cells.A / .c``."""
     used = regions.used_hyperplanes()
     p = choose_reference_point(regions, used, np.random.default_rng(seed))
-    position = {h: i for i, h in enumerate(used)}
-    W = np.array([regions.hyperplanes[h].w for h in used]).reshape(-1, net.d)
-    b = np.array([regions.hyperplanes[h].b for h in used])
-    orient = np.where(W @ p + b > 0, 1.0, -1.0)
+    table, store = regions.hyperplanes, regions.cells
+    position = np.full(len(table), -1, dtype=np.int64)
+    position[used] = np.arange(len(used))
+    W = table.W[used].reshape(-1, net.d)
+    b = table.b[used].copy()
+    positive = W @ p + b > 0
+    orient = np.where(positive, 1.0, -1.0)
     W, b = W * orient[:, None], b * orient
-    ptr, fh, closed = [0], [], []
-    for cell in regions.cells:
-        for h, s in cell.facets:
-            j = position[h]
-            fh.append(j)
-            closed.append(s * orient[j] > 0)
-        ptr.append(len(fh))
-    A = np.array([cell.A for cell in regions.cells]).reshape(-1, net.m, net.d)
-    c = np.array([cell.c for cell in regions.cells]).reshape(-1, net.m)
-    return ShallowNet(net, regions, W, b, [regions.hyperplanes[h].key for h in used],
-                      np.array(ptr, dtype=np.int64), np.array(fh, dtype=np.int64), np.array(closed, dtype=bool),
-                      A, c, p)
+    fh = position[store.facet_h]
+    closed = (store.facet_side > 0) == positive[fh]     # s * orient > 0, without float temporaries
+    return ShallowNet(net, regions, W, b, HyperplaneKeys(table, used), store.facet_ptr.copy(), fh, closed,
+                      store.A.reshape(-1, net.m, net.d), store.c.reshape(-1, net.m), p)

@@ -1,0 +1,121 @@
+"""Scale benchmark (issue 5 item 4): enumerate ~10^6 cells and stream the regions file to disk.
+
+``python -m benchmarks.scale --case d4_32x32x32 --jobs 2 --out /tmp/scale/regions.json`` runs, in
+this one process: the case's network through the ONNX frontend (:func:`benchmarks.cases.load_case`),
+``enumerate_regions(..., jobs=N)``, :func:`compiler.shallow.build_shallow` (vectorised over the
+compact cell store; the shallow ONNX model is not built: at 10^6 cells it is far too large to be
+useful) and :func:`relucompile.save_regions` (streamed JSON, written atomically).  It prints one
+JSON record: cells, hyperplanes, seconds of each phase, peak memory (``VmHWM`` of this process
+and the largest of the pool's worker processes), the store's bytes, the regions file's size.
+
+``--max-regions N`` stops the enumeration after N cells (the record then has ``stopped``): a cheap
+way to compare the memory per cell of two versions of the code on the same prefix of a run.
+
+Example:
+    >>> import json, os, subprocess, sys, tempfile
+    >>> out = os.path.join(tempfile.mkdtemp(), "r.json")
+    >>> res = subprocess.run([sys.executable, "-m", "benchmarks.scale", "--case", "quick_d2_4x4",
+    ...                       "--out", out], capture_output=True, text=True, check=True)  # doctest: +SKIP
+    >>> json.loads(res.stdout)["cells"]                                                 # doctest: +SKIP
+    17
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (``VmHWM``) in MiB (0 where /proc is absent).
+
+    Example:
+        >>> peak_rss_mb() > 1
+        True
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return 0.0
+
+
+def run(case_name: str, jobs: int, out: str | None, max_regions: int | None, time_limit: float | None,
+        keep: bool = True) -> dict:
+    """Enumerate the case, build the shallow net, stream the regions file; the figures as a dict."""
+    from benchmarks.cases import find_case, load_case
+    from compiler.enumerate import Limits, enumerate_regions
+    from compiler.errors import RegionLimitError
+    from compiler.shallow import build_shallow
+    from relucompile import save_regions
+
+    record: dict = {"case": case_name, "jobs": jobs, "max_regions": max_regions}
+    net, domain, _ = load_case(find_case(case_name))
+    record["rss_before_mb"] = round(peak_rss_mb(), 1)
+    last = [time.time()]
+
+    def progress(n: int, info: dict) -> None:
+        if time.time() - last[0] > 30:
+            last[0] = time.time()
+            print(f"  {n:,} cells, {peak_rss_mb():.0f} MB peak", file=sys.stderr, flush=True)
+
+    start = time.time()
+    try:
+        regions = enumerate_regions(net, domain, limits=Limits(max_regions, time_limit), progress=progress,
+                                    jobs=jobs)
+    except RegionLimitError as exc:
+        record.update(stopped=str(exc), enumerate_s=round(time.time() - start, 1),
+                      peak_mb=round(peak_rss_mb(), 1))
+        return record
+    record.update(cells=len(regions), hyperplanes=len(regions.hyperplanes), enumerate_s=round(time.time() - start, 1),
+                  lps=regions.stats.get("lps"), worker_peak_mb=regions.stats.get("worker_peak_mb"),
+                  peak_after_enumerate_mb=round(peak_rss_mb(), 1))
+    if hasattr(regions.cells, "nbytes"):
+        record["cell_store_mb"] = round(regions.cells.nbytes() / 2**20, 1)
+    t = time.time()
+    shallow = build_shallow(net, regions)
+    record.update(shallow_s=round(time.time() - t, 1), facets=int(shallow.facet_h.size),
+                  used_hyperplanes=shallow.num_hyperplanes)
+    if out:
+        t = time.time()
+        save_regions(shallow, out)
+        record.update(write_s=round(time.time() - t, 1), regions_file_mb=round(os.path.getsize(out) / 2**20, 1))
+        if not keep:
+            os.remove(out)
+    record.update(total_s=round(time.time() - start, 1), peak_mb=round(peak_rss_mb(), 1))
+    return record
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.scale",
+        description="Enumerate a large case and stream its regions file; print cells, seconds, peak memory "
+                    "(example: python -m benchmarks.scale --case d4_32x32x32 --jobs 2 --out /tmp/r.json)")
+    parser.add_argument("--case", default="d4_32x32x32", help="a case of benchmarks/cases.py (default d4_32x32x32)")
+    parser.add_argument("--jobs", type=int, default=2, help="enumeration processes (default 2)")
+    parser.add_argument("--out", help="regions file to write (omitted: enumeration and shallow net only)")
+    parser.add_argument("--no-keep", action="store_true", help="delete the regions file after measuring its size")
+    parser.add_argument("--max-regions", type=int, help="stop after this many cells (memory per cell on a prefix)")
+    parser.add_argument("--time-limit", type=float, help="stop after this many seconds of enumeration")
+    parser.add_argument("--json", help="also write the record to this file")
+    args = parser.parse_args(argv)
+    record = run(args.case, args.jobs, args.out, args.max_regions, args.time_limit, keep=not args.no_keep)
+    text = json.dumps(record)
+    print(text, flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            f.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
