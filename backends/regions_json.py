@@ -13,7 +13,11 @@ used; JSON keeps them exactly):
   "chebyshev_radius", "bounded"}``; ``pattern`` is a string with one character per ReLU unit
   (layers concatenated, '1' = active); ``facets`` is a list of ``[h, closed]``: the cell satisfies
   h(x) >= 0 if closed is true, else h(x) <= 0 (and h(x) < 0 in the half-open partition).  On the
-  cell, f(x) = A x + c.
+  cell, f(x) = A x + c.  ``chebyshev_radius`` is the radius of a ball around ``interior_point``
+  inside the cell (in the domain's affine hull, capped at 1 on unbounded domains): the Chebyshev
+  radius when the split engine made the cells; the vertex engine (``stats.engine == "vertex"``)
+  gives the distance from its interior point, the mean of the cell's vertices, to the nearest
+  facet, which is at most the Chebyshev radius.
 * ``stats``: engine figures (LPs, seconds, tolerance).
 * ``certificate`` (only after ``--certify``): the figures of ``compiler/certify.py``'s
   Certificate, including ``model_sha256`` and ``regions_sha256`` (sha256 of this document's

@@ -27,6 +27,8 @@ import os
 import sys
 import time
 
+import numpy as np
+
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
@@ -50,7 +52,7 @@ def peak_rss_mb() -> float:
 
 
 def run(case_name: str, jobs: int, out: str | None, max_regions: int | None, time_limit: float | None,
-        keep: bool = True) -> dict:
+        keep: bool = True, engine: str = "auto") -> dict:
     """Enumerate the case, build the shallow net, stream the regions file; the figures as a dict."""
     from benchmarks.cases import find_case, load_case
     from compiler.enumerate import Limits, enumerate_regions
@@ -58,7 +60,7 @@ def run(case_name: str, jobs: int, out: str | None, max_regions: int | None, tim
     from compiler.shallow import build_shallow
     from relucompile import save_regions
 
-    record: dict = {"case": case_name, "jobs": jobs, "max_regions": max_regions}
+    record: dict = {"case": case_name, "jobs": jobs, "max_regions": max_regions, "engine": engine}
     net, domain, _ = load_case(find_case(case_name))
     record["rss_before_mb"] = round(peak_rss_mb(), 1)
     last = [time.time()]
@@ -70,15 +72,21 @@ def run(case_name: str, jobs: int, out: str | None, max_regions: int | None, tim
 
     start = time.time()
     try:
-        regions = enumerate_regions(net, domain, limits=Limits(max_regions, time_limit), progress=progress,
-                                    jobs=jobs)
+        regions = enumerate_regions(net, domain, engine, limits=Limits(max_regions, time_limit),
+                                    progress=progress, jobs=jobs)
     except RegionLimitError as exc:
         record.update(stopped=str(exc), enumerate_s=round(time.time() - start, 1),
                       peak_mb=round(peak_rss_mb(), 1))
         return record
     record.update(cells=len(regions), hyperplanes=len(regions.hyperplanes), enumerate_s=round(time.time() - start, 1),
                   lps=regions.stats.get("lps"), worker_peak_mb=regions.stats.get("worker_peak_mb"),
+                  engine_used=regions.stats.get("engine", "split"), chunks=regions.stats.get("chunks"),
+                  vertices=regions.stats.get("vertices"),
                   peak_after_enumerate_mb=round(peak_rss_mb(), 1))
+    radius = regions.cells.radius
+    thinnest = np.argsort(radius)[:3]
+    record["thinnest_cells"] = [{"cell": int(i), "radius": float(radius[i]),
+                                 "interior": regions.cells[int(i)].interior.tolist()} for i in thinnest]
     if hasattr(regions.cells, "nbytes"):
         record["cell_store_mb"] = round(regions.cells.nbytes() / 2**20, 1)
     t = time.time()
@@ -102,13 +110,16 @@ def main(argv: list[str] | None = None) -> int:
                     "(example: python -m benchmarks.scale --case d4_32x32x32 --jobs 2 --out /tmp/r.json)")
     parser.add_argument("--case", default="d4_32x32x32", help="a case of benchmarks/cases.py (default d4_32x32x32)")
     parser.add_argument("--jobs", type=int, default=2, help="enumeration processes (default 2)")
+    parser.add_argument("--engine", default="auto", choices=["auto", "vertex", "split"],
+                        help="enumeration engine (default auto: the vertex engine on this box)")
     parser.add_argument("--out", help="regions file to write (omitted: enumeration and shallow net only)")
     parser.add_argument("--no-keep", action="store_true", help="delete the regions file after measuring its size")
     parser.add_argument("--max-regions", type=int, help="stop after this many cells (memory per cell on a prefix)")
     parser.add_argument("--time-limit", type=float, help="stop after this many seconds of enumeration")
     parser.add_argument("--json", help="also write the record to this file")
     args = parser.parse_args(argv)
-    record = run(args.case, args.jobs, args.out, args.max_regions, args.time_limit, keep=not args.no_keep)
+    record = run(args.case, args.jobs, args.out, args.max_regions, args.time_limit, keep=not args.no_keep,
+                 engine=args.engine)
     text = json.dumps(record)
     print(text, flush=True)
     if args.json:

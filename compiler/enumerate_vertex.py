@@ -46,9 +46,11 @@ import numpy as np
 from compiler.domain import Domain, Hull
 from compiler.errors import RegionLimitError
 from compiler.network import ReluNet
-from compiler.regions import Cell, RegionSet
+from compiler.regions import RegionSet
 
 MAX_DIM = 12          # 2^k box corners to start from
+VERTEX_BUDGET = 8_000_000   # vertices held at once (about 100 bytes each), see run_layers
+PATH_WIDTH = 16       # cuts per cell stored at first (widened when a path grows longer)
 VALUE_BLOCK = 4      # units whose values are kept per vertex at once (memory: N x block floats)
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 
@@ -174,24 +176,14 @@ class _VertexRun:
         self.result = RegionSet(domain, net.d, net.m, net.widths)
         self.start = time.time()
         total_units = int(sum(net.widths))
-        self.max_depth = total_units
         rng = np.random.default_rng(20261127)
         self.R = rng.integers(0, 2**63, size=2 * self.k + total_units + 1, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
         # hyperplanes in x with their norm in t (for distances)
-        self.h_w: list[np.ndarray] = []
-        self.h_b: list[float] = []
-        self.h_norm: list[float] = []
         self.domain_h = np.full(2 * self.k, -1, dtype=np.int64)   # -1: not a facet (orthant walls)
 
     # -- helpers ------------------------------------------------------------------------------
     def register(self, key: tuple, w: np.ndarray, b: float) -> int:
-        n = len(self.result.hyperplanes)
-        i = self.result.hyperplane_index(key, w, b)
-        if i == n:
-            self.h_w.append(np.asarray(w, dtype=np.float64))
-            self.h_b.append(float(b))
-            self.h_norm.append(float(np.linalg.norm(np.asarray(w, dtype=np.float64) @ self.hull.U)))
-        return i
+        return self.result.hyperplane_index(key, w, b)
 
     def check_limits(self, n: int) -> None:
         lim = self.limits
@@ -266,37 +258,78 @@ class _VertexRun:
 
     # -- main ---------------------------------------------------------------------------------
     def run(self) -> RegionSet:
-        net, k = self.net, self.k
+        net = self.net
         first = self.start_vertices()
-        # per cell: its group (the cells of the previous layer: same maps), layer signs, path
+        # per cell: its group (the cells of the previous layer: same maps), its path of cuts
         self.group = _Rows(np.zeros(first, dtype=np.int64))
         self.depth = _Rows(np.zeros(first, dtype=np.int32))
-        self.path_h = _Rows(np.zeros((first, max(self.max_depth, 1)), dtype=np.int64))
-        self.path_s = _Rows(np.zeros((first, max(self.max_depth, 1)), dtype=np.int8))
-        # block maps per group, in x: block 0 is the identity (shared)
-        last_use = {}
+        self.path_h = _Rows(np.zeros((first, PATH_WIDTH), dtype=np.int32))
+        self.path_s = _Rows(np.zeros((first, PATH_WIDTH), dtype=np.int8))
+        self.last_use = {}
         for l, layer in enumerate(net.layers + [net.output]):
             for b in layer.weights:
-                last_use[b] = l
-        blocks: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        prefix = np.zeros((1, 0), dtype=bool)
-        for l, layer in enumerate(net.layers):
-            Z, z = self.preactivation(layer, blocks, len(prefix))
+                self.last_use[b] = l
+        self.growth, self.total_vertices, self.chunks = 1.0, 0, 0
+        self.run_layers(0, {}, np.zeros((1, 0), dtype=bool))
+        self.result.stats.update({"engine": "vertex", "lps": 0, "tol": self.tol, "chunks": self.chunks,
+                                  "vertices": self.total_vertices, "seconds": time.time() - self.start})
+        return self.result
+
+    def run_layers(self, first_layer: int, blocks: dict, prefix: np.ndarray) -> None:
+        """Cut the current cells by layers ``first_layer``, ... and finish them.
+
+        ``blocks`` maps a block to its per-group maps (block 0, the input, is implicit) and
+        ``prefix`` holds each group's pattern of the earlier layers.  Between layers, when the
+        vertex sets would outgrow ``VERTEX_BUDGET`` (judging by the last layer's growth), the
+        cells go on in chunks, one after the other, so memory stays bounded.
+        """
+        net = self.net
+        for l in range(first_layer, len(net.layers)):
+            if l > first_layer and self.group.n > 1 and self.X.n * self.growth > VERTEX_BUDGET \
+                    and not self.cone:   # on R^d a cell's pieces must meet in one finish()
+                self.run_in_chunks(l, blocks, prefix)
+                return
+            vertices_before = self.X.n
+            Z, z = self.preactivation(net.layers[l], blocks, len(prefix))
             self._prefix = prefix
             signs = self.cut_layer(l, Z, z)
             on = signs > 0
             g = self.group.v
             prefix = np.concatenate([prefix[g], on], axis=1)
-            blocks = {b: (M[g], m[g]) for b, (M, m) in blocks.items() if last_use[b] > l}
-            if last_use.get(l + 1, -1) > l:
+            blocks = {b: (M[g], m[g]) for b, (M, m) in blocks.items() if self.last_use[b] > l}
+            if self.last_use.get(l + 1, -1) > l:
                 blocks[l + 1] = (Z[g] * on[:, :, None], z[g] * on)
-            n = self.group.n
-            self.group = _Rows(np.arange(n, dtype=np.int64))
+            self.group = _Rows(np.arange(self.group.n, dtype=np.int64))
+            self.growth = self.X.n / max(vertices_before, 1)     # this layer's growth
         A, c = self.preactivation(net.output, blocks, len(prefix))
+        self.total_vertices += self.X.n
         self.finish(prefix, A, c)
-        self.result.stats.update({"engine": "vertex", "lps": 0, "tol": self.tol,
-                                  "vertices": int(self.X.n), "seconds": time.time() - self.start})
-        return self.result
+
+    def run_in_chunks(self, l: int, blocks: dict, prefix: np.ndarray) -> None:
+        """Go on from layer l with consecutive ranges of cells, one range at a time."""
+        n = self.group.n
+        order = np.argsort(self.vcell.v, kind="stable")      # vertices sorted by cell
+        new_id = np.empty_like(order)
+        new_id[order] = np.arange(order.size)
+        X, act, hsh = self.X.v[order], self.act.v[order], self.hsh.v[order]
+        nbr = new_id[self.nbr.v[order]].astype(np.int32)
+        counts = np.bincount(self.vcell.v, minlength=n)
+        vstart = np.concatenate([[0], np.cumsum(counts)])
+        depth, path_h, path_s = self.depth.v.copy(), self.path_h.v.copy(), self.path_s.v.copy()
+        per_chunk = max(VERTEX_BUDGET / self.growth, 1.0)
+        cuts = np.searchsorted(vstart, np.arange(per_chunk, vstart[-1], per_chunk))
+        edges = np.unique(np.concatenate([[0], np.clip(cuts, 1, n), [n]]))
+        del order, new_id
+        for c0, c1 in zip(edges[:-1].tolist(), edges[1:].tolist()):
+            v0, v1 = vstart[c0], vstart[c1]
+            self.chunks += 1
+            self.X, self.act, self.hsh = _Rows(X[v0:v1].copy()), _Rows(act[v0:v1].copy()), _Rows(hsh[v0:v1].copy())
+            self.nbr = _Rows(nbr[v0:v1] - np.int32(v0))
+            self.vcell = _Rows(np.repeat(np.arange(c1 - c0, dtype=np.int32), counts[c0:c1]))
+            self.group = _Rows(np.arange(c1 - c0, dtype=np.int64))
+            self.depth = _Rows(depth[c0:c1].copy())
+            self.path_h, self.path_s = _Rows(path_h[c0:c1].copy()), _Rows(path_s[c0:c1].copy())
+            self.run_layers(l, {b: (M[c0:c1], m[c0:c1]) for b, (M, m) in blocks.items()}, prefix[c0:c1])
 
     def preactivation(self, layer, blocks, groups: int) -> tuple[np.ndarray, np.ndarray]:
         """Per-group maps (G, n, d), (G, n) of ``layer`` given the blocks' per-group maps."""
@@ -333,9 +366,10 @@ class _VertexRun:
             self.vals = _Rows(vals, capacity=len(self.X.data))
             for jj, j in enumerate(cols):
                 self.cut_unit(l, int(j), jj, flat, zt)
-                self.check_limits(self.group.n)
+                seen = len(self.result.cells) + self.group.n    # a lower bound of the final count
+                self.check_limits(seen)
                 if self.progress is not None:
-                    self.progress(self.group.n, {"lps": 0})
+                    self.progress(seen, {"lps": 0})
         return self.signs.v.copy()
 
     def check_walls(self, l: int, Zn: np.ndarray, zn: np.ndarray, flat: np.ndarray) -> None:
@@ -374,6 +408,8 @@ class _VertexRun:
         g = self.group.v[C]
         hid = self.hyperplane_ids(l, j, g)
         d0 = self.depth.v[C].astype(np.int64)
+        if d0.size and int(d0.max()) >= self.path_h.data.shape[1]:
+            self.widen_paths(2 * self.path_h.data.shape[1])
         cut_local = np.full(nc, -1, dtype=np.int64)
         cut_local[C] = 2 * k + d0
         # cells: the positive side keeps the cell's index, the negative side is appended
@@ -464,6 +500,12 @@ class _VertexRun:
         self.nbr.extend_twice(nbr_up, nbr_down)
         self.vcell.extend_twice(c_of, c_down)
 
+    def widen_paths(self, width: int) -> None:
+        for rows in (self.path_h, self.path_s):
+            wider = np.zeros((len(rows.data), width), dtype=rows.data.dtype)
+            wider[:, :rows.data.shape[1]] = rows.data
+            rows.data = wider
+
     def hyperplane_ids(self, l: int, j: int, groups: np.ndarray) -> np.ndarray:
         """The hyperplane index of unit j of layer l in each group (registered on first use)."""
         Z, z = self.layer_maps
@@ -486,7 +528,7 @@ class _VertexRun:
         counts = np.bincount(cellv, minlength=nc)
         centre = np.stack([np.bincount(cellv, weights=X[:, i], minlength=nc) for i in range(X.shape[1])], axis=1)
         x = centre[:, :-1] / centre[:, -1:]
-        marks = np.zeros((nc, 2 * k + self.max_depth), dtype=bool)
+        marks = np.zeros((nc, 2 * k + self.path_h.data.shape[1]), dtype=bool)
         marks[cellv[:, None], act] = True
         rows, local = np.nonzero(marks)
         is_dom = local < 2 * k
@@ -514,8 +556,8 @@ class _VertexRun:
         piece_of = np.repeat(np.arange(nc), lengths)
         offsets = np.arange(piece_of.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
         f = np.repeat(ptr[merged], lengths) + offsets
-        Hw, Hb, Hn = (np.array(self.h_w).reshape(-1, self.net.d), np.array(self.h_b), np.array(self.h_norm))
-        dist = s[f] * (np.einsum("fd,fd->f", Hw[h[f]], x[piece_of]) + Hb[h[f]]) / Hn[h[f]]
+        Wf, bf = self.result.hyperplanes.W[h[f]], self.result.hyperplanes.b[h[f]]
+        dist = s[f] * (np.einsum("fd,fd->f", Wf, x[piece_of]) + bf) / np.linalg.norm(Wf @ self.hull.U, axis=1)
         piece_radius = np.full(nc, np.inf)
         np.minimum.at(piece_radius, piece_of, dist)
         if self.cone:
@@ -524,8 +566,6 @@ class _VertexRun:
             radius = np.minimum(piece_radius[best], 1.0)
         else:
             best, radius = np.arange(nc), piece_radius
-        facets = list(zip(h.tolist(), s.tolist()))
-        cells = self.result.cells
-        for a, p in enumerate(best.tolist()):
-            cells.append(Cell(prefix[p], A[p], c[p], facets[ptr[a]:ptr[a + 1]], x[p],
-                              float(radius[a]), bool(bounded[a])))
+        self.result.cells.append_many(patterns=prefix[best], A=A[best], c=c[best], interior=x[best],
+                                      radius=radius, bounded=bounded, facet_ptr=ptr, facet_h=h,
+                                      facet_side=s)

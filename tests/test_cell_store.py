@@ -148,7 +148,7 @@ def test_engine_stores_exactly_the_cells_it_finishes(d, widths, kind, monkeypatc
 
     monkeypatch.setattr(CellStore, "add", spy)
     monkeypatch.setattr(RegionSet, "__post_init__", remember)
-    regions = enumerate_regions(net, domain_for(d, kind))
+    regions = enumerate_regions(net, domain_for(d, kind), "split")
     monkeypatch.undo()
     by_pattern = {}
     for store, pattern, A, c, fh, fs, interior, radius, bounded in finished:
@@ -175,8 +175,8 @@ def assert_same_regions(a: RegionSet, b: RegionSet) -> None:
 @pytest.mark.parametrize("d,widths,kind", NETS[1:3])
 def test_jobs_2_gives_identical_stores(d, widths, kind):
     net = random_mlp(d, widths, 1, seed=7)
-    one = enumerate_regions(net, domain_for(d, kind), jobs=1)
-    two = enumerate_regions(net, domain_for(d, kind), jobs=2)
+    one = enumerate_regions(net, domain_for(d, kind), engine="split", jobs=1)
+    two = enumerate_regions(net, domain_for(d, kind), engine="split", jobs=2)
     assert len(one) > 20
     assert_same_regions(one, two)
     assert one.stats["tasks"] > 1

@@ -157,3 +157,24 @@ def test_a_unit_of_the_fixed_coordinates_only_takes_its_sign_there() -> None:
     regions = VertexEngine()(net, domain)
     assert sorted(c.pattern.tolist() for c in regions.cells) == [[False, True], [True, True]]
     assert_same_cells(regions, enumerate_regions(net, domain, "split"))
+
+
+def test_chunks_give_the_same_cells(monkeypatch) -> None:
+    """A tiny vertex budget makes the engine go on in chunks of cells: same cells, facets, maps."""
+    import compiler.enumerate_vertex as vertex_module
+    net = random_mlp(3, [8, 8, 8], 2, seed=4)
+    box = Domain.box(-np.ones(3), np.ones(3))
+    whole = VertexEngine()(net, box)
+    monkeypatch.setattr(vertex_module, "VERTEX_BUDGET", 50)
+    chunked = VertexEngine()(net, box)
+    assert whole.stats["chunks"] == 0 and chunked.stats["chunks"] > 100
+    assert_same_cells(chunked, whole)
+    assert_interiors_inside(chunked, net)
+
+
+def test_long_paths_widen_the_path_table(monkeypatch) -> None:
+    import compiler.enumerate_vertex as vertex_module
+    monkeypatch.setattr(vertex_module, "PATH_WIDTH", 1)
+    net = random_mlp(2, [12, 12], 1, seed=5)
+    box = Domain.box([-1, -1], [1, 1])
+    assert_same_cells(VertexEngine()(net, box), enumerate_regions(net, box, "split"))
