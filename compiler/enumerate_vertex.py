@@ -269,9 +269,9 @@ class _VertexRun:
         for l, layer in enumerate(net.layers + [net.output]):
             for b in layer.weights:
                 self.last_use[b] = l
-        self.growth, self.total_vertices, self.chunks = 1.0, 0, 0
+        self.growth, self.total_vertices, self.chunks, self.slivers = 1.0, 0, 0, 0
         self.run_layers(0, {}, np.zeros((1, 0), dtype=bool))
-        self.result.stats.update({"engine": "vertex", "lps": 0, "tol": self.tol, "chunks": self.chunks,
+        self.result.stats.update({"engine": "vertex", "lps": self.slivers, "tol": self.tol, "chunks": self.chunks,
                                   "vertices": self.total_vertices, "seconds": time.time() - self.start})
         return self.result
 
@@ -566,6 +566,35 @@ class _VertexRun:
             radius = np.minimum(piece_radius[best], 1.0)
         else:
             best, radius = np.arange(nc), piece_radius
-        self.result.cells.append_many(patterns=prefix[best], A=A[best], c=c[best], interior=x[best],
+        interior = x[best]
+        keep = self.chebyshev_check(radius, interior, ptr, h, s)
+        if not keep.all():   # slivers: drop them and their facet rows
+            rows_kept = np.repeat(keep, np.diff(ptr))
+            h, s = h[rows_kept], s[rows_kept]
+            ptr = np.concatenate([[0], np.cumsum(np.diff(ptr)[keep])])
+            best, radius, bounded, interior = best[keep], radius[keep], bounded[keep], interior[keep]
+        self.result.cells.append_many(patterns=prefix[best], A=A[best], c=c[best], interior=interior,
                                       radius=radius, bounded=bounded, facet_ptr=ptr, facet_h=h,
                                       facet_side=s)
+
+    def chebyshev_check(self, radius, interior, ptr, h, s) -> np.ndarray:
+        """Keep-mask of the cells: those whose ball around the interior point is thinner than
+        10 tol get their Chebyshev ball by LP (radius and interior updated in place) and are
+        dropped as slivers when its radius is at most tol, as the split engine drops them."""
+        from compiler.lp import LinearProgram
+        keep = np.ones(radius.size, dtype=bool)
+        U, x0 = self.hull.U, self.hull.x0
+        W, b = self.result.hyperplanes.W, self.result.hyperplanes.b
+        for a in np.nonzero(radius <= 10 * self.tol)[0].tolist():
+            rows = slice(ptr[a], ptr[a + 1])
+            sides = s[rows][:, None]
+            lp = LinearProgram(self.k, cap=1.0 if self.cone else 1e6)
+            for row, rhs in zip(-sides * (W[h[rows]] @ U), sides[:, 0] * (b[h[rows]] + W[h[rows]] @ x0)):
+                lp.add_row(row, rhs)
+            centre, r = lp.chebyshev()
+            self.slivers += 1
+            if centre is None or r <= self.tol:
+                keep[a] = False
+            else:
+                radius[a], interior[a] = r, x0 + U @ centre
+        return keep

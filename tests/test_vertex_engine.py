@@ -64,7 +64,7 @@ def test_same_cells_as_the_split_engine(d, widths, seed, fixed) -> None:
     domain = Domain.box(lo, hi)
     vertex = VertexEngine()(net, domain)
     split = enumerate_regions(net, domain, "split")
-    assert vertex.stats["lps"] == 0
+    assert vertex.stats["engine"] == "vertex"
     assert_same_cells(vertex, split)
     assert_interiors_inside(vertex, net)
 
@@ -178,3 +178,15 @@ def test_long_paths_widen_the_path_table(monkeypatch) -> None:
     net = random_mlp(2, [12, 12], 1, seed=5)
     box = Domain.box([-1, -1], [1, 1])
     assert_same_cells(VertexEngine()(net, box), enumerate_regions(net, box, "split"))
+
+
+def test_slivers_are_dropped_as_the_split_engine_drops_them() -> None:
+    """x2 = 0 and x2 = 1.5e-8 x1 bound two thin triangles (height 1.5e-8 > tol at x1 = +-1, so
+    the cut crosses; Chebyshev radius ~0.75e-8 <= tol = 1e-8): both engines drop them."""
+    first = AffineLayer({0: np.array([[0.0, 1.0], [-1.5e-8, 1.0]])}, np.zeros(2))
+    net = ReluNet(2, [first], AffineLayer({1: np.ones((1, 2))}, np.zeros(1)))
+    box = Domain.box([-1, -1], [1, 1])
+    vertex = VertexEngine()(net, box)
+    split = enumerate_regions(net, box, "split")
+    assert len(vertex) == len(split) == 2 and vertex.stats["lps"] == 2   # two sliver LPs
+    assert_same_cells(vertex, split)
