@@ -90,8 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-limit", type=float, metavar="S",
                    help="stop with an error after S seconds of enumeration, e.g. --time-limit 600")
     p.add_argument("--jobs", type=int, default=1, metavar="N",
-                   help="processes for region enumeration (default 1); the result is the same for every "
-                        "N, e.g. --jobs 2")
+                   help="processes for the split engine's enumeration (default 1; the vertex engine "
+                        "runs in one process); the result is the same for every N, e.g. --jobs 2")
     p.add_argument("--engine", choices=["auto", "vertex", "split"], default="auto",
                    help="region enumeration engine: auto (default: vertex on boxes in up to 12 free "
                         "coordinates, else split), vertex (no LPs, boxes only), split (LPs, any domain, "

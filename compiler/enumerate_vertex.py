@@ -164,8 +164,9 @@ class _VertexRun:
         self.cone = domain.kind == "reals"       # all of R^d: orthant cones, homogeneous coordinates
         box = box_of_hull(self.hull) if domain.bounded else None
         if not (1 <= self.hull.k <= MAX_DIM and (box is not None or self.cone)):
-            raise ValueError("the vertex engine needs a bounded box domain, or all of R^d, in at "
-                             f"most {MAX_DIM} free coordinates")
+            from compiler.errors import DomainError
+            raise DomainError("the vertex engine (--engine vertex) needs a bounded box domain, or all "
+                              f"of R^d, in at most {MAX_DIM} free coordinates; use --engine auto or split")
         self.k = self.hull.k
         if self.cone:
             self.tol = rel_tol

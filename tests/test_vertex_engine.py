@@ -12,7 +12,7 @@ from hypothesis import given, settings, strategies as st
 from compiler.domain import Domain
 from compiler.enumerate import Limits, enumerate_regions
 from compiler.enumerate_vertex import DegenerateVertexSet, VertexEngine, vertex_engine_applies
-from compiler.errors import RegionLimitError
+from compiler.errors import DomainError, RegionLimitError
 from compiler.network import AffineLayer, ReluNet
 from relucompile.random_nets import random_mlp
 
@@ -136,7 +136,7 @@ def test_limits_stop_with_a_clear_message() -> None:
         VertexEngine()(net, box, Limits(max_regions=10))
     with pytest.raises(RegionLimitError, match="--time-limit"):
         VertexEngine()(net, box, Limits(time_limit=0.0))
-    with pytest.raises(ValueError, match="bounded box"):
+    with pytest.raises(DomainError, match="bounded box"):
         VertexEngine()(net, Domain.polytope([[1, 1], [-1, 0], [0, -1]], [1, 0, 0]))
 
 
@@ -190,3 +190,28 @@ def test_slivers_are_dropped_as_the_split_engine_drops_them() -> None:
     split = enumerate_regions(net, box, "split")
     assert len(vertex) == len(split) == 2 and vertex.stats["lps"] == 2   # two sliver LPs
     assert_same_cells(vertex, split)
+
+
+def test_cli_engines_give_the_same_cells(tmp_path, capsys) -> None:
+    """``--engine split`` and the default write the same cells; ``--engine vertex`` on a
+    polytope domain is a one-line error (exit 2) and writes nothing."""
+    import json
+    from compiler.cli import main
+    from relucompile.random_nets import to_onnx_model
+    import onnx
+    model = tmp_path / "m.onnx"
+    onnx.save(to_onnx_model(random_mlp(2, [6, 6], 1, seed=3)), model)
+    docs = {}
+    for engine in ("auto", "split"):
+        out = tmp_path / f"{engine}.json"
+        assert main([str(model), "--box", "-1", "1", "-o", str(tmp_path / f"{engine}.onnx"), "--regions", str(out),
+                     "--engine", engine, "-q"]) == 0
+        docs[engine] = json.loads(out.read_text())
+    assert docs["auto"]["stats"]["engine"] == "vertex"
+    assert sorted(c["pattern"] for c in docs["auto"]["cells"]) == sorted(c["pattern"] for c in docs["split"]["cells"])
+    (tmp_path / "tri.json").write_text('{"G": [[1, 1], [-1, 0], [0, -1]], "g": [1, 0, 0]}')
+    code = main([str(model), "--domain", str(tmp_path / "tri.json"), "-o", str(tmp_path / "x.onnx"),
+                 "--engine", "vertex", "-q"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "--engine vertex" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "x.onnx").exists()
