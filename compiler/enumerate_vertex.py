@@ -1,32 +1,37 @@
-"""Vertex engine: region enumeration on boxes by cutting vertex sets, batched over all cells.
+"""Vertex engine: region enumeration by cutting vertex sets, batched over all cells.
 
 In low dimension a bounded cell is cheapest to handle through its vertices (the idea of edge
 subdivision, Berzins 2023): a unit's sign is fixed on a cell iff its pre-activation has one sign
 at every vertex, and cutting a *simple* polytope by a hyperplane only needs the edges whose ends
-have opposite signs.  No LP is solved at all.  This engine keeps every cell's vertices in flat
-numpy arrays (a vertex row: coordinates, the k constraints active at it, their hash, its cell)
-and processes one unit at a time *for all cells at once*:
+have opposite signs.  This engine keeps every cell's vertices in flat numpy arrays (a vertex
+row: coordinates, the k constraints active at it, their hash, its k neighbours, its cell) and
+processes one unit at a time *for all cells at once*:
 
 1. the unit's value at every vertex (distance in the hull's coordinates: rows normalised),
    reduced per cell with ``np.bincount``: a cell *crosses* if some vertex is above ``tol`` and
-   some below ``-tol``; otherwise the unit's sign is fixed (both sides within ``tol``: "off",
-   as in the split engine);
-2. for the crossing cells, the edges between positive and negative vertices: two vertices of a
-   simple polytope share an edge iff their active sets share k - 1 constraints, found by sorting
-   the hashes of "active set minus one constraint" (every such key occurs exactly twice);
-3. each such edge gives one new vertex (linear interpolation of coordinates and of the values
-   of the units still to come), active on the cut; the negative vertices move to a new cell.
+   some below ``-tol`` (the split engine's LP test: a linear function's extremes are at
+   vertices); otherwise the unit's sign is fixed (both sides within ``tol``: "off", as in the
+   split engine);
+2. for the crossing cells, each edge from a positive to a negative vertex (the adjacency) gives
+   a new vertex (interpolated coordinates and values of the units still to come), active on
+   the cut; the new vertices' edges inside the cut join those sharing k - 1 constraints, found
+   by sorting the hashes of "active set minus one constraint" (each occurs exactly twice);
+3. the negative vertices move to a new cell; the new vertices belong to both pieces.
 
 Constraints are named per cell by *local ids*: 2 i and 2 i + 1 are the lower and upper bound of
 hull coordinate i, 2 k + p the p-th cut on the cell's path.  After the last layer a cell's
 facets are exactly the local ids active at its vertices (simple polytopes), its interior point
 is the mean of its vertices and ``radius`` the distance from that point to the nearest facet
-(a ball around ``interior`` inside the cell; the split engine reports the Chebyshev radius).
+(a ball around ``interior`` inside the cell, at most the Chebyshev radius).  Cells whose ball
+is under 10 tol get their Chebyshev ball by LP and are dropped if it is at most ``tol``, as
+the split engine drops slivers: the only LPs this engine solves.
 
-Scope: bounded boxes (in the affine hull's coordinates) in dimension k <= 12.  A degenerate
-vertex set (a key that does not occur exactly twice, e.g. a vertex on a cutting hyperplane in
-exact arithmetic) raises :class:`DegenerateVertexSet`; :func:`vertex_engine_applies` tells
-whether a domain is in scope, and the ``auto`` engine falls back to the split engine otherwise.
+Scope: bounded boxes (in the affine hull's coordinates) and all of R^d (orthant cones, see
+:meth:`_VertexRun.start_cones`), in dimension k <= 12.  A degenerate vertex set (a cut within
+``tol`` of a vertex, a key that does not occur exactly twice) raises
+:class:`DegenerateVertexSet`; :func:`vertex_engine_applies` tells whether a domain is in scope,
+and the ``auto`` engine falls back to the split engine otherwise.  Between layers, cells go on in
+chunks when the vertex rows would pass ``VERTEX_BUDGET`` (memory stays bounded at 10^6 cells).
 
 Example:
     >>> from compiler.network import ReluNet, AffineLayer
@@ -53,6 +58,35 @@ VERTEX_BUDGET = 8_000_000   # vertices held at once (about 100 bytes each), see 
 PATH_WIDTH = 16       # cuts per cell stored at first (widened when a path grows longer)
 VALUE_BLOCK = 4      # units whose values are kept per vertex at once (memory: N x block floats)
 _MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _pairs_up(sorted_keys: np.ndarray) -> bool:
+    """Whether sorted keys come in pairs: each value exactly twice."""
+    k = sorted_keys
+    return k.size % 2 == 0 and not np.any(k[0::2] != k[1::2]) and not np.any(k[1:-1:2] == k[2::2])
+
+
+def _pairing_order(keys: np.ndarray) -> np.ndarray | None:
+    """A permutation that puts equal keys next to each other, or None if they do not pair up.
+
+    Sorting the keys with their index packed into the low bits (``np.sort``, ~1.6x faster than
+    ``np.argsort`` here) is right unless two different keys agree above those bits (about
+    n^2 / 2^(65 - bits) of the time); then the full keys do not pair up and ``argsort`` decides.
+
+    Example:
+        >>> _pairing_order(np.array([7, 3, 7, 3], dtype=np.uint64)).tolist()
+        [1, 3, 0, 2]
+        >>> _pairing_order(np.array([7, 3, 7], dtype=np.uint64)) is None
+        True
+    """
+    n = keys.size
+    bits = np.uint64(max(int(n).bit_length(), 1))
+    packed = np.sort(((keys >> bits) << bits) | np.arange(n, dtype=np.uint64))
+    order = (packed & ((np.uint64(1) << bits) - np.uint64(1))).astype(np.int64)
+    if _pairs_up(keys[order]):
+        return order
+    order = np.argsort(keys)
+    return order if _pairs_up(keys[order]) else None
 
 
 class DegenerateVertexSet(RuntimeError):
@@ -155,6 +189,9 @@ class VertexEngine:
 
 
 class _VertexRun:
+    """One enumeration: per-cell arrays (group, depth, path of cuts, signs of the current layer)
+    and per-vertex arrays (X, act, hsh, nbr, vcell, vals), all grown in place."""
+
     def __init__(self, net: ReluNet, domain: Domain, limits, progress, rel_tol: float) -> None:
         if domain.d != net.d:
             from compiler.errors import DomainError
@@ -469,9 +506,8 @@ class _VertexRun:
         inside[rows, i] = False
         flat_index = np.nonzero(inside.ravel())[0]
         flatkeys = keys.ravel()[flat_index]
-        order = np.argsort(flatkeys)
-        sk = flatkeys[order]
-        if sk.size % 2 or np.any(sk[0::2] != sk[1::2]) or np.any(sk[1:-1:2] == sk[2::2]):
+        order = _pairing_order(flatkeys)
+        if order is None:
             raise DegenerateVertexSet(f"layer {l} unit {j}: an edge key does not occur exactly twice")
         a = flat_index[order[0::2]]
         b = flat_index[order[1::2]]
