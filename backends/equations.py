@@ -116,9 +116,9 @@ def volume_shares(shallow: ShallowNet, samples: int = 100_000, seed: int = 0) ->
       its activation pattern (:meth:`ShallowNet.select_cells` where the pattern is ambiguous);
     * ``(None, "unbounded")`` when the domain is unbounded: shares are undefined.
 
-    Example:
+    Example (``shallow``: |x| compiled on [-2, 3]):
         >>> shares, method = volume_shares(shallow)     # doctest: +SKIP
-        >>> method, shares.round(3).tolist()            # doctest: +SKIP   (|x| on [-2, 3])
+        >>> method, shares.round(3).tolist()            # doctest: +SKIP
         ('exact', [0.6, 0.4])
     """
     domain, R = shallow.domain, shallow.num_cells
