@@ -48,6 +48,7 @@ from typing import Callable
 
 import numpy as np
 
+from compiler import vertex_kernels
 from compiler.domain import Domain, Hull
 from compiler.errors import RegionLimitError
 from compiler.network import ReluNet
@@ -58,6 +59,7 @@ VERTEX_BUDGET = 8_000_000   # vertices held at once (about 100 bytes each), see 
 PATH_WIDTH = 16       # cuts per cell stored at first (widened when a path grows longer)
 VALUE_BLOCK = 4      # units whose values are kept per vertex at once (memory: N x block floats)
 _MIX = np.uint64(0x9E3779B97F4A7C15)
+USE_KERNELS = vertex_kernels.AVAILABLE   # compiled per-unit cut (numba) when importable
 
 
 def _pairs_up(sorted_keys: np.ndarray) -> bool:
@@ -421,8 +423,12 @@ class _VertexRun:
         nc = self.group.n
         u = self.vals.v[:, jj]
         cellv = self.vcell.v
-        pos = np.bincount(cellv, weights=u > self.tol, minlength=nc) > 0
-        neg = np.bincount(cellv, weights=u < -self.tol, minlength=nc) > 0
+        if USE_KERNELS:
+            pos, neg, near = vertex_kernels.crossing_cells(self.vals.data, jj, self.vcell.data[:self.vcell.n],
+                                                           nc, self.tol)
+        else:
+            pos = np.bincount(cellv, weights=u > self.tol, minlength=nc) > 0
+            neg = np.bincount(cellv, weights=u < -self.tol, minlength=nc) > 0
         group = self.group.v
         gflat = flat[group, j]
         cross = pos & neg & ~gflat
@@ -431,7 +437,7 @@ class _VertexRun:
         sign[cross] = 1  # the positive side keeps the cell's index
         self.signs.v[:, j] = sign
         C = np.nonzero(cross)[0]
-        if C.size and np.any(cross[cellv] & (np.abs(u) <= self.tol)):
+        if C.size and (np.any(cross & near) if USE_KERNELS else np.any(cross[cellv] & (np.abs(u) <= self.tol))):
             raise DegenerateVertexSet(f"layer {l} unit {j}: a cutting hyperplane passes within "
                                       f"{self.tol:g} of a vertex")
         if C.size:
@@ -463,7 +469,28 @@ class _VertexRun:
         child_signs[:, j] = -1
         self.signs.extend(child_signs)
         self.group.extend(g)
-        self.cut_vertices(l, j, jj, cross, u, child_of, cut_local)
+        if USE_KERNELS:
+            self.cut_vertices_compiled(l, j, jj, cross, child_of, cut_local)
+        else:
+            self.cut_vertices(l, j, jj, cross, u, child_of, cut_local)
+
+    def cut_vertices_compiled(self, l: int, j: int, jj: int, cross: np.ndarray, child_of: np.ndarray,
+                              cut_local: np.ndarray) -> None:
+        """:meth:`cut_vertices` by the compiled kernels of :mod:`compiler.vertex_kernels`: the same
+        rows in the same order, written in place (no temporary per-edge arrays, no global sort)."""
+        kern = vertex_kernels
+        base = self.X.n
+        p, q, slot = kern.cut_edges(self.vals.data, jj, self.nbr.data, cross, self.vcell.data, base)
+        E = p.size
+        if base + 2 * E >= 2**31 - 1:
+            raise RegionLimitError("more than 2^31 vertices: the vertex engine's limit")
+        for rows in (self.X, self.vals, self.act, self.hsh, self.nbr, self.vcell):
+            rows.reserve(2 * E)
+        status = kern.cut_rows(p, q, slot, jj, base, self.X.data, self.vals.data, self.act.data, self.hsh.data,
+                               self.nbr.data, self.vcell.data, cut_local, child_of, self.R, _MIX)
+        if status != kern.OK:
+            raise DegenerateVertexSet(f"layer {l} unit {j}: an edge key does not occur exactly twice")
+        kern.move_lower_vertices(self.vals.data, jj, cross, self.vcell.data, child_of, base)
 
     def cut_vertices(self, l: int, j: int, jj: int, cross: np.ndarray, u: np.ndarray,
                      child_of: np.ndarray, cut_local: np.ndarray) -> None:

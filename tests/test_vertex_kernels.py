@@ -1,0 +1,98 @@
+"""The vertex engine's compiled kernels (numba) give exactly the numpy path's cells.
+
+Both paths run in every test: ``USE_KERNELS`` is switched off with monkeypatch for the numpy
+path (what a machine without numba runs).  Cells are compared exactly: patterns, facets (keys
+and sides), interior points, radii and maps with ``==``.
+"""
+from __future__ import annotations
+
+import doctest
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import compiler.enumerate_vertex as ev
+from compiler import vertex_kernels
+from compiler.domain import Domain
+from compiler.network import AffineLayer, ReluNet
+from relucompile.random_nets import random_mlp
+
+needs_numba = pytest.mark.skipif(not vertex_kernels.AVAILABLE, reason="numba is not installed")
+
+
+def _cells(regions) -> list:
+    """Every cell as plain data, in the engine's order."""
+    out = []
+    for cell in regions.cells:
+        facets = [(regions.hyperplanes[h].key, s) for h, s in cell.facets]
+        out.append((cell.pattern.tobytes(), facets, cell.interior.tobytes(), float(cell.radius),
+                    cell.bounded, cell.A.tobytes(), cell.c.tobytes()))
+    return out
+
+
+def _run(net, domain) -> list | str:
+    """The cells, or "degenerate" when the engine refuses the vertex set."""
+    try:
+        return _cells(ev.VertexEngine()(net, domain))
+    except ev.DegenerateVertexSet:
+        return "degenerate"
+
+
+def _both_paths(monkeypatch, net, domain) -> tuple[list | str, list | str]:
+    monkeypatch.setattr(ev, "USE_KERNELS", True)
+    compiled = _run(net, domain)
+    monkeypatch.setattr(ev, "USE_KERNELS", False)
+    plain = _run(net, domain)
+    monkeypatch.setattr(ev, "USE_KERNELS", vertex_kernels.AVAILABLE)
+    return compiled, plain
+
+
+@needs_numba
+@settings(max_examples=25, deadline=None)
+@given(d=st.integers(1, 5), widths=st.lists(st.integers(1, 8), min_size=1, max_size=3),
+       seed=st.integers(0, 10_000), reals=st.booleans())
+def test_kernels_give_the_numpy_paths_cells(d, widths, seed, reals) -> None:
+    mp = pytest.MonkeyPatch()
+    try:
+        net = random_mlp(d, widths, 2, seed=seed)
+        domain = Domain.reals(d) if reals else Domain.box(-np.ones(d), np.ones(d))
+        compiled, plain = _both_paths(mp, net, domain)
+        assert compiled == plain
+        assert len(compiled) >= 1
+    finally:
+        mp.undo()
+
+
+@needs_numba
+def test_kernels_give_the_numpy_paths_cells_on_a_larger_net_in_chunks(monkeypatch) -> None:
+    monkeypatch.setattr(ev, "VERTEX_BUDGET", 2_000)
+    net = random_mlp(4, [10, 10, 8], 1, seed=3)
+    compiled, plain = _both_paths(monkeypatch, net, Domain.box(-np.ones(4), np.ones(4)))
+    assert compiled == plain and len(compiled) > 100
+
+
+@needs_numba
+def test_kernels_report_a_degenerate_cut(monkeypatch) -> None:
+    """Units 2 and 3 pass through a corner of the cells units 0, 1 make: both paths refuse."""
+    first = AffineLayer({0: np.array([[1.0, 0.0], [0.0, 1.0], [1.0, -1.0], [1.0, 1.0]])},
+                        np.array([-0.5, -0.5, 0.0, -1.0]))
+    net = ReluNet(2, [first], AffineLayer({1: np.ones((1, 4))}, np.zeros(1)))
+    for use in (True, False):
+        monkeypatch.setattr(ev, "USE_KERNELS", use)
+        with pytest.raises(ev.DegenerateVertexSet):
+            ev.VertexEngine()(net, Domain.box([-1, -1], [1, 1]))
+
+
+@needs_numba
+def test_unpaired_keys_are_refused() -> None:
+    partner = np.full(3, -1, dtype=np.int64)
+    keys = np.array([5, 9, 5], dtype=np.uint64)
+    assert not vertex_kernels._pair_keys(keys, np.arange(3), partner)
+    partner = np.full(4, -1, dtype=np.int64)
+    assert vertex_kernels._pair_keys(np.array([5, 9, 5, 9], dtype=np.uint64), np.arange(4), partner)
+    assert partner.tolist() == [2, 3, 0, 1]
+
+
+def test_docstring_examples() -> None:
+    assert doctest.testmod(vertex_kernels).failed == 0
