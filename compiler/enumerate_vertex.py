@@ -400,10 +400,7 @@ class _VertexRun:
         self.layer_maps = (Z, z)
         for j0 in range(0, n_units, VALUE_BLOCK):
             cols = np.arange(j0, min(j0 + VALUE_BLOCK, n_units))
-            gv = self.group.v[self.vcell.v]
-            X = self.X.v
-            vals = np.einsum("vjd,vd->vj", Zn[:, cols, :][gv], X[:, :-1]) + zn[:, cols][gv] * X[:, -1:]
-            self.vals = _Rows(vals, capacity=len(self.X.data))
+            self.vals = _Rows(self.unit_values(Zn, zn, cols), capacity=len(self.X.data))
             for jj, j in enumerate(cols):
                 self.cut_unit(l, int(j), jj, flat, zt)
                 seen = len(self.result.cells) + self.group.n    # a lower bound of the final count
@@ -411,6 +408,22 @@ class _VertexRun:
                 if self.progress is not None:
                     self.progress(seen, {"lps": 0})
         return self.signs.v.copy()
+
+    def unit_values(self, Zn: np.ndarray, zn: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """The values (vertices x cols) of the units ``cols`` (normalised maps ``Zn``, ``zn`` per
+        group) at every vertex row (x, s): zn s + sum_t Zn_t x_t, summed in this order in both
+        paths (the compiled one gives the same floats)."""
+        X, cellv = self.X.v, self.vcell.v
+        if USE_KERNELS:
+            out = np.empty((X.shape[0], cols.size))
+            vertex_kernels.unit_values(Zn, zn, int(cols[0]), self.group.v, cellv, X, out)
+            return out
+        gv = self.group.v[cellv]
+        Zg = Zn[:, cols, :][gv]
+        out = zn[:, cols][gv] * X[:, -1:]
+        for t in range(X.shape[1] - 1):
+            out += Zg[:, :, t] * X[:, t:t + 1]
+        return out
 
     def check_walls(self, l: int, Zn: np.ndarray, zn: np.ndarray, flat: np.ndarray) -> None:
         """A unit's hyperplane through the orthants' centre could hold a wall: refuse (degenerate)."""
@@ -424,8 +437,8 @@ class _VertexRun:
         u = self.vals.v[:, jj]
         cellv = self.vcell.v
         if USE_KERNELS:
-            pos, neg, near = vertex_kernels.crossing_cells(self.vals.data, jj, self.vcell.data[:self.vcell.n],
-                                                           nc, self.tol)
+            pos, neg, near, above = vertex_kernels.crossing_cells(self.vals.data, jj, self.vcell.data[:self.vcell.n],
+                                                                  nc, self.tol)
         else:
             pos = np.bincount(cellv, weights=u > self.tol, minlength=nc) > 0
             neg = np.bincount(cellv, weights=u < -self.tol, minlength=nc) > 0
@@ -441,9 +454,11 @@ class _VertexRun:
             raise DegenerateVertexSet(f"layer {l} unit {j}: a cutting hyperplane passes within "
                                       f"{self.tol:g} of a vertex")
         if C.size:
-            self.split(l, j, jj, C, u, cross)
+            self.split(l, j, jj, C, u, cross, above if USE_KERNELS else None)
 
-    def split(self, l: int, j: int, jj: int, C: np.ndarray, u: np.ndarray, cross: np.ndarray) -> None:
+    def split(self, l: int, j: int, jj: int, C: np.ndarray, u: np.ndarray, cross: np.ndarray,
+              above: np.ndarray | None = None) -> None:
+        """Cut the cells C by unit j (values ``u``; ``above``: u > 0, from the compiled path)."""
         k = self.k
         nc = self.group.n
         new = nc + np.arange(C.size)
@@ -470,17 +485,18 @@ class _VertexRun:
         self.signs.extend(child_signs)
         self.group.extend(g)
         if USE_KERNELS:
-            self.cut_vertices_compiled(l, j, jj, cross, child_of, cut_local)
+            self.cut_vertices_compiled(l, j, jj, cross, above, child_of, cut_local)
         else:
             self.cut_vertices(l, j, jj, cross, u, child_of, cut_local)
 
-    def cut_vertices_compiled(self, l: int, j: int, jj: int, cross: np.ndarray, child_of: np.ndarray,
-                              cut_local: np.ndarray) -> None:
+    def cut_vertices_compiled(self, l: int, j: int, jj: int, cross: np.ndarray, above: np.ndarray,
+                              child_of: np.ndarray, cut_local: np.ndarray) -> None:
         """:meth:`cut_vertices` by the compiled kernels of :mod:`compiler.vertex_kernels`: the same
-        rows in the same order, written in place (no temporary per-edge arrays, no global sort)."""
+        rows in the same order, written in place (no temporary per-edge arrays, no global sort);
+        ``above``: each vertex's value is above 0."""
         kern = vertex_kernels
         base = self.X.n
-        p, q, slot = kern.cut_edges(self.vals.data, jj, self.nbr.data, cross, self.vcell.data, base)
+        p, q, slot = kern.cut_edges(above, self.nbr.data, cross, self.vcell.data, child_of, base)
         E = p.size
         if base + 2 * E >= 2**31 - 1:
             raise RegionLimitError("more than 2^31 vertices: the vertex engine's limit")
@@ -490,7 +506,6 @@ class _VertexRun:
                                self.nbr.data, self.vcell.data, cut_local, child_of, self.R, _MIX)
         if status != kern.OK:
             raise DegenerateVertexSet(f"layer {l} unit {j}: an edge key does not occur exactly twice")
-        kern.move_lower_vertices(self.vals.data, jj, cross, self.vcell.data, child_of, base)
 
     def cut_vertices(self, l: int, j: int, jj: int, cross: np.ndarray, u: np.ndarray,
                      child_of: np.ndarray, cut_local: np.ndarray) -> None:
@@ -590,7 +605,10 @@ class _VertexRun:
         nc = self.group.n
         cellv, act, X = self.vcell.v, self.act.v, self.X.v
         counts = np.bincount(cellv, minlength=nc)
-        centre = np.stack([np.bincount(cellv, weights=X[:, i], minlength=nc) for i in range(X.shape[1])], axis=1)
+        if USE_KERNELS:
+            centre = vertex_kernels.cell_sums(cellv, X, nc)
+        else:
+            centre = np.stack([np.bincount(cellv, weights=X[:, i], minlength=nc) for i in range(X.shape[1])], axis=1)
         x = centre[:, :-1] / centre[:, -1:]
         marks = np.zeros((nc, 2 * k + self.path_h.data.shape[1]), dtype=bool)
         marks[cellv[:, None], act] = True

@@ -37,92 +37,155 @@ def _jit(fn):
 
 @_jit
 def crossing_cells(V, jj, cellv, n_cells, tol):
-    """Per cell: some vertex above tol, some below -tol, some within tol (value column jj).
+    """Per cell: some vertex above tol, some below -tol, some within tol (value column jj); and
+    per vertex whether its value is above 0 (a compact array: :func:`cut_edges` reads it at
+    random neighbours, which the value rows would make cache misses).
 
     Example:
-        >>> pos, neg, near = crossing_cells(np.array([[1.0], [-1.0], [0.0]]), 0,
-        ...                                 np.array([0, 0, 1], dtype=np.int32), 2, 1e-9)
-        >>> pos.tolist(), neg.tolist(), near.tolist()
-        ([True, False], [True, False], [False, True])
+        >>> pos, neg, near, above = crossing_cells(np.array([[1.0], [-1.0], [0.0]]), 0,
+        ...                                        np.array([0, 0, 1], dtype=np.int32), 2, 1e-9)
+        >>> pos.tolist(), neg.tolist(), near.tolist(), above.tolist()
+        ([True, False], [True, False], [False, True], [True, False, False])
     """
     pos = np.zeros(n_cells, dtype=np.bool_)
     neg = np.zeros(n_cells, dtype=np.bool_)
     near = np.zeros(n_cells, dtype=np.bool_)
+    above = np.empty(cellv.size, dtype=np.bool_)
     for v in range(cellv.size):
         x = V[v, jj]
         c = cellv[v]
+        above[v] = x > 0
         if x > tol:
             pos[c] = True
         elif x < -tol:
             neg[c] = True
         else:
             near[c] = True
-    return pos, neg, near
+    return pos, neg, near, above
 
 
 @_jit
-def cut_edges(V, jj, nbr, cross, cellv, n):
-    """The edges p -> q (p above, q at or below the cut) of the crossing cells among the first
-    n vertex rows, in the numpy path's order (by p, then by slot i): arrays p, q, i.
+def _grown(a, size):
+    """A copy of ``a`` with room for ``size`` entries (the first len(a) kept)."""
+    out = np.empty(size, dtype=a.dtype)
+    out[:a.size] = a
+    return out
+
+
+@_jit
+def cut_edges(above, nbr, cross, cellv, child_of, n):
+    """The edges p -> q (p above, q at or below the cut: ``above``) of the crossing cells among
+    the first n vertex rows, in the numpy path's order (by p, then by slot i): arrays p, q, i.
+
+    In the same pass the vertices at or below the cut move to their cells' lower pieces
+    (``cellv[v] = child_of[cellv[v]]``), as the numpy path does after the cut.
 
     Example:
-        >>> p, q, i = cut_edges(np.array([[1.0], [-1.0]]), 0, np.array([[1], [0]], dtype=np.int32),
-        ...                     np.array([True]), np.array([0, 0], dtype=np.int32), 2)
-        >>> p.tolist(), q.tolist(), i.tolist()
-        ([0], [1], [0])
+        >>> cellv = np.array([0, 0], dtype=np.int32)
+        >>> p, q, i = cut_edges(np.array([True, False]), np.array([[1], [0]], dtype=np.int32),
+        ...                     np.array([True]), cellv, np.array([1]), 2)
+        >>> p.tolist(), q.tolist(), i.tolist(), cellv.tolist()
+        ([0], [1], [0], [0, 1])
     """
     k = nbr.shape[1]
-    count = 0
-    for v in range(n):
-        if cross[cellv[v]] and V[v, jj] > 0:
-            for i in range(k):
-                if V[nbr[v, i], jj] <= 0:
-                    count += 1
-    p = np.empty(count, dtype=np.int64)
-    q = np.empty(count, dtype=np.int64)
-    slot = np.empty(count, dtype=np.int64)
+    p = np.empty(1024, dtype=np.int64)
+    q = np.empty(1024, dtype=np.int64)
+    slot = np.empty(1024, dtype=np.int64)
     e = 0
     for v in range(n):
-        if cross[cellv[v]] and V[v, jj] > 0:
-            for i in range(k):
-                w = nbr[v, i]
-                if V[w, jj] <= 0:
-                    p[e], q[e], slot[e] = v, w, i
-                    e += 1
-    return p, q, slot
+        c = cellv[v]
+        if not cross[c]:
+            continue
+        if not above[v]:
+            cellv[v] = child_of[c]
+            continue
+        if e + k > p.size:
+            p, q, slot = _grown(p, 2 * (e + k)), _grown(q, 2 * (e + k)), _grown(slot, 2 * (e + k))
+        for i in range(k):      # branch-free: write every edge, keep those that end below
+            w = nbr[v, i]
+            p[e], q[e], slot[e] = v, w, i
+            e += 1 - np.int64(above[w])
+    return p[:e], q[:e], slot[:e]
 
 
 @_jit
-def _pair_keys(keys, owner, partner):
-    """Pair equal keys through an open-addressing table: partner[a] = b and partner[b] = a.
+def _pair_keys(keys, partner):
+    """Pair equal keys: partner[a] = b and partner[b] = a; False if a key occurs other than
+    exactly twice.  (One group of :func:`_pair_keys_by_cell`, for tests.)
 
-    Returns False if a key occurs other than exactly twice (owner: any id carried along).
+    Example:
+        >>> partner = np.full(4, -1, dtype=np.int64)
+        >>> _pair_keys(np.array([5, 9, 5, 9], dtype=np.uint64), partner), partner.tolist()
+        (True, [2, 3, 0, 1])
     """
     n = keys.size
+    return _pair_keys_by_cell(keys.reshape(n, 1), np.full(n, 1, dtype=np.int64),
+                              np.zeros(n, dtype=np.int64), 1, partner)
+
+
+@_jit
+def _pair_keys_by_cell(keys, skip, edge_cell, n_cells, partner):
+    """Pair the equal keys of ``keys`` (E, k) but column ``skip[e]`` of row e:
+    partner[e k + t] = f k + u and back; False if a key occurs other than exactly twice.
+
+    Equal keys only occur within a cell (keys are salted by the cell), so the rows are grouped by
+    cell (a counting sort) and each cell's keys go through a small open-addressing table that
+    stays in cache (one global table or sort over all keys is mostly cache misses).
+    """
+    E, k = keys.shape
+    start = np.zeros(n_cells + 1, dtype=np.int64)
+    for e in range(E):
+        start[edge_cell[e] + 1] += 1
+    biggest = 0
+    for c in range(n_cells):
+        biggest = max(biggest, start[c + 1])
+        start[c + 1] += start[c]
+    order = np.empty(E, dtype=np.int64)
+    fill = start[:-1].copy()
+    for e in range(E):
+        c = edge_cell[e]
+        order[fill[c]] = e
+        fill[c] += 1
     bits = 1
-    while (1 << bits) < 2 * n + 2:
+    while (1 << bits) < 2 * biggest * k + 2:
         bits += 1
     mask = (1 << bits) - 1
     shift = np.uint64(64 - bits)
-    table = np.full(1 << bits, -1, dtype=np.int64)     # index into keys, -1: empty
-    paired = 0
-    for a in range(n):
-        key = keys[a]
-        h = np.int64((key * _SPREAD) >> shift)
-        while True:
-            b = table[h]
-            if b < 0:
-                table[h] = a
-                break
-            if keys[b] == key:
-                if partner[b] >= 0:
-                    return False          # a third occurrence
-                partner[a] = b
-                partner[b] = a
-                paired += 2
-                break
-            h = (h + 1) & mask
-    return paired == n
+    slots = np.full(1 << bits, -1, dtype=np.int64)       # e k + t, -1: empty
+    slot_keys = np.empty(1 << bits, dtype=np.uint64)
+    used = np.empty(biggest * k + 1, dtype=np.int64)      # the slots to clear after a cell
+    for c in range(n_cells):
+        n_used = 0
+        paired = 0
+        for r in range(start[c], start[c + 1]):
+            e = order[r]
+            for t in range(k):
+                if t == skip[e]:
+                    continue
+                key = keys[e, t]
+                a = e * k + t
+                h = np.int64((key * _SPREAD) >> shift)
+                while True:
+                    b = slots[h]
+                    if b < 0:
+                        slots[h] = a
+                        slot_keys[h] = key
+                        used[n_used] = h
+                        n_used += 1
+                        break
+                    if slot_keys[h] == key:
+                        if partner[b] >= 0:
+                            return False          # a third occurrence
+                        partner[a] = b
+                        partner[b] = a
+                        paired += 2
+                        break
+                    h = (h + 1) & mask
+        for r in range(n_used):
+            slots[used[r]] = -1
+        if paired != 2 * n_used:
+            return False
+    return True
 
 
 @_jit
@@ -165,26 +228,24 @@ def cut_rows(p, q, slot, jj, base, X, V, act, hsh, nbr, cellv, cut_local, child_
         hsh[down + e] = h
         cellv[base + e] = c
         cellv[down + e] = child_of[c]
-    # the edges inside the cut: pair the keys "active set minus one" (cell-salted)
-    m = E * (k - 1)
-    keys = np.empty(m, dtype=np.uint64)
-    owner = np.empty(m, dtype=np.int64)       # e * k + t: new vertex e, slot t
-    n_keys = 0
+    # the edges inside the cut: pair the keys "active set minus one" (cell-salted), cell by cell
+    keys = np.empty((E, k), dtype=np.uint64)
+    edge_cell = np.empty(E, dtype=np.int64)
     for e in range(E):
-        salt = np.uint64(cellv[p[e]]) * mix
+        c = cellv[p[e]]
+        edge_cell[e] = c
+        salt = np.uint64(c) * mix
+        for t in range(k):
+            keys[e, t] = (hsh[base + e] - R[act[base + e, t]]) ^ salt
+    partner = np.full(E * k, -1, dtype=np.int64)
+    if not _pair_keys_by_cell(keys, slot, edge_cell, cut_local.size, partner):
+        return UNPAIRED
+    for e in range(E):
         for t in range(k):
             if t != slot[e]:
-                keys[n_keys] = (hsh[base + e] - R[act[base + e, t]]) ^ salt
-                owner[n_keys] = e * k + t
-                n_keys += 1
-    partner = np.full(m, -1, dtype=np.int64)
-    if not _pair_keys(keys, owner, partner):
-        return UNPAIRED
-    for r in range(m):
-        e, t = owner[r] // k, owner[r] % k
-        f = owner[partner[r]] // k
-        nbr[base + e, t] = base + f
-        nbr[down + e, t] = down + f
+                f = partner[e * k + t] // k
+                nbr[base + e, t] = base + f
+                nbr[down + e, t] = down + f
     # across the cut: e joins p (upper piece) and q (lower piece); q's slot for p first
     slot_q = np.empty(E, dtype=np.int64)
     for e in range(E):
@@ -202,20 +263,42 @@ def cut_rows(p, q, slot, jj, base, X, V, act, hsh, nbr, cellv, cut_local, child_
 
 
 @_jit
-def move_lower_vertices(V, jj, cross, cellv, child_of, n):
-    """The crossing cells' vertices at or below the cut (among the first n rows) move to the
-    cells' lower pieces.
+def unit_values(Zn, zn, j0, group, cellv, X, out):
+    """out[v, b] = Zn[g, j0 + b] . x_v + zn[g, j0 + b] s_v for each vertex row v = (x_v, s_v) of
+    a cell of group g: the values of units j0, j0 + 1, ... summed in the numpy path's order
+    (offset first, then coordinate by coordinate), so both paths give the same floats.
 
     Example:
-        >>> cellv = np.array([0, 0], dtype=np.int32)
-        >>> move_lower_vertices(np.array([[1.0], [-1.0]]), 0, np.array([True]), cellv,
-        ...                     np.array([1]), 2); cellv.tolist()
-        [0, 1]
+        >>> out = np.zeros((1, 1))
+        >>> unit_values(np.array([[[2.0, 1.0]]]), np.array([[0.5]]), 0, np.array([0]),
+        ...             np.array([0], dtype=np.int32), np.array([[1.0, 3.0, 1.0]]), out); out.tolist()
+        [[5.5]]
     """
-    for v in range(n):
+    D = X.shape[1] - 1
+    for v in range(cellv.size):
+        g = group[cellv[v]]
+        s = X[v, D]
+        for b in range(out.shape[1]):
+            acc = zn[g, j0 + b] * s
+            for t in range(D):
+                acc += Zn[g, j0 + b, t] * X[v, t]
+            out[v, b] = acc
+
+
+@_jit
+def cell_sums(cellv, X, n_cells):
+    """Per cell the sum of its vertex rows, in vertex order (as ``np.bincount`` sums).
+
+    Example:
+        >>> cell_sums(np.array([1, 0, 1], dtype=np.int32), np.array([[1.0], [2.0], [3.0]]), 2).tolist()
+        [[2.0], [4.0]]
+    """
+    out = np.zeros((n_cells, X.shape[1]))
+    for v in range(cellv.size):
         c = cellv[v]
-        if cross[c] and V[v, jj] <= 0:
-            cellv[v] = child_of[c]
+        for t in range(X.shape[1]):
+            out[c, t] += X[v, t]
+    return out
 
 
 def warm_up() -> float:

@@ -88,9 +88,9 @@ def test_kernels_report_a_degenerate_cut(monkeypatch) -> None:
 def test_unpaired_keys_are_refused() -> None:
     partner = np.full(3, -1, dtype=np.int64)
     keys = np.array([5, 9, 5], dtype=np.uint64)
-    assert not vertex_kernels._pair_keys(keys, np.arange(3), partner)
+    assert not vertex_kernels._pair_keys(keys, partner)
     partner = np.full(4, -1, dtype=np.int64)
-    assert vertex_kernels._pair_keys(np.array([5, 9, 5, 9], dtype=np.uint64), np.arange(4), partner)
+    assert vertex_kernels._pair_keys(np.array([5, 9, 5, 9], dtype=np.uint64), partner)
     assert partner.tolist() == [2, 3, 0, 1]
 
 
