@@ -363,9 +363,10 @@ class _VertexRun:
         for c0, c1 in zip(edges[:-1].tolist(), edges[1:].tolist()):
             v0, v1 = vstart[c0], vstart[c1]
             self.chunks += 1
-            self.X, self.act, self.hsh = _Rows(X[v0:v1].copy()), _Rows(act[v0:v1].copy()), _Rows(hsh[v0:v1].copy())
-            self.nbr = _Rows(nbr[v0:v1] - np.int32(v0))
-            self.vcell = _Rows(np.repeat(np.arange(c1 - c0, dtype=np.int32), counts[c0:c1]))
+            room = int((v1 - v0) * min(self.growth, 64.0) * 1.1)   # this chunk's vertices, grown
+            self.X, self.act, self.hsh = _Rows(X[v0:v1], room), _Rows(act[v0:v1], room), _Rows(hsh[v0:v1], room)
+            self.nbr = _Rows(nbr[v0:v1] - np.int32(v0), room)
+            self.vcell = _Rows(np.repeat(np.arange(c1 - c0, dtype=np.int32), counts[c0:c1]), room)
             self.group = _Rows(np.arange(c1 - c0, dtype=np.int64))
             self.depth = _Rows(depth[c0:c1].copy())
             self.path_h, self.path_s = _Rows(path_h[c0:c1].copy()), _Rows(path_s[c0:c1].copy())
@@ -610,8 +611,12 @@ class _VertexRun:
         else:
             centre = np.stack([np.bincount(cellv, weights=X[:, i], minlength=nc) for i in range(X.shape[1])], axis=1)
         x = centre[:, :-1] / centre[:, -1:]
-        marks = np.zeros((nc, 2 * k + self.path_h.data.shape[1]), dtype=bool)
-        marks[cellv[:, None], act] = True
+        width = 2 * k + self.path_h.data.shape[1]
+        if USE_KERNELS:
+            marks = vertex_kernels.active_marks(cellv, act, nc, width)
+        else:
+            marks = np.zeros((nc, width), dtype=bool)
+            marks[cellv[:, None], act] = True
         rows, local = np.nonzero(marks)
         is_dom = local < 2 * k
         h = np.where(is_dom, self.domain_h[np.minimum(local, 2 * k - 1)],

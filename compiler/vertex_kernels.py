@@ -301,6 +301,24 @@ def cell_sums(cellv, X, n_cells):
     return out
 
 
+@_jit
+def active_marks(cellv, act, n_cells, width):
+    """marks[c, i]: local id i is active at some vertex of cell c (``marks[cellv[:, None], act] =
+    True`` in one pass).
+
+    Example:
+        >>> active_marks(np.array([0, 1], dtype=np.int32), np.array([[0, 2], [1, 2]], dtype=np.int16),
+        ...              2, 3).astype(int).tolist()
+        [[1, 0, 1], [0, 1, 1]]
+    """
+    marks = np.zeros((n_cells, width), dtype=np.bool_)
+    for v in range(cellv.size):
+        c = cellv[v]
+        for t in range(act.shape[1]):
+            marks[c, act[v, t]] = True
+    return marks
+
+
 def warm_up() -> float:
     """Compile (or load from the disk cache) every kernel on a tiny cut; the seconds it took.
 
