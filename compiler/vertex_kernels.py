@@ -125,8 +125,9 @@ def _pair_keys(keys, partner):
 
 @_jit
 def _pair_keys_by_cell(keys, skip, edge_cell, n_cells, partner):
-    """Pair the equal keys of ``keys`` (E, k) but column ``skip[e]`` of row e:
-    partner[e k + t] = f k + u and back; False if a key occurs other than exactly twice.
+    """Pair the equal keys of ``keys`` (E, k) but column ``skip[e]`` of row e: for keys[e, t] ==
+    keys[f, u], partner[e k + t] = f and partner[f k + u] = e (rows, no divisions later); False if
+    a key occurs other than exactly twice.
 
     Equal keys only occur within a cell (keys are salted by the cell), so the rows are grouped by
     cell (a counting sort) and each cell's keys go through a small open-addressing table that
@@ -152,6 +153,7 @@ def _pair_keys_by_cell(keys, skip, edge_cell, n_cells, partner):
     mask = (1 << bits) - 1
     shift = np.uint64(64 - bits)
     slots = np.full(1 << bits, -1, dtype=np.int64)       # e k + t, -1: empty
+    slot_rows = np.empty(1 << bits, dtype=np.int64)      # e
     slot_keys = np.empty(1 << bits, dtype=np.uint64)
     used = np.empty(biggest * k + 1, dtype=np.int64)      # the slots to clear after a cell
     for c in range(n_cells):
@@ -169,6 +171,7 @@ def _pair_keys_by_cell(keys, skip, edge_cell, n_cells, partner):
                     b = slots[h]
                     if b < 0:
                         slots[h] = a
+                        slot_rows[h] = e
                         slot_keys[h] = key
                         used[n_used] = h
                         n_used += 1
@@ -176,8 +179,8 @@ def _pair_keys_by_cell(keys, skip, edge_cell, n_cells, partner):
                     if slot_keys[h] == key:
                         if partner[b] >= 0:
                             return False          # a third occurrence
-                        partner[a] = b
-                        partner[b] = a
+                        partner[a] = slot_rows[h]
+                        partner[b] = e
                         paired += 2
                         break
                     h = (h + 1) & mask
@@ -243,7 +246,7 @@ def cut_rows(p, q, slot, jj, base, X, V, act, hsh, nbr, cellv, cut_local, child_
     for e in range(E):
         for t in range(k):
             if t != slot[e]:
-                f = partner[e * k + t] // k
+                f = partner[e * k + t]
                 nbr[base + e, t] = base + f
                 nbr[down + e, t] = down + f
     # across the cut: e joins p (upper piece) and q (lower piece); q's slot for p first
