@@ -389,13 +389,14 @@ class _VertexRun:
             else:
                 M, m = blocks[b]
                 Z += np.einsum("ij,gjd->gid", W, M)
-                z += m @ W.T
+                z += np.einsum("gj,ij->gi", m, W)   # einsum, not BLAS: see cut_layer
         return Z, z
 
     def cut_layer(self, l: int, Z: np.ndarray, z: np.ndarray) -> np.ndarray:
         """Cut every cell by the units of layer l in order; the cells' signs (cells x units)."""
         n_units = Z.shape[1]
-        Zt, zt = Z @ self.hull.U, z + Z @ self.hull.x0    # the unit in hull coordinates t
+        # the unit in hull coordinates t (einsum: BLAS threads would spin after each small product)
+        Zt, zt = np.einsum("gnd,dk->gnk", Z, self.hull.U), z + np.einsum("gnd,d->gn", Z, self.hull.x0)
         norms = np.linalg.norm(Zt, axis=2)
         flat = norms <= 1e-12 * (1.0 + np.abs(zt))
         inv = np.where(flat, 0.0, 1.0 / np.where(flat, 1.0, norms))
@@ -649,7 +650,7 @@ class _VertexRun:
         offsets = np.arange(piece_of.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
         f = np.repeat(ptr[merged], lengths) + offsets
         Wf, bf = self.result.hyperplanes.W[h[f]], self.result.hyperplanes.b[h[f]]
-        dist = s[f] * (np.einsum("fd,fd->f", Wf, x[piece_of]) + bf) / np.linalg.norm(Wf @ self.hull.U, axis=1)
+        dist = s[f] * (np.einsum("fd,fd->f", Wf, x[piece_of]) + bf) / np.linalg.norm(np.einsum("fd,dk->fk", Wf, self.hull.U), axis=1)
         piece_radius = np.full(nc, np.inf)
         np.minimum.at(piece_radius, piece_of, dist)
         if self.cone:

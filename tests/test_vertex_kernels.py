@@ -7,6 +7,9 @@ and sides), interior points, radii and maps with ``==``.
 from __future__ import annotations
 
 import doctest
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -96,3 +99,23 @@ def test_unpaired_keys_are_refused() -> None:
 
 def test_docstring_examples() -> None:
     assert doctest.testmod(vertex_kernels).failed == 0
+
+
+def test_without_numba_the_engine_runs_its_numpy_path(tmp_path) -> None:
+    """numba made unimportable in a fresh interpreter: no kernels, the same cells as here."""
+    script = tmp_path / "no_numba.py"
+    script.write_text(
+        "import sys; sys.modules['numba'] = None\n"
+        "import numpy as np\n"
+        "import compiler.enumerate_vertex as ev\n"
+        "from compiler.domain import Domain\n"
+        "from relucompile.random_nets import random_mlp\n"
+        "assert not ev.USE_KERNELS and ev.vertex_kernels.warm_up() == 0.0\n"
+        "r = ev.VertexEngine()(random_mlp(3, [6, 6], 1, seed=5), Domain.box(-np.ones(3), np.ones(3)))\n"
+        "print(len(r), sum(len(c.facets) for c in r.cells))\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=root,
+                         env=dict(os.environ, PYTHONPATH=root), timeout=120)
+    assert out.returncode == 0, out.stderr
+    here = ev.VertexEngine()(random_mlp(3, [6, 6], 1, seed=5), Domain.box(-np.ones(3), np.ones(3)))
+    assert out.stdout.split() == [str(len(here)), str(sum(len(c.facets) for c in here.cells))]
