@@ -26,10 +26,11 @@ is the mean of its vertices and ``radius`` the distance from that point to the n
 is under 10 tol get their Chebyshev ball by LP and are dropped if it is at most ``tol``, as
 the split engine drops slivers: the only LPs this engine solves.
 
-Speed: with numba installed (optional), the per-unit steps (crossing test, edge scan, new rows,
-key pairing cell by cell, unit values, facet marks) run as compiled loops from
-:mod:`compiler.vertex_kernels` (``USE_KERNELS``), about 3x faster in d = 8; without numba the
-numpy code here runs.  Both give identical cells, rows and floats (tests/test_vertex_kernels.py).
+Speed: with numba installed (a dependency; the engine runs without it), the per-unit steps
+(crossing test, edge scan, new rows, key pairing cell by cell, unit values, facet marks) run as
+compiled loops from :mod:`compiler.vertex_kernels` (``USE_KERNELS``; from ``KERNEL_MIN_ROWS``
+vertex rows on), about 3x faster in d = 8; below that, or without numba, the numpy code here
+runs.  Both give identical cells, rows and floats (tests/test_vertex_kernels.py).
 
 Scope: bounded boxes (in the affine hull's coordinates) and all of R^d (orthant cones, see
 :meth:`_VertexRun.start_cones`), in dimension k <= 12.  A degenerate vertex set (a cut within
@@ -65,6 +66,8 @@ PATH_WIDTH = 16       # cuts per cell stored at first (widened when a path grows
 VALUE_BLOCK = 4      # units whose values are kept per vertex at once (memory: N x block floats)
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 USE_KERNELS = vertex_kernels.AVAILABLE   # compiled per-unit cut (numba) when importable
+KERNEL_MIN_ROWS = 20_000   # fewer vertex rows: numpy is as fast, and numba's first compile (~5 s,
+                           # once per install: cached on disk) is not worth paying
 
 
 def _pairs_up(sorted_keys: np.ndarray) -> bool:
@@ -315,8 +318,9 @@ class _VertexRun:
             for b in layer.weights:
                 self.last_use[b] = l
         self.growth, self.total_vertices, self.chunks, self.slivers = 1.0, 0, 0, 0
+        self.kernels = False
         self.run_layers(0, {}, np.zeros((1, 0), dtype=bool))
-        self.result.stats.update({"engine": "vertex", "lps": self.slivers, "tol": self.tol, "chunks": self.chunks,
+        self.result.stats.update({"engine": "vertex", "lps": self.slivers, "tol": self.tol, "chunks": self.chunks, "compiled": bool(self.kernels),
                                   "vertices": self.total_vertices, "seconds": time.time() - self.start})
         return self.result
 
@@ -407,6 +411,9 @@ class _VertexRun:
         self.layer_maps = (Z, z)
         for j0 in range(0, n_units, VALUE_BLOCK):
             cols = np.arange(j0, min(j0 + VALUE_BLOCK, n_units))
+            # both paths give the same rows and floats, so the run may switch to the compiled
+            # path between blocks (and stays there, chunks included)
+            self.kernels = self.kernels or (USE_KERNELS and self.X.n >= KERNEL_MIN_ROWS)
             self.vals = _Rows(self.unit_values(Zn, zn, cols), capacity=len(self.X.data))
             for jj, j in enumerate(cols):
                 self.cut_unit(l, int(j), jj, flat, zt)
@@ -421,7 +428,7 @@ class _VertexRun:
         group) at every vertex row (x, s): zn s + sum_t Zn_t x_t, summed in this order in both
         paths (the compiled one gives the same floats)."""
         X, cellv = self.X.v, self.vcell.v
-        if USE_KERNELS:
+        if self.kernels:
             out = np.empty((X.shape[0], cols.size))
             vertex_kernels.unit_values(Zn, zn, int(cols[0]), self.group.v, cellv, X, out)
             return out
@@ -443,7 +450,7 @@ class _VertexRun:
         nc = self.group.n
         u = self.vals.v[:, jj]
         cellv = self.vcell.v
-        if USE_KERNELS:
+        if self.kernels:
             pos, neg, near, above = vertex_kernels.crossing_cells(self.vals.data, jj, self.vcell.data[:self.vcell.n],
                                                                   nc, self.tol)
         else:
@@ -457,11 +464,11 @@ class _VertexRun:
         sign[cross] = 1  # the positive side keeps the cell's index
         self.signs.v[:, j] = sign
         C = np.nonzero(cross)[0]
-        if C.size and (np.any(cross & near) if USE_KERNELS else np.any(cross[cellv] & (np.abs(u) <= self.tol))):
+        if C.size and (np.any(cross & near) if self.kernels else np.any(cross[cellv] & (np.abs(u) <= self.tol))):
             raise DegenerateVertexSet(f"layer {l} unit {j}: a cutting hyperplane passes within "
                                       f"{self.tol:g} of a vertex")
         if C.size:
-            self.split(l, j, jj, C, u, cross, above if USE_KERNELS else None)
+            self.split(l, j, jj, C, u, cross, above if self.kernels else None)
 
     def split(self, l: int, j: int, jj: int, C: np.ndarray, u: np.ndarray, cross: np.ndarray,
               above: np.ndarray | None = None) -> None:
@@ -491,7 +498,7 @@ class _VertexRun:
         child_signs[:, j] = -1
         self.signs.extend(child_signs)
         self.group.extend(g)
-        if USE_KERNELS:
+        if self.kernels:
             self.cut_vertices_compiled(l, j, jj, cross, above, child_of, cut_local)
         else:
             self.cut_vertices(l, j, jj, cross, u, child_of, cut_local)
@@ -612,13 +619,13 @@ class _VertexRun:
         nc = self.group.n
         cellv, act, X = self.vcell.v, self.act.v, self.X.v
         counts = np.bincount(cellv, minlength=nc)
-        if USE_KERNELS:
+        if self.kernels:
             centre = vertex_kernels.cell_sums(cellv, X, nc)
         else:
             centre = np.stack([np.bincount(cellv, weights=X[:, i], minlength=nc) for i in range(X.shape[1])], axis=1)
         x = centre[:, :-1] / centre[:, -1:]
         width = 2 * k + self.path_h.data.shape[1]
-        if USE_KERNELS:
+        if self.kernels:
             marks = vertex_kernels.active_marks(cellv, act, nc, width)
         else:
             marks = np.zeros((nc, width), dtype=bool)

@@ -42,6 +42,12 @@ def _run(net, domain) -> list | str:
         return "degenerate"
 
 
+@pytest.fixture(autouse=True)
+def kernels_from_the_first_row(monkeypatch):
+    """The engine takes the compiled path only past KERNEL_MIN_ROWS rows: here from the start."""
+    monkeypatch.setattr(ev, "KERNEL_MIN_ROWS", 0)
+
+
 def _both_paths(monkeypatch, net, domain) -> tuple[list | str, list | str]:
     monkeypatch.setattr(ev, "USE_KERNELS", True)
     compiled = _run(net, domain)
@@ -119,3 +125,13 @@ def test_without_numba_the_engine_runs_its_numpy_path(tmp_path) -> None:
     assert out.returncode == 0, out.stderr
     here = ev.VertexEngine()(random_mlp(3, [6, 6], 1, seed=5), Domain.box(-np.ones(3), np.ones(3)))
     assert out.stdout.split() == [str(len(here)), str(sum(len(c.facets) for c in here.cells))]
+
+
+def test_small_runs_stay_on_numpy_and_large_ones_compile(monkeypatch) -> None:
+    """Below KERNEL_MIN_ROWS vertex rows numba is not used (its first compile costs ~5 s)."""
+    net = random_mlp(2, [4, 4], 1, seed=0)
+    box = Domain.box([-1, -1], [1, 1])
+    monkeypatch.setattr(ev, "KERNEL_MIN_ROWS", 10**9)
+    assert ev.VertexEngine()(net, box).stats["compiled"] is False
+    monkeypatch.setattr(ev, "KERNEL_MIN_ROWS", 0)
+    assert ev.VertexEngine()(net, box).stats["compiled"] is vertex_kernels.AVAILABLE
