@@ -334,10 +334,16 @@ def warm_up() -> float:
     start = time.process_time()
     if not AVAILABLE:
         return 0.0
+    import compiler.enumerate_vertex as vertex_engine
     from compiler.domain import Domain
-    from compiler.enumerate_vertex import VertexEngine
     from compiler.network import AffineLayer, ReluNet
     net = ReluNet(2, [AffineLayer({0: np.array([[1.0, 0.3], [0.2, 1.0]])}, np.array([0.1, -0.2]))],
                   AffineLayer({1: np.array([[1.0, 1.0]])}, np.zeros(1)))
-    VertexEngine()(net, Domain.box([-1, -1], [1, 1]))
+    threshold = vertex_engine.KERNEL_MIN_ROWS
+    vertex_engine.KERNEL_MIN_ROWS = 0        # the tiny cut must take the compiled path
+    try:
+        regions = vertex_engine.VertexEngine()(net, Domain.box([-1, -1], [1, 1]))
+    finally:
+        vertex_engine.KERNEL_MIN_ROWS = threshold
+    assert regions.stats["compiled"]
     return time.process_time() - start
