@@ -33,22 +33,7 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory (``VmHWM``) in MiB (0 where /proc is absent).
-
-    Example:
-        >>> peak_rss_mb() > 1
-        True
-    """
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return 0.0
+from compiler.enumerate_parallel import peak_rss_mb  # noqa: E402  (VmHWM of this process, MiB)
 
 
 def run(case_name: str, jobs: int, out: str | None, max_regions: int | None, time_limit: float | None,

@@ -46,14 +46,8 @@ def peak_rss_mb() -> float:
         >>> peak_rss_mb() > 1
         True
     """
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    from compiler.enumerate_parallel import peak_rss_mb as vm_hwm_mb
+    return vm_hwm_mb() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def write_json(path: str, record: dict) -> None:
