@@ -24,10 +24,10 @@ The domain's own facets are stated once, not per cell.  In ``text`` and ``latex`
 1e-12 of the largest coefficient of their formula are float rounding noise and are shown as 0.
 
 Example:
-    >>> from compiler.network import ReluNet, AffineLayer
-    >>> from compiler.domain import Domain
-    >>> from compiler.enumerate import enumerate_regions
-    >>> from compiler.shallow import build_shallow
+    >>> from relucompile.ir.network import ReluNet, AffineLayer
+    >>> from relucompile.ir.domain import Domain
+    >>> from relucompile.regions.enumerate import enumerate_regions
+    >>> from relucompile.shallow.net import build_shallow
     >>> net = ReluNet(1, [AffineLayer({0: np.array([[1.0], [-1.0]])}, np.zeros(2))],
     ...               AffineLayer({1: np.array([[1.0, 1.0]])}, np.zeros(1)))   # |x|
     >>> shallow = build_shallow(net, enumerate_regions(net, Domain.box([-2], [3])))
@@ -52,10 +52,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from backends.plot import clip_polygon
-from compiler.errors import UserError
-from compiler.explain import affine_formula
-from compiler.shallow import ShallowNet
+from relucompile.backends.plot import clip_polygon
+from relucompile.errors import UserError
+from relucompile.analysis.explain import affine_formula
+from relucompile.shallow.net import ShallowNet
 
 FORMATS = ("text", "latex", "sympy", "smtlib")
 EXTENSIONS = {".txt": "text", ".tex": "latex", ".py": "sympy", ".smt2": "smtlib"}
@@ -170,7 +170,7 @@ def _clipped_size(shallow: ShallowNet, a: int) -> float:
 
 
 def _bounding_box(G: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    from compiler.lp import LinearProgram
+    from relucompile.numeric.lp import LinearProgram
     k = G.shape[1]
     lp = LinearProgram(k)
     for row, rhs in zip(G, g):
@@ -348,7 +348,7 @@ def write_equations(shallow: ShallowNet, path: str, fmt: str | None = None, digi
         >>> write_equations(shallow, "rules.tex")            # doctest: +SKIP
         'latex'
     """
-    from backends.files import atomic_write
+    from relucompile.backends.files import atomic_write
     fmt = fmt or format_for_path(path)
     if fmt is None:
         raise UserError(f"{path}: cannot tell the equation format from the extension "
@@ -371,7 +371,7 @@ def float_text(v: float, digits: int) -> str:
     return "0" if s in ("-0", "0") else s
 
 
-affine_terms = affine_formula  # ``c1*x1 - c2*x2 + c0``: see compiler.explain.affine_formula
+affine_terms = affine_formula  # ``c1*x1 - c2*x2 + c0``: see relucompile.analysis.explain.affine_formula
 
 
 def _domain_rows(shallow: ShallowNet, exact: bool) -> list[Inequality]:

@@ -15,7 +15,7 @@ import os
 import tempfile
 from typing import Callable, IO
 
-from compiler.errors import UserError
+from relucompile.errors import UserError
 
 
 def check_writable(path: str) -> None:

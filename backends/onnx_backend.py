@@ -26,7 +26,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from compiler.shallow import ShallowNet
+from relucompile.shallow.net import ShallowNet
 
 OPSET = 17
 PREFIX = "relucompile/"

@@ -18,7 +18,7 @@ colour, so tests can find every cell in a rendered image.  Figures use matplotli
 directly (no pyplot, no display).
 
 Example:
-    >>> from relucompile.random_nets import random_mlp
+    >>> from relucompile.examples.random_nets import random_mlp
     >>> net = random_mlp(2, [4], 1, seed=0)
     >>> part = partition_2d(net, Domain.box([-1, -1], [1, 1]))
     >>> len(part.polygons) == len(part.regions), part.rgb(0) in PALETTE
@@ -36,12 +36,12 @@ from typing import Sequence
 
 import numpy as np
 
-from compiler.domain import Domain
-from compiler.enumerate import Limits, enumerate_regions
-from compiler.errors import UserError
-from compiler.explain import default_names
-from compiler.network import AffineLayer, ReluNet
-from compiler.regions import RegionSet
+from relucompile.ir.domain import Domain
+from relucompile.regions.enumerate import Limits, enumerate_regions
+from relucompile.errors import UserError
+from relucompile.analysis.explain import default_names
+from relucompile.ir.network import AffineLayer, ReluNet
+from relucompile.regions.store import RegionSet
 
 # light qualitative colours (no greys: antialiased text is grey), all distinct in 8-bit RGB
 PALETTE: tuple[str, ...] = (
@@ -119,7 +119,7 @@ def default_slice(domain: Domain) -> PlaneSlice:
         raise UserError(f"the domain ({domain.describe()}) varies along fewer than 2 inputs: no plane to draw")
     centre = (lo + hi) / 2
     if domain.kind == "polytope":
-        from compiler.lp import chebyshev_center
+        from relucompile.numeric.lp import chebyshev_center
         hull = domain.hull()
         t, _ = chebyshev_center(hull.Gt, hull.gt)
         centre = hull.x0 + hull.U @ t
@@ -179,7 +179,7 @@ def slice_network(net: ReluNet, plane: PlaneSlice) -> ReluNet:
     ``net`` cut by the plane.
 
     Example:
-        >>> from relucompile.random_nets import random_mlp
+        >>> from relucompile.examples.random_nets import random_mlp
         >>> net = random_mlp(4, [5], 2, seed=1)
         >>> plane = PlaneSlice(np.array([0.1, 0.2, 0.3, 0.4]), np.eye(4)[[0, 2]])
         >>> st = np.array([[0.5, -0.25]])
@@ -252,7 +252,7 @@ def bounding_box(domain: Domain) -> tuple[np.ndarray, np.ndarray]:
         return domain.lower.astype(np.float64), domain.upper.astype(np.float64)
     if domain.kind == "reals":
         raise UserError("a picture needs a bounded domain: give --box LO HI or --domain FILE")
-    from compiler.lp import LinearProgram
+    from relucompile.numeric.lp import LinearProgram
     lp = LinearProgram(domain.d)
     for row, rhs in zip(*domain.inequalities()):
         if np.any(row):
@@ -342,7 +342,7 @@ def cell_polygon(regions: RegionSet, cell, lower: np.ndarray, upper: np.ndarray)
     """The closed cell inside the window [lower, upper] as a convex polygon (vertices, (k, 2)).
 
     Example:
-        >>> from compiler.network import AffineLayer
+        >>> from relucompile.ir.network import AffineLayer
         >>> net = ReluNet(2, [AffineLayer({0: np.array([[1.0, 1.0]])}, np.zeros(1))],
         ...               AffineLayer({1: np.array([[1.0]])}, np.zeros(1)))
         >>> regions = enumerate_regions(net, Domain.box([-1, -1], [1, 1]))
@@ -397,7 +397,7 @@ def decision_segments(regions: RegionSet, polygons: Sequence[np.ndarray], decisi
     decision boundary where both beat every other output.
 
     Example:
-        >>> from compiler.network import AffineLayer
+        >>> from relucompile.ir.network import AffineLayer
         >>> net = ReluNet(2, [AffineLayer({0: np.eye(2)}, np.zeros(2))],
         ...               AffineLayer({1: np.eye(2)}, np.zeros(2)))      # (relu(x1), relu(x2))
         >>> regions = enumerate_regions(net, Domain.box([0, 0], [1, 1]))
@@ -721,7 +721,7 @@ def label_cells(pic: Picture, cells: Sequence[int]) -> None:
     table of cells can be matched with the picture.  Only for partition and slice pictures.
 
     Example:
-        >>> from relucompile.random_nets import random_mlp
+        >>> from relucompile.examples.random_nets import random_mlp
         >>> pic = picture(random_mlp(2, [3], 1, seed=0), Domain.box([-1, -1], [1, 1]))
         >>> label_cells(pic, [0, 1]); len(pic.figure.axes[0].texts)
         2

@@ -19,12 +19,12 @@ used; JSON keeps them exactly):
   gives the distance from its interior point, the mean of the cell's vertices, to the nearest
   facet, which is at most the Chebyshev radius.
 * ``stats``: engine figures (LPs, seconds, tolerance).
-* ``certificate`` (only after ``--certify``): the figures of ``compiler/certify.py``'s
+* ``certificate`` (only after ``--certify``): the figures of ``compiler/certify/checks.py``'s
   Certificate, including ``model_sha256`` and ``regions_sha256`` (sha256 of this document's
-  canonical JSON without the ``certificate`` entry, see ``compiler.certify.regions_sha256``).
+  canonical JSON without the ``certificate`` entry, see ``relucompile.certify.checks.regions_sha256``).
 
 The file is written incrementally (:func:`write_regions`, chunks of cells straight from the
-compact arrays of :class:`compiler.regions.CellStore`), so its size is not bounded by memory.
+compact arrays of :class:`relucompile.regions.store.CellStore`), so its size is not bounded by memory.
 
 Example:
     >>> doc = regions_document(shallow, source="m.onnx")       # doctest: +SKIP
@@ -39,7 +39,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from compiler.shallow import ShallowNet
+from relucompile.shallow.net import ShallowNet
 
 SCHEMA = "relucompile.regions"
 VERSION = 1

@@ -2,7 +2,7 @@
 
 Sections: the model (source, sha256, inputs, outputs, hidden widths, domain); cell statistics
 (count, bounded/unbounded, facets per cell, distinct affine maps, how the domain's volume is
-shared among the cells); a picture (:func:`backends.plot.picture`: the partition for 2 inputs,
+shared among the cells); a picture (:func:`relucompile.backends.plot.picture`: the partition for 2 inputs,
 a 2-D slice for more, the function for 1); and a table of the largest cells with their rules
 (the cell's conditions and each output's affine formula).  Images are PNGs embedded as base64,
 the style is inline: the file opens anywhere, offline, and can be archived as it is.
@@ -14,7 +14,7 @@ domain are too many to enumerate within the limits, the statistics and the table
 slice instead, and the report says so.
 
 Example:
-    >>> from relucompile.random_nets import random_mlp
+    >>> from relucompile.examples.random_nets import random_mlp
     >>> net = random_mlp(2, [4], 1, seed=0)
     >>> html = build_report(net, Domain.box([-1, -1], [1, 1]))
     >>> html.startswith("<!DOCTYPE html>"), "data:image/png;base64," in html
@@ -29,15 +29,15 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from backends.files import atomic_write
-from backends.plot import (PlaneSlice, Picture, bounding_box, cell_interval, figure_bytes, label_cells, picture,
+from relucompile.backends.files import atomic_write
+from relucompile.backends.plot import (PlaneSlice, Picture, bounding_box, cell_interval, figure_bytes, label_cells, picture,
                            plural, slice_network)
-from compiler.domain import Domain
-from compiler.enumerate import Limits, enumerate_regions
-from compiler.errors import RegionLimitError
-from compiler.explain import affine_text, default_names, number_text
-from compiler.network import ReluNet
-from compiler.regions import RegionSet
+from relucompile.ir.domain import Domain
+from relucompile.regions.enumerate import Limits, enumerate_regions
+from relucompile.errors import RegionLimitError
+from relucompile.analysis.explain import affine_text, default_names, number_text
+from relucompile.ir.network import ReluNet
+from relucompile.regions.store import RegionSet
 
 DEFAULT_SAMPLES = 100_000
 
@@ -51,7 +51,7 @@ def volume_shares(net: ReluNet, regions: RegionSet, *, samples: int = DEFAULT_SA
     ``seed``; cells no sample hit get 0) or ``"unbounded"`` (None: the domain has no volume).
 
     Example:
-        >>> from compiler.network import AffineLayer
+        >>> from relucompile.ir.network import AffineLayer
         >>> net = ReluNet(3, [AffineLayer({0: np.array([[1.0, 0, 0]])}, np.array([-0.5]))],
         ...               AffineLayer({1: np.array([[1.0]])}, np.zeros(1)))     # relu(x1 - 0.5)
         >>> regions = enumerate_regions(net, Domain.box([0] * 3, [1] * 3))
@@ -106,7 +106,7 @@ def cells_of(net: ReluNet, regions: RegionSet, X: np.ndarray) -> np.ndarray:
     is not one of the cells', e.g. on a boundary; -1 if none).
 
     Example:
-        >>> from compiler.network import AffineLayer
+        >>> from relucompile.ir.network import AffineLayer
         >>> net = ReluNet(1, [AffineLayer({0: np.array([[1.0]])}, np.zeros(1))],
         ...               AffineLayer({1: np.array([[1.0]])}, np.zeros(1)))
         >>> regions = enumerate_regions(net, Domain.box([-1], [1]))
@@ -154,7 +154,7 @@ def cell_stats(net: ReluNet, regions: RegionSet, *, areas: np.ndarray | None = N
     (equal up to 1e-9 of the largest coefficient), facet hyperplanes in use, volume shares.
 
     Example:
-        >>> from relucompile.random_nets import random_mlp
+        >>> from relucompile.examples.random_nets import random_mlp
         >>> net = random_mlp(2, [3], 1, seed=0)
         >>> regions = enumerate_regions(net, Domain.box([-1, -1], [1, 1]))
         >>> stats = cell_stats(net, regions)
@@ -206,7 +206,7 @@ def cell_rules(regions: RegionSet, order: Sequence[int], names: Sequence[str], s
     """The rules of the cells in ``order`` (the domain's own facets are left out: stated once).
 
     Example:
-        >>> from compiler.network import AffineLayer
+        >>> from relucompile.ir.network import AffineLayer
         >>> net = ReluNet(1, [AffineLayer({0: np.array([[1.0]])}, np.zeros(1))],
         ...               AffineLayer({1: np.array([[2.0]])}, np.zeros(1)))
         >>> rules = cell_rules(enumerate_regions(net, Domain.box([-1], [1])), [0], ["x"], None)
@@ -348,7 +348,7 @@ def _share(share: float | None, method: str) -> str:
 
 def _html(net: ReluNet, domain: Domain, opts: ReportOptions, names: list[str], outs: list[str], stats: CellStats,
           scope: str, note: str, pic: Picture, png: bytes, rules: list[Rule], same_cells: bool) -> str:
-    from relucompile import __version__
+    from relucompile.version import __version__
     meta = net.meta
     source = meta.get("source_name") or net.source
     units = sum(net.widths)

@@ -1,4 +1,4 @@
-"""The finite two-layer form of a 1-D network (:mod:`compiler.one_d`) as ONNX and as equations.
+"""The finite two-layer form of a 1-D network (:mod:`relucompile.analysis.one_d`) as ONNX and as equations.
 
 :func:`two_layer_onnx` emits ``Gemm -> Relu -> Gemm`` with K + 1 hidden units, with the source
 model's input and output names, shapes and dtype (a drop-in replacement; internally float64, so
@@ -9,7 +9,7 @@ slopes, the hidden units and each output as ``text`` or ``latex`` (rounded to ``
 exactly as ``sympy`` (``Max(0, .)`` units) or ``smtlib`` (a ``relu`` helper function).
 
 Example:
-    >>> from compiler.one_d import assemble
+    >>> from relucompile.analysis.one_d import assemble
     >>> relu = assemble([Fraction(0)], [[Fraction(0), Fraction(1)]], (None, None), lambda x: [max(x, Fraction(0))])
     >>> model = two_layer_onnx(relu, {"input_name": "x", "input_dims": ["N", 1], "output_dims": ["N", 1]})
     >>> [n.op_type for n in model.graph.node if n.op_type in ("Gemm", "Relu")]
@@ -37,10 +37,10 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from backends.equations import (affine_terms, check_format, float_text, latex_escape, latex_name, latex_number,
+from relucompile.backends.equations import (affine_terms, check_format, float_text, latex_escape, latex_name, latex_number,
                                 python_names, rational_code, resolve_names, smt_affine, smt_number, smt_symbol)
-from compiler.errors import UserError
-from compiler.one_d import TwoLayerForm
+from relucompile.errors import UserError
+from relucompile.analysis.one_d import TwoLayerForm
 
 OPSET = 17
 PREFIX = "relucompile/"
@@ -65,7 +65,7 @@ def two_layer_onnx(form: TwoLayerForm, signature: dict, version: str | None = No
         >>> onnx.save(model, "two_layer.onnx")                       # doctest: +SKIP
     """
     if version is None:
-        from relucompile import __version__ as version
+        from relucompile.version import __version__ as version
     units = form.units()
     weights, bias = form.output_layer()
     in_name = signature.get("input_name", "input")
@@ -145,8 +145,8 @@ def write_two_layer(form: TwoLayerForm, path: str, signature: dict, fmt: str | N
         >>> write_two_layer(form, "two_layer.onnx", net.meta["signature"])   # doctest: +SKIP
         'onnx'
     """
-    from backends.equations import format_for_path
-    from backends.files import atomic_write
+    from relucompile.backends.equations import format_for_path
+    from relucompile.backends.files import atomic_write
     if fmt is None and path.lower().endswith(".onnx"):
         model = two_layer_onnx(form, signature)
         atomic_write(path, lambda f: f.write(model.SerializeToString()))

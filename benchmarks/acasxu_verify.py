@@ -31,10 +31,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from backends.files import atomic_write  # noqa: E402
-from compiler.verify import verify_property  # noqa: E402
-from frontends.vnnlib import parse_vnnlib  # noqa: E402
-from relucompile.api import load_network  # noqa: E402
+from relucompile.backends.files import atomic_write  # noqa: E402
+from relucompile.verify.run import verify_property  # noqa: E402
+from relucompile.frontends.vnnlib import parse_vnnlib  # noqa: E402
+from relucompile.api.compile import load_network  # noqa: E402
 
 EXPECTED = {"unsat": "holds", "sat": "violated"}
 

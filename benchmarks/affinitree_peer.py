@@ -12,8 +12,8 @@ A decision node's predicate is ``mat @ x <= bias`` on the edge labelled 1 (check
 ``AffTree.evaluate``), which :func:`terminal_polytopes` uses to rebuild each terminal's cell.
 
 Example:
-    >>> from relucompile.random_nets import random_mlp
-    >>> from compiler.domain import Domain
+    >>> from relucompile.examples.random_nets import random_mlp
+    >>> from relucompile.ir.domain import Domain
     >>> if available():
     ...     tree = distill(random_mlp(2, [4, 4], 1, 0), Domain.box([-1, -1], [1, 1]))
     ...     print(tree.num_terminals())
@@ -30,8 +30,8 @@ from typing import Iterator
 
 import numpy as np
 
-from compiler.domain import Domain
-from compiler.network import ReluNet
+from relucompile.ir.domain import Domain
+from relucompile.ir.network import ReluNet
 
 
 def available() -> bool:
@@ -62,7 +62,7 @@ def plain_layers(net: ReluNet) -> list[tuple[np.ndarray, np.ndarray]]:
     """The (W, b) of every layer of a plain MLP (layer l reads only block l), output last.
 
     Example:
-        >>> from relucompile.random_nets import random_mlp
+        >>> from relucompile.examples.random_nets import random_mlp
         >>> [W.shape for W, _ in plain_layers(random_mlp(2, [3], 1, 0))]
         [(3, 2), (1, 3)]
     """
@@ -121,7 +121,7 @@ def sliver_report(tree, tol: float, show: int = 5, time_budget: float = 300.0) -
     Returns ``{"checked", "slivers", "smallest": [{"radius", "centre"}...], "complete"}``.
     """
     import time
-    from compiler.lp import chebyshev_center
+    from relucompile.numeric.lp import chebyshev_center
     start, radii, checked = time.perf_counter(), [], 0
     complete = True
     for G, g in terminal_polytopes(tree):

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 
-from compiler.domain import Domain
-from compiler.errors import UserError
-from compiler.network import ReluNet
+from relucompile.ir.domain import Domain
+from relucompile.errors import UserError
+from relucompile.ir.network import ReluNet
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.environ.get("RELUCOMPILE_DATA", os.path.join(ROOT, "..", "shared", "data"))
@@ -102,12 +102,12 @@ def load_case(case: BenchCase) -> tuple[ReluNet, Domain, onnx.ModelProto]:
     """(network, domain, source ONNX model) of a case."""
     from relucompile import load_network
     if case.acas:
-        from frontends.vnnlib import parse_vnnlib
+        from relucompile.frontends.vnnlib import parse_vnnlib
         model_path, vnnlib_path = acas_paths(case)
         (lower, upper), = parse_vnnlib(vnnlib_path).input_boxes()
         model = onnx.load(model_path)
         return load_network(model_path), Domain.box(lower, upper), model
-    from relucompile.random_nets import random_mlp, to_onnx_model
+    from relucompile.examples.random_nets import random_mlp, to_onnx_model
     model = to_onnx_model(random_mlp(case.d, list(case.widths), 1, case.seed))
     domain = Domain.box(np.full(case.d, case.box[0]), np.full(case.d, case.box[1])) if case.box \
         else Domain.reals(case.d)

@@ -25,10 +25,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from compiler.certify import certify_shallow  # noqa: E402
-from compiler.domain import Domain  # noqa: E402
-from frontends.vnnlib import parse_vnnlib  # noqa: E402
-from relucompile.api import compile_network, load_network  # noqa: E402
+from relucompile.certify.checks import certify_shallow  # noqa: E402
+from relucompile.ir.domain import Domain  # noqa: E402
+from relucompile.frontends.vnnlib import parse_vnnlib  # noqa: E402
+from relucompile.api.compile import compile_network, load_network  # noqa: E402
 
 DATA = os.environ.get("RELUCOMPILE_DATA", os.path.join(ROOT, "..", "shared", "data"))
 

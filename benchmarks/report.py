@@ -59,7 +59,7 @@ def machine() -> dict:
             info["packages"][name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             info["packages"][name] = None
-    from relucompile import __version__
+    from relucompile.version import __version__
     info["packages"]["relucompile"] = __version__
     info["git"] = _git_revision()
     return info

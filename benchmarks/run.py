@@ -35,7 +35,7 @@ if ROOT not in sys.path:
 
 from benchmarks import report  # noqa: E402
 from benchmarks.cases import CASES, EXTRA_CASES, QUICK_CASES, BenchCase, find_case  # noqa: E402
-from compiler.errors import UserError  # noqa: E402
+from relucompile.errors import UserError  # noqa: E402
 
 SCHEMA = "relucompile-benchmark/1"
 
@@ -70,7 +70,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--json", metavar="FILE", help="write every figure as JSON, e.g. --json results.json")
     parser.add_argument("--markdown", metavar="FILE", help="write the Markdown report, e.g. --markdown results.md")
     parser.add_argument("--engine", default="auto",
-                        help="enumeration engine of compiler.enumerate.ENGINES (default auto: vertex on boxes and R^d, else split); e.g. --engine split")
+                        help="enumeration engine of relucompile.regions.enumerate.ENGINES (default auto: vertex on boxes and R^d, else split); e.g. --engine split")
     parser.add_argument("--jobs", type=int, default=1, metavar="N",
                         help="processes for our enumeration, if the engine accepts 'jobs' (default 1); e.g. --jobs 2")
     parser.add_argument("--min-seconds", type=float, default=None, metavar="S",
@@ -111,7 +111,7 @@ def check_options(args: argparse.Namespace) -> None:
         raise UserError("--jobs must be at least 1")
     if args.min_seconds is not None and args.min_seconds <= 0:
         raise UserError("--min-seconds must be positive")
-    from compiler.enumerate import ENGINES, enumerate_regions
+    from relucompile.regions.enumerate import ENGINES, enumerate_regions
     if args.engine not in ENGINES:
         raise UserError(f"--engine {args.engine}: unknown engine; known: {', '.join(ENGINES)}")
     if args.jobs != 1:
@@ -120,7 +120,7 @@ def check_options(args: argparse.Namespace) -> None:
             raise UserError("--jobs: this engine version has no parallel mode (enumerate_regions takes no 'jobs')")
     for path in (args.json, args.markdown):
         if path:
-            from backends.files import check_writable
+            from relucompile.backends.files import check_writable
             check_writable(path)
 
 
@@ -253,7 +253,7 @@ def progress_line(i: int, n: int, r: dict) -> str:
 
 def write_outputs(doc: dict, args: argparse.Namespace) -> str:
     """Write --json and --markdown (atomically); returns the Markdown text."""
-    from backends.files import atomic_write
+    from relucompile.backends.files import atomic_write
     text = report.markdown(doc)
     if args.json:
         atomic_write(args.json, lambda f: json.dump(doc, f, indent=1), text=True)

@@ -2,7 +2,7 @@
 
 ``python -m benchmarks.scale --case d4_32x32x32 --jobs 2 --out /tmp/scale/regions.json`` runs, in
 this one process: the case's network through the ONNX frontend (:func:`benchmarks.cases.load_case`),
-``enumerate_regions(..., jobs=N)``, :func:`compiler.shallow.build_shallow` (vectorised over the
+``enumerate_regions(..., jobs=N)``, :func:`relucompile.shallow.net.build_shallow` (vectorised over the
 compact cell store; the shallow ONNX model is not built: at 10^6 cells it is far too large to be
 useful) and :func:`relucompile.save_regions` (streamed JSON, written atomically).  It prints one
 JSON record: cells, hyperplanes, seconds of each phase, peak memory (``VmHWM`` of this process
@@ -33,16 +33,16 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from compiler.enumerate_parallel import peak_rss_mb  # noqa: E402  (VmHWM of this process, MiB)
+from relucompile.regions.parallel import peak_rss_mb  # noqa: E402  (VmHWM of this process, MiB)
 
 
 def run(case_name: str, jobs: int, out: str | None, max_regions: int | None, time_limit: float | None,
         keep: bool = True, engine: str = "auto") -> dict:
     """Enumerate the case, build the shallow net, stream the regions file; the figures as a dict."""
     from benchmarks.cases import find_case, load_case
-    from compiler.enumerate import Limits, enumerate_regions
-    from compiler.errors import RegionLimitError
-    from compiler.shallow import build_shallow
+    from relucompile.regions.enumerate import Limits, enumerate_regions
+    from relucompile.errors import RegionLimitError
+    from relucompile.shallow.net import build_shallow
     from relucompile import save_regions
 
     record: dict = {"case": case_name, "jobs": jobs, "max_regions": max_regions, "engine": engine}

@@ -6,7 +6,7 @@ Xu's input is [1, 1, 1, 5]) are measured through :func:`with_symbolic_batch`, a 
 input and output dimension is symbolic, so batch 1024 runs as one call.
 
 Example:
-    >>> from relucompile.random_nets import random_mlp, to_onnx_model
+    >>> from relucompile.examples.random_nets import random_mlp, to_onnx_model
     >>> model = to_onnx_model(random_mlp(2, [4], 1, 0))
     >>> X = np.zeros((8, 2), np.float32)
     >>> rate = inputs_per_second(session(model), X, batch=4, min_seconds=0.01)
@@ -25,7 +25,7 @@ def with_symbolic_batch(model: onnx.ModelProto, name: str = "N") -> onnx.ModelPr
     """A copy whose graph inputs and outputs have a symbolic first dimension (other dims kept).
 
     Example:
-        >>> from relucompile.random_nets import random_mlp, to_onnx_model
+        >>> from relucompile.examples.random_nets import random_mlp, to_onnx_model
         >>> m = to_onnx_model(random_mlp(2, [4], 1, 0))
         >>> m.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1
         >>> with_symbolic_batch(m).graph.input[0].type.tensor_type.shape.dim[0].dim_param

@@ -46,7 +46,7 @@ def peak_rss_mb() -> float:
         >>> peak_rss_mb() > 1
         True
     """
-    from compiler.enumerate_parallel import peak_rss_mb as vm_hwm_mb
+    from relucompile.regions.parallel import peak_rss_mb as vm_hwm_mb
     return vm_hwm_mb() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
@@ -87,12 +87,12 @@ def run_ours(args: argparse.Namespace, record: dict) -> None:
 
     from benchmarks.cases import find_case, load_case
     from benchmarks.throughput import with_symbolic_batch
-    from compiler.enumerate import Limits, enumerate_regions
-    from compiler.errors import RegionLimitError
-    from compiler.shallow import build_shallow
+    from relucompile.regions.enumerate import Limits, enumerate_regions
+    from relucompile.errors import RegionLimitError
+    from relucompile.shallow.net import build_shallow
     from relucompile import shallow_onnx
     record["startup_s"] = time.time() - args.spawned
-    from compiler import vertex_kernels
+    from relucompile.regions import vertex_kernels
     record["jit_s"] = vertex_kernels.warm_up()    # compiled kernels loaded (numba), not timed below
 
     start = time.perf_counter()

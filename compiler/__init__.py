@@ -1,0 +1,53 @@
+"""relucompile: exact deep-to-shallow compiler for piecewise-linear (ReLU) networks.
+
+The public API lives here; every name is imported on first use, so ``import relucompile`` (and
+the command line's start-up) stays cheap.
+
+Example:
+    >>> from relucompile import compile_model, Domain
+    >>> from relucompile.examples import tiny_mlp_path
+    >>> shallow = compile_model(tiny_mlp_path(), Domain.box([0, 0], [0.25, 0.25]))
+    >>> shallow.num_cells
+    4
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from relucompile.version import __version__
+
+#: public name -> module that defines it
+_EXPORTS = {
+    "Domain": "relucompile.ir.domain",
+    "compile_model": "relucompile.api",
+    "compile_network": "relucompile.api",
+    "load_network": "relucompile.api",
+    "save_onnx": "relucompile.api",
+    "save_regions": "relucompile.api",
+    "shallow_onnx": "relucompile.api",
+    "explain_point": "relucompile.api",
+    "verify_property": "relucompile.api",
+    "certify_shallow": "relucompile.api",
+    "ShallowNet": "relucompile.shallow.net",
+    "ReluNet": "relucompile.ir.network",
+    "UserError": "relucompile.errors",
+    "ModelError": "relucompile.errors",
+    "DomainError": "relucompile.errors",
+    "RegionLimitError": "relucompile.errors",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name on first use (PEP 562)."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'relucompile' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

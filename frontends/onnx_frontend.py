@@ -23,9 +23,9 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from compiler.errors import ModelError, UserError
-from compiler.ir import Graph
-from compiler.ops import NOT_PIECEWISE_LINEAR, OPS, unsupported_attributes
+from relucompile.errors import ModelError, UserError
+from relucompile.ir.graph import Graph
+from relucompile.ops.table import NOT_PIECEWISE_LINEAR, OPS, unsupported_attributes
 
 FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16}
 

@@ -1,6 +1,6 @@
 """PyTorch -> ONNX ``ModelProto`` -> the ONNX frontend, so torch models get exactly the ONNX op table.
 
-Three ways in, each ending in one ONNX model that :func:`relucompile.api.load_network` reads:
+Three ways in, each ending in one ONNX model that :func:`relucompile.api.compile.load_network` reads:
 
 * an ``nn.Module`` and an example input (Python API): ``torch.export.export`` captures the graph,
   and ``torch.onnx.export(..., dynamo=True)`` translates it.  ``torch.export`` refuses
@@ -42,7 +42,7 @@ from typing import Any, Iterator
 
 import onnx
 
-from compiler.errors import UserError
+from relucompile.errors import UserError
 
 INSTALL_HINT = "pip install 'relucompile[torch]' (torch==2.13.0 and onnxscript; CPU wheel is enough)"
 TORCH_EXTENSIONS = (".pt", ".pth", ".pt2", ".ts", ".torchscript", ".jit", ".pkl")
@@ -409,16 +409,16 @@ def compile_model(module: Any, example_input: Any, domain: Any = None, **options
     ``example_input``: a tensor, or a tuple of tensors for a module with several inputs (the domain is
     then over their flattened concatenation, in argument order).  ``domain`` is over the flattened
     input (default all of R^d); options as
-    :func:`relucompile.api.compile_network` (``max_regions``, ``time_limit``, ``progress``, ``seed``).
+    :func:`relucompile.api.compile.compile_network` (``max_regions``, ``time_limit``, ``progress``, ``seed``).
 
     Example:
         >>> import torch
-        >>> from compiler.domain import Domain
+        >>> from relucompile.ir.domain import Domain
         >>> torch.manual_seed(0) and None
         >>> net = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU(), torch.nn.Linear(3, 1))
         >>> shallow = compile_model(net, torch.zeros(1, 2), Domain.box([-1, -1], [1, 1]))
         >>> shallow.num_cells > 0
         True
     """
-    from relucompile.api import compile_model as compile_any
+    from relucompile.api.compile import compile_model as compile_any
     return compile_any(module, domain, example_input=example_input, **options)

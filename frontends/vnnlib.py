@@ -24,7 +24,7 @@ therefore a counterexample only up to that closure.
 Coefficients and bounds are kept exactly as :class:`fractions.Fraction` parsed from the literal text
 (``Fraction("0.318181818")``) and also as float64 (nearest rounding).
 
-Refused, with one line ``<file>:<line>: <what is wrong>`` (:class:`compiler.errors.UserError`):
+Refused, with one line ``<file>:<line>: <what is wrong>`` (:class:`relucompile.errors.UserError`):
 unbalanced parentheses, unsupported commands, names other than declared ``X_<int>``/``Y_<int>``,
 undeclared variables, gaps in the declared indices, sorts other than ``Real``, ``=``, ``not`` and
 other connectives, non-linear terms, comparisons that are always false, atoms over several input
@@ -62,7 +62,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from compiler.errors import UserError
+from relucompile.errors import UserError
 
 __all__ = ["LinearConstraint", "Case", "Property", "parse_vnnlib", "parse_vnnlib_text", "MAX_CASES"]
 

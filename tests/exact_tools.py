@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from compiler.shallow import ShallowNet
+from relucompile.shallow.net import ShallowNet
 
 
 def solve_exact(M: list[list[Fraction]], v: list[Fraction]) -> list[Fraction] | None:

@@ -15,10 +15,10 @@ from benchmarks import affinitree_peer, report
 from benchmarks.cases import QUICK_CASES, find_case, load_case
 from benchmarks.run import compare, explain_difference, main, run_worker, select_cases, parse_args
 from benchmarks.throughput import with_symbolic_batch
-from compiler.domain import Domain
-from compiler.enumerate import enumerate_regions
-from compiler.errors import UserError
-from relucompile.random_nets import random_mlp, to_onnx_model
+from relucompile.ir.domain import Domain
+from relucompile.regions.enumerate import enumerate_regions
+from relucompile.errors import UserError
+from relucompile.examples.random_nets import random_mlp, to_onnx_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -101,7 +101,7 @@ def test_affinitree_on_a_degenerate_box_counts_cells_of_the_hull():
 
 
 def test_plain_layers_refuses_skip_connections():
-    from compiler.network import AffineLayer, ReluNet
+    from relucompile.ir.network import AffineLayer, ReluNet
     net = ReluNet(1, [AffineLayer({0: np.ones((1, 1))}, np.zeros(1))],
                   AffineLayer({0: np.ones((1, 1)), 1: np.ones((1, 1))}, np.zeros(1)))
     with pytest.raises(ValueError, match="plain MLPs"):

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from backends.regions_json import regions_document, write_regions
-from compiler.domain import Domain
-from compiler.enumerate import enumerate_regions
-from compiler.regions import Cell, CellStore, Hyperplane, HyperplaneStore, RegionSet, compact_key, expand_key
-from compiler.shallow import build_shallow
-from relucompile.random_nets import random_mlp
+from relucompile.backends.regions_json import regions_document, write_regions
+from relucompile.ir.domain import Domain
+from relucompile.regions.enumerate import enumerate_regions
+from relucompile.regions.store import Cell, CellStore, Hyperplane, HyperplaneStore, RegionSet, compact_key, expand_key
+from relucompile.shallow.net import build_shallow
+from relucompile.examples.random_nets import random_mlp
 
 
 def random_cells(rng: np.random.Generator, n: int, units: int, m: int, d: int, n_h: int) -> list[Cell]:
@@ -183,8 +183,8 @@ def test_jobs_2_gives_identical_stores(d, widths, kind):
 
 
 def test_event_log_is_compact():
-    from compiler.enumerate import EVENT_C, EVENT_H, _SplitRun
-    from compiler.enumerate import Limits
+    from relucompile.regions.enumerate import EVENT_C, EVENT_H, _SplitRun
+    from relucompile.regions.enumerate import Limits
     net = random_mlp(2, [5, 4], 1, seed=1)
     run = _SplitRun(net, domain_for(2, "box"), Limits(), None, 1e-8)
     regions = run.execute()
@@ -271,7 +271,7 @@ def test_write_regions_streams_in_pieces():
             writes.append(len(text))
             return super().write(text)
 
-    import backends.regions_json as rj
+    import relucompile.backends.regions_json as rj
     chunks = list(rj.cell_entry_chunks(shallow, chunk=7))
     assert [len(c) for c in chunks[:-1]] == [7] * (len(chunks) - 1) and sum(map(len, chunks)) == len(shallow.regions)
     whole = io.StringIO()

@@ -1,4 +1,4 @@
-"""Certified exactness (compiler/certify.py): honest results certify, every mutation is caught.
+"""Certified exactness (compiler/certify/checks.py): honest results certify, every mutation is caught.
 
 The certifier is checked both ways: compiled regions of random nets (with planted degeneracies,
 over boxes, R^d, a polytope and a lower-dimensional box) and of real models certify; deleting a
@@ -19,17 +19,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backends.regions_json import regions_document
-from compiler.certify import EXIT_CERTIFY_FAILED, certify_document, certify_shallow, regions_sha256
-from compiler.cli import main
-from compiler.domain import Domain
-from compiler.network import AffineLayer, ReluNet
+from relucompile.backends.regions_json import regions_document
+from relucompile.certify.checks import EXIT_CERTIFY_FAILED, certify_document, certify_shallow, regions_sha256
+from relucompile.cli.main import main
+from relucompile.ir.domain import Domain
+from relucompile.ir.network import AffineLayer, ReluNet
 from conftest import ROOT, data_path
-from relucompile.api import compile_network
-from relucompile.random_nets import random_mlp
+from relucompile.api.compile import compile_network
+from relucompile.examples.random_nets import random_mlp
 from test_exactness import degenerate_mlps
 
-EXAMPLE = os.path.join(ROOT, "relucompile", "examples", "tiny_mlp.onnx")
+EXAMPLE = os.path.join(ROOT, "compiler", "examples", "tiny_mlp.onnx")
 
 
 def _certify_both_ways(net: ReluNet, domain: Domain):
@@ -223,8 +223,8 @@ def test_certify_user_errors_and_failed_compile_writes_nothing(tmp_path, capsys,
     bad = tmp_path / "bad.json"
     bad.write_text("{\"schema\": \"other\"}")
     assert main(["certify", EXAMPLE, str(bad)]) == 2
-    import compiler.cli_certify as cli_certify
-    from compiler.certify import Certificate
+    import relucompile.cli.certify as cli_certify
+    from relucompile.certify.checks import Certificate
     monkeypatch.setattr(cli_certify, "certify_shallow",
                         lambda shallow, progress=None: Certificate(ok=False, failure="cell 3: check 3 (x): y"))
     out = tmp_path / "s.onnx"
@@ -237,7 +237,7 @@ def test_certificate_agrees_with_exact_evaluation() -> None:
     net = random_mlp(2, [5, 5], 1, seed=9)
     shallow = compile_network(net, Domain.box([-1, -1], [1, 1]))
     assert certify_shallow(shallow).ok
-    from compiler.passes import exact_net
+    from relucompile.passes.lowering import exact_net
     exact = exact_net(net)
     rng = np.random.default_rng(0)
     for _ in range(20):
@@ -253,8 +253,8 @@ def test_acas_xu_prop_4_certifies_within_ten_times_compile(tmp_path) -> None:
     The ratio is taken against the split engine (issue 7's yardstick); the vertex engine compiles
     this box ~3x faster, so certifying takes ~15x its time (benchmarks/README.md).
     """
-    from frontends.vnnlib import parse_vnnlib
-    from relucompile.api import load_network
+    from relucompile.frontends.vnnlib import parse_vnnlib
+    from relucompile.api.compile import load_network
     model = data_path("acasxu", "ACASXU_run2a_1_1_batch_2000.onnx")
     case = parse_vnnlib(data_path("acasxu", "prop_4.vnnlib")).cases[0]
     net = load_network(model)
@@ -275,7 +275,7 @@ def test_fraction_fallback_without_python_flint(tmp_path) -> None:
     import sys
     regions = tmp_path / "r.json"
     env = dict(os.environ, RELUCOMPILE_NO_FLINT="1", PYTHONPATH=ROOT)
-    run = subprocess.run([sys.executable, "-m", "compiler.cli", EXAMPLE, "--box", "-1", "1", "-o",
+    run = subprocess.run([sys.executable, "-m", "relucompile.cli.main", EXAMPLE, "--box", "-1", "1", "-o",
                           str(tmp_path / "s.onnx"), "--regions", str(regions), "--certify"],
                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     assert run.returncode == 0, run.stderr
@@ -316,7 +316,7 @@ def test_a_vacuous_unit_switched_on_is_refused() -> None:
 def test_highs_fallback_when_glpk_gives_up(monkeypatch) -> None:
     """A GLPK LP that hits its iteration limit (degenerate cycling) is re-solved by HiGHS; the
     Farkas certificates are checked exactly either way."""
-    from compiler.lp import LinearProgram, LPResult
+    from relucompile.numeric.lp import LinearProgram, LPResult
     net = random_mlp(3, [5, 5], 1, seed=12)
     shallow = compile_network(net, Domain.box([-1] * 3, [1] * 3))
     monkeypatch.setattr(LinearProgram, "minimize", lambda self, c: LPResult("infeasible"))

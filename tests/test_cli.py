@@ -11,10 +11,10 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from compiler.cli import main
+from relucompile.cli.main import main
 from conftest import ROOT, data_path
 
-EXAMPLE = os.path.join(ROOT, "relucompile", "examples", "tiny_mlp.onnx")
+EXAMPLE = os.path.join(ROOT, "compiler", "examples", "tiny_mlp.onnx")
 
 
 def _run(argv, capsys):
@@ -89,7 +89,7 @@ def test_refused_models_via_console_script(name, tmp_path) -> None:
     """The real console entry point: one line naming file, node and op; exit 2; no output."""
     path = data_path("marabou", name)
     out = tmp_path / "s.onnx"
-    proc = subprocess.run([sys.executable, "-m", "compiler.cli", path, "-o", str(out)], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "relucompile.cli.main", path, "-o", str(out)], capture_output=True,
                           text=True, cwd=ROOT)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "not piecewise linear" in proc.stderr
@@ -131,7 +131,7 @@ def test_format_option_and_refusals(tmp_path, capsys) -> None:
 
 
 def test_two_layer_form_from_the_command_line(tmp_path, capsys) -> None:
-    from relucompile.random_nets import random_mlp, to_onnx_model
+    from relucompile.examples.random_nets import random_mlp, to_onnx_model
     source = tmp_path / "net1d.onnx"
     onnx.save(to_onnx_model(random_mlp(1, [8, 8], 2, 3)), str(source))
     out = tmp_path / "two.onnx"
@@ -152,7 +152,7 @@ def test_two_layer_form_from_the_command_line(tmp_path, capsys) -> None:
 
 
 def test_subcommands_are_registered() -> None:
-    from compiler.cli import COMMANDS
+    from relucompile.cli.main import COMMANDS
     assert set(COMMANDS) >= {"explain", "plot", "report", "verify", "bounds"}
 
 

@@ -7,13 +7,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler.cli import main
-from compiler.domain import Domain
-from compiler.enumerate import Limits, enumerate_regions
-from compiler.errors import RegionLimitError
-from compiler.facet_certificates import FACET, REDUNDANT, facet_certificates
-from compiler.lp import LinearProgram
-from relucompile.random_nets import random_mlp
+from relucompile.cli.main import main
+from relucompile.ir.domain import Domain
+from relucompile.regions.enumerate import Limits, enumerate_regions
+from relucompile.errors import RegionLimitError
+from relucompile.regions.facet_certificates import FACET, REDUNDANT, facet_certificates
+from relucompile.numeric.lp import LinearProgram
+from relucompile.examples.random_nets import random_mlp
 
 
 def _same(a, b) -> None:
@@ -118,8 +118,8 @@ def test_certificates_decide_most_rows() -> None:
     assert np.count_nonzero(verdict == FACET) >= k + 1
 
 
-@pytest.mark.parametrize("module", ["compiler.enumerate", "compiler.enumerate_parallel",
-                                    "compiler.facet_certificates", "compiler.lp"])
+@pytest.mark.parametrize("module", ["relucompile.regions.enumerate", "relucompile.regions.parallel",
+                                    "relucompile.regions.facet_certificates", "relucompile.numeric.lp"])
 def test_docstring_examples(module: str) -> None:
     import doctest
     import importlib
@@ -138,7 +138,7 @@ def test_certificates_show_an_unbounded_cell() -> None:
 
 def test_without_qhull_the_lps_give_the_same_cells(monkeypatch) -> None:
     """scipy is optional: without it every row the witnesses leave open is solved by its LP."""
-    import compiler.facet_certificates as certificates
+    import relucompile.regions.facet_certificates as certificates
     net, box = random_mlp(3, [8, 8], 1, seed=1), Domain.box([-1, -1, -1], [1, 1, 1])
     with_hull = enumerate_regions(net, box, "split")
     monkeypatch.setattr(certificates, "ConvexHull", None)

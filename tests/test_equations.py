@@ -18,18 +18,18 @@ import pytest
 import sympy
 import z3
 
-from backends.equations import (format_for_path, normalised_inequality, python_names, render_equations,
+from relucompile.backends.equations import (format_for_path, normalised_inequality, python_names, render_equations,
                                 smt_symbol, volume_shares, write_equations, _cells_of, _uniform_sample)
-from compiler.domain import Domain
-from compiler.enumerate import enumerate_regions
-from compiler.errors import UserError
-from compiler.network import AffineLayer, ReluNet
-from compiler.passes import exact_net
-from compiler.shallow import build_shallow
+from relucompile.ir.domain import Domain
+from relucompile.regions.enumerate import enumerate_regions
+from relucompile.errors import UserError
+from relucompile.ir.network import AffineLayer, ReluNet
+from relucompile.passes.lowering import exact_net
+from relucompile.shallow.net import build_shallow
 from conftest import data_path
 from exact_tools import cell_vertices, random_rational_points
-from relucompile.api import compile_model
-from relucompile.random_nets import random_mlp
+from relucompile.api.compile import compile_model
+from relucompile.examples.random_nets import random_mlp
 
 # -- a net whose cells are known by hand ----------------------------------------------------------
 # h1 = relu(x1 - 1/2), h2 = relu(x2 + 1/4);  y1 = h1 - h2,  y2 = 2 h1 + h2 - 1  on [-1, 1]^2.

@@ -13,11 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler.domain import Domain
-from compiler.enumerate import enumerate_regions
-from compiler.network import AffineLayer, ReluNet
-from compiler.passes import exact_net
-from compiler.shallow import build_shallow, evaluate_explicit
+from relucompile.ir.domain import Domain
+from relucompile.regions.enumerate import enumerate_regions
+from relucompile.ir.network import AffineLayer, ReluNet
+from relucompile.passes.lowering import exact_net
+from relucompile.shallow.net import build_shallow, evaluate_explicit
 from exact_tools import cell_vertices, facet_points, random_rational_points
 
 DEGENERACIES = ["dead", "always_on", "duplicate", "zero_row", "parallel", "concurrent", "corner", "none"]
@@ -203,7 +203,7 @@ def test_exactness_checks_catch_mutations(mutation: str) -> None:
     if mutation == "drop_cell":
         victim = shallow.regions.cells[3].interior
         keep = [a for a in range(shallow.num_cells) if a != 3]
-        from compiler.regions import RegionSet
+        from relucompile.regions.store import RegionSet
         regions = RegionSet(domain, 2, 2, net.widths, [shallow.regions.cells[a] for a in keep],
                             shallow.regions.hyperplanes)
         shallow = build_shallow(net, regions)

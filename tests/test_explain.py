@@ -12,17 +12,17 @@ import onnxruntime as ort
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from compiler import cli
-from compiler.cli_audit import parse_point, read_points, run_explain
-from compiler.domain import Domain
-from compiler.enumerate import enumerate_regions
-from compiler.explain import explain_point
-from compiler.network import AffineLayer, ReluNet
+from relucompile.cli import main as cli
+from relucompile.cli.audit import parse_point, read_points, run_explain
+from relucompile.ir.domain import Domain
+from relucompile.regions.enumerate import enumerate_regions
+from relucompile.analysis.explain import explain_point
+from relucompile.ir.network import AffineLayer, ReluNet
 from conftest import ROOT, data_path
 from relucompile import load_network
-from relucompile.random_nets import random_mlp
+from relucompile.examples.random_nets import random_mlp
 
-EXAMPLE = os.path.join(ROOT, "relucompile", "examples", "tiny_mlp.onnx")
+EXAMPLE = os.path.join(ROOT, "compiler", "examples", "tiny_mlp.onnx")
 
 
 def _counterexamples() -> list[tuple[str, np.ndarray]]:
@@ -103,7 +103,7 @@ def test_explain_counterexample_against_its_property_box() -> None:
     the first lies 1.2e-8 below the float64 box's x4 >= 0.45 (explain says so, radius 0); in the box
     rounded outward to float32 it is inside, on the faces x4 = float32(0.45) and x5 = -0.5, which
     limit the ball to radius 0."""
-    from frontends.vnnlib import parse_vnnlib
+    from relucompile.frontends.vnnlib import parse_vnnlib
     path = data_path("acasxu", "counterexamples.csv")
     with open(path, newline="") as f:
         row = next(csv.DictReader(f))

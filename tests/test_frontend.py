@@ -13,11 +13,11 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from compiler.errors import ModelError, UserError
-from compiler.interpreter import run
-from compiler.passes import canonicalize, exact_net, lower
+from relucompile.errors import ModelError, UserError
+from relucompile.ops.interpreter import run
+from relucompile.passes.lowering import canonicalize, exact_net, lower
 from conftest import DATA, data_path
-from frontends.onnx_frontend import load_onnx
+from relucompile.frontends.onnx_frontend import load_onnx
 
 FC_MARABOU = ["fc_2-2-3.onnx", "fc1.onnx", "fc2.onnx", "mnist2x10.onnx", "test_dropout.onnx", "test_sub.onnx",
               "linear2-3_bn1-linear3-1.onnx"]

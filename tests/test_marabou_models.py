@@ -10,10 +10,10 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from compiler.domain import Domain
-from compiler.errors import ModelError
+from relucompile.ir.domain import Domain
+from relucompile.errors import ModelError
 from conftest import data_path
-from relucompile.api import compile_network, load_network, shallow_onnx
+from relucompile.api.compile import compile_network, load_network, shallow_onnx
 
 # model -> (half-width of the box, free input coordinates or None for all, least cell count)
 MODELS = {

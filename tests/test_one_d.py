@@ -1,4 +1,4 @@
-"""The finite two-layer form of 1-D networks (compiler/one_d.py, backends/two_layer.py).
+"""The finite two-layer form of 1-D networks (compiler/analysis/one_d.py, backends/two_layer.py).
 
 The two-layer ONNX model equals the source model in onnxruntime at 10,000 points and at every
 breakpoint, with exactly K + 1 hidden units; the form equals the deep net exactly (Fractions)
@@ -17,17 +17,17 @@ import pytest
 import sympy
 import z3
 
-from backends.two_layer import render_two_layer, two_layer_onnx, write_two_layer
-from compiler.domain import Domain
-from compiler.enumerate import enumerate_regions
-from compiler.errors import UserError
-from compiler.network import AffineLayer, ReluNet
-from compiler.one_d import two_layer_form
-from compiler.passes import exact_net
-from compiler.shallow import build_shallow
+from relucompile.backends.two_layer import render_two_layer, two_layer_onnx, write_two_layer
+from relucompile.ir.domain import Domain
+from relucompile.regions.enumerate import enumerate_regions
+from relucompile.errors import UserError
+from relucompile.ir.network import AffineLayer, ReluNet
+from relucompile.analysis.one_d import two_layer_form
+from relucompile.passes.lowering import exact_net
+from relucompile.shallow.net import build_shallow
 from conftest import data_path
-from relucompile.api import compile_model, load_network
-from relucompile.random_nets import random_mlp, to_onnx_model
+from relucompile.api.compile import compile_model, load_network
+from relucompile.examples.random_nets import random_mlp, to_onnx_model
 
 
 def _session(model: onnx.ModelProto) -> ort.InferenceSession:

@@ -9,9 +9,9 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from compiler.domain import Domain
+from relucompile.ir.domain import Domain
 from relucompile import compile_model, shallow_onnx
-from relucompile.random_nets import random_mlp, to_onnx_model
+from relucompile.examples.random_nets import random_mlp, to_onnx_model
 
 
 def _session(model: onnx.ModelProto) -> ort.InferenceSession:

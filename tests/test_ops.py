@@ -12,16 +12,16 @@ import numpy as np
 import pytest
 from onnx import helper
 
-from compiler.cli import main
-from compiler.cli_ops import ops_markdown, supported_ops
-from compiler.conformance import conformance_results
-from compiler.errors import ModelError
-from compiler.interpreter import run
-from compiler.ops import OPS
-from compiler.passes import exact_net
-from frontends.onnx_frontend import load_onnx
+from relucompile.cli.main import main
+from relucompile.cli.ops import ops_markdown, supported_ops
+from relucompile.ops.conformance import conformance_results
+from relucompile.errors import ModelError
+from relucompile.ops.interpreter import run
+from relucompile.ops.table import OPS
+from relucompile.passes.lowering import exact_net
+from relucompile.frontends.onnx_frontend import load_onnx
 from onnx_builders import dyadic, model, run_ort
-from relucompile.api import load_network
+from relucompile.api.compile import load_network
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

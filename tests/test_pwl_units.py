@@ -1,4 +1,4 @@
-"""Piecewise-linear units lowered to ReLUs (compiler/ops_pwl.py, docs/ops.md): each unit's cells
+"""Piecewise-linear units lowered to ReLUs (compiler/ops/pwl.py, docs/ops.md): each unit's cells
 are exactly its pieces (LeakyRelu, PRelu, Clip, Abs, 2-input Max), the ReLU pattern names the
 piece, an n-ary Max tree may split a piece (documented), and random ONNX nets mixing LeakyRelu,
 Clip, Max and 1-D MaxPool compile *exactly*: Fraction equality with an independent rational
@@ -13,14 +13,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from onnx import helper
 
-from compiler.domain import Domain
-from compiler.errors import ModelError
-from compiler.interpreter import run
-from compiler.passes import exact_net
+from relucompile.ir.domain import Domain
+from relucompile.errors import ModelError
+from relucompile.ops.interpreter import run
+from relucompile.passes.lowering import exact_net
 from exact_tools import cell_vertices, facet_points, random_rational_points
-from frontends.onnx_frontend import load_onnx
+from relucompile.frontends.onnx_frontend import load_onnx
 from onnx_builders import dyadic, model, run_ort
-from relucompile.api import compile_network, load_network
+from relucompile.api.compile import compile_network, load_network
 
 F = Fraction
 

@@ -8,7 +8,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from compiler.domain import Domain
+from relucompile.ir.domain import Domain
 from conftest import data_path
 from exact_tools import cell_vertices
 from relucompile import compile_model, shallow_onnx
@@ -70,7 +70,7 @@ def test_acasxu_1_1_prop_4_box_matches_onnxruntime() -> None:
     """Independent tools count about 19,142 cells on this box (nnenum); we report ours.  The
     emitted ONNX matches the source in onnxruntime at 10,000 points of the box (float32 input,
     error <= 1e-5 relative to the output scale: both run float32 weights, ours in float64)."""
-    from frontends.vnnlib import parse_vnnlib
+    from relucompile.frontends.vnnlib import parse_vnnlib
     path = data_path("acasxu", "ACASXU_run2a_1_1_batch_2000.onnx")
     prop = parse_vnnlib(data_path("acasxu", "prop_4.vnnlib"))
     (lo, hi), = prop.input_boxes()

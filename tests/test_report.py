@@ -12,18 +12,18 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from backends.plot import (PALETTE, figure_bytes, parse_slice, partition_2d, picture, slice_domain,
+from relucompile.backends.plot import (PALETTE, figure_bytes, parse_slice, partition_2d, picture, slice_domain,
                            slice_network)
-from backends.report import build_report, cell_rules, cell_stats, volume_shares
-from compiler import cli
-from compiler.cli_audit import run_plot, run_report
-from compiler.domain import Domain
-from compiler.enumerate import enumerate_regions
+from relucompile.backends.report import build_report, cell_rules, cell_stats, volume_shares
+from relucompile.cli import main as cli
+from relucompile.cli.audit import run_plot, run_report
+from relucompile.ir.domain import Domain
+from relucompile.regions.enumerate import enumerate_regions
 from conftest import ROOT, data_path
 from relucompile import load_network
-from relucompile.random_nets import random_mlp
+from relucompile.examples.random_nets import random_mlp
 
-EXAMPLE = os.path.join(ROOT, "relucompile", "examples", "tiny_mlp.onnx")
+EXAMPLE = os.path.join(ROOT, "compiler", "examples", "tiny_mlp.onnx")
 SQUARE = Domain.box([-1, -1], [1, 1])
 
 
@@ -132,7 +132,7 @@ def test_neighbours_get_different_colours() -> None:
             common = {h for h, s in ca.facets} & {h for h, s in cb.facets}
             for h in common:
                 if regions.hyperplanes[h].kind == "unit" and dict(ca.facets)[h] != dict(cb.facets)[h]:
-                    from backends.plot import polygon_distance
+                    from relucompile.backends.plot import polygon_distance
                     if polygon_distance(part.polygons[a], part.polygons[b]) < 1e-9:
                         shared += 1
                         assert part.colours[a] != part.colours[b]

@@ -19,12 +19,12 @@ import onnxruntime as ort
 import pytest
 from onnx import numpy_helper
 
-from compiler.cli import main
-from compiler.domain import Domain
-from compiler.errors import ModelError, UserError
-from compiler.passes import exact_net
+from relucompile.cli.main import main
+from relucompile.ir.domain import Domain
+from relucompile.errors import ModelError, UserError
+from relucompile.passes.lowering import exact_net
 from exact_tools import random_rational_points
-from relucompile.api import compile_network, load_network, shallow_onnx
+from relucompile.api.compile import compile_network, load_network, shallow_onnx
 
 try:
     import onnxscript  # noqa: F401
@@ -272,7 +272,7 @@ def test_torchscript_without_input_shape_and_bad_shapes(mlp, tmp_path, capsys) -
     err = _cli_error(capsys, [ts, "--input-shape", "1,4", "-o", out])  # wrong width for Linear(3, 8)
     assert err.startswith("relucompile: error: mlp.ts: torch.onnx could not export the TorchScript module at "
                           "input shape (1, 4)")
-    onnx_model = os.path.join(os.path.dirname(__file__), "..", "relucompile", "examples", "tiny_mlp.onnx")
+    onnx_model = os.path.join(os.path.dirname(__file__), "..", "compiler", "examples", "tiny_mlp.onnx")
     assert "an ONNX model fixes its input shape" in _cli_error(capsys, [onnx_model, "--input-shape", "1,2", "-o", out])
     assert not os.path.exists(out)
 
@@ -297,7 +297,7 @@ def test_non_piecewise_linear_op_is_refused_naming_the_source(tmp_path) -> None:
 
 @needs_torch
 def test_example_input_only_with_a_module() -> None:
-    path = os.path.join(os.path.dirname(__file__), "..", "relucompile", "examples", "tiny_mlp.onnx")
+    path = os.path.join(os.path.dirname(__file__), "..", "compiler", "examples", "tiny_mlp.onnx")
     with pytest.raises(UserError, match="example_input goes with a torch.nn.Module"):
         load_network(path, torch.zeros(1, 2))
 
@@ -369,7 +369,7 @@ def acceptance(tmp_path_factory):
 def _load_or_skip(*args, **kw):
     try:
         return load_network(*args, **kw)
-    except ModelError as exc:  # waits for the ops branch (Conv, MaxPool, PRelu, ... in compiler/ops.py)
+    except ModelError as exc:  # waits for the ops branch (Conv, MaxPool, PRelu, ... in compiler/ops/table.py)
         pytest.skip(f"op not supported yet: {exc}")
 
 

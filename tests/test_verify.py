@@ -13,18 +13,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
-from compiler.cli_verify import parse_objective, run_bounds, run_verify
-from compiler.domain import Domain
-from compiler.errors import UserError
-from compiler.network import AffineLayer, ReluNet
-from compiler.passes import exact_net
-from compiler.verify import domain_from_vnnlib, domains_from_vnnlib, verify_property
-from compiler.verify_optimize import output_bounds
+from relucompile.cli.verify import parse_objective, run_bounds, run_verify
+from relucompile.ir.domain import Domain
+from relucompile.errors import UserError
+from relucompile.ir.network import AffineLayer, ReluNet
+from relucompile.passes.lowering import exact_net
+from relucompile.verify.run import domain_from_vnnlib, domains_from_vnnlib, verify_property
+from relucompile.verify.optimize import output_bounds
 from conftest import data_path
 from exact_tools import cell_vertices
-from frontends.vnnlib import parse_vnnlib, parse_vnnlib_text
-from relucompile.api import compile_network, load_network
-from relucompile.random_nets import random_mlp, to_onnx_model
+from relucompile.frontends.vnnlib import parse_vnnlib, parse_vnnlib_text
+from relucompile.api.compile import compile_network, load_network
+from relucompile.examples.random_nets import random_mlp, to_onnx_model
 
 ACAS = "ACASXU_run2a_{}_batch_2000.onnx"
 
@@ -340,8 +340,8 @@ def test_cli_user_errors_exit_2(argv, needle, capsys) -> None:
 def test_bounds_hold_at_sampled_points(seed, d, depth, m) -> None:
     """Pre-activation bounds (also when refined from a parent box), linear row bounds, gradient
     bounds and the triangle LP never exceed what the network does at sampled points."""
-    from compiler.verify_bounds import SpecNet
-    from compiler.verify_lp import triangle_lp
+    from relucompile.verify.bounds import SpecNet
+    from relucompile.verify.lp_relaxation import triangle_lp
     rng = np.random.default_rng(seed)
     net = random_mlp(d, [int(w) for w in rng.integers(2, 9, depth)], m, seed=seed)
     k = int(rng.integers(1, 4))

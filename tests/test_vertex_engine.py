@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from compiler.domain import Domain
-from compiler.enumerate import Limits, enumerate_regions
-from compiler.enumerate_vertex import DegenerateVertexSet, VertexEngine, vertex_engine_applies
-from compiler.errors import DomainError, RegionLimitError
-from compiler.network import AffineLayer, ReluNet
-from relucompile.random_nets import random_mlp
+from relucompile.ir.domain import Domain
+from relucompile.regions.enumerate import Limits, enumerate_regions
+from relucompile.regions.vertex_engine import DegenerateVertexSet, VertexEngine, vertex_engine_applies
+from relucompile.errors import DomainError, RegionLimitError
+from relucompile.ir.network import AffineLayer, ReluNet
+from relucompile.examples.random_nets import random_mlp
 
 
 def _by_pattern(regions):
@@ -142,8 +142,8 @@ def test_limits_stop_with_a_clear_message() -> None:
 
 def test_benchmark_net_matches_affinitrees_count() -> None:
     """d4 16x16 on [-1, 1]^4 (benchmarks/): 11,286 cells, as affinitree and the split engine count."""
-    from relucompile.random_nets import to_onnx_model
-    from relucompile.api import load_network
+    from relucompile.examples.random_nets import to_onnx_model
+    from relucompile.api.compile import load_network
     net = load_network(to_onnx_model(random_mlp(4, [16, 16], 1, seed=0)))
     regions = VertexEngine()(net, Domain.box(-np.ones(4), np.ones(4)))
     assert len(regions) == 11_286
@@ -161,7 +161,7 @@ def test_a_unit_of_the_fixed_coordinates_only_takes_its_sign_there() -> None:
 
 def test_chunks_give_the_same_cells(monkeypatch) -> None:
     """A tiny vertex budget makes the engine go on in chunks of cells: same cells, facets, maps."""
-    import compiler.enumerate_vertex as vertex_module
+    import relucompile.regions.vertex_engine as vertex_module
     net = random_mlp(3, [8, 8, 8], 2, seed=4)
     box = Domain.box(-np.ones(3), np.ones(3))
     whole = VertexEngine()(net, box)
@@ -173,7 +173,7 @@ def test_chunks_give_the_same_cells(monkeypatch) -> None:
 
 
 def test_long_paths_widen_the_path_table(monkeypatch) -> None:
-    import compiler.enumerate_vertex as vertex_module
+    import relucompile.regions.vertex_engine as vertex_module
     monkeypatch.setattr(vertex_module, "PATH_WIDTH", 1)
     net = random_mlp(2, [12, 12], 1, seed=5)
     box = Domain.box([-1, -1], [1, 1])
@@ -196,8 +196,8 @@ def test_cli_engines_give_the_same_cells(tmp_path, capsys) -> None:
     """``--engine split`` and the default write the same cells; ``--engine vertex`` on a
     polytope domain is a one-line error (exit 2) and writes nothing."""
     import json
-    from compiler.cli import main
-    from relucompile.random_nets import to_onnx_model
+    from relucompile.cli.main import main
+    from relucompile.examples.random_nets import to_onnx_model
     import onnx
     model = tmp_path / "m.onnx"
     onnx.save(to_onnx_model(random_mlp(2, [6, 6], 1, seed=3)), model)

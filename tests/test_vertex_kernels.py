@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-import compiler.enumerate_vertex as ev
-from compiler import vertex_kernels
-from compiler.domain import Domain
-from compiler.network import AffineLayer, ReluNet
-from relucompile.random_nets import random_mlp
+import relucompile.regions.vertex_engine as ev
+from relucompile.regions import vertex_kernels
+from relucompile.ir.domain import Domain
+from relucompile.ir.network import AffineLayer, ReluNet
+from relucompile.examples.random_nets import random_mlp
 
 needs_numba = pytest.mark.skipif(not vertex_kernels.AVAILABLE, reason="numba is not installed")
 
@@ -113,9 +113,9 @@ def test_without_numba_the_engine_runs_its_numpy_path(tmp_path) -> None:
     script.write_text(
         "import sys; sys.modules['numba'] = None\n"
         "import numpy as np\n"
-        "import compiler.enumerate_vertex as ev\n"
-        "from compiler.domain import Domain\n"
-        "from relucompile.random_nets import random_mlp\n"
+        "import relucompile.regions.vertex_engine as ev\n"
+        "from relucompile.ir.domain import Domain\n"
+        "from relucompile.examples.random_nets import random_mlp\n"
         "assert not ev.USE_KERNELS and ev.vertex_kernels.warm_up() == 0.0\n"
         "r = ev.VertexEngine()(random_mlp(3, [6, 6], 1, seed=5), Domain.box(-np.ones(3), np.ones(3)))\n"
         "print(len(r), sum(len(c.facets) for c in r.cells))\n")

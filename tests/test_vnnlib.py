@@ -12,8 +12,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from compiler.errors import UserError
-from frontends.vnnlib import MAX_CASES, Property, parse_vnnlib, parse_vnnlib_text
+from relucompile.errors import UserError
+from relucompile.frontends.vnnlib import MAX_CASES, Property, parse_vnnlib, parse_vnnlib_text
 
 DATA = os.environ.get("RELUCOMPILE_DATA",
                       os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data"))

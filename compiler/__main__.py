@@ -1,0 +1,4 @@
+"""``python -m relucompile`` runs the command line."""
+from relucompile.cli.main import main
+
+raise SystemExit(main())

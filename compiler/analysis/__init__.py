@@ -1,0 +1,1 @@
+"""Reading a compiled network: explain one input, the 1-D two-layer form."""

@@ -1,0 +1,1 @@
+"""Certified exactness: the cells and maps checked in exact rational arithmetic."""

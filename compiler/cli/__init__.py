@@ -1,0 +1,1 @@
+"""The ``relucompile`` command line."""

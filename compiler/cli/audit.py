@@ -1,0 +1,389 @@
+"""Audit subcommands: ``relucompile explain``, ``relucompile plot`` and ``relucompile report``.
+
+Each is ``run_<name>(argv) -> int`` for :data:`relucompile.cli.main.COMMANDS`; user mistakes raise
+:class:`UserError` (one line, exit 2) and every output file is written atomically.
+
+Example:
+    >>> run_explain(["compiler/examples/tiny_mlp.onnx", "--at", "0.1,0.2"])    # doctest: +SKIP
+    0
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import sys
+
+import numpy as np
+
+from relucompile.ir.domain import Domain
+from relucompile.errors import DomainError, UserError
+
+DOMAIN_HELP = """domain:
+  --box LO HI        the box [LO, HI]^d, e.g. --box -1 1
+  --domain FILE      JSON: {"lower": [...], "upper": [...]} (a box; sides may have zero width)
+                     or {"G": [[...]], "g": [...]} (the polytope G x <= g)
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def attach_values(argv: list[str], options: tuple[str, ...]) -> list[str]:
+    """``--at -0.5,1`` -> ``--at=-0.5,1``: argparse takes a value that starts with '-' (and is not a
+    plain number) for an option, so negative coordinates are attached to their option.
+
+    Example:
+        >>> attach_values(["m.onnx", "--at", "-0.5,1", "--json"], ("--at",))
+        ['m.onnx', '--at=-0.5,1', '--json']
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in options and i + 1 < len(argv) and argv[i + 1].startswith("-") and argv[i + 1][1:2] in "0123456789.;, ":
+            out.append(f"{arg}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(arg)
+        i += 1
+    return out
+
+
+def _parser(name: str, description: str, epilog: str) -> argparse.ArgumentParser:
+    return _Parser(prog=f"relucompile {name}", description=description, epilog=epilog,
+                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def _add_model_and_domain(p: argparse.ArgumentParser, default_note: str) -> None:
+    p.add_argument("model", help="the ONNX model (piecewise-linear ops only), e.g. model.onnx")
+    dom = p.add_mutually_exclusive_group()
+    dom.add_argument("--box", nargs=2, type=float, metavar=("LO", "HI"),
+                     help=f"domain [LO, HI]^d, the same bounds for every input, e.g. --box -1 1 ({default_note})")
+    dom.add_argument("--domain", metavar="FILE",
+                     help='JSON domain: {"lower": [...], "upper": [...]} or {"G": [[...]], "g": [...]} '
+                          "for G x <= g, e.g. --domain box.json")
+
+
+def _add_names(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input-names", metavar="NAMES",
+                   help='comma-separated names of the inputs (default x1..xd), e.g. --input-names "rho,theta,psi"')
+    p.add_argument("--output-names", metavar="NAMES",
+                   help='comma-separated names of the outputs (default y1..ym), e.g. --output-names "COC,WL,WR"')
+
+
+def _names(text: str | None, count: int, what: str) -> list[str] | None:
+    if text is None:
+        return None
+    names = [v.strip() for v in text.split(",")]
+    if len(names) != count or not all(names) or len(set(names)) != count:
+        raise UserError(f"--{what}-names: expected {count} distinct non-empty comma-separated names, got {text!r}")
+    return names
+
+
+def _load(path: str):
+    from relucompile.api.compile import load_network
+    if not os.path.exists(path):
+        raise UserError(f"{path}: no such file")
+    return load_network(path)
+
+
+def _domain(args, d: int, default_box: bool) -> tuple[Domain | None, str]:
+    """The domain from --box/--domain; the note says when it is the default box."""
+    if args.domain:
+        domain = Domain.from_json(args.domain)
+        where = args.domain
+    elif args.box:
+        lo, hi = args.box
+        domain, where = Domain.box([lo] * d, [hi] * d), "--box"
+    elif default_box:
+        return Domain.box([-1.0] * d, [1.0] * d), "(the default; choose one with --box or --domain)"
+    else:
+        return None, ""
+    if domain.d != d:
+        raise DomainError(f"{where}: the domain has dimension {domain.d} but the model has {d} inputs")
+    return domain, ""
+
+
+# -- explain -----------------------------------------------------------------------------------
+
+EXPLAIN_EPILOG = """examples:
+  relucompile explain model.onnx --at "0.1, -0.3"              one input, readable text
+  relucompile explain model.onnx --at "0.1,-0.3" --box -1 1    the ball also stays inside [-1, 1]^d
+  relucompile explain model.onnx --inputs points.csv --json -o explained.json
+      points.csv: one input per line, d numbers (a header line is allowed); or points.npy (N, d)
+
+for each input: the activation pattern, the effective weights W_eff and b_eff with
+f(x) = W_eff x + b_eff on the input's cell, the contributions W_eff * x of every input to every
+output, the cell's conditions (every unit's sign condition and the domain's rows; the facets are
+marked), and the radius of the largest ball around x on which the same rule holds, with the
+condition that limits it.  Layers and units count from 0, as in the regions JSON.
+
+""" + DOMAIN_HELP + "\nexit codes: 0 success, 2 usage or input error, 1 internal error\n"
+
+
+def explain_parser() -> argparse.ArgumentParser:
+    p = _parser("explain", "Explain the network's output at given inputs: the linear rule it applies "
+                "there and how far the input can move before the rule changes.", EXPLAIN_EPILOG)
+    _add_model_and_domain(p, "default: all of R^d")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--at", metavar="X", help='one input as comma-separated numbers, e.g. --at "0.5,-1,2"')
+    where.add_argument("--inputs", metavar="FILE", help="many inputs: FILE.npy (array (N, d)) or FILE.csv "
+                       "(one input per line), e.g. --inputs points.csv")
+    p.add_argument("--json", action="store_true", help="machine-readable JSON instead of text, e.g. --json")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically) instead of stdout, e.g. -o x.json")
+    p.add_argument("--digits", type=int, default=6, help="significant digits in the text (default 6), e.g. --digits 4")
+    p.add_argument("--all-conditions", action="store_true",
+                   help="text: list every condition, not only the cell's facets")
+    p.add_argument("--no-facets", action="store_true",
+                   help="skip marking facets (saves one small LP per condition on large nets)")
+    _add_names(p)
+    return p
+
+
+def parse_point(text: str, d: int) -> np.ndarray:
+    """``"0.5, -1 2"`` (commas and/or spaces, optional brackets) -> array of d floats.
+
+    Example:
+        >>> parse_point("[0.5, -1]", 2).tolist()
+        [0.5, -1.0]
+    """
+    cleaned = text.strip().strip("[]()").replace(",", " ")
+    try:
+        values = [float(v) for v in cleaned.split()]
+    except ValueError:
+        raise UserError(f"--at {text!r}: not a list of numbers") from None
+    if len(values) != d:
+        raise UserError(f"--at: expected {d} numbers (the model's inputs), got {len(values)}")
+    if not all(math.isfinite(v) for v in values):
+        raise UserError(f"--at {text!r}: the numbers must be finite")
+    return np.array(values)
+
+
+def read_points(path: str, d: int) -> np.ndarray:
+    """Inputs from ``.npy`` (any shape with d values per input) or ``.csv``/``.txt`` (one per line).
+
+    Example:
+        >>> import tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "p.csv")
+        >>> _ = open(path, "w").write("a,b\\n1,2\\n3,4\\n")
+        >>> read_points(path, 2).tolist()
+        [[1.0, 2.0], [3.0, 4.0]]
+    """
+    name = os.path.basename(path)
+    if not os.path.exists(path):
+        raise UserError(f"{path}: no such file")
+    if path.lower().endswith(".npy"):
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{name}: not a readable .npy array ({exc})") from None
+        if arr.dtype.kind not in "fiu" or arr.size == 0 or arr.size % d:
+            raise UserError(f"{name}: array of shape {arr.shape} and type {arr.dtype} does not hold inputs of {d} numbers")
+        X = arr.reshape(-1, d).astype(np.float64)
+        if not np.all(np.isfinite(X)):
+            raise UserError(f"{name}: the array has non-finite values")
+        return X
+    rows = []
+    try:
+        with open(path, newline="") as f:
+            for line_no, row in enumerate(csv.reader(f), start=1):
+                cells = [c.strip() for c in row if c.strip()]
+                if not cells:
+                    continue
+                try:
+                    values = [float(c) for c in cells]
+                except ValueError:
+                    if line_no == 1 and not rows:
+                        continue  # a header line
+                    raise UserError(f"{name}: line {line_no}: not a list of numbers") from None
+                if len(values) != d:
+                    raise UserError(f"{name}: line {line_no}: expected {d} numbers (the model's inputs), got {len(values)}")
+                if not all(math.isfinite(v) for v in values):
+                    raise UserError(f"{name}: line {line_no}: the numbers must be finite")
+                rows.append(values)
+    except UnicodeDecodeError:
+        raise UserError(f"{name}: not a text CSV file (use .npy for binary arrays)") from None
+    if not rows:
+        raise UserError(f"{name}: no inputs found")
+    return np.array(rows)
+
+
+def explain_document(net, explanations, domain: Domain) -> dict:
+    """The JSON document of ``relucompile explain --json`` (schema ``relucompile.explain`` v1)."""
+    from relucompile.analysis.explain import SCHEMA, VERSION
+    meta = net.meta
+    return {"schema": SCHEMA, "version": VERSION,
+            "model": {"source": meta.get("source_name", net.source), "sha256": meta.get("source_sha256", ""),
+                      "input_dim": net.d, "output_dim": net.m, "layer_widths": net.widths},
+            "domain": domain.to_json(),
+            "input_names": explanations[0].input_names if explanations else [],
+            "output_names": explanations[0].output_names if explanations else [],
+            "points": [e.to_json() for e in explanations]}
+
+
+def run_explain(argv: list[str]) -> int:
+    """``relucompile explain MODEL --at X | --inputs FILE [--json] [-o FILE] ...``."""
+    from relucompile.analysis.explain import explain_point
+    args = explain_parser().parse_args(attach_values(argv, ("--at",)))
+    if args.digits < 1 or args.digits > 17:
+        raise UserError("--digits must be between 1 and 17")
+    if args.output:
+        from relucompile.backends.files import check_writable
+        check_writable(args.output)
+    net = _load(args.model)
+    domain, _ = _domain(args, net.d, default_box=False)
+    domain = domain or Domain.reals(net.d)
+    X = parse_point(args.at, net.d)[None, :] if args.at is not None else read_points(args.inputs, net.d)
+    names = _names(args.input_names, net.d, "input")
+    outs = _names(args.output_names, net.m, "output")
+    explanations = [explain_point(net, x, domain, facets=not args.no_facets, input_names=names, output_names=outs)
+                    for x in X]
+    if args.json:
+        text = json.dumps(explain_document(net, explanations, domain), indent=1) + "\n"
+    else:
+        blocks = []
+        for k, e in enumerate(explanations):
+            title = f"== input {k + 1} of {len(explanations)} ==\n" if len(explanations) > 1 else ""
+            blocks.append(title + e.to_text(args.digits, args.all_conditions))
+        source = net.meta.get("source_name", net.source)
+        text = f"# {source}: the linear rule at each input (layers and units count from 0)\n" + "\n\n".join(blocks) + "\n"
+    if args.output:
+        from relucompile.backends.files import atomic_write
+        atomic_write(args.output, lambda f: f.write(text), text=True)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+# -- plot and report -------------------------------------------------------------------------
+
+SLICE_HELP = """slices (inputs > 2): --slice "POINT;DIR1;DIR2" draws the plane x = POINT + s*DIR1 + t*DIR2:
+  --slice "0,0,0.5,0.3,0;e1;e2"     inputs x1, x2 vary, the others fixed at POINT's values
+  --slice ";e1;e3"                  through the centre of the domain's box (empty POINT)
+  --slice "0,0,0,0,0;1,1,0,0,0;0,0,1,0,0"   any two independent directions
+  default: through the centre of the domain's box, along the first two inputs that vary in it
+"""
+
+
+def plot_parser() -> argparse.ArgumentParser:
+    epilog = ("examples:\n  relucompile plot model.onnx --box -1 1 -o partition.png\n"
+              "  relucompile plot acas.onnx --domain box.json --slice \";e1;e2\" -o slice.png\n\n"
+              "2 inputs: the cells of the domain, one colour each (neighbours differ), with each output's zero\n"
+              "level set; more inputs: the same on a plane (--slice); 1 input: the function and its breakpoints.\n\n"
+              + SLICE_HELP + "\n" + DOMAIN_HELP + "\nexit codes: 0 success, 2 usage or input error, 1 internal error\n")
+    p = _parser("plot", "Draw the activation cells of a network (and its outputs' zero level sets).", epilog)
+    _add_model_and_domain(p, "default: [-1, 1]^d")
+    p.add_argument("--slice", metavar="POINT;DIR1;DIR2", help='the plane to draw for inputs > 2, e.g. --slice ";e1;e2"')
+    p.add_argument("-o", "--output", required=True, metavar="FILE",
+                   help="the picture: .png, .svg or .pdf, e.g. -o partition.png")
+    p.add_argument("--dpi", type=int, default=100, help="resolution of a PNG (default 100), e.g. --dpi 200")
+    p.add_argument("--no-edges", action="store_true", help="do not draw the cells' edges")
+    p.add_argument("--no-level-sets", action="store_true", help="do not draw the outputs' zero level sets")
+    _add_decision(p)
+    p.add_argument("--max-regions", type=int, default=200_000, metavar="N",
+                   help="stop with an error past N cells (default 200000), e.g. --max-regions 5000")
+    p.add_argument("--time-limit", type=float, metavar="S", help="stop with an error after S seconds, e.g. --time-limit 60")
+    _add_names(p)
+    return p
+
+
+def _add_decision(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--decision", choices=("argmax", "argmin"),
+                   help="also draw where the largest (argmax) or smallest (argmin) output changes: a "
+                        "classifier's decision boundary (2-D pictures, 2 outputs or more), e.g. --decision argmax")
+
+
+def _plane(args, net, domain):
+    from relucompile.backends.plot import parse_slice
+    if args.slice is None:
+        return None
+    if net.d < 3:
+        raise UserError(f"--slice is for models with more than 2 inputs; this one has {net.d}")
+    return parse_slice(args.slice, net.d, domain)
+
+
+def _check_limits(args) -> None:
+    if args.max_regions is not None and args.max_regions < 1:
+        raise UserError("--max-regions must be at least 1")
+    if args.time_limit is not None and args.time_limit <= 0:
+        raise UserError("--time-limit must be positive")
+
+
+def run_plot(argv: list[str]) -> int:
+    """``relucompile plot MODEL [--box LO HI | --domain F] [--slice P;D1;D2] -o partition.png``."""
+    from relucompile.backends.files import atomic_write, check_writable
+    from relucompile.backends.plot import figure_bytes, picture, plot_format
+    from relucompile.regions.enumerate import Limits
+    args = plot_parser().parse_args(attach_values(argv, ("--slice",)))
+    fmt = plot_format(args.output)
+    check_writable(args.output)
+    _check_limits(args)
+    if not 10 <= args.dpi <= 1000:
+        raise UserError("--dpi must be between 10 and 1000")
+    net = _load(args.model)
+    domain, _ = _domain(args, net.d, default_box=True)
+    pic = picture(net, domain, _plane(args, net, domain), input_names=_names(args.input_names, net.d, "input"),
+                  output_names=_names(args.output_names, net.m, "output"), edges=not args.no_edges,
+                  level_sets=not args.no_level_sets, decision=args.decision,
+                  limits=Limits(args.max_regions, args.time_limit))
+    data = figure_bytes(pic.figure, fmt, args.dpi)
+    atomic_write(args.output, lambda f: f.write(data))
+    print(f"{os.path.basename(args.model)}: {pic.title} -> {args.output}")
+    return 0
+
+
+def report_parser() -> argparse.ArgumentParser:
+    epilog = ("examples:\n  relucompile report model.onnx --box -1 1 -o report.html\n"
+              "  relucompile report acas.onnx --domain box.json --slice \";e1;e2\" --top 20 -o report.html\n\n"
+              "one self-contained HTML file (pictures embedded): the model, statistics of its cells (count,\n"
+              "bounded, facets, distinct affine maps, volume shares), a picture of the partition (2 inputs), of a\n"
+              "slice (more inputs) or of the function (1 input), and the largest cells with their rules.\n"
+              "With more than 2 inputs, when the whole domain has more cells than --max-regions (or takes longer\n"
+              "than --time-limit), the statistics and the table describe the slice instead.\n\n"
+              + SLICE_HELP + "\n" + DOMAIN_HELP + "\nexit codes: 0 success, 2 usage or input error, 1 internal error\n")
+    p = _parser("report", "Write an audit report of a network: its cells, their rules and pictures.", epilog)
+    _add_model_and_domain(p, "default: [-1, 1]^d")
+    p.add_argument("--slice", metavar="POINT;DIR1;DIR2", help='the plane to draw for inputs > 2, e.g. --slice ";e1;e2"')
+    p.add_argument("-o", "--output", required=True, metavar="FILE.html", help="the report, e.g. -o report.html")
+    p.add_argument("--top", type=int, default=12, metavar="N", help="cells in the rules table (default 12), e.g. --top 30")
+    p.add_argument("--digits", type=int, default=4, help="significant digits (default 4), e.g. --digits 6")
+    p.add_argument("--samples", type=int, default=100_000, metavar="N",
+                   help="uniform samples for the volume shares of > 2 inputs (default 100000), e.g. --samples 10000")
+    p.add_argument("--seed", type=int, default=0, help="seed of those samples (default 0)")
+    p.add_argument("--max-regions", type=int, default=20_000, metavar="N",
+                   help="cells to enumerate at most for the whole domain (default 20000), e.g. --max-regions 100000")
+    p.add_argument("--time-limit", type=float, default=120.0, metavar="S",
+                   help="seconds for that enumeration (default 120), e.g. --time-limit 600")
+    _add_decision(p)
+    _add_names(p)
+    return p
+
+
+def run_report(argv: list[str]) -> int:
+    """``relucompile report MODEL [--box LO HI | --domain F] [--slice P;D1;D2] -o report.html``."""
+    from relucompile.backends.files import check_writable
+    from relucompile.backends.report import ReportOptions, write_report
+    args = report_parser().parse_args(attach_values(argv, ("--slice",)))
+    check_writable(args.output)
+    _check_limits(args)
+    if args.top < 1:
+        raise UserError("--top must be at least 1")
+    if args.samples < 100:
+        raise UserError("--samples must be at least 100")
+    if not 1 <= args.digits <= 17:
+        raise UserError("--digits must be between 1 and 17")
+    net = _load(args.model)
+    domain, note = _domain(args, net.d, default_box=True)
+    opts = ReportOptions(plane=_plane(args, net, domain), top=args.top, digits=args.digits, samples=args.samples,
+                         seed=args.seed, max_regions=args.max_regions, time_limit=args.time_limit,
+                         input_names=_names(args.input_names, net.d, "input"),
+                         output_names=_names(args.output_names, net.m, "output"), domain_note=note,
+                         decision=args.decision)
+    write_report(args.output, net, domain, opts)
+    print(f"{os.path.basename(args.model)} over {domain.describe()}: report -> {args.output}")
+    return 0

@@ -1,0 +1,1 @@
+"""The graph IR and the canonical network: graph, values, network (ReluNet), domain."""

@@ -1,0 +1,1 @@
+"""Numerical foundations: the one LP module, exact rationals."""

@@ -1,0 +1,71 @@
+"""Reference interpreter of the IR, in float64 or in exact rationals.
+
+This is the meaning of a deep model: the compiler's output is tested against it.
+
+Example:
+    >>> import numpy as np
+    >>> from relucompile.ir.graph import Graph
+    >>> g = Graph()
+    >>> _ = g.add("x", "Input", shape=(2,)); _ = g.add("r", "Relu", ["x"]); g.outputs = ["r"]
+    >>> run(g, np.array([-1.0, 2.0])).tolist()
+    [0.0, 2.0]
+    >>> from fractions import Fraction
+    >>> run(g, [Fraction(-1, 3), Fraction(1, 3)], exact=True).tolist()
+    [0, Fraction(1, 3)]
+"""
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any, Sequence
+
+import numpy as np
+
+from relucompile.errors import ModelError
+from relucompile.ir.graph import Graph
+from relucompile.ops.table import OPS
+from relucompile.ir.values import Value, to_exact
+
+
+class ConcreteContext:
+    """Evaluates ops on numbers: float64, or Fractions when ``exact``."""
+
+    def __init__(self, source: str, exact: bool) -> None:
+        self.source, self.exact = source, exact
+
+    def constant(self, value: np.ndarray) -> np.ndarray:
+        value = np.asarray(value)
+        if value.dtype.kind in "iub":
+            return value.astype(np.int64) if not self.exact else to_exact(value)
+        return to_exact(value) if self.exact else value.astype(np.float64)
+
+    def number(self, v: float) -> Any:
+        return Fraction(v) if self.exact else float(v)
+
+    def relu(self, node: Any, x: Value) -> Value:
+        return np.where(x > 0, x, 0 if self.exact else 0.0)
+
+
+def execute(graph: Graph, feeds: dict[str, Value], ctx: Any) -> Value:
+    """Run every node in topological order with ``ctx``; return the output value."""
+    values: dict[str, Value] = dict(feeds)
+    for node in graph.nodes():
+        if node.name in values:
+            continue
+        spec = OPS.get(node.op)
+        if spec is None:
+            raise ModelError(graph.source, node.origin, node.op, "op not supported")
+        values[node.name] = spec.handler(node, [values[i] if i else None for i in node.inputs], ctx)
+    return values[graph.outputs[0]]
+
+
+def run(graph: Graph, x: Sequence | np.ndarray, exact: bool = False) -> np.ndarray:
+    """Evaluate ``graph`` at one input (any shape with the input's number of entries).
+
+    Returns the output tensor in the IR's shape (batch dimensions of size 1).
+    """
+    ctx = ConcreteContext(graph.source, exact)
+    inp = graph.node(graph.inputs[0])
+    arr = np.array(list(np.asarray(x, dtype=object).ravel()), dtype=object) if exact else np.asarray(x, dtype=np.float64)
+    if exact:
+        arr = to_exact(arr)
+    return execute(graph, {inp.name: arr.reshape(inp.shape)}, ctx)

@@ -1,0 +1,1 @@
+"""Passes over the graph IR (IR in, IR out), ending in the canonical ReluNet."""

@@ -1,0 +1,169 @@
+"""Canonicalising passes: each is a function from IR graph to IR graph (as torch.fx passes).
+
+* :func:`drop_identities` removes Identity, inference Dropout and float Casts.
+* :func:`fold_constants` evaluates every node whose inputs are all constants.
+* :func:`fuse_affine` replaces every linear subgraph between ReLUs (Gemm with alpha/beta/
+  transposes, MatMul in either order, Add/Sub/Mul/Div by constants, Flatten/Reshape/...,
+  chains of affine maps, residual sums) by one ``Affine`` node per ReLU layer and one for the
+  output.  The result is the canonical form: Input -> (Affine -> Relu)* -> Affine.
+* :func:`lower` reads a graph into a :class:`~relucompile.ir.network.ReluNet` by symbolic execution.
+
+Example:
+    >>> from relucompile.ir.graph import Graph
+    >>> g = Graph()
+    >>> _ = g.add("x", "Input", shape=(1, 2))
+    >>> _ = g.add("w", "Constant", value=np.array([[1.0], [2.0]]))
+    >>> _ = g.add("y", "MatMul", ["x", "w"]); _ = g.add("r", "Relu", ["y"])
+    >>> _ = g.add("two", "Constant", value=np.array(2.0)); _ = g.add("o", "Mul", ["r", "two"])
+    >>> g.outputs = ["o"]
+    >>> net = lower(g)
+    >>> net.layers[0].weights[0].tolist(), net.output.weights[1].tolist()
+    ([[1.0, 2.0]], [[2.0]])
+"""
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from relucompile.errors import ModelError
+from relucompile.ops.interpreter import ConcreteContext, execute
+from relucompile.ir.graph import Graph
+from relucompile.ir.network import AffineLayer, ReluNet
+from relucompile.ir.values import Affine, Value, to_exact
+
+IDENTITY_OPS = {"Identity", "Dropout"}
+
+
+def drop_identities(graph: Graph) -> Graph:
+    """Remove ops that pass their first input through unchanged (validated by their handler)."""
+    g = graph.copy()
+    ctx = ConcreteContext(g.source, exact=False)
+    for node in list(g.nodes()):
+        passthrough = node.op in IDENTITY_OPS or (node.op == "Cast" and node.attrs.get("to", 1) in (1, 10, 11, 16))
+        if passthrough and node.inputs and g.node(node.inputs[0]).op != "Constant":
+            if node.op == "Dropout":  # refuses training mode with a clear error
+                extra = [g.node(i).value if i and g.node(i).op == "Constant" else None for i in node.inputs[1:]]
+                from relucompile.ops.table import op_dropout
+                op_dropout(node, [None] + extra, ctx)
+            g.replace_uses(node.name, node.inputs[0])
+            g.dag.remove_node(node.name)
+    return g
+
+
+def fold_constants(graph: Graph) -> Graph:
+    """Replace every node whose inputs are all constants by a Constant node (float64)."""
+    g = graph.copy()
+    ctx = ConcreteContext(g.source, exact=False)
+    for name in g.topological_order():
+        node = g.node(name)
+        if node.op in ("Input", "Constant") or not node.inputs:
+            continue
+        if all(not i or g.node(i).op == "Constant" for i in node.inputs):
+            from relucompile.ops.table import OPS
+            spec = OPS.get(node.op)
+            if spec is None:
+                continue
+            value = spec.handler(node, [g.node(i).value if i else None for i in node.inputs], ctx)
+            node.op, node.value, node.attrs = "Constant", np.asarray(value), {}
+            for i in list(g.dag.predecessors(name)):
+                g.dag.remove_edge(i, name)
+            node.inputs = []
+    g.remove_unused()
+    return g
+
+
+class SymbolicContext:
+    """Executes the IR on :class:`Affine` values; each Relu opens a new variable block."""
+
+    def __init__(self, source: str, exact: bool) -> None:
+        self.source, self.exact = source, exact
+        self.layers: list[AffineLayer] = []
+        self.relu_nodes: list[str] = []
+
+    def constant(self, value: np.ndarray) -> np.ndarray:
+        return ConcreteContext.constant(self, value)  # type: ignore[arg-type]
+
+    def number(self, v: float) -> Any:
+        return Fraction(v) if self.exact else float(v)
+
+    def relu(self, node: Any, x: Value) -> Value:
+        if not isinstance(x, Affine):  # constant input: fold
+            return np.where(x > 0, x, 0 if self.exact else 0.0)
+        layer = _flat_layer(x)
+        self.layers.append(layer)
+        self.relu_nodes.append(node.name)
+        return Affine.variable(len(self.layers), layer.size, x.shape, self.exact)
+
+
+def _flat_layer(x: Affine) -> AffineLayer:
+    """The affine map of a symbolic tensor as weights (n_out, n_block) per block."""
+    n = int(np.prod(x.shape)) if x.shape else 1
+    weights = {b: np.asarray(c).reshape(c.shape[0], n).T.copy() for b, c in sorted(x.coefs.items())}
+    return AffineLayer(weights, np.asarray(x.const).reshape(n).copy())
+
+
+def lower(graph: Graph, exact: bool = False) -> ReluNet:
+    """Symbolically execute ``graph`` into a :class:`ReluNet` (float64, or exact Fractions).
+
+    Raises ModelError if the output is not affine in the ReLU blocks (e.g. a product of two
+    network values), which the handlers detect.
+    """
+    graph.validate()
+    ctx = SymbolicContext(graph.source, exact)
+    inp = graph.node(graph.inputs[0])
+    shape = tuple(inp.shape)
+    d = int(np.prod(shape)) if shape else 1
+    out = execute(graph, {inp.name: Affine.variable(0, d, shape, exact)}, ctx)
+    out_node = graph.node(graph.outputs[0])
+    if not isinstance(out, Affine):
+        raise ModelError(graph.source, out_node.origin, out_node.op, "the output does not depend on the input")
+    output = _flat_layer(out)
+    for layer in ctx.layers + [output]:  # drop blocks with all-zero weights? keep: structure matters
+        for b in list(layer.weights):
+            if layer.weights[b].size == 0:
+                del layer.weights[b]
+    net = ReluNet(d=d, layers=ctx.layers, output=output, input_shape=shape, output_shape=tuple(out.shape),
+                  exact=exact, source=graph.source, meta={"graph": graph, "relu_nodes": ctx.relu_nodes})
+    return net
+
+
+def exact_net(net: ReluNet) -> ReluNet:
+    """The same network with exact rational weights (re-lowered from its IR graph)."""
+    if net.exact:
+        return net
+    graph = net.meta.get("graph")
+    if graph is None:  # built directly from weights: they are exact binary fractions
+        conv = lambda L: AffineLayer({b: to_exact(W) for b, W in L.weights.items()}, to_exact(L.bias))
+        return ReluNet(net.d, [conv(L) for L in net.layers], conv(net.output), net.input_shape,
+                       net.output_shape, True, net.source, dict(net.meta))
+    return lower(graph, exact=True)
+
+
+def fuse_affine(graph: Graph) -> Graph:
+    """Canonical form: Input -> (Affine -> Relu)* -> Affine -> Reshape(output shape)."""
+    net = lower(graph)
+    g = Graph(graph.source)
+    inp = graph.node(graph.inputs[0])
+    g.add(inp.name, "Input", shape=inp.shape)
+    g.add("flat_shape", "Constant", value=np.array([net.d]))
+    g.add("v0", "Reshape", [inp.name, "flat_shape"], shape=(net.d,))
+    names = ["v0"]
+    for l, layer in enumerate(net.layers + [net.output], start=1):
+        last = l == len(net.layers) + 1
+        z = "output_affine" if last else f"z{l}"
+        g.add(z, "Affine", [names[b] for b in layer.weights],
+              attrs={"weights": list(layer.weights.values()), "bias": layer.bias}, shape=(layer.size,))
+        if not last:
+            g.add(f"v{l}", "Relu", [z], shape=(layer.size,))
+            names.append(f"v{l}")
+    g.add("out_shape", "Constant", value=np.array(net.output_shape, dtype=np.int64))
+    g.add("output", "Reshape", ["output_affine", "out_shape"], shape=net.output_shape)
+    g.outputs = ["output"]
+    return g
+
+
+def canonicalize(graph: Graph) -> Graph:
+    """The standard pipeline of passes."""
+    return fuse_affine(fold_constants(drop_identities(graph)))

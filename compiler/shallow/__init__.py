@@ -1,0 +1,1 @@
+"""The shallow (three-hidden-layer) network built from the cells."""

@@ -1,0 +1,1 @@
+"""Property verification (VNN-LIB): falsification, sound bounds, exact decisions."""

@@ -1,0 +1,65 @@
+"""Cheap falsification before the exact search: random points and projected sign-gradient descent.
+
+Most violated properties have a counterexample that plain sampling plus a few descent steps on
+the worst spec row finds in milliseconds; the exact search (:mod:`relucompile.verify.search`) then
+never runs.  Nothing here can claim that a property *holds*.
+
+The score of a point for a case is ``max_i r_i(x)`` over the case's rows (<= 0 means unsafe).
+Starting from the best random points, each step moves every input by ``step * width`` against
+the sign of the gradient of the currently largest row (the network is piecewise linear, so that
+gradient is the row's effective weights at the point) and clips to the box.
+
+Example:
+    >>> from relucompile.ir.network import ReluNet, AffineLayer
+    >>> from relucompile.verify.bounds import SpecNet
+    >>> net = ReluNet(1, [AffineLayer({0: np.array([[1.0], [-1.0]])}, np.zeros(2))],
+    ...               AffineLayer({1: np.array([[1.0, 1.0]])}, np.zeros(1)))      # |x|
+    >>> spec = SpecNet.from_net(net, np.array([[1.0]]), np.zeros((1, 1)), np.array([1e-3]))
+    >>> x, case = falsify(spec, np.array([-5.0]), np.array([5.0]), [np.array([0])],
+    ...                   lambda x, c: True, np.random.default_rng(0))
+    >>> case, bool(abs(x[0]) <= 1e-3)
+    (0, True)
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+
+from relucompile.verify.bounds import SpecNet
+
+
+def falsify(spec: SpecNet, lo: np.ndarray, hi: np.ndarray, cases: list[np.ndarray],
+            confirm: Callable[[np.ndarray, int], bool], rng: np.random.Generator, samples: int = 2048,
+            starts: int = 16, steps: int = 60, deadline: float | None = None) -> tuple[np.ndarray | None, int]:
+    """Look for a counterexample of some case in ``[lo, hi]``; ``(x, case)`` or ``(None, -1)``.
+
+    ``confirm(x, case)`` re-checks a candidate (e.g. with onnxruntime) and may reject it.
+    """
+    d = lo.size
+    width = hi - lo
+    X = np.vstack([(lo + hi)[None] / 2, lo + rng.random((samples, d)) * width])
+    r = spec.evaluate(X)
+    for j, rows in enumerate(cases):
+        score = np.max(r[:, rows], axis=1)
+        for i in np.argsort(score)[:4]:
+            if score[i] <= 0 and confirm(X[i], j):
+                return X[i], j
+    for j, rows in enumerate(cases):
+        score = np.max(r[:, rows], axis=1)
+        P = X[np.argsort(score)[:starts]].copy()
+        step = 0.25
+        for _ in range(steps):
+            if deadline is not None and time.perf_counter() > deadline:
+                return None, -1
+            values = spec.evaluate(P)[:, rows]
+            worst = rows[np.argmax(values, axis=1)]
+            grad = spec.row_gradients(P, worst)
+            P = np.clip(P - step * np.sign(grad) * width, lo, hi)
+            values = np.max(spec.evaluate(P)[:, rows], axis=1)
+            for i in np.nonzero(values <= 0)[0][:4]:
+                if confirm(P[i], j):
+                    return P[i], j
+            step *= 0.9
+    return None, -1

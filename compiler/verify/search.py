@@ -1,0 +1,286 @@
+"""Branch and bound over input boxes: is there an x in a box where some case's rows are all <= 0?
+
+The search keeps a stack of boxes (processed in batches for numpy's sake, depth first) and for
+every box of a batch:
+
+1. bounds every pre-activation and every spec row by back-substitution
+   (:mod:`relucompile.verify.bounds`, intersected with the parent box's bounds);
+2. drops each case that some row proves impossible on the box (lower bound > 0), and the box
+   when no case is left;
+3. evaluates the network at cheap candidate points (the box centre and, per case, the box
+   vertex that minimises the linear lower bound of its tightest row) and stops at the first
+   point that ``confirm`` accepts as a counterexample;
+4. on boxes with at most :data:`LP_UNSTABLE` unstable units, solves the triangle LP relaxation
+   (:mod:`relucompile.verify.lp_relaxation`) per live case: it drops cases that CROWN cannot, and its optimum
+   is another candidate point;
+5. decides a box exactly, cell by cell (:mod:`relucompile.verify.exact`: one LP
+   ``min t s.t. r_i(x) <= t`` per cell and live case), when the network is affine on it (one
+   cell) or when it is still undecided after ``exact_depth`` bisections;
+6. otherwise bisects the box along the input with the largest *smear* (ReluVal): its width
+   times a bound on the tightest live row's slope over the box (interval back-propagation of
+   the gradient, unstable units contribute [0, 1]), i.e. the input that loosens the bound most.
+
+A box is only ever dropped by a sound bound or an exact LP, so "safe" is exact up to float64
+rounding (margins in :mod:`relucompile.verify.bounds`; LP decisions closer to 0 than ``lp_tol``
+are *borderline* and counted in the stats).
+
+Example:
+    >>> from relucompile.ir.network import ReluNet, AffineLayer
+    >>> from relucompile.verify.bounds import SpecNet
+    >>> net = ReluNet(1, [AffineLayer({0: np.array([[1.0], [-1.0]])}, np.zeros(2))],
+    ...               AffineLayer({1: np.array([[1.0, 1.0]])}, np.zeros(1)))      # |x|
+    >>> spec = SpecNet.from_net(net, np.array([[1.0]]), np.zeros((1, 1)), np.array([0.25]))
+    >>> out = search_box(spec, np.array([-1.0]), np.array([1.0]), [np.array([0])], lambda x, case: True)
+    >>> out.status, bool(abs(out.x[0]) <= 0.25)           # |x| <= 0.25 happens
+    ('unsafe', True)
+    >>> spec = SpecNet.from_net(net, np.array([[1.0]]), np.zeros((1, 1)), np.array([-0.5]))
+    >>> search_box(spec, np.array([-1.0]), np.array([1.0]), [np.array([0])], lambda x, case: True).status
+    'safe'
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from relucompile.verify.bounds import Bounds, SpecNet
+from relucompile.verify.exact import box_cells, min_violation
+from relucompile.verify.lp_relaxation import triangle_lp
+
+LPLOG = []
+Confirm = Callable[[np.ndarray, int], bool]
+
+import os
+LP_UNSTABLE = int(os.environ.get("LPU", "12"))
+"""Boxes that bound propagation cannot settle get the triangle LP when at most this many units are
+unstable on them (benchmarks/ACASXU_VERIFY.md: 8 and 20 were slower on ACAS Xu 3_3 prop_2)."""
+
+SPLIT_WIDTH_WEIGHT = 1e-3
+"""Weight of the relative box width (against the normalised smear) when choosing the input to
+bisect; only breaks ties: on ACAS Xu 3_3 / 4_2 prop_2 weights 0, 0.1, 0.25, 0.5, 1 took 24 / 19,
+26 / 20, 34 / 23, 63 / 29 s and over 116 s."""
+
+
+@dataclass
+class SearchOutcome:
+    """``status`` is 'safe', 'unsafe' (``x`` violates case ``case``) or 'timeout'."""
+
+    status: str
+    x: np.ndarray | None = None
+    case: int = -1
+    stats: dict = field(default_factory=dict)
+
+
+@dataclass
+class _Batch:
+    lo: np.ndarray
+    hi: np.ndarray
+    bounds: Bounds | None
+    alive: np.ndarray          # (n, cases) bool: cases not yet excluded on the box
+    depth: np.ndarray          # (n,) number of bisections from the root
+    lp_t: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return self.lo.shape[0]
+
+    def take(self, keep: np.ndarray) -> "_Batch":
+        bounds = None if self.bounds is None else [(a[keep], b[keep]) for a, b in self.bounds]
+        lp_t = None if self.lp_t is None else self.lp_t[keep]
+        return _Batch(self.lo[keep], self.hi[keep], bounds, self.alive[keep], self.depth[keep], lp_t)
+
+
+class _Search:
+    def __init__(self, spec: SpecNet, lo: np.ndarray, hi: np.ndarray, cases: list[np.ndarray],
+                 confirm: Confirm, deadline: float | None, batch: int, exact_depth: int, lp_tol: float) -> None:
+        self.spec, self.cases, self.confirm, self.deadline = spec, cases, confirm, deadline
+        self.batch, self.exact_depth, self.lp_tol = batch, exact_depth, lp_tol
+        self.root_lo, self.root_hi = lo, hi
+        self.stats = dict(boxes=0, batches=0, pruned=0, affine_leaves=0, exact_leaves=0, lps=0,
+                          candidates=0, rejected=0, unconfirmed=0, borderline=0, max_depth=0,
+                          triangle_lps=0, lp_pruned=0)
+
+    def run(self) -> SearchOutcome:
+        stack = [_Batch(self.root_lo[None].copy(), self.root_hi[None].copy(), None,
+                        np.ones((1, len(self.cases)), bool), np.zeros(1, int))]
+        while stack:
+            if self.deadline is not None and time.perf_counter() > self.deadline:
+                return SearchOutcome("timeout", stats=self.stats)
+            work = stack.pop()
+            if len(work) > self.batch:
+                stack.append(work.take(np.arange(self.batch, len(work))))
+                work = work.take(np.arange(self.batch))
+            found = self.step(work, stack)
+            if found is not None:
+                return found
+        return SearchOutcome("safe", stats=self.stats)
+
+    # -- one batch ---------------------------------------------------------------------------
+    def step(self, work: _Batch, stack: list[_Batch]) -> SearchOutcome | None:
+        spec = self.spec
+        self.stats["batches"] += 1
+        self.stats["boxes"] += len(work)
+        self.stats["max_depth"] = max(self.stats["max_depth"], int(work.depth.max()))
+        work.bounds = spec.preactivation_bounds(work.lo, work.hi, work.bounds)
+        low, A, _ = spec.row_lower_bounds(work.lo, work.hi, work.bounds)
+        for j, rows in enumerate(self.cases):
+            work.alive[:, j] &= ~np.any(low[:, rows] > 0, axis=1)
+        live = np.any(work.alive, axis=1)
+        self.stats["pruned"] += int(np.sum(~live))
+        if not np.any(live):
+            return None
+        work, low, A = work.take(live), low[live], A[live]
+        found = self.try_candidates(work, low, A)
+        if found is not None:
+            return found
+        unstable = sum(np.sum((lb < 0) & (ub > 0), axis=1) for lb, ub in work.bounds)
+        affine = unstable == 0
+        small = np.nonzero(~affine & (unstable <= LP_UNSTABLE))[0]
+        if small.size and os.environ.get("TIGHTEN", "1") == "1":
+            sub = work.take(small)
+            tighter = spec.preactivation_bounds(sub.lo, sub.hi, sub.bounds, mode="parallel")
+            for (lb, ub), (tl, tu) in zip(work.bounds, tighter):
+                lb[small], ub[small] = tl, tu
+            unstable = sum(np.sum((lb < 0) & (ub > 0), axis=1) for lb, ub in work.bounds)
+            affine = unstable == 0
+            small = np.nonzero(~affine & (unstable <= LP_UNSTABLE))[0]
+        if small.size:
+            found = self.triangle_lps(work, small)
+            if found is not None:
+                return found
+            keep = np.any(work.alive, axis=1)
+            work, low, A, unstable = work.take(keep), low[keep], A[keep], unstable[keep]
+            affine = affine[keep]
+        self.stats["affine_leaves"] += int(np.sum(affine))
+        deep = affine | (work.depth >= self.exact_depth)
+        for n in np.nonzero(deep)[0]:
+            found = self.decide_exact(work.lo[n], work.hi[n], [(lb[n], ub[n]) for lb, ub in work.bounds],
+                                      work.alive[n])
+            if found is not None:
+                return found
+        split = ~deep
+        if np.any(split):
+            stack.append(self.bisect(work.take(split), low[split]))
+        return None
+
+    def triangle_lps(self, work: _Batch, boxes: np.ndarray) -> SearchOutcome | None:
+        """The triangle LP (:mod:`relucompile.verify.lp_relaxation`) on boxes with few unstable units: drop the
+        cases it excludes; its optimum is also checked as a candidate counterexample."""
+        for n in boxes:
+            live = np.nonzero(work.alive[n])[0]
+            self.stats["triangle_lps"] += live.size
+            results = triangle_lp(self.spec, work.lo[n], work.hi[n], [(lb[n], ub[n]) for lb, ub in work.bounds],
+                                  [self.cases[j] for j in live])
+            for j, (t, x) in zip(live, results):
+                val = float(np.max(self.spec.evaluate(x[None])[0, self.cases[j]])) if x is not None else np.nan
+                LPLOG.append((float(work.lp_t[n]) if work.lp_t is not None else np.nan, t, int(work.depth[n])))
+                if work.lp_t is None:
+                    work.lp_t = np.full(len(work), np.nan)
+                work.lp_t[n] = t / max(val, 1e-12) if t <= 0 else np.nan
+                if t > 0:
+                    work.alive[n, j] = False
+                elif x is not None and np.all(self.spec.evaluate(x[None])[0, self.cases[j]] <= 0):
+                    found = self.check_point(x, int(j))
+                    if found is not None:
+                        return found
+            if not np.any(work.alive[n]):
+                self.stats["lp_pruned"] += 1
+        return None
+
+    def decide_exact(self, lo: np.ndarray, hi: np.ndarray, bounds: Bounds, alive: np.ndarray) -> SearchOutcome | None:
+        """Decide the live cases on a small box cell by cell (:mod:`relucompile.verify.exact`)."""
+        self.stats["exact_leaves"] += 1
+        for A, c, lp in box_cells(self.spec, lo, hi, bounds, self.stats):
+            if self.deadline is not None and time.perf_counter() > self.deadline:
+                return SearchOutcome("timeout", stats=self.stats)
+            for j in np.nonzero(alive)[0]:
+                rows = self.cases[j]
+                x, t = min_violation(lp, A[rows], c[rows])
+                found = self.judge(x, t, j, lo, hi)
+                if found is not None:
+                    return found
+        return None
+
+    def judge(self, x: np.ndarray | None, t: float, case: int, lo: np.ndarray, hi: np.ndarray) -> SearchOutcome | None:
+        """An exact cell decision ``t = min max_i r_i``: confirm a counterexample, count borderlines."""
+        if x is None or t > self.lp_tol:
+            return None
+        x = np.clip(x, lo, hi)
+        value = float(np.max(self.spec.evaluate(x[None])[0, self.cases[case]]))
+        if t <= 0 or value <= 0:
+            return self.check_point(x, case, final=True)
+        self.stats["borderline"] += 1
+        return None
+
+    def check_point(self, x: np.ndarray, case: int, final: bool = False) -> SearchOutcome | None:
+        """Confirm a candidate; ``final``: its box is dropped afterwards, so a rejection is
+        counted as ``unconfirmed`` (the caller must not then claim the property holds)."""
+        self.stats["candidates"] += 1
+        if self.confirm(x, case):
+            return SearchOutcome("unsafe", x, case, self.stats)
+        self.stats["rejected"] += 1
+        if final:
+            self.stats["unconfirmed"] += 1
+        return None
+
+    def try_candidates(self, work: _Batch, low: np.ndarray, A: np.ndarray) -> SearchOutcome | None:
+        """Evaluate box centres and per-case minimising vertices; confirm the unsafe ones."""
+        points = [(work.lo + work.hi) / 2]
+        for rows in self.cases:
+            tight = rows[np.argmax(low[:, rows], axis=1)]
+            slope = A[np.arange(len(work)), tight]
+            points.append(np.where(slope > 0, work.lo, work.hi))
+        X = np.concatenate(points)
+        r = self.spec.evaluate(X)
+        owner = np.tile(np.arange(len(work)), len(points))
+        for j, rows in enumerate(self.cases):
+            bad = np.nonzero(np.all(r[:, rows] <= 0, axis=1) & work.alive[owner, j])[0]
+            for i in bad[:4]:
+                found = self.check_point(X[i], j)
+                if found is not None:
+                    return found
+        return None
+
+    def bisect(self, work: _Batch, low: np.ndarray) -> _Batch:
+        """Halve every box along its most influential input for its tightest live row."""
+        row_alive = np.zeros((len(work), self.spec.k), bool)
+        for j, rows in enumerate(self.cases):
+            row_alive[:, rows] |= work.alive[:, j:j + 1]
+        tight = np.argmax(np.where(row_alive, low, -np.inf), axis=1)
+        return bisect_boxes(self.spec, work, tight, self.root_hi - self.root_lo)
+
+
+def bisect_boxes(spec: SpecNet, work: _Batch, rows: np.ndarray, root_width: np.ndarray) -> _Batch:
+    """Halve box n along the input with the largest smear of spec row ``rows[n]`` (width times a
+    bound on the row's slope over the box), plus :data:`SPLIT_WIDTH_WEIGHT` times the relative
+    width as a tie-break.
+    The halves inherit the box's bounds (valid in them) and are re-bounded when processed."""
+    n = len(work)
+    idx = np.arange(n)
+    width = work.hi - work.lo
+    smear = spec.gradient_magnitude(work.bounds, rows) * width
+    smear = smear / np.maximum(smear.max(axis=1, keepdims=True), 1e-300)
+    relative = np.where(root_width > 0, width / np.where(root_width > 0, root_width, 1.0), 0.0)
+    relative = relative / np.maximum(relative.max(axis=1, keepdims=True), 1e-300)
+    dim = np.argmax(np.where(width > 0, smear + SPLIT_WIDTH_WEIGHT * relative, -1.0), axis=1)
+    mid = (work.lo[idx, dim] + work.hi[idx, dim]) / 2
+    hi1, lo2 = work.hi.copy(), work.lo.copy()
+    hi1[idx, dim] = mid
+    lo2[idx, dim] = mid
+    bounds = [(np.concatenate([a, a]), np.concatenate([b, b])) for a, b in work.bounds]
+    lp_t = None if work.lp_t is None else np.concatenate([work.lp_t, work.lp_t])
+    return _Batch(np.concatenate([work.lo, lo2]), np.concatenate([hi1, work.hi]), bounds,
+                  np.concatenate([work.alive, work.alive]), np.concatenate([work.depth, work.depth]) + 1, lp_t)
+
+
+def search_box(spec: SpecNet, lo: np.ndarray, hi: np.ndarray, cases: list[np.ndarray], confirm: Confirm,
+               deadline: float | None = None, batch: int = 256, exact_depth: int = 60,
+               lp_tol: float = 1e-9) -> SearchOutcome:
+    """Look for ``x`` in ``[lo, hi]`` with ``spec.evaluate(x)[rows] <= 0`` for the rows of some case.
+
+    ``confirm(x, case)`` re-checks a candidate (e.g. with onnxruntime) and may reject it; the
+    search then goes on.  ``deadline`` is a ``time.perf_counter()`` value.
+    """
+    return _Search(spec, np.asarray(lo, float), np.asarray(hi, float), [np.asarray(r, int) for r in cases],
+                   confirm, deadline, batch, exact_depth, lp_tol).run()
