@@ -147,3 +147,60 @@ def test_prune_exact_against_fraction_evaluation_on_a_polytope():
             pts.append(x)
     X = np.array(pts, dtype=object)
     assert (small.forward(X) == source.forward(X)).all()
+
+
+# -- command line and the worked example --------------------------------------------------------
+
+def _run(*args, cwd=None):
+    import subprocess
+    import sys
+    return subprocess.run([sys.executable, "-m", "relucompile", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=300)
+
+
+def test_lens_and_prune_commands(tmp_path):
+    import json
+
+    import onnxruntime as ort
+
+    from relucompile.examples.random_nets import to_onnx_model
+    net = planted_net(0)
+    model = tmp_path / "m.onnx"
+    model.write_bytes(to_onnx_model(net).SerializeToString())
+    X = np.random.default_rng(0).uniform(-1, 1, (50, 3))
+    np.save(tmp_path / "X.npy", X)
+    np.savetxt(tmp_path / "y.csv", (X[:, 0] > 0).astype(int), fmt="%d")
+    done = _run("lens", str(model), "--inputs", str(tmp_path / "X.npy"), "--labels", str(tmp_path / "y.csv"),
+                "-o", str(tmp_path / "lens.json"), "--table", str(tmp_path / "lens.csv"))
+    assert done.returncode == 0, done.stderr
+    doc = json.loads((tmp_path / "lens.json").read_text())
+    lens = linear_lens(net, X, (X[:, 0] > 0).astype(int))
+    assert doc["summary"]["cells_visited"] == lens.num_cells and len(doc["samples"]) == 50
+    assert len((tmp_path / "lens.csv").read_text().splitlines()) == 51
+    done = _run("prune", str(model), "--box", "-1", "1", "-o", str(tmp_path / "small.onnx"))
+    assert done.returncode == 0, done.stderr
+    assert "dead" in done.stdout and "always active" in done.stdout
+    small = ort.InferenceSession(str(tmp_path / "small.onnx"), providers=["CPUExecutionProvider"])
+    source = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    probe = X.astype(np.float32)
+    assert np.allclose(small.run(None, {"x": probe})[0], source.run(None, {"x": probe})[0], atol=1e-5)
+    # user mistakes: one line, exit 2, nothing written
+    bad = _run("prune", str(model), "-o", str(tmp_path / "nodomain.onnx"))
+    assert bad.returncode == 2 and "needs a domain" in bad.stderr and not (tmp_path / "nodomain.onnx").exists()
+    bad = _run("lens", str(model), "--inputs", str(tmp_path / "missing.npy"))
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_docs_example_iris(tmp_path):
+    """docs/examples/iris_lens_prune.py (docs/lens_and_prune.md) runs end to end."""
+    import os
+    import subprocess
+    import sys
+    pytest.importorskip("sklearn", reason="the iris example needs scikit-learn (in the test extra)")
+    script = os.path.join(os.path.dirname(__file__), "..", "docs", "examples", "iris_lens_prune.py")
+    done = subprocess.run([sys.executable, script, str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "pruned by cells" in done.stdout and "within-class similarity" in done.stdout
+    import re
+    counts = re.findall(r": ([\d,]+) cells \(.*hyperplanes", done.stdout)
+    assert len(counts) == 2 and counts[0] == counts[1]      # the pruned net has the source's cells

@@ -36,6 +36,8 @@ subcommands (relucompile NAME --help):
   bounds    exact min and max of each output over a domain
   ops       the supported ONNX ops and their limits
   certify   prove a regions file exact (exit 0 certified, 3 failed); or compile with --certify
+  lens      effective weights over data: cells visited, per-class weights and similarity
+  prune     the smallest equal deep network on a domain (stable and duplicate units removed)
 
 exit codes: 0 success, 2 usage or input error, 1 internal error, 3 --certify failed
 """
@@ -224,9 +226,11 @@ def _commands() -> dict:
     from relucompile.cli.audit import run_explain, run_plot, run_report
     from relucompile.cli.certify import run_certify
     from relucompile.cli.ops import run_ops
+    from relucompile.cli.lens import run_lens, run_prune
     from relucompile.cli.verify import run_bounds, run_verify
     return {"explain": run_explain, "plot": run_plot, "report": run_report,
-            "verify": run_verify, "bounds": run_bounds, "ops": run_ops, "certify": run_certify}
+            "verify": run_verify, "bounds": run_bounds, "ops": run_ops, "certify": run_certify,
+            "lens": run_lens, "prune": run_prune}
 
 
 COMMANDS = _commands()

@@ -1,0 +1,139 @@
+"""``relucompile lens`` (effective weights over data) and ``relucompile prune`` (the smallest
+equal deep network on a domain).
+
+Example:
+    >>> run_prune(["--help"])     # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import numpy as np
+
+from relucompile.cli.audit import _add_model_and_domain, _domain, _load, _parser
+from relucompile.errors import UserError
+
+LENS_EPILOG = """examples:
+  relucompile lens model.onnx --inputs X.npy                       per-sample rules and aggregates
+  relucompile lens model.onnx --inputs X.csv --labels y.csv -o lens.json --table lens.csv
+  relucompile lens a.onnx --checkpoints b.onnx c.onnx --inputs X.npy --labels y.npy -o evolution.json
+
+per sample: the activation pattern (hash), W_eff, b_eff and the distance to the nearest hyperplane
+of its cell; over the data: cells visited, samples per cell, unit activity (never / always active
+units), and with labels the per-class mean W_eff and the within- vs between-class cosine similarity.
+No cell enumeration is needed.
+"""
+
+PRUNE_EPILOG = """examples:
+  relucompile prune model.onnx --box -1 1 -o smaller.onnx
+  relucompile prune model.onnx --domain box.json --method cells -o smaller.onnx
+
+removes units that never switch on the domain (dead: relu(z) = 0; always active: relu(z) = z,
+folded into the next layers) and duplicate or unused units; the result equals the source on the
+domain (exactly, up to the float64 rounding of folded weights).  Stability is proven by sound
+bounds (--method bounds, the default) or by enumerating the cells (--method cells).
+"""
+
+
+def _read_array(path: str, what: str) -> np.ndarray:
+    if not os.path.isfile(path):
+        raise UserError(f"{path}: no such file ({what})")
+    try:
+        if path.endswith(".npy"):
+            return np.load(path, allow_pickle=False)
+        with open(path) as f:
+            first = f.readline()
+        skip = 1 if any(c.isalpha() for c in first.replace("e", "").replace("E", "")) else 0
+        return np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=1)
+    except (ValueError, OSError) as exc:
+        raise UserError(f"{path}: cannot read {what} ({exc})") from None
+
+
+def run_lens(argv: list[str]) -> int:
+    """``relucompile lens MODEL --inputs X [--labels y] [-o lens.json] [--table lens.csv]``."""
+    p = _parser("lens", "The linear lens over data: every sample's effective weights and their statistics.",
+                LENS_EPILOG)
+    _add_model_and_domain(p, "optional: distances then also stop at the domain's boundary")
+    p.add_argument("--inputs", required=True, metavar="X", help="samples: .npy (N, d) or .csv (N rows of d numbers)")
+    p.add_argument("--labels", metavar="Y", help="one label per sample: .npy or .csv")
+    p.add_argument("--checkpoints", nargs="+", metavar="MODEL", default=[],
+                   help="more checkpoints of the same architecture: one summary per model, in order")
+    p.add_argument("-o", "--output", metavar="OUT.json", help="write the JSON document (schema in backends/lens_tables.py)")
+    p.add_argument("--table", metavar="OUT.csv", help="write one CSV row per sample")
+    p.add_argument("-q", "--quiet", action="store_true", help="no summary on stdout")
+    args = p.parse_args(argv)
+    from relucompile.analysis.lens import lens_over_checkpoints, linear_lens
+    from relucompile.backends.files import atomic_write
+    from relucompile.backends.lens_tables import lens_document, write_lens_csv
+    net = _load(args.model)
+    X = _read_array(args.inputs, "--inputs")
+    X = X.reshape(len(X), -1) if X.ndim > 1 else X.reshape(-1, net.d) if X.size % max(net.d, 1) == 0 else X
+    if X.ndim != 2 or X.shape[1] != net.d:
+        raise UserError(f"{args.inputs}: expected samples of {net.d} numbers each, got shape {X.shape}")
+    labels = _read_array(args.labels, "--labels").reshape(-1) if args.labels else None
+    if labels is not None and len(labels) != len(X):
+        raise UserError(f"{args.labels}: {len(labels)} labels for {len(X)} samples")
+    domain, _ = _domain(args, net.d, default_box=False)
+    try:
+        lens = linear_lens(net, X, labels, domain)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    doc = lens_document(lens, os.path.basename(args.model))
+    if args.checkpoints:
+        nets = [net] + [_load(path) for path in args.checkpoints]
+        try:
+            doc["checkpoints"] = lens_over_checkpoints(nets, X, labels, domain)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        for row, path in zip(doc["checkpoints"], [args.model] + args.checkpoints):
+            row["model"] = os.path.basename(path)
+    if args.output:
+        atomic_write(args.output, lambda f: json.dump(doc, f, indent=1), text=True)
+    if args.table:
+        atomic_write(args.table, lambda f: write_lens_csv(lens, f), text=True)
+    if not args.quiet:
+        s = doc["summary"]
+        line = (f"{os.path.basename(args.model)}: {s['samples']:,} samples in {s['cells_visited']:,} cells "
+                f"(largest holds {s['largest_cell_samples']:,}); units never active {len(s['units_never_active'])}, "
+                f"always active {len(s['units_always_active'])} of {net.num_units}")
+        if labels is not None:
+            line += (f"; W_eff cosine similarity within classes {s['within_class_similarity']:.3f}, "
+                     f"between {s['between_class_similarity']:.3f}")
+        print(line)
+        for row in doc.get("checkpoints", []):
+            print(f"  {row['model']}: {row['cells_visited']:,} cells"
+                  + (f", within {row['within_class_similarity']:.3f} between {row['between_class_similarity']:.3f}"
+                     if labels is not None else ""))
+    return 0
+
+
+def run_prune(argv: list[str]) -> int:
+    """``relucompile prune MODEL --box LO HI | --domain FILE -o smaller.onnx``."""
+    p = _parser("prune", "The smallest equal deep network on a domain: stable, duplicate and unused units removed.",
+                PRUNE_EPILOG)
+    _add_model_and_domain(p, "required: pruning holds on this domain only")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.onnx", help="the pruned ONNX model")
+    p.add_argument("--method", choices=["bounds", "cells"], default="bounds",
+                   help="how stability is proven: sound linear bounds (default, fast) or cell enumeration (complete)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no summary on stdout")
+    args = p.parse_args(argv)
+    from relucompile.analysis.prune import prune_network
+    from relucompile.backends.files import atomic_write
+    from relucompile.backends.network_onnx import network_onnx
+    from relucompile.version import __version__
+    net = _load(args.model)
+    domain, _ = _domain(args, net.d, default_box=False)
+    if domain is None:
+        raise UserError("prune needs a domain (--box or --domain): on all of R^d no unit is stable")
+    small, report = prune_network(net, domain, args.method)
+    model = network_onnx(small, net.meta.get("signature", {}), __version__)
+    atomic_write(args.output, lambda f: f.write(model.SerializeToString()))
+    if not args.quiet:
+        print(f"{os.path.basename(args.model)} over {domain.describe()}: " + report.text() + f"\n-> {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_lens(sys.argv[1:]))
