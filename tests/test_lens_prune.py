@@ -171,11 +171,14 @@ def test_lens_and_prune_commands(tmp_path):
     np.save(tmp_path / "X.npy", X)
     np.savetxt(tmp_path / "y.csv", (X[:, 0] > 0).astype(int), fmt="%d")
     done = _run("lens", str(model), "--inputs", str(tmp_path / "X.npy"), "--labels", str(tmp_path / "y.csv"),
-                "-o", str(tmp_path / "lens.json"), "--table", str(tmp_path / "lens.csv"))
+                "-o", str(tmp_path / "lens.json"), "--table", str(tmp_path / "lens.csv"),
+                "--checkpoints", str(model), "--plot", str(tmp_path / "lens.png"))
     assert done.returncode == 0, done.stderr
+    assert (tmp_path / "lens.png").read_bytes()[:4] == b"\x89PNG"
     doc = json.loads((tmp_path / "lens.json").read_text())
     lens = linear_lens(net, X, (X[:, 0] > 0).astype(int))
     assert doc["summary"]["cells_visited"] == lens.num_cells and len(doc["samples"]) == 50
+    assert [row["cells_visited"] for row in doc["checkpoints"]] == [lens.num_cells] * 2
     assert len((tmp_path / "lens.csv").read_text().splitlines()) == 51
     done = _run("prune", str(model), "--box", "-1", "1", "-o", str(tmp_path / "small.onnx"))
     assert done.returncode == 0, done.stderr

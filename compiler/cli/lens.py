@@ -62,6 +62,9 @@ def run_lens(argv: list[str]) -> int:
                    help="more checkpoints of the same architecture: one summary per model, in order")
     p.add_argument("-o", "--output", metavar="OUT.json", help="write the JSON document (schema in backends/lens_tables.py)")
     p.add_argument("--table", metavar="OUT.csv", help="write one CSV row per sample")
+    p.add_argument("--plot", metavar="OUT.png", help="similarity matrix, per-class mean weights (and checkpoints) "
+                                                     "as a picture; needs matplotlib")
+    p.add_argument("--image-shape", metavar="H,W", help="show mean weights as H x W images, e.g. --image-shape 8,8")
     p.add_argument("-q", "--quiet", action="store_true", help="no summary on stdout")
     args = p.parse_args(argv)
     from relucompile.analysis.lens import lens_over_checkpoints, linear_lens
@@ -93,6 +96,14 @@ def run_lens(argv: list[str]) -> int:
         atomic_write(args.output, lambda f: json.dump(doc, f, indent=1), text=True)
     if args.table:
         atomic_write(args.table, lambda f: write_lens_csv(lens, f), text=True)
+    if args.plot:
+        try:
+            from relucompile.backends.lens_plot import lens_png
+        except ImportError:
+            raise UserError("--plot needs matplotlib: pip install 'relucompile[report]'") from None
+        shape = _image_shape(args.image_shape, net.d)
+        png = lens_png(lens, image_shape=shape, checkpoints=doc.get("checkpoints"))
+        atomic_write(args.plot, lambda f: f.write(png))
     if not args.quiet:
         s = doc["summary"]
         line = (f"{os.path.basename(args.model)}: {s['samples']:,} samples in {s['cells_visited']:,} cells "
@@ -107,6 +118,18 @@ def run_lens(argv: list[str]) -> int:
                   + (f", within {row['within_class_similarity']:.3f} between {row['between_class_similarity']:.3f}"
                      if labels is not None else ""))
     return 0
+
+
+def _image_shape(text: str | None, d: int) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise UserError(f"--image-shape: expected integers like 8,8, got {text!r}") from None
+    if int(np.prod(shape)) != d:
+        raise UserError(f"--image-shape {text}: {int(np.prod(shape))} pixels but the model has {d} inputs")
+    return shape
 
 
 def run_prune(argv: list[str]) -> int:
