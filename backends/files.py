@@ -1,47 +1,157 @@
-"""Atomic output files: written to a temporary file beside the target, then renamed.
+"""Safe output files: every writer of a run goes through one :class:`RunOutputs`.
 
-A failed or interrupted run never leaves a partial output behind.
+* **Checked before any work**: an output may not be one of the run's inputs (same file, by
+  inode, whatever the path says), nor another output of the run; an existing output must be a
+  regular file (a device, FIFO, folder or symlink is refused, never replaced); its folder must
+  exist and be writable.
+* **Staged, then committed together**: each file is written to a temporary file beside its
+  target; :meth:`RunOutputs.commit` renames them all at the end.  A run that fails or is
+  interrupted (exceptions, Ctrl-C, SIGTERM via :func:`signals_raise`) removes its temporary
+  files and leaves every previous output as it was and no new one.
+* **Permissions kept**: a replaced file keeps its mode; a new one gets the usual
+  ``0666 & ~umask``.
 
 Example:
     >>> import tempfile, os
-    >>> path = os.path.join(tempfile.mkdtemp(), "out.txt")
-    >>> atomic_write(path, lambda f: f.write(b"hello"))
-    >>> open(path).read()
+    >>> folder = tempfile.mkdtemp()
+    >>> with RunOutputs(inputs=[]) as outputs:
+    ...     outputs.write(os.path.join(folder, "a.txt"), lambda f: f.write("one"), text=True)
+    ...     outputs.write(os.path.join(folder, "b.txt"), lambda f: f.write("two"), text=True)
+    >>> sorted(os.listdir(folder))
+    ['a.txt', 'b.txt']
+    >>> atomic_write(os.path.join(folder, "a.txt"), lambda f: f.write(b"hello"))
+    >>> open(os.path.join(folder, "a.txt")).read()
     'hello'
 """
 from __future__ import annotations
 
 import os
+import signal
+import stat
 import tempfile
-from typing import Callable, IO
+from typing import IO, Callable, Iterable, Sequence
 
 from relucompile.errors import UserError
 
 
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 def check_writable(path: str) -> None:
-    """Fail early (before a long compile) if ``path`` cannot be written."""
+    """Fail early (before a long compile) if ``path`` cannot be written as a regular file."""
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise UserError(f"{path}: the output folder {folder} does not exist")
-    if os.path.isdir(path):
-        raise UserError(f"{path}: is a folder, not a file")
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot use as an output ({exc.strerror})") from None
+    if st is not None:
+        if stat.S_ISDIR(st.st_mode):
+            raise UserError(f"{path}: is a folder, not a file")
+        if stat.S_ISLNK(st.st_mode):
+            raise UserError(f"{path}: is a symbolic link; name the file itself (outputs never replace links)")
+        if not stat.S_ISREG(st.st_mode):
+            raise UserError(f"{path}: is not a regular file (a device, FIFO or socket); outputs only replace regular files")
     if not os.access(folder, os.W_OK):
         raise UserError(f"{path}: the output folder is not writable")
 
 
-def atomic_write(path: str, write: Callable[[IO], None], text: bool = False) -> None:
-    """Call ``write(stream)`` on a temporary file, then rename it to ``path``."""
-    check_writable(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    try:
+class RunOutputs:
+    """The output files of one run (see the module docstring); use as a context manager.
+
+    ``inputs``: the files the run reads (model, domain, property, regions file): none of them may
+    be an output.
+    """
+
+    def __init__(self, inputs: Iterable[str] = ()) -> None:
+        self._inputs = {ident: path for path in inputs if path for ident in [_identity(path)] if ident}
+        self._declared: dict[str, str] = {}            # realpath -> the path as given
+        self._staged: list[tuple[str, str]] = []       # (temporary file, target)
+
+    # -- declaring ----------------------------------------------------------------------------
+    def declare(self, path: str) -> None:
+        """Check ``path`` as an output of this run (call early, before the long work)."""
+        real = os.path.realpath(path)
+        if real in self._declared:
+            raise UserError(f"{path}: named twice as an output of this run (also {self._declared[real]})")
+        ident = _identity(path)
+        if ident is not None and ident in self._inputs:
+            raise UserError(f"{path}: is the input {self._inputs[ident]}; choose another output name "
+                            "(an output never replaces an input)")
+        check_writable(path)
+        self._declared[real] = path
+
+    # -- writing ------------------------------------------------------------------------------
+    def write(self, path: str, write: Callable[[IO], None], text: bool = False) -> None:
+        """Stage ``write(stream)`` for ``path`` (declared now if it was not)."""
+        if os.path.realpath(path) not in self._declared:
+            self.declare(path)
+        folder = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+        self._staged.append((tmp, path))
         with os.fdopen(fd, "w" if text else "wb") as stream:
             write(stream)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        try:
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+        except FileNotFoundError:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
+
+    def commit(self) -> None:
+        """Rename every staged file onto its target; the targets are re-checked first."""
+        for _, path in self._staged:
+            check_writable(path)
+        for tmp, path in self._staged:
+            os.replace(tmp, path)
+        self._staged.clear()
+
+    def abort(self) -> None:
+        """Remove every staged temporary file (previous outputs stay as they were)."""
+        for tmp, _ in self._staged:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+        self._staged.clear()
+
+    def __enter__(self) -> "RunOutputs":
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+def atomic_write(path: str, write: Callable[[IO], None], text: bool = False,
+                 inputs: Sequence[str] = ()) -> None:
+    """One output file, safely (a :class:`RunOutputs` of one file)."""
+    with RunOutputs(inputs) as outputs:
+        outputs.write(path, write, text)
+
+
+class Terminated(BaseException):
+    """Raised in place of SIGTERM / SIGHUP so that ``finally`` blocks clean up."""
+
+
+def signals_raise() -> None:
+    """Turn SIGTERM and SIGHUP into :class:`Terminated` (a BaseException) in the main thread, so
+    an interrupted run removes its temporary files like Ctrl-C does."""
+    def handler(signum, frame):
+        raise Terminated(signal.Signals(signum).name)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        try:
+            signal.signal(sig, handler)
+        except (ValueError, OSError):     # not the main thread, or not on this platform
+            pass
