@@ -72,22 +72,65 @@ def _constant_value(node: onnx.NodeProto, attrs: dict[str, Any], source: str) ->
 
 
 def _sorted_nodes(graph: onnx.GraphProto, known: set[str], source: str) -> list[onnx.NodeProto]:
-    """Nodes in a topological order (files are not always sorted); stable otherwise."""
-    pending = list(graph.node)
+    """Nodes in a topological order (files are not always sorted); the file's order among nodes
+    that are ready together.  Kahn's algorithm: linear in nodes and edges."""
+    import heapq
+    nodes = list(graph.node)
+    producer: dict[str, int] = {}
+    for index, n in enumerate(nodes):
+        for o in n.output:
+            if o:
+                producer.setdefault(o, index)
+    waiting = [0] * len(nodes)
+    users: list[list[int]] = [[] for _ in nodes]
+    for index, n in enumerate(nodes):
+        for i in set(n.input):
+            if i and i not in known and i in producer and producer[i] != index:
+                waiting[index] += 1
+                users[producer[i]].append(index)
+    missing_inputs = [index for index, n in enumerate(nodes)
+                      if any(i and i not in known and i not in producer for i in n.input)]
+    ready = [index for index in range(len(nodes)) if waiting[index] == 0 and index not in set(missing_inputs)]
+    heapq.heapify(ready)
     ordered: list[onnx.NodeProto] = []
-    available = set(known)
-    while pending:
-        progress = [n for n in pending if all(not i or i in available for i in n.input)]
-        if not progress:
-            missing = sorted({i for n in pending for i in n.input if i and i not in available})
-            n = pending[0]
-            raise ModelError(source, n.name or n.output[0], n.op_type,
-                             f"inputs never produced (cycle or dangling edge): {', '.join(missing[:3])}")
-        ids = {id(n) for n in progress}
-        ordered.extend(progress)
-        available.update(o for n in progress for o in n.output)
-        pending = [n for n in pending if id(n) not in ids]
+    blocked = set(missing_inputs)
+    while ready:
+        index = heapq.heappop(ready)
+        ordered.append(nodes[index])
+        for user in users[index]:
+            waiting[user] -= 1
+            if waiting[user] == 0 and user not in blocked:
+                heapq.heappush(ready, user)
+    if len(ordered) < len(nodes):
+        done = {id(n) for n in ordered}
+        pending = [n for n in nodes if id(n) not in done]
+        available = known | {o for n in ordered for o in n.output}
+        missing = sorted({i for n in pending for i in n.input if i and i not in available})
+        n = pending[0]
+        raise ModelError(source, n.name or n.output[0], n.op_type,
+                         f"inputs never produced (cycle or dangling edge): {', '.join(missing[:3])}")
     return ordered
+
+
+def _check_finite(source: str, label: str, op: str, node: onnx.NodeProto, attrs: dict[str, Any],
+                  constants: dict[str, np.ndarray]) -> None:
+    """Every float parameter of a node is finite (a NaN or infinite weight would make the shallow
+    model return NaN where the source returns numbers); Clip's bounds may be +-inf (no bound)."""
+    for position, name in enumerate(node.input):
+        value = constants.get(name)
+        if value is None or value.dtype.kind != "f" or np.all(np.isfinite(value)):
+            continue
+        if op == "Clip" and position in (1, 2) and not np.any(np.isnan(value)):
+            continue
+        what = "NaN" if np.any(np.isnan(value)) else "infinite"
+        raise ModelError(source, label, op, f"input {name!r} holds {what} values; parameters must be finite")
+    for key, value in attrs.items():
+        array = np.asarray(value) if isinstance(value, (float, list, np.ndarray)) else None
+        if array is None or array.dtype.kind != "f" or np.all(np.isfinite(array)):
+            continue
+        if op == "Clip" and key in ("min", "max") and not np.any(np.isnan(array)):
+            continue
+        raise ModelError(source, label, op, f"attribute {key} is {array.reshape(-1)[0]!r}; parameters must be finite")
 
 
 INPUTS_NAME = "concatenated_inputs"
@@ -157,8 +200,10 @@ def load_onnx(model: str | os.PathLike | onnx.ModelProto) -> Graph:
         _concatenated_inputs(g, inputs, ir_shapes)
     if out is not None:
         g.meta.update(output_name=out.name, output_dims=_dims(out))
+    constants: dict[str, np.ndarray] = {}
     for t in onnx_graph.initializer:
-        g.add(t.name, "Constant", value=numpy_helper.to_array(t))
+        constants[t.name] = numpy_helper.to_array(t)
+        g.add(t.name, "Constant", value=constants[t.name])
     produced_by: dict[str, str] = {}
     for node in _sorted_nodes(onnx_graph, {i.name for i in inputs} | init_names, source):
         label = node.name or node.output[0]
@@ -174,12 +219,15 @@ def load_onnx(model: str | os.PathLike | onnx.ModelProto) -> Graph:
         unknown = unsupported_attributes(op, attrs) if op != "Constant" else []
         if unknown:
             raise ModelError(source, label, op, f"attribute {', '.join(unknown)} is not supported")
+        _check_finite(source, label, op, node, attrs, constants)
         if op == "Reshape" and "shape" in attrs:  # opset < 5 carries the shape as an attribute
             g.add(node.output[0] + "/shape", "Constant", value=np.asarray(attrs.pop("shape")))
             node_inputs = [node.input[0], node.output[0] + "/shape"]
         else:
             node_inputs = [produced_by.get(i, i) for i in node.input]
         value = _constant_value(node, attrs, source) if op == "Constant" else None
+        if value is not None:
+            constants[node.output[0]] = value
         if op == "Split":  # one IR node per output, each computing its own part
             for index, name in enumerate(node.output):
                 if name:

@@ -102,6 +102,8 @@ def _bound(node, ctx, args, i, key):
 
 def op_clip(node, args, ctx):
     lo, hi = _bound(node, ctx, args, 1, "min"), _bound(node, ctx, args, 2, "max")
+    lo = None if lo is not None and lo == -np.inf else lo        # an infinite bound is no bound
+    hi = None if hi is not None and hi == np.inf else hi
     if lo is not None and hi is not None and lo > hi:  # ONNX: every output is max
         return _add(_mul_const(args[0], ctx.number(0.0)), hi)
     return clip(node, ctx, args[0], lo, hi)
