@@ -1,7 +1,7 @@
 """``relucompile ops``: the supported ops and their limits, generated from the handler table.
 
 The same function renders the README / docs/ops.md table (``--markdown``), optionally with
-the ONNX node-test conformance counts (``--conformance``, see compiler/ops/conformance.py), so
+the ONNX node-test conformance counts (``--conformance``, see frontends/conformance.py), so
 the documentation cannot drift from :data:`relucompile.ops.table.OPS`.
 
 Example:
@@ -85,7 +85,7 @@ def run_ops(argv: list[str]) -> int:
     args = p.parse_args(argv)
     counts = None
     if args.conformance:
-        from relucompile.ops.conformance import conformance_counts
+        from relucompile.frontends.conformance import conformance_counts
         counts = conformance_counts()
     if args.markdown:
         print(ops_markdown(counts=counts))
