@@ -53,7 +53,6 @@ from relucompile.numeric.lp import LinearProgram
 from relucompile.ir.network import ReluNet
 from relucompile.numeric.rational import HAVE_FLINT, Q, floats, nearest_float, qmat
 
-EXIT_CERTIFY_FAILED = 3
 CHECKS = {0: "input", 1: "cell is real", 2: "affine map", 3: "completeness", 4: "tie-break", 5: "ONNX file"}
 _U = 2.0 ** -53          # unit roundoff of float64
 _SAFETY = 4.0            # factor on the a-priori float error bounds
