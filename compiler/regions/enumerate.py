@@ -25,6 +25,7 @@ from relucompile.ir.network import ReluNet
 from relucompile.regions.parallel import run_split
 from relucompile.regions.split import Limits, ProgressFn
 from relucompile.regions.store import RegionSet
+from relucompile.regions.vertex_engine import DegenerateVertexSet, VertexEngine, vertex_engine_applies
 
 __all__ = ["ENGINES", "AutoEngine", "Limits", "SplitEngine", "enumerate_regions"]
 
@@ -55,7 +56,6 @@ class AutoEngine:
 
     def __call__(self, net: ReluNet, domain: Domain, limits: Limits | None = None,
                  progress: ProgressFn | None = None, jobs: int = 1) -> RegionSet:
-        from relucompile.regions.vertex_engine import DegenerateVertexSet, VertexEngine, vertex_engine_applies
         if vertex_engine_applies(domain):
             try:
                 return VertexEngine(ENGINES["split"].rel_tol)(net, domain, limits, progress)
@@ -66,13 +66,8 @@ class AutoEngine:
         return ENGINES["split"](net, domain, limits, progress, jobs=jobs)
 
 
-def _vertex_engine() -> Callable[..., RegionSet]:
-    from relucompile.regions.vertex_engine import VertexEngine
-    return VertexEngine()
-
-
 ENGINES: dict[str, Callable[..., RegionSet]] = {"auto": AutoEngine(), "split": SplitEngine(),
-                                                "vertex": _vertex_engine()}
+                                                "vertex": VertexEngine()}
 """Engines by name: ``auto`` (default), ``split`` (LPs; any domain; ``jobs``), ``vertex`` (boxes)."""
 
 
