@@ -72,7 +72,12 @@ class Parser(argparse.ArgumentParser):
 
 def make_parser(name: str | None, description: str, epilog: str) -> Parser:
     """The parser of ``relucompile`` (``name`` None) or of ``relucompile NAME``: examples and
-    notes in ``epilog`` keep their line breaks."""
+    notes in ``epilog`` keep their line breaks.
+
+    Example:
+        >>> make_parser("verify", "Decide a property.", "").prog
+        'relucompile verify'
+    """
     return Parser(prog=f"{PROG} {name}" if name else PROG, description=description, epilog=epilog,
                   formatter_class=argparse.RawDescriptionHelpFormatter)
 
@@ -86,7 +91,12 @@ DOMAIN_FILE_HELP = ('JSON domain: {"lower": [...], "upper": [...]} for a box or 
 
 def add_model_argument(p: argparse.ArgumentParser, help: str = "the ONNX model (piecewise-linear ops only), "
                                                                 "e.g. model.onnx") -> None:
-    """The positional ``model``."""
+    """The positional ``model``.
+
+    Example:
+        >>> p = make_parser("demo", "", ""); add_model_argument(p); p.parse_args(["m.onnx"]).model
+        'm.onnx'
+    """
     p.add_argument("model", help=help)
 
 
@@ -105,7 +115,13 @@ def add_domain_options(p: argparse.ArgumentParser, *, default_note: str = "defau
 def add_limit_options(p: argparse.ArgumentParser, *, max_regions: int | None = None,
                       time_limit: float | None = None, max_regions_help: str | None = None,
                       time_limit_help: str | None = None) -> None:
-    """``--max-regions N`` and ``--time-limit S`` (by default: stop with an error past them)."""
+    """``--max-regions N`` and ``--time-limit S`` (by default: stop with an error past them).
+
+    Example:
+        >>> p = make_parser("demo", "", ""); add_limit_options(p, max_regions=5)
+        >>> args = p.parse_args(["--time-limit", "2"]); args.max_regions, args.time_limit
+        (5, 2.0)
+    """
     p.add_argument("--max-regions", type=int, default=max_regions, metavar="N",
                    help=max_regions_help or "stop with an error after N cells"
                    + (f" (default {max_regions})" if max_regions else "") + ", e.g. --max-regions 100000")
@@ -115,7 +131,13 @@ def add_limit_options(p: argparse.ArgumentParser, *, max_regions: int | None = N
 
 
 def check_limits(args: argparse.Namespace) -> None:
-    """``--max-regions`` at least 1, ``--time-limit`` positive."""
+    """``--max-regions`` at least 1, ``--time-limit`` positive.
+
+    Example:
+        >>> check_limits(argparse.Namespace(max_regions=0, time_limit=None))
+        Traceback (most recent call last):
+        relucompile.errors.UserError: --max-regions must be at least 1
+    """
     if args.max_regions is not None and args.max_regions < 1:
         raise UserError("--max-regions must be at least 1")
     if args.time_limit is not None and args.time_limit <= 0:
@@ -123,18 +145,44 @@ def check_limits(args: argparse.Namespace) -> None:
 
 
 def add_quiet_option(p: argparse.ArgumentParser, help: str = "no progress bar and no summary") -> None:
+    """``-q/--quiet``.
+
+    Example:
+        >>> p = make_parser("demo", "", ""); add_quiet_option(p); p.parse_args(["-q"]).quiet
+        True
+    """
     p.add_argument("-q", "--quiet", action="store_true", help=help)
 
 
 def add_json_option(p: argparse.ArgumentParser, help: str = "print a JSON object instead of text, e.g. --json") -> None:
+    """``--json``.
+
+    Example:
+        >>> p = make_parser("demo", "", ""); add_json_option(p); p.parse_args([]).json
+        False
+    """
     p.add_argument("--json", action="store_true", help=help)
 
 
 def add_timeout_option(p: argparse.ArgumentParser, help: str) -> None:
+    """``--timeout S`` (checked by :func:`check_timeout`).
+
+    Example:
+        >>> p = make_parser("demo", "", ""); add_timeout_option(p, "give up after S seconds")
+        >>> p.parse_args(["--timeout", "1.5"]).timeout
+        1.5
+    """
     p.add_argument("--timeout", type=float, metavar="S", help=help)
 
 
 def check_timeout(args: argparse.Namespace) -> None:
+    """``--timeout`` positive when given.
+
+    Example:
+        >>> check_timeout(argparse.Namespace(timeout=-1))
+        Traceback (most recent call last):
+        relucompile.errors.UserError: --timeout must be a positive number of seconds
+    """
     if args.timeout is not None and not args.timeout > 0:
         raise UserError("--timeout must be a positive number of seconds")
 
@@ -148,29 +196,43 @@ def guarded(command: Callable[[list[str]], int]) -> Callable[[list[str]], int]:
     * argparse's exit (``--help``: 0; a usage error: 2, already printed);
     * Ctrl-C: one line, 130; the reader of stdout gone (``| head``): no message, 141;
     * anything else is a bug: one line naming it, 1 (``RELUCOMPILE_DEBUG=1`` adds the traceback).
+
+    Example:
+        >>> import contextlib, io
+        >>> def bad_input(argv):
+        ...     raise UserError(f"{argv[0]}: no such file")
+        >>> with contextlib.redirect_stderr(io.StringIO()) as err:
+        ...     code = guarded(bad_input)(["m.onnx"])
+        >>> code, err.getvalue()
+        (2, 'relucompile: error: m.onnx: no such file\\n')
     """
     @functools.wraps(command)
     def run(argv: list[str]) -> int:
-        try:
-            return int(command(argv))
-        except UserError as exc:
-            print(f"{PROG}: error: {exc}", file=sys.stderr)
-            return ExitCode.USAGE_ERROR
-        except SystemExit as exc:
-            return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else ExitCode.USAGE_ERROR)
-        except KeyboardInterrupt:
-            print(f"{PROG}: interrupted; no output written", file=sys.stderr)
-            return ExitCode.INTERRUPTED
-        except BrokenPipeError:
-            _silence_stdout()
-            return ExitCode.BROKEN_PIPE
-        except Exception as exc:  # a bug: say so in one line, keep the traceback available
-            if os.environ.get("RELUCOMPILE_DEBUG"):
-                traceback.print_exc()
-            print(f"{PROG}: internal error: {type(exc).__name__}: {exc} (a bug; rerun with "
-                  "RELUCOMPILE_DEBUG=1 for the traceback and please report it)", file=sys.stderr)
-            return ExitCode.INTERNAL_ERROR
+        return int(_outcome(command, argv))
     return run
+
+
+def _outcome(command: Callable[[list[str]], int], argv: list[str]) -> int:
+    """What ``command`` ends with, as an exit code (see :func:`guarded`)."""
+    try:
+        return int(command(argv))
+    except UserError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return ExitCode.USAGE_ERROR
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else ExitCode.USAGE_ERROR)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; no output written", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        _silence_stdout()
+        return ExitCode.BROKEN_PIPE
+    except Exception as exc:  # a bug: say so in one line, keep the traceback available
+        if os.environ.get("RELUCOMPILE_DEBUG"):
+            traceback.print_exc()
+        print(f"{PROG}: internal error: {type(exc).__name__}: {exc} (a bug; rerun with "
+              "RELUCOMPILE_DEBUG=1 for the traceback and please report it)", file=sys.stderr)
+        return ExitCode.INTERNAL_ERROR
 
 
 def _silence_stdout() -> None:
