@@ -17,8 +17,7 @@ An import is allowed when it stays inside its subpackage or points to a lower ra
 middle tier the only allowed edges are those of :data:`MIDDLE_TIER_EDGES` (each with its reason),
 a partial order: analysis < backends < certify, frontends < verify, frontends < certify.  Modules
 must not import each other in a cycle either, inside a subpackage too (a function-local import
-that closes a cycle only hides it).  The root module
-``relucompile/__init__.py`` is the public facade: it may import anything (lazily), and no module of
+that closes a cycle only hides it).  The root module ``relucompile/__init__.py`` is the public facade: it may import anything (lazily), and no module of
 the package may import the bare root ``relucompile`` (that would run the facade from inside).
 
 Every import counts: top-level, function-local, and ``if TYPE_CHECKING`` ones (a cycle hidden in a
@@ -32,8 +31,6 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-
-import pytest
 
 if sys.version_info >= (3, 11):
     import tomllib
