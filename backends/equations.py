@@ -56,6 +56,7 @@ from relucompile.backends.plot import clip_polygon
 from relucompile.errors import UserError
 from relucompile.analysis.explain import affine_formula
 from relucompile.shallow.net import ShallowNet
+from relucompile.backends.files import atomic_write
 
 FORMATS = ("text", "latex", "sympy", "smtlib")
 EXTENSIONS = {".txt": "text", ".tex": "latex", ".py": "sympy", ".smt2": "smtlib"}
@@ -348,7 +349,6 @@ def write_equations(shallow: ShallowNet, path: str, fmt: str | None = None, digi
         >>> write_equations(shallow, "rules.tex")            # doctest: +SKIP
         'latex'
     """
-    from relucompile.backends.files import atomic_write
     fmt = fmt or format_for_path(path)
     if fmt is None:
         raise UserError(f"{path}: cannot tell the equation format from the extension "

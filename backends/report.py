@@ -38,6 +38,7 @@ from relucompile.errors import RegionLimitError
 from relucompile.analysis.explain import affine_text, default_names, number_text
 from relucompile.ir.network import ReluNet
 from relucompile.regions.store import RegionSet
+from relucompile.version import __version__
 
 DEFAULT_SAMPLES = 100_000
 
@@ -348,7 +349,6 @@ def _share(share: float | None, method: str) -> str:
 
 def _html(net: ReluNet, domain: Domain, opts: ReportOptions, names: list[str], outs: list[str], stats: CellStats,
           scope: str, note: str, pic: Picture, png: bytes, rules: list[Rule], same_cells: bool) -> str:
-    from relucompile.version import __version__
     meta = net.meta
     source = meta.get("source_name") or net.source
     units = sum(net.widths)

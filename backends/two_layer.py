@@ -41,6 +41,9 @@ from relucompile.backends.equations import (affine_terms, check_format, float_te
                                 python_names, rational_code, resolve_names, smt_affine, smt_number, smt_symbol)
 from relucompile.errors import UserError
 from relucompile.analysis.one_d import TwoLayerForm
+from relucompile.version import __version__
+from relucompile.backends.equations import format_for_path
+from relucompile.backends.files import atomic_write
 
 OPSET = 17
 PREFIX = "relucompile/"
@@ -65,7 +68,7 @@ def two_layer_onnx(form: TwoLayerForm, signature: dict, version: str | None = No
         >>> onnx.save(model, "two_layer.onnx")                       # doctest: +SKIP
     """
     if version is None:
-        from relucompile.version import __version__ as version
+        version = __version__
     units = form.units()
     weights, bias = form.output_layer()
     in_name = signature.get("input_name", "input")
@@ -145,8 +148,6 @@ def write_two_layer(form: TwoLayerForm, path: str, signature: dict, fmt: str | N
         >>> write_two_layer(form, "two_layer.onnx", net.meta["signature"])   # doctest: +SKIP
         'onnx'
     """
-    from relucompile.backends.equations import format_for_path
-    from relucompile.backends.files import atomic_write
     if fmt is None and path.lower().endswith(".onnx"):
         model = two_layer_onnx(form, signature)
         atomic_write(path, lambda f: f.write(model.SerializeToString()))

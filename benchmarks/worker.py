@@ -92,8 +92,8 @@ def run_ours(args: argparse.Namespace, record: dict) -> None:
     from relucompile.shallow.net import build_shallow
     from relucompile import shallow_onnx
     record["startup_s"] = time.time() - args.spawned
-    from relucompile.regions import vertex_kernels
-    record["jit_s"] = vertex_kernels.warm_up()    # compiled kernels loaded (numba), not timed below
+    from relucompile.regions import vertex_engine
+    record["jit_s"] = vertex_engine.warm_up()    # compiled kernels loaded (numba), not timed below
 
     start = time.perf_counter()
     net, domain, source = load_case(find_case(args.case))

@@ -401,24 +401,3 @@ def file_sha256(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def compile_model(module: Any, example_input: Any, domain: Any = None, **options: Any) -> Any:
-    """Compile an ``nn.Module`` at the shape of ``example_input`` into its exact shallow network.
-
-    ``example_input``: a tensor, or a tuple of tensors for a module with several inputs (the domain is
-    then over their flattened concatenation, in argument order).  ``domain`` is over the flattened
-    input (default all of R^d); options as
-    :func:`relucompile.api.compile.compile_network` (``max_regions``, ``time_limit``, ``progress``, ``seed``).
-
-    Example:
-        >>> import torch
-        >>> from relucompile.ir.domain import Domain
-        >>> torch.manual_seed(0) and None
-        >>> net = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU(), torch.nn.Linear(3, 1))
-        >>> shallow = compile_model(net, torch.zeros(1, 2), Domain.box([-1, -1], [1, 1]))
-        >>> shallow.num_cells > 0
-        True
-    """
-    from relucompile.api.compile import compile_model as compile_any
-    return compile_any(module, domain, example_input=example_input, **options)

@@ -183,8 +183,7 @@ def test_jobs_2_gives_identical_stores(d, widths, kind):
 
 
 def test_event_log_is_compact():
-    from relucompile.regions.enumerate import EVENT_C, EVENT_H, _SplitRun
-    from relucompile.regions.enumerate import Limits
+    from relucompile.regions.split import EVENT_C, EVENT_H, Limits, _SplitRun
     net = random_mlp(2, [5, 4], 1, seed=1)
     run = _SplitRun(net, domain_for(2, "box"), Limits(), None, 1e-8)
     regions = run.execute()

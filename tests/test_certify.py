@@ -20,7 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from relucompile.backends.regions_json import regions_document
-from relucompile.certify.checks import EXIT_CERTIFY_FAILED, certify_document, certify_shallow, regions_sha256
+from relucompile.certify.checks import certify_document, certify_shallow, regions_sha256
+from relucompile.cli.base import ExitCode
+
+EXIT_CERTIFY_FAILED = ExitCode.CERTIFY_FAILED
 from relucompile.cli.main import main
 from relucompile.ir.domain import Domain
 from relucompile.ir.network import AffineLayer, ReluNet

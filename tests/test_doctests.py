@@ -12,7 +12,7 @@ import pytest
 
 import relucompile
 
-OPTIONAL = {"relucompile.frontends.torch_frontend": "torch", "relucompile.backends.plot": "matplotlib",
+OPTIONAL = {"relucompile.frontends.torch_frontend": "torch", "relucompile.api.from_torch": "torch", "relucompile.backends.plot": "matplotlib",
             "relucompile.backends.report": "matplotlib"}
 MODULES = sorted(m.name for m in pkgutil.walk_packages(relucompile.__path__, "relucompile.")
                  if not m.name.endswith("__main__")) + ["relucompile"]

@@ -118,7 +118,7 @@ def test_certificates_decide_most_rows() -> None:
     assert np.count_nonzero(verdict == FACET) >= k + 1
 
 
-@pytest.mark.parametrize("module", ["relucompile.regions.enumerate", "relucompile.regions.parallel",
+@pytest.mark.parametrize("module", ["relucompile.regions.enumerate", "relucompile.regions.split", "relucompile.regions.parallel",
                                     "relucompile.regions.facet_certificates", "relucompile.numeric.lp"])
 def test_docstring_examples(module: str) -> None:
     import doctest

@@ -14,7 +14,7 @@ from onnx import helper
 
 from relucompile.cli.main import main
 from relucompile.cli.ops import ops_markdown, supported_ops
-from relucompile.ops.conformance import conformance_results
+from relucompile.frontends.conformance import conformance_results
 from relucompile.errors import ModelError
 from relucompile.ops.interpreter import run
 from relucompile.ops.table import OPS

@@ -116,7 +116,7 @@ def test_without_numba_the_engine_runs_its_numpy_path(tmp_path) -> None:
         "import relucompile.regions.vertex_engine as ev\n"
         "from relucompile.ir.domain import Domain\n"
         "from relucompile.examples.random_nets import random_mlp\n"
-        "assert not ev.USE_KERNELS and ev.vertex_kernels.warm_up() == 0.0\n"
+        "assert not ev.USE_KERNELS and ev.warm_up() == 0.0\n"
         "r = ev.VertexEngine()(random_mlp(3, [6, 6], 1, seed=5), Domain.box(-np.ones(3), np.ones(3)))\n"
         "print(len(r), sum(len(c.facets) for c in r.cells))\n")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

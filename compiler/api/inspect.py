@@ -10,16 +10,24 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Sequence
 
+from relucompile.analysis.explain import Explanation
+from relucompile.analysis.explain import explain_point as explain
 from relucompile.api.compile import load_network
+from relucompile.certify.checks import Certificate
+from relucompile.certify.checks import certify_shallow as certify
+from relucompile.frontends.vnnlib import Property, parse_vnnlib
 from relucompile.ir.domain import Domain
 from relucompile.ir.network import ReluNet
+from relucompile.shallow.net import ShallowNet
+from relucompile.verify.run import VerifyResult
+from relucompile.verify.run import verify_property as verify
 
 
 def _network(model: Any) -> ReluNet:
     return model if isinstance(model, ReluNet) else load_network(model)
 
 
-def explain_point(model: Any, x: Sequence[float], domain: Domain | None = None, **options: Any):
+def explain_point(model: Any, x: Sequence[float], domain: Domain | None = None, **options: Any) -> Explanation:
     """The linear rule of the model at ``x`` (an :class:`~relucompile.analysis.explain.Explanation`):
     activation pattern, effective weights ``W_eff``/``b_eff`` and how far ``x`` can move.
 
@@ -32,11 +40,11 @@ def explain_point(model: Any, x: Sequence[float], domain: Domain | None = None, 
         >>> e.W_eff.shape
         (2, 2)
     """
-    from relucompile.analysis.explain import explain_point as explain
     return explain(_network(model), x, domain, **options)
 
 
-def verify_property(model: Any, prop: Any, timeout: float | None = None, seed: int = 0):
+def verify_property(model: Any, prop: str | os.PathLike | Property, timeout: float | None = None,
+                    seed: int = 0) -> VerifyResult:
     """Decide a VNN-LIB property (a path or a parsed ``Property``) on the model: a
     :class:`~relucompile.verify.run.VerifyResult` with verdict ``holds``, ``violated`` or ``unknown``.
 
@@ -49,15 +57,13 @@ def verify_property(model: Any, prop: Any, timeout: float | None = None, seed: i
         >>> verify_property(tiny_mlp_path(), parse_vnnlib_text(text)).verdict
         'holds'
     """
-    from relucompile.frontends.vnnlib import parse_vnnlib
-    from relucompile.verify.run import verify_property as verify
     if isinstance(prop, (str, os.PathLike)):
         prop = parse_vnnlib(prop)
     source = None if isinstance(model, ReluNet) else model
     return verify(_network(model), prop, timeout=timeout, model=source, seed=seed)
 
 
-def certify_shallow(shallow: Any, progress: Callable[[int, dict], None] | None = None):
+def certify_shallow(shallow: ShallowNet, progress: Callable[[int, dict], None] | None = None) -> Certificate:
     """Prove a compiled :class:`ShallowNet` exact in rational arithmetic; returns the
     :class:`~relucompile.certify.checks.Certificate` (raises ``CertificationFailed`` on a defect).
 
@@ -67,5 +73,4 @@ def certify_shallow(shallow: Any, progress: Callable[[int, dict], None] | None =
         >>> certify_shallow(compile_model(tiny_mlp_path(), Domain.box([0, 0], [0.25, 0.25]))).cells
         4
     """
-    from relucompile.certify.checks import certify_shallow as certify
     return certify(shallow, progress)

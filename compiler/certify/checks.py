@@ -44,13 +44,15 @@ from typing import Any, Callable
 import numpy as np
 import swiglpk as glp
 
+from relucompile.backends.regions_json import regions_document
 from relucompile.certify.exact import ExactHull, ExactMaps, FoldingBounds
+from relucompile.errors import UserError
+from relucompile.frontends.load import load_network
 from relucompile.ir.domain import Domain
 from relucompile.numeric.lp import LinearProgram
 from relucompile.ir.network import ReluNet
 from relucompile.numeric.rational import HAVE_FLINT, Q, floats, nearest_float, qmat
 
-EXIT_CERTIFY_FAILED = 3
 CHECKS = {0: "input", 1: "cell is real", 2: "affine map", 3: "completeness", 4: "tie-break", 5: "ONNX file"}
 _U = 2.0 ** -53          # unit roundoff of float64
 _SAFETY = 4.0            # factor on the a-priori float error bounds
@@ -744,7 +746,6 @@ def certify_shallow(shallow, progress: Callable[[int, dict], None] | None = None
     the nearest floats of their exact values (what ``--certify`` writes).
 
     Example: see the module docstring."""
-    from relucompile.backends.regions_json import regions_document
     meta = shallow.net.meta
     doc = regions_document(shallow, meta.get("source_name", ""), meta.get("source_sha256", ""))
     cert = certify_document(shallow.net, doc, round_stored=True, model_sha256=meta.get("source_sha256", ""),
@@ -772,8 +773,6 @@ def certify_files(model_path: str, regions_path: str, *, maps: str = "auto",
         >>> cert.ok                                                       # doctest: +SKIP
         True
     """
-    from relucompile.errors import UserError
-    from relucompile.api.compile import load_network
     net = load_network(model_path)
     try:
         with open(regions_path) as fh:

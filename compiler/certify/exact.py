@@ -30,6 +30,7 @@ from relucompile.ir.domain import Domain
 from relucompile.ir.network import ReluNet
 from relucompile.passes.lowering import exact_net
 from relucompile.numeric.rational import Q, qmat
+from relucompile.errors import DomainError
 
 
 def _qmat_of(array: np.ndarray) -> Any:
@@ -115,7 +116,6 @@ def _parametrise(E_rows, e_rhs, d: int):
     for r in range(rank):
         pivots.append(next(c for c in range(d + 1) if red[r, c] != 0))
     if d in pivots:
-        from relucompile.errors import DomainError
         raise DomainError("the domain's equalities are inconsistent")
     free = [c for c in range(d) if c not in pivots]
     x0 = [Q(0)] * d

@@ -1,11 +1,13 @@
 """Audit subcommands: ``relucompile explain``, ``relucompile plot`` and ``relucompile report``.
 
-Each is ``run_<name>(argv) -> int`` for :data:`relucompile.cli.main.COMMANDS`; user mistakes raise
-:class:`UserError` (one line, exit 2) and every output file is written atomically.
+Each is ``run_<name>(argv) -> int`` for :data:`relucompile.cli.main.COMMANDS`, under the error guard
+of :mod:`relucompile.cli.base` (user mistakes: one line, exit 2); every output file is written atomically.
 
 Example:
-    >>> run_explain(["compiler/examples/tiny_mlp.onnx", "--at", "0.1,0.2"])    # doctest: +SKIP
-    0
+    >>> from relucompile.examples import tiny_mlp_path
+    >>> run_explain([tiny_mlp_path(), "--at", "0.1,0.2", "--json"]) == 0   # doctest: +ELLIPSIS
+    {...}
+    True
 """
 from __future__ import annotations
 
@@ -18,19 +20,16 @@ import sys
 
 import numpy as np
 
-from relucompile.ir.domain import Domain
+from relucompile.cli.base import (ExitCode, add_domain_options, add_json_option, add_limit_options,
+                                  add_model_argument, check_limits, exit_codes_text, guarded, make_parser)
 from relucompile.errors import DomainError, UserError
+from relucompile.ir.domain import Domain
 
 DOMAIN_HELP = """domain:
   --box LO HI        the box [LO, HI]^d, e.g. --box -1 1
   --domain FILE      JSON: {"lower": [...], "upper": [...]} (a box; sides may have zero width)
                      or {"G": [[...]], "g": [...]} (the polytope G x <= g)
 """
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def attach_values(argv: list[str], options: tuple[str, ...]) -> list[str]:
@@ -54,19 +53,9 @@ def attach_values(argv: list[str], options: tuple[str, ...]) -> list[str]:
     return out
 
 
-def _parser(name: str, description: str, epilog: str) -> argparse.ArgumentParser:
-    return _Parser(prog=f"relucompile {name}", description=description, epilog=epilog,
-                   formatter_class=argparse.RawDescriptionHelpFormatter)
-
-
 def _add_model_and_domain(p: argparse.ArgumentParser, default_note: str) -> None:
-    p.add_argument("model", help="the ONNX model (piecewise-linear ops only), e.g. model.onnx")
-    dom = p.add_mutually_exclusive_group()
-    dom.add_argument("--box", nargs=2, type=float, metavar=("LO", "HI"),
-                     help=f"domain [LO, HI]^d, the same bounds for every input, e.g. --box -1 1 ({default_note})")
-    dom.add_argument("--domain", metavar="FILE",
-                     help='JSON domain: {"lower": [...], "upper": [...]} or {"G": [[...]], "g": [...]} '
-                          "for G x <= g, e.g. --domain box.json")
+    add_model_argument(p)
+    add_domain_options(p, default_note=default_note)
 
 
 def _add_names(p: argparse.ArgumentParser) -> None:
@@ -109,6 +98,8 @@ def _domain(args, d: int, default_box: bool) -> tuple[Domain | None, str]:
     return domain, ""
 
 
+EXIT_CODES = exit_codes_text(ExitCode.OK, ExitCode.USAGE_ERROR, ExitCode.INTERNAL_ERROR)
+
 # -- explain -----------------------------------------------------------------------------------
 
 EXPLAIN_EPILOG = """examples:
@@ -123,18 +114,18 @@ output, the cell's conditions (every unit's sign condition and the domain's rows
 marked), and the radius of the largest ball around x on which the same rule holds, with the
 condition that limits it.  Layers and units count from 0, as in the regions JSON.
 
-""" + DOMAIN_HELP + "\nexit codes: 0 success, 2 usage or input error, 1 internal error\n"
+""" + DOMAIN_HELP + "\n" + EXIT_CODES + "\n"
 
 
 def explain_parser() -> argparse.ArgumentParser:
-    p = _parser("explain", "Explain the network's output at given inputs: the linear rule it applies "
+    p = make_parser("explain", "Explain the network's output at given inputs: the linear rule it applies "
                 "there and how far the input can move before the rule changes.", EXPLAIN_EPILOG)
     _add_model_and_domain(p, "default: all of R^d")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--at", metavar="X", help='one input as comma-separated numbers, e.g. --at "0.5,-1,2"')
     where.add_argument("--inputs", metavar="FILE", help="many inputs: FILE.npy (array (N, d)) or FILE.csv "
                        "(one input per line), e.g. --inputs points.csv")
-    p.add_argument("--json", action="store_true", help="machine-readable JSON instead of text, e.g. --json")
+    add_json_option(p, "machine-readable JSON instead of text, e.g. --json")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically) instead of stdout, e.g. -o x.json")
     p.add_argument("--digits", type=int, default=6, help="significant digits in the text (default 6), e.g. --digits 4")
     p.add_argument("--all-conditions", action="store_true",
@@ -226,6 +217,7 @@ def explain_document(net, explanations, domain: Domain) -> dict:
             "points": [e.to_json() for e in explanations]}
 
 
+@guarded
 def run_explain(argv: list[str]) -> int:
     """``relucompile explain MODEL --at X | --inputs FILE [--json] [-o FILE] ...``."""
     from relucompile.analysis.explain import explain_point
@@ -275,8 +267,8 @@ def plot_parser() -> argparse.ArgumentParser:
               "  relucompile plot acas.onnx --domain box.json --slice \";e1;e2\" -o slice.png\n\n"
               "2 inputs: the cells of the domain, one colour each (neighbours differ), with each output's zero\n"
               "level set; more inputs: the same on a plane (--slice); 1 input: the function and its breakpoints.\n\n"
-              + SLICE_HELP + "\n" + DOMAIN_HELP + "\nexit codes: 0 success, 2 usage or input error, 1 internal error\n")
-    p = _parser("plot", "Draw the activation cells of a network (and its outputs' zero level sets).", epilog)
+              + SLICE_HELP + "\n" + DOMAIN_HELP + "\n" + EXIT_CODES + "\n")
+    p = make_parser("plot", "Draw the activation cells of a network (and its outputs' zero level sets).", epilog)
     _add_model_and_domain(p, "default: [-1, 1]^d")
     p.add_argument("--slice", metavar="POINT;DIR1;DIR2", help='the plane to draw for inputs > 2, e.g. --slice ";e1;e2"')
     p.add_argument("-o", "--output", required=True, metavar="FILE",
@@ -285,9 +277,7 @@ def plot_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-edges", action="store_true", help="do not draw the cells' edges")
     p.add_argument("--no-level-sets", action="store_true", help="do not draw the outputs' zero level sets")
     _add_decision(p)
-    p.add_argument("--max-regions", type=int, default=200_000, metavar="N",
-                   help="stop with an error past N cells (default 200000), e.g. --max-regions 5000")
-    p.add_argument("--time-limit", type=float, metavar="S", help="stop with an error after S seconds, e.g. --time-limit 60")
+    add_limit_options(p, max_regions=200_000)
     _add_names(p)
     return p
 
@@ -307,13 +297,7 @@ def _plane(args, net, domain):
     return parse_slice(args.slice, net.d, domain)
 
 
-def _check_limits(args) -> None:
-    if args.max_regions is not None and args.max_regions < 1:
-        raise UserError("--max-regions must be at least 1")
-    if args.time_limit is not None and args.time_limit <= 0:
-        raise UserError("--time-limit must be positive")
-
-
+@guarded
 def run_plot(argv: list[str]) -> int:
     """``relucompile plot MODEL [--box LO HI | --domain F] [--slice P;D1;D2] -o partition.png``."""
     from relucompile.backends.files import atomic_write, check_writable
@@ -322,7 +306,7 @@ def run_plot(argv: list[str]) -> int:
     args = plot_parser().parse_args(attach_values(argv, ("--slice",)))
     fmt = plot_format(args.output)
     check_writable(args.output)
-    _check_limits(args)
+    check_limits(args)
     if not 10 <= args.dpi <= 1000:
         raise UserError("--dpi must be between 10 and 1000")
     net = _load(args.model)
@@ -345,8 +329,8 @@ def report_parser() -> argparse.ArgumentParser:
               "slice (more inputs) or of the function (1 input), and the largest cells with their rules.\n"
               "With more than 2 inputs, when the whole domain has more cells than --max-regions (or takes longer\n"
               "than --time-limit), the statistics and the table describe the slice instead.\n\n"
-              + SLICE_HELP + "\n" + DOMAIN_HELP + "\nexit codes: 0 success, 2 usage or input error, 1 internal error\n")
-    p = _parser("report", "Write an audit report of a network: its cells, their rules and pictures.", epilog)
+              + SLICE_HELP + "\n" + DOMAIN_HELP + "\n" + EXIT_CODES + "\n")
+    p = make_parser("report", "Write an audit report of a network: its cells, their rules and pictures.", epilog)
     _add_model_and_domain(p, "default: [-1, 1]^d")
     p.add_argument("--slice", metavar="POINT;DIR1;DIR2", help='the plane to draw for inputs > 2, e.g. --slice ";e1;e2"')
     p.add_argument("-o", "--output", required=True, metavar="FILE.html", help="the report, e.g. -o report.html")
@@ -355,22 +339,23 @@ def report_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, default=100_000, metavar="N",
                    help="uniform samples for the volume shares of > 2 inputs (default 100000), e.g. --samples 10000")
     p.add_argument("--seed", type=int, default=0, help="seed of those samples (default 0)")
-    p.add_argument("--max-regions", type=int, default=20_000, metavar="N",
-                   help="cells to enumerate at most for the whole domain (default 20000), e.g. --max-regions 100000")
-    p.add_argument("--time-limit", type=float, default=120.0, metavar="S",
-                   help="seconds for that enumeration (default 120), e.g. --time-limit 600")
+    add_limit_options(p, max_regions=20_000, time_limit=120.0,
+                      max_regions_help="cells to enumerate at most for the whole domain (default 20000), "
+                                       "e.g. --max-regions 100000",
+                      time_limit_help="seconds for that enumeration (default 120), e.g. --time-limit 600")
     _add_decision(p)
     _add_names(p)
     return p
 
 
+@guarded
 def run_report(argv: list[str]) -> int:
     """``relucompile report MODEL [--box LO HI | --domain F] [--slice P;D1;D2] -o report.html``."""
     from relucompile.backends.files import check_writable
     from relucompile.backends.report import ReportOptions, write_report
     args = report_parser().parse_args(attach_values(argv, ("--slice",)))
     check_writable(args.output)
-    _check_limits(args)
+    check_limits(args)
     if args.top < 1:
         raise UserError("--top must be at least 1")
     if args.samples < 100:

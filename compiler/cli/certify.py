@@ -7,17 +7,30 @@ point is generic.  It prints one summary line and exits 0 (certified) or 3 (fail
 names the first failing cell and check).
 
 Example:
-    >>> run_certify(["model.onnx", "regions.json"])         # doctest: +SKIP
-    certified: 98 cells, 392 facets checked (...); 0.41 s
+    >>> import os, tempfile
+    >>> from relucompile.cli.main import main
+    >>> from relucompile.examples import tiny_mlp_path
+    >>> folder = tempfile.mkdtemp()
+    >>> regions, shallow = os.path.join(folder, "regions.json"), os.path.join(folder, "s.onnx")
+    >>> main([tiny_mlp_path(), "--box", "0", "0.25", "-o", shallow, "--regions", regions, "-q"])
+    0
+    >>> run_certify([tiny_mlp_path(), regions, "-q"])              # doctest: +ELLIPSIS
+    certified: 4 cells, ...
     0
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
-from relucompile.certify.checks import EXIT_CERTIFY_FAILED, Certificate, certify_files, certify_shallow
+import onnx
+from onnx import helper
+
+from relucompile.backends.files import atomic_write
+from relucompile.certify.checks import Certificate, certify_files, certify_shallow
+from relucompile.certify.onnx_metadata import onnx_mismatch
+from relucompile.cli.base import (ExitCode, Parser, add_model_argument, add_quiet_option, exit_codes_text, guarded,
+                                  make_parser)
 from relucompile.errors import UserError
 from relucompile.progress import Progress
 
@@ -38,21 +51,15 @@ checks (exact rationals; python-flint when installed, else fractions):
   4 tie-break    h(p) != 0 exactly for every hyperplane; closed/strict flags match p's side
   5 ONNX file    (--onnx) the shallow model holds exactly the regions file's numbers
 
-exit codes: 0 certified, 3 certification failed (the line names the first failing cell and
-check), 2 usage or input error, 1 internal error
-"""
+""" + exit_codes_text(ExitCode.OK, ExitCode.CERTIFY_FAILED, ExitCode.USAGE_ERROR, ExitCode.INTERNAL_ERROR,
+                      OK="certified", CERTIFY_FAILED="certification failed (the line names the first failing "
+                      "cell and check)") + "\n"
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2
-        self.exit(2, f"relucompile certify: error: {message} (see relucompile certify --help)\n")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="relucompile certify", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
-                description="Prove in exact rational arithmetic that a regions file (from relucompile "
-                            "--regions) describes the model exactly and completely over its domain.")
-    p.add_argument("model", help="the source ONNX model the regions were compiled from, e.g. model.onnx")
+def build_parser() -> Parser:
+    p = make_parser("certify", "Prove in exact rational arithmetic that a regions file (from relucompile "
+                    "--regions) describes the model exactly and completely over its domain.", EPILOG)
+    add_model_argument(p, "the source ONNX model the regions were compiled from, e.g. model.onnx")
     p.add_argument("regions", help="the regions file written by relucompile --regions, e.g. regions.json")
     p.add_argument("--maps", choices=["auto", "nearest", "folded"], default="auto",
                    help="how stored A, c and hyperplanes must match their exact values: nearest = the "
@@ -65,16 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--update", action="store_true",
                    help="on success, write the certificate into the regions file (and the --onnx model's "
                         "metadata), atomically, e.g. --update")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress line (the summary is still printed)")
+    add_quiet_option(p, "no progress line (the summary is still printed)")
     return p
 
 
+@guarded
 def run_certify(argv: list[str]) -> int:
     """``relucompile certify MODEL REGIONS.json``: exit 0 certified, 3 failed, 2 user error."""
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
+    args = build_parser().parse_args(argv)
     bar = Progress(enabled=not args.quiet, label="certify")
     try:
         cert, doc = certify_files(args.model, args.regions, maps=args.maps, progress=bar)
@@ -82,8 +87,6 @@ def run_certify(argv: list[str]) -> int:
         bar.close()
     shallow_model = None
     if cert.ok and args.onnx:
-        import onnx
-        from relucompile.certify.onnx_metadata import onnx_mismatch
         try:
             shallow_model = onnx.load(args.onnx)
         except FileNotFoundError:
@@ -95,13 +98,11 @@ def run_certify(argv: list[str]) -> int:
             cert.ok, cert.failure = False, f"check 5 (ONNX file): {args.onnx}: {why}"
     print(cert.summary())
     if not cert.ok:
-        return EXIT_CERTIFY_FAILED
+        return ExitCode.CERTIFY_FAILED
     if args.update:
-        from relucompile.backends.files import atomic_write
         doc["certificate"] = cert.to_json()
         atomic_write(args.regions, lambda f: json.dump(doc, f), text=True)
         if shallow_model is not None:
-            from onnx import helper
             props = {p.key: p.value for p in shallow_model.metadata_props}
             props.update(cert.metadata())
             del shallow_model.metadata_props[:]
@@ -124,4 +125,4 @@ def certify_compiled(shallow, quiet: bool = False) -> Certificate | None:
     return cert
 
 
-__all__ = ["run_certify", "certify_compiled", "UserError"]
+__all__ = ["run_certify", "certify_compiled"]

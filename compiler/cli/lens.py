@@ -12,7 +12,8 @@ import sys
 
 import numpy as np
 
-from relucompile.cli.audit import _add_model_and_domain, _domain, _load, _parser
+from relucompile.cli.audit import _add_model_and_domain, _domain, _load
+from relucompile.cli.base import ExitCode, exit_codes_text, make_parser
 from relucompile.errors import UserError
 
 LENS_EPILOG = """examples:
@@ -24,7 +25,8 @@ per sample: the activation pattern (hash), W_eff, b_eff and the distance to the 
 of its cell; over the data: cells visited, samples per cell, unit activity (never / always active
 units), and with labels the per-class mean W_eff and the within- vs between-class cosine similarity.
 No cell enumeration is needed.
-"""
+
+" + exit_codes_text(ExitCode.OK, ExitCode.USAGE_ERROR, ExitCode.INTERNAL_ERROR)
 
 PRUNE_EPILOG = """examples:
   relucompile prune model.onnx --box -1 1 -o smaller.onnx
@@ -34,7 +36,8 @@ removes units that never switch on the domain (dead: relu(z) = 0; always active:
 folded into the next layers) and duplicate or unused units; the result equals the source on the
 domain (exactly, up to the float64 rounding of folded weights).  Stability is proven by sound
 bounds (--method bounds, the default) or by enumerating the cells (--method cells).
-"""
+
+" + exit_codes_text(ExitCode.OK, ExitCode.USAGE_ERROR, ExitCode.INTERNAL_ERROR)
 
 
 def _read_array(path: str, what: str) -> np.ndarray:
@@ -53,7 +56,7 @@ def _read_array(path: str, what: str) -> np.ndarray:
 
 def run_lens(argv: list[str]) -> int:
     """``relucompile lens MODEL --inputs X [--labels y] [-o lens.json] [--table lens.csv]``."""
-    p = _parser("lens", "The linear lens over data: every sample's effective weights and their statistics.",
+    p = make_parser("lens", "The linear lens over data: every sample's effective weights and their statistics.",
                 LENS_EPILOG)
     _add_model_and_domain(p, "optional: distances then also stop at the domain's boundary")
     p.add_argument("--inputs", required=True, metavar="X", help="samples: .npy (N, d) or .csv (N rows of d numbers)")
@@ -134,7 +137,7 @@ def _image_shape(text: str | None, d: int) -> tuple[int, ...] | None:
 
 def run_prune(argv: list[str]) -> int:
     """``relucompile prune MODEL --box LO HI | --domain FILE -o smaller.onnx``."""
-    p = _parser("prune", "The smallest equal deep network on a domain: stable, duplicate and unused units removed.",
+    p = make_parser("prune", "The smallest equal deep network on a domain: stable, duplicate and unused units removed.",
                 PRUNE_EPILOG)
     _add_model_and_domain(p, "required: pruning holds on this domain only")
     p.add_argument("-o", "--output", required=True, metavar="OUT.onnx", help="the pruned ONNX model")

@@ -1,21 +1,31 @@
-"""Command line: ``relucompile MODEL -o OUT.onnx [--box LO HI | --domain FILE] ...``.
+"""Command line: ``relucompile MODEL -o OUT.onnx [--box LO HI | --domain FILE] ...`` and its subcommands.
 
-Exit codes: 0 success, 2 usage or input error (one line on stderr naming file, node and op),
-1 internal error (a bug: please report it with the model).
+``relucompile NAME ...`` runs the subcommand NAME of :data:`COMMANDS`; each one is imported when it
+runs, so start-up (and ``--help``) stays cheap.  Every command runs under one error guard and
+returns a code of one table (:mod:`relucompile.cli.base`): 0 success, 2 usage or input error (one
+line on stderr naming file, node and op), 1 internal error (a bug: please report it with the model).
 
 Example:
-    >>> main(["compiler/examples/tiny_mlp.onnx", "--box", "-1", "1", "-o", "/tmp/s.onnx", "-q"])  # doctest: +SKIP
+    >>> from relucompile.examples import tiny_mlp_path
+    >>> import os, tempfile
+    >>> out = os.path.join(tempfile.mkdtemp(), "s.onnx")
+    >>> main([tiny_mlp_path(), "--box", "-1", "1", "-o", out, "-q"])
     0
+    >>> main(["no-such-model.onnx", "-o", out])
+    2
 """
 from __future__ import annotations
 
-import argparse
+import importlib
 import os
 import sys
 import time
-import traceback
+from typing import Callable
 
+from relucompile.cli.base import (ExitCode, Parser, add_domain_options, add_limit_options, add_quiet_option, check_limits,
+                                  exit_codes_text, guarded, make_parser)
 from relucompile.errors import DomainError, UserError
+from relucompile.version import __version__
 
 EPILOG = """examples:
   relucompile model.onnx -o shallow.onnx                  compile over all of R^d
@@ -39,19 +49,13 @@ subcommands (relucompile NAME --help):
   lens      effective weights over data: cells visited, per-class weights and similarity
   prune     the smallest equal deep network on a domain (stable and duplicate units removed)
 
-exit codes: 0 success, 2 usage or input error, 1 internal error, 3 --certify failed
-"""
+""" + exit_codes_text(ExitCode.OK, ExitCode.USAGE_ERROR, ExitCode.INTERNAL_ERROR, ExitCode.CERTIFY_FAILED,
+                      CERTIFY_FAILED="--certify failed") + "\n"
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2
-        self.exit(2, f"relucompile: error: {message} (see relucompile --help)\n")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="relucompile", description="Compile a deep ReLU network (ONNX) into the exactly "
-                "equal network with three hidden layers (DESIGN.md), and list its activation regions.",
-                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> Parser:
+    p = make_parser(None, "Compile a deep ReLU network (ONNX) into the exactly equal network with three "
+                    "hidden layers (docs/design.md), and list its activation regions.", EPILOG)
     p.add_argument("model", help="the source model (piecewise-linear ops only): ONNX, a TorchScript file or a "
                                  "torch.export archive (.pt2; needs relucompile[torch]), e.g. model.onnx")
     p.add_argument("--input-shape", metavar="DIMS",
@@ -66,31 +70,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="significant digits of numbers in text/LaTeX equations (default 6; exact "
                         "values stay in the regions file, the SymPy and the SMT-LIB output)")
     p.add_argument("--form", choices=["three-layer", "two-layer"], default="three-layer",
-                   help="three-layer: the shallow net of DESIGN.md (default); two-layer: for 1-D inputs, "
+                   help="three-layer: the shallow net of docs/design.md (default); two-layer: for 1-D inputs, "
                         "the minimal one-hidden-layer net with finite weights (Huang)")
     p.add_argument("--basis", choices=["one-sided", "two-sided"], default="one-sided",
                    help="with --form two-layer: ReLUs all opening to the right (one-sided) or on both "
                         "sides of a pivot breakpoint (two-sided)")
     p.add_argument("--pivot", type=int, metavar="I",
                    help="with --basis two-sided: index (1-based) of the pivot breakpoint (default: middle)")
-    dom = p.add_mutually_exclusive_group()
-    dom.add_argument("--box", nargs=2, type=float, metavar=("LO", "HI"),
-                     help="domain [LO, HI]^d, the same bounds for every input, e.g. --box -1 1 "
-                          "(default: all of R^d)")
-    dom.add_argument("--domain", metavar="FILE",
-                     help='JSON domain: {"lower": [...], "upper": [...]} for a box or '
-                          '{"G": [[...]], "g": [...]} for the polytope G x <= g, e.g. --domain box.json')
-    dom.add_argument("--vnnlib", metavar="PROP.vnnlib",
-                     help="the input region of a VNN-LIB property; a union of boxes that is a box is "
-                          "compiled as one model, otherwise one model per box: OUT.box1.onnx, "
-                          "OUT.box2.onnx, ... (and REGIONS.box1.json, ...), e.g. --vnnlib prop_6.vnnlib")
+    add_domain_options(p, vnnlib_help="the input region of a VNN-LIB property; a union of boxes that is a box is "
+                                      "compiled as one model, otherwise one model per box: OUT.box1.onnx, "
+                                      "OUT.box2.onnx, ... (and REGIONS.box1.json, ...), e.g. --vnnlib prop_6.vnnlib")
     p.add_argument("--regions", metavar="FILE.json",
                    help="also write every cell (pattern, A, c, inequalities, interior point), e.g. "
                         "--regions regions.json")
-    p.add_argument("--max-regions", type=int, metavar="N",
-                   help="stop with an error after N cells, e.g. --max-regions 100000")
-    p.add_argument("--time-limit", type=float, metavar="S",
-                   help="stop with an error after S seconds of enumeration, e.g. --time-limit 600")
+    add_limit_options(p)
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="processes for the split engine's enumeration (default 1; the vertex engine "
                         "runs in one process); the result is the same for every N, e.g. --jobs 2")
@@ -103,8 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="prove the result in exact rational arithmetic (cells, maps, completeness, tie-break; "
                         "see relucompile certify --help), store the maps as the nearest floats of the exact "
                         "ones and write the certificate into the outputs; exit 3 and write nothing if it fails")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
-    from relucompile.version import __version__
+    add_quiet_option(p)
     p.add_argument("--version", action="version", version=f"relucompile {__version__}")
     return p
 
@@ -121,14 +113,13 @@ def _domain(args, d_hint: int | None):
     return None
 
 
+@guarded
 def run_compile(argv: list[str]) -> int:
+    """``relucompile MODEL -o OUT ...``: compile and write the outputs; returns the exit code."""
     args = build_parser().parse_args(argv)
     from relucompile.backends.files import check_writable
     from relucompile.api.compile import load_network
-    if args.max_regions is not None and args.max_regions < 1:
-        raise UserError("--max-regions must be at least 1")
-    if args.time_limit is not None and args.time_limit <= 0:
-        raise UserError("--time-limit must be positive")
+    check_limits(args)
     if args.jobs < 1:
         raise UserError("--jobs must be at least 1")
     for path in filter(None, [args.output, args.regions]):
@@ -196,7 +187,7 @@ def _compile_one(args, net, domain, output, regions, equations_format, start) ->
         from relucompile.cli.certify import certify_compiled
         certificate = certify_compiled(shallow, quiet=args.quiet)
         if certificate is None:
-            return 3
+            return ExitCode.CERTIFY_FAILED
     if args.form == "two-layer":
         from relucompile.backends.two_layer import write_two_layer
         from relucompile.analysis.one_d import two_layer_form
@@ -221,39 +212,41 @@ def _compile_one(args, net, domain, output, regions, equations_format, start) ->
     return 0
 
 
-def _commands() -> dict:
-    """Subcommands: ``relucompile NAME ...``; each is ``run_NAME(argv) -> exit code``."""
-    from relucompile.cli.audit import run_explain, run_plot, run_report
-    from relucompile.cli.certify import run_certify
-    from relucompile.cli.ops import run_ops
-    from relucompile.cli.lens import run_lens, run_prune
-    from relucompile.cli.verify import run_bounds, run_verify
-    return {"explain": run_explain, "plot": run_plot, "report": run_report,
-            "verify": run_verify, "bounds": run_bounds, "ops": run_ops, "certify": run_certify,
-            "lens": run_lens, "prune": run_prune}
+class LazyCommand:
+    """A subcommand imported when it runs: ``run_NAME(argv) -> exit code`` in ``module``."""
+
+    def __init__(self, module: str, function: str) -> None:
+        self.module, self.function = module, function
+
+    def __call__(self, argv: list[str]) -> int:
+        return getattr(importlib.import_module(self.module), self.function)(argv)
+
+    def __repr__(self) -> str:
+        return f"LazyCommand({self.module}:{self.function})"
 
 
-COMMANDS = _commands()
+#: ``relucompile NAME ...`` -> the function that runs it (add a subcommand here)
+COMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "explain": LazyCommand("relucompile.cli.audit", "run_explain"),
+    "plot": LazyCommand("relucompile.cli.audit", "run_plot"),
+    "report": LazyCommand("relucompile.cli.audit", "run_report"),
+    "verify": LazyCommand("relucompile.cli.verify", "run_verify"),
+    "bounds": LazyCommand("relucompile.cli.verify", "run_bounds"),
+    "ops": LazyCommand("relucompile.cli.ops", "run_ops"),
+    "certify": LazyCommand("relucompile.cli.certify", "run_certify"),
+    "lens": LazyCommand("relucompile.cli.lens", "run_lens"),
+    "prune": LazyCommand("relucompile.cli.lens", "run_prune"),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``relucompile`` console script; returns the exit code."""
+    """Entry point of the ``relucompile`` console script (and ``python -m relucompile``); returns
+    the exit code (:class:`~relucompile.cli.base.ExitCode`)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     command = COMMANDS.get(argv[0]) if argv else None
-    try:
-        return command(argv[1:]) if command else run_compile(argv)
-    except UserError as exc:
-        print(f"relucompile: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("relucompile: interrupted; no output written", file=sys.stderr)
-        return 130
-    except Exception as exc:  # a bug: say so, keep the traceback available
-        if os.environ.get("RELUCOMPILE_DEBUG"):
-            traceback.print_exc()
-        print(f"relucompile: internal error: {type(exc).__name__}: {exc} (a bug; rerun with "
-              "RELUCOMPILE_DEBUG=1 for the traceback and please report it)", file=sys.stderr)
-        return 1
+    if command is None:
+        return int(run_compile(argv))
+    return int(guarded(command)(argv[1:]))
 
 
 if __name__ == "__main__":

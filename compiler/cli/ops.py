@@ -1,7 +1,7 @@
 """``relucompile ops``: the supported ops and their limits, generated from the handler table.
 
 The same function renders the README / docs/ops.md table (``--markdown``), optionally with
-the ONNX node-test conformance counts (``--conformance``, see compiler/ops/conformance.py), so
+the ONNX node-test conformance counts (``--conformance``, see frontends/conformance.py), so
 the documentation cannot drift from :data:`relucompile.ops.table.OPS`.
 
 Example:
@@ -15,8 +15,7 @@ Example:
 """
 from __future__ import annotations
 
-import argparse
-
+from relucompile.cli.base import ExitCode, exit_codes_text, guarded, make_parser
 from relucompile.ops.table import NOT_PIECEWISE_LINEAR, OPS
 
 INTERNAL = {"Affine"}
@@ -25,7 +24,8 @@ EPILOG = """examples:
   relucompile ops                          the table, one op per line
   relucompile ops --markdown               the same as a Markdown table (README, docs/ops.md)
   relucompile ops --markdown --conformance with the ONNX node-test pass counts (about 10 s)
-"""
+
+""" + exit_codes_text(ExitCode.OK, ExitCode.USAGE_ERROR, ExitCode.INTERNAL_ERROR) + "\n"
 
 
 def supported_ops() -> list[str]:
@@ -66,6 +66,7 @@ def ops_markdown(ops: list[str] | None = None, counts: dict[str, dict[str, int]]
     return "\n".join(lines)
 
 
+@guarded
 def run_ops(argv: list[str]) -> int:
     """Print the supported ops (``relucompile ops [--markdown] [--conformance]``).
 
@@ -76,16 +77,15 @@ def run_ops(argv: list[str]) -> int:
     ...
     0
     """
-    p = argparse.ArgumentParser(prog="relucompile ops", description="List the ONNX ops relucompile compiles "
-                                "exactly, with their limits (from the handler table).", epilog=EPILOG,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = make_parser("ops", "List the ONNX ops relucompile compiles exactly, with their limits (from the "
+                    "handler table).", EPILOG)
     p.add_argument("--markdown", action="store_true", help="print a Markdown table (for README.md), e.g. --markdown")
     p.add_argument("--conformance", action="store_true",
                    help="run the ONNX node tests of every op and add the number passed, e.g. --markdown --conformance")
     args = p.parse_args(argv)
     counts = None
     if args.conformance:
-        from relucompile.ops.conformance import conformance_counts
+        from relucompile.frontends.conformance import conformance_counts
         counts = conformance_counts()
     if args.markdown:
         print(ops_markdown(counts=counts))

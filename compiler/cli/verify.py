@@ -1,14 +1,20 @@
 """Command line: ``relucompile verify`` (decide a VNN-LIB property) and ``relucompile bounds``.
 
-Both subcommands are functions ``run_<name>(argv) -> exit code`` for ``relucompile.cli.main.COMMANDS``.
-They report user mistakes (bad model, malformed VNN-LIB, bad options) in one line on stderr,
-``relucompile: error: <file>:<line>: <what is wrong>``, and return 2 themselves, so they behave
-the same whether called through ``relucompile`` or directly.
+Both subcommands are functions ``run_<name>(argv) -> exit code`` for ``relucompile.cli.main.COMMANDS``,
+under the error guard of :mod:`relucompile.cli.base`: user mistakes (bad model, malformed VNN-LIB, bad
+options) are one line on stderr, ``relucompile: error: <file>:<line>: <what is wrong>``, and exit code 2,
+whether called through ``relucompile`` or directly.
 
 Example:
-    >>> run_verify(["../shared/data/vnncomp-test/test_small.onnx",
-    ...             "../shared/data/vnncomp-test/test_small.vnnlib"])      # doctest: +SKIP
+    >>> import os, tempfile
+    >>> from relucompile.examples import tiny_mlp_path
+    >>> prop = os.path.join(tempfile.mkdtemp(), "p.vnnlib")
+    >>> _ = open(prop, "w").write("(declare-const X_0 Real)(declare-const X_1 Real)(declare-const Y_0 Real)"
+    ...     "(declare-const Y_1 Real)(assert (>= X_0 -1))(assert (<= X_0 1))(assert (>= X_1 -1))"
+    ...     "(assert (<= X_1 1))(assert (>= Y_0 100))")
+    >>> run_verify([tiny_mlp_path(), prop])                         # doctest: +ELLIPSIS
     holds
+    time: ...
     0
 """
 from __future__ import annotations
@@ -17,14 +23,14 @@ import argparse
 import json
 import os
 import re
-import sys
-from typing import Callable
+import time
+from dataclasses import replace
 
 import numpy as np
 
+from relucompile.cli.base import (ExitCode, add_domain_options, add_json_option, add_model_argument,
+                                  add_timeout_option, check_timeout, exit_codes_text, guarded, make_parser)
 from relucompile.errors import UserError
-
-EXIT_HOLDS, EXIT_VIOLATED, EXIT_UNKNOWN, EXIT_USER_ERROR, EXIT_INTERNAL = 0, 10, 20, 2, 1
 
 VERIFY_EPILOG = """examples:
   relucompile verify ACASXU_run2a_1_2_batch_2000.onnx prop_2.vnnlib
@@ -39,8 +45,9 @@ output: the first line is the verdict.
   unknown    only when --timeout runs out (or, in pathological float cases, when a counterexample
              of the exact search is not confirmed by onnxruntime; the reason is printed)
 
-exit codes: 0 holds, 10 violated, 20 unknown (timeout), 2 usage or input error (bad model,
-malformed VNN-LIB, ...), 1 internal error (a bug)
+""" + exit_codes_text(ExitCode.OK, ExitCode.VIOLATED, ExitCode.UNKNOWN, ExitCode.USAGE_ERROR,
+                      ExitCode.INTERNAL_ERROR, OK="holds", USAGE_ERROR="usage or input error (bad model, "
+                      "malformed VNN-LIB, ...)") + """
 
 result file (VNN-COMP format): 'unsat' (holds), 'sat' followed by ((X_0 v) ... (Y_0 v) ...),
 'timeout' or 'unknown'; written atomically.
@@ -57,26 +64,9 @@ the domain has a value below it by more than 1e-9 * (1 + |min|) (likewise for th
 Boxes use branch and bound; polytope domains (--domain with G, g) enumerate every cell.  With
 --vnnlib the domain is the property's input region (the union of its boxes).
 
-exit codes: 0 success, 20 --timeout ran out (the printed ranges are then the best values found and
-the proven outer bounds), 2 usage or input error, 1 internal error (a bug)
-"""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2
-        self.exit(EXIT_USER_ERROR, f"relucompile {self.prog.split()[-1]}: error: {message} "
-                                   f"(see relucompile {self.prog.split()[-1]} --help)\n")
-
-
-def _guard(run: Callable[[list[str]], int], argv: list[str]) -> int:
-    """Run a subcommand: user errors become one line on stderr and exit code 2."""
-    try:
-        return run(argv)
-    except UserError as exc:
-        print(f"relucompile: error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except SystemExit as exc:       # argparse: --help (0) or a usage error (2)
-        return int(exc.code or 0)
+""" + exit_codes_text(ExitCode.OK, ExitCode.UNKNOWN, ExitCode.USAGE_ERROR, ExitCode.INTERNAL_ERROR,
+                      UNKNOWN="--timeout ran out (the printed ranges are then the best values found and the "
+                      "proven outer bounds)") + "\n"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -84,17 +74,13 @@ def _guard(run: Callable[[list[str]], int], argv: list[str]) -> int:
 # ------------------------------------------------------------------------------------------------
 
 def verify_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="relucompile verify", formatter_class=argparse.RawDescriptionHelpFormatter,
-                description="Decide a VNN-LIB property of an ONNX ReLU network exactly: holds, or violated "
-                            "with a counterexample re-checked by onnxruntime on the model.",
-                epilog=VERIFY_EPILOG)
-    p.add_argument("model", help="the ONNX model (piecewise-linear ops only), e.g. ACASXU_run2a_1_1_batch_2000.onnx")
+    p = make_parser("verify", "Decide a VNN-LIB property of an ONNX ReLU network exactly: holds, or violated "
+                    "with a counterexample re-checked by onnxruntime on the model.", VERIFY_EPILOG)
+    add_model_argument(p, "the ONNX model (piecewise-linear ops only), e.g. ACASXU_run2a_1_1_batch_2000.onnx")
     p.add_argument("property", help="the VNN-LIB property (input box(es) and unsafe output condition), e.g. prop_3.vnnlib")
-    p.add_argument("--timeout", type=float, metavar="S",
-                   help="give up after S seconds with 'unknown' (exit 20), e.g. --timeout 116 (default: none)")
-    p.add_argument("--json", action="store_true",
-                   help="print one JSON object (verdict, seconds, counterexample x/y, case, search stats) "
-                        "instead of text, e.g. --json")
+    add_timeout_option(p, "give up after S seconds with 'unknown' (exit 20), e.g. --timeout 116 (default: none)")
+    add_json_option(p, "print one JSON object (verdict, seconds, counterexample x/y, case, search stats) "
+                       "instead of text, e.g. --json")
     p.add_argument("--result-file", metavar="F",
                    help="also write the VNN-COMP result file (unsat / sat + assignment / timeout), "
                         "e.g. --result-file result.txt")
@@ -102,6 +88,7 @@ def verify_parser() -> argparse.ArgumentParser:
     return p
 
 
+@guarded
 def run_verify(argv: list[str]) -> int:
     """``relucompile verify MODEL PROP.vnnlib [--timeout S] [--json] [--result-file F]``; returns the exit code.
 
@@ -110,17 +97,12 @@ def run_verify(argv: list[str]) -> int:
         usage: relucompile verify ...
         0
     """
-    return _guard(_verify, argv)
-
-
-def _verify(argv: list[str]) -> int:
     args = verify_parser().parse_args(argv)
     from relucompile.backends.files import atomic_write, check_writable
     from relucompile.verify.run import verify_property
     from relucompile.frontends.vnnlib import parse_vnnlib
     from relucompile.api.compile import load_network
-    if args.timeout is not None and not args.timeout > 0:
-        raise UserError("--timeout must be a positive number of seconds")
+    check_timeout(args)
     if args.result_file:
         check_writable(args.result_file)
     prop = parse_vnnlib(args.property)
@@ -142,7 +124,7 @@ def _verify(argv: list[str]) -> int:
         if result.reason:
             print(f"reason: {result.reason}")
         print(f"time: {result.seconds:.2f} s")
-    return {"holds": EXIT_HOLDS, "violated": EXIT_VIOLATED}.get(result.verdict, EXIT_UNKNOWN)
+    return {"holds": ExitCode.OK, "violated": ExitCode.VIOLATED}.get(result.verdict, ExitCode.UNKNOWN)
 
 
 def _vector(v: np.ndarray) -> str:
@@ -154,28 +136,21 @@ def _vector(v: np.ndarray) -> str:
 # ------------------------------------------------------------------------------------------------
 
 def bounds_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="relucompile bounds", formatter_class=argparse.RawDescriptionHelpFormatter,
-                description="Exact minimum and maximum of each output of an ONNX ReLU network over a domain, "
-                            "with the inputs that attain them.", epilog=BOUNDS_EPILOG)
-    p.add_argument("model", help="the ONNX model, e.g. fc_2-2-3.onnx")
-    dom = p.add_mutually_exclusive_group(required=True)
-    dom.add_argument("--box", nargs=2, type=float, metavar=("LO", "HI"),
-                     help="the domain [LO, HI]^d, the same bounds for every input, e.g. --box -1 1")
-    dom.add_argument("--domain", metavar="F",
-                     help='JSON domain: {"lower": [...], "upper": [...]} (a box) or {"G": [[...]], "g": [...]} '
-                          '(the polytope G x <= g), e.g. --domain box.json')
-    dom.add_argument("--vnnlib", metavar="PROP",
-                     help="the input region of a VNN-LIB property (its boxes), e.g. --vnnlib prop_3.vnnlib")
+    p = make_parser("bounds", "Exact minimum and maximum of each output of an ONNX ReLU network over a domain, "
+                    "with the inputs that attain them.", BOUNDS_EPILOG)
+    add_model_argument(p, "the ONNX model, e.g. fc_2-2-3.onnx")
+    add_domain_options(p, default_note="", required=True,
+                       vnnlib_help="the input region of a VNN-LIB property (its boxes), e.g. --vnnlib prop_3.vnnlib")
     p.add_argument("--objective", action="append", metavar="EXPR",
                    help="bound a linear combination of outputs instead of each output; repeatable, "
                         "e.g. --objective 'Y_0 - Y_1' --objective '2*Y_3 + 0.5*Y_4'")
-    p.add_argument("--timeout", type=float, metavar="S",
-                   help="stop after S seconds in total and print the best values and proven bounds so far "
-                        "(exit 20), e.g. --timeout 60")
-    p.add_argument("--json", action="store_true", help="print a JSON object instead of text, e.g. --json")
+    add_timeout_option(p, "stop after S seconds in total and print the best values and proven bounds so far "
+                          "(exit 20), e.g. --timeout 60")
+    add_json_option(p)
     return p
 
 
+@guarded
 def run_bounds(argv: list[str]) -> int:
     """``relucompile bounds MODEL (--box LO HI | --domain F | --vnnlib PROP) [--objective E] [--json]``.
 
@@ -184,18 +159,13 @@ def run_bounds(argv: list[str]) -> int:
         usage: relucompile bounds ...
         0
     """
-    return _guard(_bounds, argv)
-
-
-def _bounds(argv: list[str]) -> int:
     args = bounds_parser().parse_args(argv)
     from relucompile.ir.domain import Domain
     from relucompile.verify.run import domains_from_vnnlib
     from relucompile.verify.optimize import output_bounds
     from relucompile.frontends.vnnlib import parse_vnnlib
     from relucompile.api.compile import load_network
-    if args.timeout is not None and not args.timeout > 0:
-        raise UserError("--timeout must be a positive number of seconds")
+    check_timeout(args)
     prop = parse_vnnlib(args.vnnlib) if args.vnnlib else None
     net = load_network(args.model)
     if args.box:
@@ -212,7 +182,6 @@ def _bounds(argv: list[str]) -> int:
         raise UserError(f"{where}: the domain has dimension {domains[0].d} but "
                         f"{os.path.basename(args.model)} has {net.d} inputs")
     objectives = [parse_objective(e, net.m) for e in args.objective] if args.objective else None
-    import time
     deadline = None if args.timeout is None else time.perf_counter() + args.timeout
     ranges = None
     for domain in domains:          # a union of boxes: min of the minima, max of the maxima
@@ -231,12 +200,11 @@ def _bounds(argv: list[str]) -> int:
             if r.status != "exact":
                 line += f"   (timeout: proven range [{r.lower!r}, {r.upper!r}])"
             print(line)
-    return EXIT_HOLDS if exact else EXIT_UNKNOWN
+    return ExitCode.OK if exact else ExitCode.UNKNOWN
 
 
 def _union(a, b):
     """The range over the union of two domains."""
-    from dataclasses import replace
     low = a if a.minimum <= b.minimum else b
     high = a if a.maximum >= b.maximum else b
     status = "exact" if a.status == b.status == "exact" else "timeout"

@@ -33,6 +33,7 @@ import numpy as np
 from relucompile.ops.base import (_add, _const, _fail, _is_sym, _scale, _sub, broadcast, concat_flat,
                                reshape, shape_of, take_flat)
 from relucompile.ops.spatial import _pool_setup
+from relucompile.ops.spatial import reduce_axes
 
 
 def _mul_const(x, a):
@@ -192,7 +193,6 @@ def op_global_max_pool(node, args, ctx):
 
 def op_reduce_max(node, args, ctx, sign: int = 1):
     """ReduceMax (sign 1) or ReduceMin (sign -1): a Max tree over each reduced group."""
-    from relucompile.ops.spatial import reduce_axes
     x = args[0]
     shape = shape_of(x)
     axes, keep = reduce_axes(node, ctx, args, len(shape))

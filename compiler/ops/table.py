@@ -16,6 +16,7 @@ import numpy as np
 from relucompile.ops import pwl as pwl
 from relucompile.ops import spatial as sp
 from relucompile.ops.base import OpSpec, _add, _const, _fail, _is_sym, _linear, _scale
+from relucompile.ir.values import to_exact
 
 
 NOT_PIECEWISE_LINEAR = {
@@ -176,7 +177,6 @@ def op_batchnorm(node, args, ctx):
     # inference: y = scale * (x - mean) / sqrt(var + eps) + bias; the square root is of constants
     denom = np.sqrt(np.asarray(var, dtype=np.float64) + eps)
     if ctx.exact:
-        from relucompile.ir.values import to_exact
         denom = to_exact(denom)
     factor = scale / denom
     shift = bias - mean * factor

@@ -32,6 +32,7 @@ from relucompile.ops.interpreter import ConcreteContext, execute
 from relucompile.ir.graph import Graph
 from relucompile.ir.network import AffineLayer, ReluNet
 from relucompile.ir.values import Affine, Value, to_exact
+from relucompile.ops.table import OPS, op_dropout
 
 IDENTITY_OPS = {"Identity", "Dropout"}
 
@@ -45,7 +46,6 @@ def drop_identities(graph: Graph) -> Graph:
         if passthrough and node.inputs and g.node(node.inputs[0]).op != "Constant":
             if node.op == "Dropout":  # refuses training mode with a clear error
                 extra = [g.node(i).value if i and g.node(i).op == "Constant" else None for i in node.inputs[1:]]
-                from relucompile.ops.table import op_dropout
                 op_dropout(node, [None] + extra, ctx)
             g.replace_uses(node.name, node.inputs[0])
             g.dag.remove_node(node.name)
@@ -61,7 +61,6 @@ def fold_constants(graph: Graph) -> Graph:
         if node.op in ("Input", "Constant") or not node.inputs:
             continue
         if all(not i or g.node(i).op == "Constant" for i in node.inputs):
-            from relucompile.ops.table import OPS
             spec = OPS.get(node.op)
             if spec is None:
                 continue

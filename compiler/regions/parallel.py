@@ -1,6 +1,6 @@
 """Subtrees of the split tree as tasks, run in one process or in a pool of ``jobs`` processes.
 
-The split engine (:mod:`relucompile.regions.enumerate`) first walks the tree down to ``CUT_DEPTH`` splits
+The split engine (:mod:`relucompile.regions.split`) first walks the tree down to ``CUT_DEPTH`` splits
 and leaves each node it reaches there to a *task*: the LP rows on its path, its hyperplanes
 (by key) and the arguments of ``resolve``.  Every task runs in a fresh run with a fresh LP, so
 its result does not depend on which process ran it or what ran before: ``jobs=1`` runs the same
@@ -12,7 +12,7 @@ point, rebuilds the serial depth-first order of cells and the same hyperplane ta
 Example:
     >>> from relucompile.ir.network import ReluNet, AffineLayer
     >>> from relucompile.ir.domain import Domain
-    >>> from relucompile.regions.enumerate import Limits
+    >>> from relucompile.regions.split import Limits
     >>> rng = np.random.default_rng(0)
     >>> net = ReluNet(2, [AffineLayer({0: rng.normal(size=(6, 2))}, rng.normal(size=6))],
     ...               AffineLayer({1: rng.normal(size=(1, 6))}, np.zeros(1)))
@@ -33,6 +33,7 @@ import numpy as np
 from relucompile.ir.domain import Domain
 from relucompile.errors import RegionLimitError
 from relucompile.ir.network import ReluNet
+from relucompile.regions.split import EVENT_C, EVENT_H, _SplitRun
 from relucompile.regions.store import RegionSet
 
 CUT_DEPTH = 6
@@ -48,13 +49,12 @@ def run_split(net: ReluNet, domain: Domain, limits, progress, rel_tol: float, jo
 
     Example:
         >>> from relucompile.ir.network import ReluNet, AffineLayer
-        >>> from relucompile.regions.enumerate import Limits
+        >>> from relucompile.regions.split import Limits
         >>> net = ReluNet(1, [AffineLayer({0: np.array([[1.0]])}, np.zeros(1))],
         ...               AffineLayer({1: np.array([[1.0]])}, np.zeros(1)))
         >>> len(run_split(net, Domain.box([-1], [1]), Limits(), None, 1e-8))
         2
     """
-    from relucompile.regions.enumerate import _SplitRun
     start = time.time()
     root = _SplitRun(net, domain, limits, None, rel_tol, cut_depth=cut_depth, start=start)
     root.execute()
@@ -88,7 +88,6 @@ def _init_worker(net, domain, limits, rel_tol, start) -> None:
 
 
 def _run_task(task: dict) -> tuple[RegionSet, array, int, int, float]:
-    from relucompile.regions.enumerate import _SplitRun
     w = _WORKER
     run = _SplitRun(w["net"], w["domain"], w["limits"], None, w["rel_tol"], start=w["start"])
     regions = run.run_task(task)
@@ -118,7 +117,6 @@ def _replay(out: RegionSet, regions: RegionSet, events, results: Iterator, total
 
     Works on the compact stores: each run of consecutive cell events is one bulk copy
     (:meth:`CellStore.extend_from`) with the run's hyperplane indices renumbered by an array."""
-    from relucompile.regions.enumerate import EVENT_C, EVENT_H
     table = regions.hyperplanes
     local = np.full(len(table), -1, dtype=np.int64)   # this run's index -> out's index
     log = np.frombuffer(events, dtype=np.int64) if len(events) else np.zeros(0, np.int64)

@@ -8,7 +8,7 @@ exactly the numpy path's rows (same order, same float operations), so the cells 
 
 numba is optional: ``AVAILABLE`` is False when it cannot be imported, and the engine then keeps
 its numpy path.  Kernels are compiled on first use and cached on disk (``cache=True``); call
-:func:`warm_up` to compile them ahead of a timed run.
+:func:`relucompile.regions.vertex_engine.warm_up` to compile them ahead of a timed run.
 
 Example:
     >>> isinstance(AVAILABLE, bool)
@@ -321,29 +321,3 @@ def active_marks(cellv, act, n_cells, width):
         for t in range(act.shape[1]):
             marks[c, act[v, t]] = True
     return marks
-
-
-def warm_up() -> float:
-    """Compile (or load from the disk cache) every kernel on a tiny cut; the seconds it took.
-
-    Example:
-        >>> warm_up() >= 0.0
-        True
-    """
-    import time
-    start = time.process_time()
-    if not AVAILABLE:
-        return 0.0
-    import relucompile.regions.vertex_engine as vertex_engine
-    from relucompile.ir.domain import Domain
-    from relucompile.ir.network import AffineLayer, ReluNet
-    net = ReluNet(2, [AffineLayer({0: np.array([[1.0, 0.3], [0.2, 1.0]])}, np.array([0.1, -0.2]))],
-                  AffineLayer({1: np.array([[1.0, 1.0]])}, np.zeros(1)))
-    threshold = vertex_engine.KERNEL_MIN_ROWS
-    vertex_engine.KERNEL_MIN_ROWS = 0        # the tiny cut must take the compiled path
-    try:
-        regions = vertex_engine.VertexEngine()(net, Domain.box([-1, -1], [1, 1]))
-    finally:
-        vertex_engine.KERNEL_MIN_ROWS = threshold
-    assert regions.stats["compiled"]
-    return time.process_time() - start

@@ -34,6 +34,7 @@ import numpy as np
 from relucompile.ir.network import ReluNet
 from relucompile.regions.store import RegionSet
 from relucompile.ir.values import to_exact
+from relucompile.passes.lowering import exact_net
 
 INF = float("inf")
 
@@ -121,7 +122,6 @@ class ShallowNet:
     # -- exact evaluation -------------------------------------------------------------------
     def exact_net(self) -> ReluNet:
         if "net" not in self._exact_cache:
-            from relucompile.passes.lowering import exact_net
             self._exact_cache["net"] = exact_net(self.net)
         return self._exact_cache["net"]
 

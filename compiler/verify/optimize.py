@@ -30,6 +30,9 @@ import numpy as np
 from relucompile.verify.bounds import SpecNet
 from relucompile.verify.exact import box_cells, min_row
 from relucompile.verify.search import _Batch, bisect_boxes
+from relucompile.errors import UserError
+from relucompile.verify.run import _restrict
+from relucompile.regions.enumerate import Limits, enumerate_regions
 
 
 @dataclass
@@ -190,7 +193,6 @@ def output_bounds(net, domain, objectives: list[tuple[str, np.ndarray]] | None =
         >>> r.name, r.minimum, r.maximum, r.argmax.tolist()
         ('Y_0', 0.0, 2.0, [2.0])
     """
-    from relucompile.errors import UserError
     if domain is None or domain.kind == "reals":
         raise UserError("output bounds need a bounded domain: give --box, --domain or --vnnlib")
     if domain.d != net.d:
@@ -208,7 +210,6 @@ def output_bounds(net, domain, objectives: list[tuple[str, np.ndarray]] | None =
         for sign in (1.0, -1.0):
             spec = SpecNet.from_net(net, sign * np.asarray(coeffs, float)[None], np.zeros((1, net.d)), np.zeros(1))
             if not np.all(free):
-                from relucompile.verify.run import _restrict
                 spec = _restrict(spec, free, np.where(free, 0.0, lower))
             if np.any(free):
                 opt = minimize_row(spec, lower[free], upper[free], deadline, rtol)
@@ -230,7 +231,6 @@ def _polytope_bounds(net, domain, objectives, deadline) -> list[OutputRange]:
     """Enumerate the cells of a polytope domain; one LP per cell and objective end."""
     from scipy.optimize import linprog
 
-    from relucompile.regions.enumerate import Limits, enumerate_regions
     limit = None if deadline is None else max(deadline - time.perf_counter(), 1e-3)
     regions = enumerate_regions(net, domain, limits=Limits(time_limit=limit))
     G, g = domain.inequalities()

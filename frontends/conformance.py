@@ -1,4 +1,4 @@
-"""Conformance of the IR handlers against ONNX's own node tests.
+"""Conformance of the ONNX frontend and the op handlers against ONNX's own node tests.
 
 ``onnx.backend.test.loader.load_model_tests(kind="node")`` holds the ONNX project's reference
 cases (one node, inputs, expected outputs).  For every case whose node is in the handler table
@@ -12,7 +12,7 @@ data), loads the model through the ONNX frontend, and compares
 with the reference outputs within float32 rounding.  Outcomes: ``pass``, ``fail`` (a bug),
 ``refused`` (the frontend or handler said the attributes are unsupported: a clear ModelError)
 and ``skip`` (not a float case, or an output the compiler does not produce, e.g. MaxPool's
-Indices).  ``python -m relucompile.ops.conformance`` prints the per-op table.
+Indices).  ``python -m relucompile.frontends.conformance`` prints the per-op table.
 
 Example:
     >>> counts = conformance_counts(ops=["Abs"])                      # doctest: +SKIP
@@ -30,6 +30,10 @@ import onnx
 from onnx import helper, numpy_helper
 
 from relucompile.errors import UserError
+from relucompile.frontends.onnx_frontend import load_onnx
+from relucompile.ops.interpreter import run
+from relucompile.ops.table import OPS
+from relucompile.passes.lowering import lower
 
 ALL_INPUTS_ARE_DATA = {"Add", "Sub", "Max", "Min", "Sum", "Mean", "Concat"}
 MAX_LOWERED_INPUT = 1024
@@ -39,7 +43,6 @@ FLOAT_DTYPES = (np.float32, np.float64, np.float16)
 def load_cases(ops: Iterable[str] | None = None) -> list:
     """ONNX node test cases with exactly one node whose op is in ``ops`` (default: all of OPS)."""
     from onnx.backend.test.loader import load_model_tests
-    from relucompile.ops.table import OPS
     wanted = set(ops) if ops is not None else set(OPS) - {"Affine"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -73,9 +76,6 @@ def _as_initializer_model(model: onnx.ModelProto, inputs: list[np.ndarray]) -> t
 
 def check_case(case) -> tuple[str, str]:
     """Run one ONNX node case; returns (outcome, detail)."""
-    from relucompile.ops.interpreter import run
-    from relucompile.passes.lowering import lower
-    from relucompile.frontends.onnx_frontend import load_onnx
     model = case.model
     node = model.graph.node[0]
     inputs, outputs = case.data_sets[0]
@@ -137,7 +137,7 @@ def conformance_counts(ops: Iterable[str] | None = None) -> dict[str, dict[str, 
     return out
 
 
-if __name__ == "__main__":  # python -m relucompile.ops.conformance [-v]
+if __name__ == "__main__":  # python -m relucompile.frontends.conformance [-v]
     import sys
     results = conformance_results()
     for op, rows in sorted(results.items()):

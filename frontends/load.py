@@ -1,0 +1,59 @@
+"""One entry for every supported model: ONNX, a torch module, TorchScript or a .pt2 archive -> ReluNet.
+
+The frontends parse (ONNX directly, torch through ONNX), the passes lower the graph; the source's
+signature, name and sha256 go into ``net.meta`` for the outputs and the certificate.
+
+Example:
+    >>> from relucompile.examples import tiny_mlp_path
+    >>> net = load_network(tiny_mlp_path())
+    >>> net.d, net.widths, net.m
+    (2, [8, 8], 2)
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Any
+
+import onnx
+
+from relucompile.errors import UserError
+from relucompile.frontends import torch_frontend as tf
+from relucompile.frontends.onnx_frontend import load_onnx, read_model
+from relucompile.ir.network import ReluNet
+from relucompile.passes.lowering import drop_identities, fold_constants, lower
+
+
+def load_network(model: str | os.PathLike | onnx.ModelProto | Any, example_input: Any = None, *,
+                 input_shape: tuple[int, ...] | None = None) -> ReluNet:
+    """Read a model into the canonical :class:`ReluNet`.
+
+    ``model``: an ONNX path or ModelProto; a ``torch.nn.Module`` with ``example_input`` (a tensor
+    fixing the input shape); or a TorchScript / ``torch.export`` (.pt2) file, with ``input_shape``
+    where the file does not fix it.  Torch models go through ONNX (frontends/torch_frontend.py).
+
+    Example:
+        >>> from relucompile.examples import tiny_mlp_path
+        >>> load_network(tiny_mlp_path()).widths
+        [8, 8]
+    """
+    source_sha256 = None
+    if tf.is_module(model):
+        model = tf.module_to_onnx(model, example_input, input_shape=input_shape)
+    elif example_input is not None:
+        raise UserError("example_input goes with a torch.nn.Module; files fix their input shape "
+                        "(TorchScript files take input_shape)")
+    elif not isinstance(model, onnx.ModelProto) and tf.is_torch_file(model):
+        source_sha256 = tf.file_sha256(model) if os.path.isfile(model) else None
+        model = tf.file_to_onnx(model, input_shape)
+    elif input_shape is not None:
+        name = model.graph.name if isinstance(model, onnx.ModelProto) else os.path.basename(model)
+        raise UserError(f"{name}: --input-shape is for TorchScript and .pt2 files; an ONNX model fixes its input shape")
+    proto, path = read_model(model)
+    graph = fold_constants(drop_identities(load_onnx(proto if isinstance(model, onnx.ModelProto) else path)))
+    net = lower(graph)
+    data = proto.SerializeToString() if isinstance(model, onnx.ModelProto) else open(path, "rb").read()
+    net.meta["signature"] = dict(graph.meta)
+    net.meta["source_sha256"] = source_sha256 or hashlib.sha256(data).hexdigest()
+    net.meta["source_name"] = graph.source
+    return net
