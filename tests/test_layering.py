@@ -15,7 +15,7 @@ root, ``frontends/`` and ``backends/`` its subpackages.  Data flows one way, so 
 
 An import is allowed when it stays inside its subpackage or points to a lower rank.  Inside the
 middle tier the only allowed edges are those of :data:`MIDDLE_TIER_EDGES` (each with its reason),
-a partial order: analysis < backends < certify, frontends < verify, frontends < certify.  Modules
+a partial order: verify < analysis < backends < certify, frontends < verify, frontends < certify.  Modules
 must not import each other in a cycle either, inside a subpackage too (a function-local import
 that closes a cycle only hides it).  The root module ``relucompile/__init__.py`` is the public facade: it may import anything (lazily), and no module of
 the package may import the bare root ``relucompile`` (that would run the facade from inside).
@@ -60,7 +60,8 @@ MIDDLE_TIER_EDGES = {
     ("certify", "backends"): "certify checks what the backends write: it rebuilds the regions document "
                              "(backends.regions_json) and reads the ONNX initializer names (onnx_backend.PREFIX)",
     ("backends", "analysis"): "output formats render analysis results: explain's formulas and default names, "
-                              "the 1-D two-layer form",
+                              "the 1-D two-layer form, the linear lens",
+    ("analysis", "verify"): "prune proves unit stability with verify's sound linear bounds (verify.bounds)",
 }
 
 

@@ -26,7 +26,7 @@ of its cell; over the data: cells visited, samples per cell, unit activity (neve
 units), and with labels the per-class mean W_eff and the within- vs between-class cosine similarity.
 No cell enumeration is needed.
 
-" + exit_codes_text(ExitCode.OK, ExitCode.USAGE_ERROR, ExitCode.INTERNAL_ERROR)
+""" + exit_codes_text(ExitCode.OK, ExitCode.USAGE_ERROR, ExitCode.INTERNAL_ERROR)
 
 PRUNE_EPILOG = """examples:
   relucompile prune model.onnx --box -1 1 -o smaller.onnx
@@ -37,7 +37,7 @@ folded into the next layers) and duplicate or unused units; the result equals th
 domain (exactly, up to the float64 rounding of folded weights).  Stability is proven by sound
 bounds (--method bounds, the default) or by enumerating the cells (--method cells).
 
-" + exit_codes_text(ExitCode.OK, ExitCode.USAGE_ERROR, ExitCode.INTERNAL_ERROR)
+""" + exit_codes_text(ExitCode.OK, ExitCode.USAGE_ERROR, ExitCode.INTERNAL_ERROR)
 
 
 def _read_array(path: str, what: str) -> np.ndarray:
