@@ -71,10 +71,12 @@ class RunOutputs:
     be an output.
     """
 
-    def __init__(self, inputs: Iterable[str] = ()) -> None:
+    def __init__(self, inputs: Iterable[str] = (), outputs: Iterable[str] = ()) -> None:
         self._inputs = {ident: path for path in inputs if path for ident in [_identity(path)] if ident}
         self._declared: dict[str, str] = {}            # realpath -> the path as given
         self._staged: list[tuple[str, str]] = []       # (temporary file, target)
+        for path in outputs:
+            self.declare(path)
 
     # -- declaring ----------------------------------------------------------------------------
     def declare(self, path: str) -> None:
@@ -92,6 +94,8 @@ class RunOutputs:
     # -- writing ------------------------------------------------------------------------------
     def write(self, path: str, write: Callable[[IO], None], text: bool = False) -> None:
         """Stage ``write(stream)`` for ``path`` (declared now if it was not)."""
+        if any(target == path for _, target in self._staged):
+            raise UserError(f"{path}: written twice in one run")
         if os.path.realpath(path) not in self._declared:
             self.declare(path)
         folder = os.path.dirname(os.path.abspath(path))
@@ -125,18 +129,27 @@ class RunOutputs:
         self._staged.clear()
 
     def __enter__(self) -> "RunOutputs":
+        _ACTIVE.append(self)
         return self
 
     def __exit__(self, kind, value, traceback) -> None:
+        _ACTIVE.remove(self)
         if kind is None:
             self.commit()
         else:
             self.abort()
 
 
+_ACTIVE: list[RunOutputs] = []   # the runs in progress (innermost last): atomic_write stages into it
+
+
 def atomic_write(path: str, write: Callable[[IO], None], text: bool = False,
                  inputs: Sequence[str] = ()) -> None:
-    """One output file, safely (a :class:`RunOutputs` of one file)."""
+    """Write one output file safely: staged into the run in progress (committed with the run's
+    other outputs at its end), or on its own (a :class:`RunOutputs` of one file)."""
+    if _ACTIVE:
+        _ACTIVE[-1].write(path, write, text)
+        return
     with RunOutputs(inputs) as outputs:
         outputs.write(path, write, text)
 

@@ -247,7 +247,7 @@ def test_error_guard_maps_outcomes_to_the_exit_code_table(capsys, monkeypatch) -
         assert cli.main(["probe"]) == code
         got = capsys.readouterr().err
         assert got.startswith(err) and got.count("\n") == (1 if err else 0), got
-    assert [int(c) for c in ExitCode] == [0, 1, 2, 3, 10, 20, 130, 141]
+    assert [int(c) for c in ExitCode] == [0, 1, 2, 3, 10, 20, 130, 141, 143]
 
 
 def test_python_dash_m_relucompile_runs_the_command_line() -> None:

@@ -39,6 +39,7 @@ class ExitCode(enum.IntEnum):
     UNKNOWN = 20          #: ``verify``/``bounds``: the timeout ran out
     INTERRUPTED = 130     #: Ctrl-C (128 + SIGINT, as the shell reports it)
     BROKEN_PIPE = 141     #: the reader of stdout went away (128 + SIGPIPE, as the shell reports it)
+    TERMINATED = 143      #: SIGTERM or SIGHUP (128 + SIGTERM); no output written
 
 
 EXIT_CODE_MEANINGS = {
@@ -212,10 +213,50 @@ def guarded(command: Callable[[list[str]], int]) -> Callable[[list[str]], int]:
     return run
 
 
+#: options whose value is a file the command writes (every other existing file named is an input)
+OUTPUT_OPTIONS = ("-o", "--output", "--regions", "--result-file", "--table", "--plot")
+
+
+def split_files(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(input files, output files) named on a command line: outputs are the values of
+    :data:`OUTPUT_OPTIONS`; inputs every other argument naming an existing file.
+
+    Example:
+        >>> import os, tempfile
+        >>> model = tempfile.NamedTemporaryFile(suffix=".onnx", delete=False).name
+        >>> inputs, outputs = split_files([model, "-o", "s.onnx", "--regions=r.json", "--box", "-1", "1"])
+        >>> inputs == [model], outputs
+        (True, ['s.onnx', 'r.json'])
+    """
+    inputs, outputs = [], []
+    after_output = False
+    for arg in argv:
+        if after_output:
+            outputs.append(arg)
+            after_output = False
+        elif arg in OUTPUT_OPTIONS:
+            after_output = True
+        elif arg.startswith("--") and "=" in arg and arg.split("=", 1)[0] in OUTPUT_OPTIONS:
+            outputs.append(arg.split("=", 1)[1])
+        elif os.path.isfile(arg):
+            inputs.append(arg)
+    return inputs, outputs
+
+
 def _outcome(command: Callable[[list[str]], int], argv: list[str]) -> int:
-    """What ``command`` ends with, as an exit code (see :func:`guarded`)."""
+    """What ``command`` ends with, as an exit code (see :func:`guarded`).  Every file the command
+    writes is staged and committed at its end (:class:`~relucompile.backends.files.RunOutputs`):
+    an output naming an input, a special file or another output is refused before any work, and a
+    run that fails or is interrupted (Ctrl-C, SIGTERM, SIGHUP) leaves no new or changed file."""
+    from relucompile.backends.files import RunOutputs, Terminated, signals_raise
+    signals_raise()
     try:
-        return int(command(argv))
+        inputs, outputs = split_files(argv)
+        with RunOutputs(inputs, outputs):
+            return int(command(argv))
+    except Terminated as exc:
+        print(f"{PROG}: terminated ({exc}); no output written", file=sys.stderr)
+        return ExitCode.TERMINATED
     except UserError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return ExitCode.USAGE_ERROR
