@@ -25,12 +25,14 @@ from relucompile.passes.lowering import drop_identities, fold_constants, lower
 
 
 def load_network(model: str | os.PathLike | onnx.ModelProto | Any, example_input: Any = None, *,
-                 input_shape: tuple[int, ...] | None = None) -> ReluNet:
+                 input_shape: tuple[int, ...] | None = None, trust_code: bool = False) -> ReluNet:
     """Read a model into the canonical :class:`ReluNet`.
 
     ``model``: an ONNX path or ModelProto; a ``torch.nn.Module`` with ``example_input`` (a tensor
     fixing the input shape); or a TorchScript / ``torch.export`` (.pt2) file, with ``input_shape``
     where the file does not fix it.  Torch models go through ONNX (frontends/torch_frontend.py).
+    ``trust_code``: load TorchScript files, which run code from the file while they load (only
+    for files whose author you trust; ONNX and .pt2 never run code from the file).
 
     Example:
         >>> from relucompile.examples import tiny_mlp_path
@@ -45,7 +47,7 @@ def load_network(model: str | os.PathLike | onnx.ModelProto | Any, example_input
                         "(TorchScript files take input_shape)")
     elif not isinstance(model, onnx.ModelProto) and tf.is_torch_file(model):
         source_sha256 = tf.file_sha256(model) if os.path.isfile(model) else None
-        model = tf.file_to_onnx(model, input_shape)
+        model = tf.file_to_onnx(model, input_shape, trust_code=trust_code)
     elif input_shape is not None:
         name = model.graph.name if isinstance(model, onnx.ModelProto) else os.path.basename(model)
         raise UserError(f"{name}: --input-shape is for TorchScript and .pt2 files; an ONNX model fixes its input shape")

@@ -359,12 +359,23 @@ def _export_archive_to_onnx(path: str, name: str, input_shape: tuple[int, ...] |
     return _named(_dynamo_onnx(program, name, torch), name)
 
 
-def file_to_onnx(path: str | os.PathLike, input_shape: tuple[int, ...] | None = None) -> onnx.ModelProto:
+TRUST_HOWTO = ("TorchScript runs code from the file while it loads (torch.jit.load can call functions the "
+               "file names); pass --trust-model-code (API: trust_code=True) only for a file whose author you "
+               "trust, or export the model as ONNX or as a .pt2 archive (torch.export.save), which load without "
+               "running code")
+
+
+def file_to_onnx(path: str | os.PathLike, input_shape: tuple[int, ...] | None = None, *,
+                 trust_code: bool = False) -> onnx.ModelProto:
     """ONNX from a TorchScript file or a ``.pt2`` archive; refuses torch.save pickles with what to pass instead.
+
+    A TorchScript file is loaded only with ``trust_code=True``: ``torch.jit.load`` can run code the
+    file names (e.g. write files) before relucompile sees the model.  ``.pt2`` archives are read
+    without unpickling anything.
 
     Example:
         >>> proto = file_to_onnx("model.pt2")               # doctest: +SKIP
-        >>> proto = file_to_onnx("model.ts", (1, 2, 6, 6))  # doctest: +SKIP
+        >>> proto = file_to_onnx("model.ts", (1, 2, 6, 6), trust_code=True)  # doctest: +SKIP
     """
     path = os.fspath(path)
     name = os.path.basename(path)
@@ -378,14 +389,16 @@ def file_to_onnx(path: str | os.PathLike, input_shape: tuple[int, ...] | None = 
         return _export_archive_to_onnx(path, name, input_shape, torch)
     if kind != "torchscript":
         raise UserError(f"{name}: not a TorchScript file, a torch.export archive (.pt2) or ONNX; {EXPORT_HOWTO}")
-    try:
-        module = torch.jit.load(path, map_location="cpu")
-    except Exception as exc:
-        raise UserError(f"{name}: not a readable TorchScript file ({_first_line(exc)})") from None
+    if not trust_code:
+        raise UserError(f"{name}: not loaded: {TRUST_HOWTO}")
     if input_shape is None:
         raise UserError(f"{name}: a TorchScript file does not record its input shape; give it with --input-shape "
                         f"(e.g. --input-shape 1,2,6,6 for one 2-channel 6x6 image), or save the model as a .pt2 "
                         f"archive (torch.export.save), which records it")
+    try:
+        module = torch.jit.load(path, map_location="cpu")
+    except Exception as exc:
+        raise UserError(f"{name}: not a readable TorchScript file ({_first_line(exc)})") from None
     return module_to_onnx(module, input_shape=input_shape, source=name)
 
 

@@ -109,7 +109,7 @@ def test_mlp_from_torchscript_and_pt2_via_cli(mlp, tmp_path) -> None:
     torch.export.save(torch.export.export(mlp, (torch.zeros(1, 3),)), pt2)
     X = np.random.default_rng(1).uniform(-1, 1, size=(N_POINTS, 3)).astype(np.float32)
     want = _torch(mlp, X, (1, 3), torch.float32)
-    for src, extra in ((ts, ["--input-shape", "1,3"]), (pt2, [])):
+    for src, extra in ((ts, ["--input-shape", "1,3", "--trust-model-code"]), (pt2, [])):
         out = str(tmp_path / (os.path.basename(src) + ".shallow.onnx"))
         assert main([src, *extra, "--box", "-1", "1", "-o", out, "-q"]) == 0
         got = _run_batched(out, X, (1, 3))
@@ -266,10 +266,11 @@ def test_torchscript_without_input_shape_and_bad_shapes(mlp, tmp_path, capsys) -
     ts = str(tmp_path / "mlp.ts")
     torch.jit.save(torch.jit.script(mlp), ts)
     out = str(tmp_path / "out.onnx")
-    assert "mlp.ts: a TorchScript file does not record its input shape" in _cli_error(capsys, [ts, "-o", out])
-    assert "--input-shape '1,a'" in _cli_error(capsys, [ts, "--input-shape", "1,a", "-o", out])
-    assert "positive" in _cli_error(capsys, [ts, "--input-shape", "0,3", "-o", out])
-    err = _cli_error(capsys, [ts, "--input-shape", "1,4", "-o", out])  # wrong width for Linear(3, 8)
+    trust = ["--trust-model-code"]
+    assert "mlp.ts: a TorchScript file does not record its input shape" in _cli_error(capsys, [ts, *trust, "-o", out])
+    assert "--input-shape '1,a'" in _cli_error(capsys, [ts, *trust, "--input-shape", "1,a", "-o", out])
+    assert "positive" in _cli_error(capsys, [ts, *trust, "--input-shape", "0,3", "-o", out])
+    err = _cli_error(capsys, [ts, *trust, "--input-shape", "1,4", "-o", out])  # wrong width for Linear(3, 8)
     assert err.startswith("relucompile: error: mlp.ts: torch.onnx could not export the TorchScript module at "
                           "input shape (1, 4)")
     onnx_model = os.path.join(os.path.dirname(__file__), "..", "compiler", "examples", "tiny_mlp.onnx")
@@ -380,10 +381,33 @@ def test_acceptance_conv_net_equals_torch(acceptance, source) -> None:
     if source == "module":
         relu_net = _load_or_skip(net, x0)
     elif source == "torchscript":
-        relu_net = _load_or_skip(ts, input_shape=ACC_SHAPE)
+        relu_net = _load_or_skip(ts, input_shape=ACC_SHAPE, trust_code=True)
     else:
         relu_net = _load_or_skip(pt2)
     assert relu_net.d == 72 and relu_net.m == 3
     shallow = compile_network(relu_net, Domain.box(lo, hi), time_limit=60)
     assert shallow.num_cells >= 2  # the box crosses at least one kink
     _assert_matches_torch(shallow, net, lo, hi, ACC_SHAPE)
+
+
+@needs_torch
+def test_torchscript_never_runs_code_without_the_trust_flag(mlp, tmp_path, capsys, monkeypatch) -> None:
+    """torch.jit.load can run code the file names (a scripted __setstate__ that writes files was
+    seen to overwrite an arbitrary file): without --trust-model-code it is never called, whatever
+    the file's name; with the flag the model compiles."""
+    ts = tmp_path / "mlp.ts"
+    torch.jit.save(torch.jit.script(mlp), str(ts))
+    calls = []
+    real_load = torch.jit.load
+    monkeypatch.setattr(torch.jit, "load", lambda *a, **k: calls.append(a) or real_load(*a, **k))
+    out = tmp_path / "s.onnx"
+    for name in ("mlp.ts", "mlp.pt", "mlp.pth"):
+        os.replace(ts, tmp_path / name)
+        ts = tmp_path / name
+        err = _cli_error(capsys, [str(ts), "--input-shape", "1,3", "--box", "-1", "1", "-o", str(out)])
+        assert "runs code from the file" in err and "--trust-model-code" in err, err
+    assert calls == [] and not out.exists()
+    with pytest.raises(UserError, match="trust_code=True"):
+        load_network(str(ts), input_shape=(1, 3))
+    assert main([str(ts), "--trust-model-code", "--input-shape", "1,3", "--box", "-1", "1", "-o", str(out), "-q"]) == 0
+    assert len(calls) == 1 and out.exists()

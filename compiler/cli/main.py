@@ -36,7 +36,8 @@ EPILOG = """examples:
 
   relucompile model.onnx --box -1 1 -o rules.txt           readable equations (.txt .tex .py .smt2)
   relucompile net1d.onnx --form two-layer -o two.onnx      1-D nets: minimal one-hidden-layer form
-  relucompile model.ts --input-shape 1,2,6,6 --box 0 1 -o s.onnx     TorchScript (also .pt2 archives)
+  relucompile model.pt2 --box 0 1 -o s.onnx                 a torch.export archive (no code runs)
+  relucompile model.ts --trust-model-code --input-shape 1,2,6,6 --box 0 1 -o s.onnx   TorchScript
 
 subcommands (relucompile NAME --help):
   explain   the linear rule applied at one input, and how far the input can move
@@ -58,6 +59,9 @@ def build_parser() -> Parser:
                     "hidden layers (docs/design.md), and list its activation regions.", EPILOG)
     p.add_argument("model", help="the source model (piecewise-linear ops only): ONNX, a TorchScript file or a "
                                  "torch.export archive (.pt2; needs relucompile[torch]), e.g. model.onnx")
+    p.add_argument("--trust-model-code", action="store_true",
+                   help="load TorchScript files: torch.jit.load runs code from the file while it loads, so "
+                        "pass this only for a file whose author you trust (ONNX and .pt2 never run code)")
     p.add_argument("--input-shape", metavar="DIMS",
                    help="input shape for a TorchScript file (or a .pt2 with free dimensions), e.g. "
                         "--input-shape 1,2,6,6; ONNX models fix their own shape")
@@ -126,7 +130,8 @@ def run_compile(argv: list[str]) -> int:
         check_writable(path)
     start = time.perf_counter()
     from relucompile.frontends.torch_frontend import parse_shape
-    net = load_network(args.model, input_shape=parse_shape(args.input_shape) if args.input_shape else None)
+    net = load_network(args.model, input_shape=parse_shape(args.input_shape) if args.input_shape else None,
+                       trust_code=args.trust_model_code)
     domain = _domain(args, net.d)
     if domain is not None and domain.d != net.d:
         raise DomainError(f"{args.domain or '--box'}: the domain has dimension {domain.d} but "
