@@ -56,10 +56,11 @@ from relucompile.backends.plot import clip_polygon
 from relucompile.errors import UserError
 from relucompile.analysis.explain import affine_formula
 from relucompile.shallow.net import ShallowNet
+from relucompile.numeric.tolerances import ROUNDING_NOISE
 
 FORMATS = ("text", "latex", "sympy", "smtlib")
 EXTENSIONS = {".txt": "text", ".tex": "latex", ".py": "sympy", ".smt2": "smtlib"}
-NOISE = 1e-12  # relative size below which a float coefficient is rounding noise (text, latex)
+NOISE = ROUNDING_NOISE  # relative size below which a float coefficient is rounding noise (text, latex)
 LATEX_LINES_PER_DISPLAY = 24  # condition lines per cases display; longer outputs continue in another
 
 

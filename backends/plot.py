@@ -42,6 +42,7 @@ from relucompile.errors import UserError
 from relucompile.analysis.explain import default_names
 from relucompile.ir.network import AffineLayer, ReluNet
 from relucompile.regions.store import RegionSet
+from relucompile.numeric.tolerances import GEOMETRIC_TOL, TINY
 
 # light qualitative colours (no greys: antialiased text is grey), all distinct in 8-bit RGB
 PALETTE: tuple[str, ...] = (
@@ -541,7 +542,7 @@ def _points_to_edges(points: np.ndarray, poly: np.ndarray) -> np.ndarray:
     start, end = poly, np.roll(poly, -1, axis=1)
     edge = end - start                                                   # (n, k, 2)
     rel = points[:, :, None, :] - start[:, None, :, :]                   # (n, kp, k, 2)
-    length2 = np.maximum(np.sum(edge * edge, axis=2), 1e-300)            # (n, k)
+    length2 = np.maximum(np.sum(edge * edge, axis=2), TINY)            # (n, k)
     t = np.clip(np.sum(rel * edge[:, None], axis=3) / length2[:, None], 0.0, 1.0)
     gap = rel - t[..., None] * edge[:, None]
     return np.sqrt(np.min(np.sum(gap * gap, axis=3), axis=(1, 2)))
@@ -612,7 +613,7 @@ def draw_function_1d(ax, net: ReluNet, regions: RegionSet, *, input_name: str = 
     for left, right in zip(cells[:-1], cells[1:]):
         x = cell_interval(regions, regions.cells[right])[0]
         A1, A2 = regions.cells[left].A[:, 0], regions.cells[right].A[:, 0]
-        scale = 1e-9 * max(1.0, float(np.abs(A1).max(initial=0)), float(np.abs(A2).max(initial=0)))
+        scale = GEOMETRIC_TOL * max(1.0, float(np.abs(A1).max(initial=0)), float(np.abs(A2).max(initial=0)))
         (breaks if np.any(np.abs(A1 - A2) > scale) else same).append(x)
     names = list(output_names) if output_names else default_names(net.m, "y")
     for j in range(net.m):

@@ -38,6 +38,7 @@ from relucompile.errors import RegionLimitError
 from relucompile.analysis.explain import affine_text, default_names, number_text
 from relucompile.ir.network import ReluNet
 from relucompile.regions.store import RegionSet
+from relucompile.numeric.tolerances import GEOMETRIC_TOL, ROUNDING_NOISE, TINY
 
 DEFAULT_SAMPLES = 100_000
 
@@ -145,7 +146,7 @@ class CellStats:
         if self.shares is None:
             return None
         cumulative = np.cumsum(np.sort(self.shares)[::-1])
-        return int(np.searchsorted(cumulative, fraction * cumulative[-1] - 1e-12) + 1)
+        return int(np.searchsorted(cumulative, fraction * cumulative[-1] - ROUNDING_NOISE) + 1)
 
 
 def cell_stats(net: ReluNet, regions: RegionSet, *, areas: np.ndarray | None = None,
@@ -164,7 +165,7 @@ def cell_stats(net: ReluNet, regions: RegionSet, *, areas: np.ndarray | None = N
     facets = [len(cell.facets) for cell in regions.cells] or [0]
     maps = np.array([np.concatenate([cell.A.ravel(), cell.c.ravel()]) for cell in regions.cells])
     scale = float(np.abs(maps).max(initial=0.0)) or 1.0
-    distinct = len({tuple(row) for row in np.round(maps / (scale * 1e-9)).astype(np.int64).tolist()}) if len(maps) else 0
+    distinct = len({tuple(row) for row in np.round(maps / (scale * GEOMETRIC_TOL)).astype(np.int64).tolist()}) if len(maps) else 0
     shares, method = volume_shares(net, regions, samples=samples, seed=seed, areas=areas)
     return CellStats(len(regions), sum(bool(c.bounded) for c in regions.cells), min(facets),
                      float(np.mean(facets)), max(facets), distinct, len(regions.used_hyperplanes()),
@@ -186,7 +187,7 @@ def inequality_text(w: Sequence[float], b: float, names: Sequence[str], digits: 
     coeffs, rhs, op = w / scale, -float(b) / scale, ">="
     if coeffs[k] < 0:
         coeffs, rhs, op = -coeffs, -rhs, "<="
-    coeffs = np.where(np.abs(coeffs) < 1e-12, 0.0, coeffs)
+    coeffs = np.where(np.abs(coeffs) < ROUNDING_NOISE, 0.0, coeffs)
     return f"{affine_text(coeffs, 0.0, names, digits)} {op} {number_text(rhs, digits)}"
 
 
@@ -221,7 +222,7 @@ def cell_rules(regions: RegionSet, order: Sequence[int], names: Sequence[str], s
             plane = regions.hyperplanes[h]
             if plane.kind != "domain":
                 conditions.append(inequality_text(s * plane.w, s * plane.b, names, digits))
-        formulas = [affine_text(_denoise(row), float(const) if abs(const) > 1e-12 * _size(row, const) else 0.0,
+        formulas = [affine_text(_denoise(row), float(const) if abs(const) > ROUNDING_NOISE * _size(row, const) else 0.0,
                                 names, digits) for row, const in zip(cell.A, cell.c)]
         rules.append(Rule(k, None if shares is None else float(shares[k]), int(np.sum(cell.pattern)),
                           conditions, formulas))
@@ -233,7 +234,7 @@ def _size(row: np.ndarray, const: float) -> float:
 
 
 def _denoise(row: np.ndarray) -> np.ndarray:
-    return np.where(np.abs(row) <= 1e-12 * max(float(np.abs(row).max(initial=0.0)), 1e-300), 0.0, row)
+    return np.where(np.abs(row) <= ROUNDING_NOISE * max(float(np.abs(row).max(initial=0.0)), TINY), 0.0, row)
 
 
 # -- the report ------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from fractions import Fraction
 import numpy as np
 
 from relucompile.errors import DomainError
+from relucompile.numeric.tolerances import GEOMETRIC_TOL
 
 
 @dataclass
@@ -213,7 +214,7 @@ def _polytope_hull(G: np.ndarray, g: np.ndarray) -> Hull:
     lp = LinearProgram(d)
     for row, rhs in zip(G, g):
         lp.add_row(row, rhs)
-    scale = 1e-9 * max(1.0, float(np.max(np.abs(g))) if g.size else 1.0)
+    scale = GEOMETRIC_TOL * max(1.0, float(np.max(np.abs(g))) if g.size else 1.0)
     implicit = []
     for i in range(G.shape[0]):
         res = lp.minimize(G[i])  # slack g_i - G_i x is maximal where G_i x is minimal
