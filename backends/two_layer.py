@@ -37,7 +37,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from relucompile.backends.equations import (affine_terms, check_format, float_text, latex_escape, latex_name, latex_number,
+from relucompile.analysis.cells import number_text
+from relucompile.backends.equations import (affine_terms, check_format, latex_escape, latex_name, latex_number,
                                 python_names, rational_code, resolve_names, smt_affine, smt_number, smt_symbol)
 from relucompile.errors import UserError
 from relucompile.analysis.one_d import TwoLayerForm
@@ -58,10 +59,10 @@ def _dims(dims) -> list:
 
 
 def two_layer_onnx(form: TwoLayerForm, signature: dict, version: str | None = None) -> onnx.ModelProto:
-    """``Gemm -> Relu -> Gemm`` computing the form; ``signature`` = ``net.meta["signature"]``.
+    """``Gemm -> Relu -> Gemm`` computing the form; ``signature`` = ``net.signature``.
 
     Example:
-        >>> model = two_layer_onnx(form, net.meta["signature"])      # doctest: +SKIP
+        >>> model = two_layer_onnx(form, net.signature)      # doctest: +SKIP
         >>> onnx.save(model, "two_layer.onnx")                       # doctest: +SKIP
     """
     if version is None:
@@ -142,7 +143,7 @@ def write_two_layer(form: TwoLayerForm, path: str, signature: dict, fmt: str | N
     atomically; returns what was written (``onnx`` or the format).
 
     Example:
-        >>> write_two_layer(form, "two_layer.onnx", net.meta["signature"])   # doctest: +SKIP
+        >>> write_two_layer(form, "two_layer.onnx", net.signature)   # doctest: +SKIP
         'onnx'
     """
     from relucompile.backends.equations import format_for_path
@@ -183,7 +184,7 @@ def _unit_terms(form: TwoLayerForm, x: str, number, times: str = "*") -> list[st
 
 
 def _text(form: TwoLayerForm, digits: int, x: str, outputs: list[str]) -> str:
-    num = lambda v: float_text(v, digits)  # noqa: E731
+    num = lambda v: number_text(v, digits)  # noqa: E731
     K, n = form.K, form.num_hidden
     weights, bias = form.output_layer()
     lines = [f"# two-layer form of {form.source or 'the network'} (relucompile): one hidden layer of {n} ReLU(s), "

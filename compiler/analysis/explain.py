@@ -36,6 +36,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from relucompile.analysis.cells import number_text
 from relucompile.ir.domain import Domain
 from relucompile.ir.network import ReluNet
 from relucompile.ir.values import to_float
@@ -263,17 +264,6 @@ def _mark_facets(conditions: list[Condition], hull, x: np.ndarray) -> None:
 
 
 # -- text ---------------------------------------------------------------------------------------
-
-def number_text(v: float, digits: int = 6) -> str:
-    """``v`` to ``digits`` significant digits, without a negative zero.
-
-    Example:
-        >>> number_text(2 / 3, 3), number_text(-0.0), number_text(float("inf"))
-        ('0.667', '0', 'inf')
-    """
-    s = f"{float(v):.{digits}g}"
-    return "0" if s in ("-0", "0") else s
-
 
 def affine_formula(coeffs: Sequence, const: Any, names: Sequence[str], number: Callable[[Any], str],
                    times: str = "*") -> str:

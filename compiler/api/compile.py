@@ -25,7 +25,7 @@ from relucompile.ir.network import ReluNet
 from relucompile.passes.lowering import canonicalize, drop_identities, fold_constants, lower
 from relucompile.progress import Progress
 from relucompile.shallow.net import ShallowNet, build_shallow
-from relucompile.frontends.onnx_frontend import load_onnx, read_model
+from relucompile.frontends.onnx_frontend import load_onnx, read_model_file
 
 from relucompile.version import __version__
 
@@ -57,13 +57,15 @@ def load_network(model: str | os.PathLike | onnx.ModelProto | Any, example_input
     elif input_shape is not None:
         name = model.graph.name if isinstance(model, onnx.ModelProto) else os.path.basename(model)
         raise UserError(f"{name}: --input-shape is for TorchScript and .pt2 files; an ONNX model fixes its input shape")
-    proto, path = read_model(model)
-    graph = fold_constants(drop_identities(load_onnx(proto if isinstance(model, onnx.ModelProto) else path)))
+    if isinstance(model, onnx.ModelProto):
+        proto, data, source = model, model.SerializeToString(), None
+    else:  # read and parse the file once; its bytes give the hash
+        proto, data = read_model_file(model)
+        source = os.path.basename(os.fspath(model))
+    graph = fold_constants(drop_identities(load_onnx(proto, source=source)))
     net = lower(graph)
-    data = proto.SerializeToString() if isinstance(model, onnx.ModelProto) else open(path, "rb").read()
-    net.meta["signature"] = dict(graph.meta)
-    net.meta["source_sha256"] = source_sha256 or hashlib.sha256(data).hexdigest()
-    net.meta["source_name"] = graph.source
+    net.signature = graph.signature
+    net.source_sha256 = source_sha256 or hashlib.sha256(data).hexdigest()
     return net
 
 
@@ -103,11 +105,10 @@ def compile_model(model: str | os.PathLike | onnx.ModelProto | Any, domain: Doma
 def shallow_onnx(shallow: ShallowNet, metadata: dict[str, str] | None = None) -> onnx.ModelProto:
     """The shallow network as an ONNX model with the source model's signature (``metadata``:
     extra ``metadata_props``, e.g. ``Certificate.metadata()``)."""
-    sig = shallow.net.meta.get("signature", {})
-    model = to_onnx(shallow, sig, None, __version__, metadata)
+    model = to_onnx(shallow, shallow.net.signature, None, __version__, metadata)
     for prop in model.metadata_props:
         if prop.key == "source_sha256":
-            prop.value = shallow.net.meta.get("source_sha256", "")
+            prop.value = shallow.net.source_sha256
     return model
 
 
@@ -119,9 +120,8 @@ def save_onnx(shallow: ShallowNet, path: str, metadata: dict[str, str] | None = 
 
 def save_regions(shallow: ShallowNet, path: str, certificate: dict[str, Any] | None = None) -> None:
     """Write the regions JSON (schema in backends/regions_json.py) atomically."""
-    meta = shallow.net.meta
-    atomic_write(path, lambda f: write_regions(shallow, f, meta.get("source_name", ""), meta.get("source_sha256", ""),
-                                               certificate), text=True)
+    net = shallow.net
+    atomic_write(path, lambda f: write_regions(shallow, f, net.source_name, net.source_sha256, certificate), text=True)
 
 
 __all__ = ["compile_model", "compile_network", "load_network", "save_onnx", "save_regions", "shallow_onnx",

@@ -717,9 +717,9 @@ def certify_shallow(shallow, progress: Callable[[int, dict], None] | None = None
 
     Example: see the module docstring."""
     from relucompile.backends.regions_json import regions_document
-    meta = shallow.net.meta
-    doc = regions_document(shallow, meta.get("source_name", ""), meta.get("source_sha256", ""))
-    cert = certify_document(shallow.net, doc, round_stored=True, model_sha256=meta.get("source_sha256", ""),
+    net = shallow.net
+    doc = regions_document(shallow, net.source_name, net.source_sha256)
+    cert = certify_document(net, doc, round_stored=True, model_sha256=net.source_sha256,
                             progress=progress)
     if cert.ok:
         for a, cell in enumerate(doc["cells"]):
@@ -730,8 +730,7 @@ def certify_shallow(shallow, progress: Callable[[int, dict], None] | None = None
         for h, hyp in enumerate(doc["hyperplanes"]):
             shallow.W[h] = np.array(hyp["w"], dtype=np.float64)
             shallow.b[h] = float(hyp["b"])
-        cert.regions_sha256 = regions_sha256(regions_document(shallow, meta.get("source_name", ""),
-                                                              meta.get("source_sha256", "")))
+        cert.regions_sha256 = regions_sha256(regions_document(shallow, net.source_name, net.source_sha256))
     return cert
 
 
@@ -757,7 +756,7 @@ def certify_files(model_path: str, regions_path: str, *, maps: str = "auto",
     if not isinstance(doc, dict) or doc.get("schema") != "relucompile.regions":
         raise UserError(f"{regions_path}: not a relucompile regions file (schema 'relucompile.regions')")
     try:
-        cert = certify_document(net, doc, maps=maps, model_sha256=net.meta.get("source_sha256", ""),
+        cert = certify_document(net, doc, maps=maps, model_sha256=net.source_sha256,
                                 progress=progress)
     except (KeyError, TypeError, IndexError) as exc:
         raise UserError(f"{regions_path}: malformed regions file ({type(exc).__name__}: {exc})") from None
