@@ -48,7 +48,7 @@ import os
 import re
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -240,12 +240,27 @@ def write_equations(shallow: ShallowNet, path: str, fmt: str | None = None, digi
         >>> write_equations(shallow, "rules.tex")            # doctest: +SKIP
         'latex'
     """
+    return write_rendering(path, fmt, lambda f: render_equations(shallow, f, digits, input_names, output_names),
+                           "the equation format", ".txt .tex .py .smt2")
+
+
+def write_rendering(path: str, fmt: str | None, render: Callable[[str], str], what: str, extensions: str) -> str:
+    """Write ``render(fmt)`` to ``path`` atomically, ``fmt`` defaulting to the extension's
+    (UserError naming ``what`` and the known ``extensions`` if it cannot be told).  Returns fmt.
+
+    Example:
+        >>> try:
+        ...     write_rendering("rules.xyz", None, str.upper, "the format", ".txt")
+        ... except UserError as exc:
+        ...     print(exc)
+        rules.xyz: cannot tell the format from the extension (.txt); give --format text|latex|sympy|smtlib
+    """
     from relucompile.backends.files import atomic_write
     fmt = fmt or format_for_path(path)
     if fmt is None:
-        raise UserError(f"{path}: cannot tell the equation format from the extension "
-                        "(.txt .tex .py .smt2); give --format text|latex|sympy|smtlib")
-    text = render_equations(shallow, fmt, digits, input_names, output_names)
+        raise UserError(f"{path}: cannot tell {what} from the extension ({extensions}); "
+                        "give --format text|latex|sympy|smtlib")
+    text = render(fmt)
     atomic_write(path, lambda f: f.write(text), text=True)
     return fmt
 

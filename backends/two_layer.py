@@ -146,19 +146,14 @@ def write_two_layer(form: TwoLayerForm, path: str, signature: dict, fmt: str | N
         >>> write_two_layer(form, "two_layer.onnx", net.signature)   # doctest: +SKIP
         'onnx'
     """
-    from relucompile.backends.equations import format_for_path
+    from relucompile.backends.equations import write_rendering
     from relucompile.backends.files import atomic_write
     if fmt is None and path.lower().endswith(".onnx"):
         model = two_layer_onnx(form, signature)
         atomic_write(path, lambda f: f.write(model.SerializeToString()))
         return "onnx"
-    fmt = fmt or format_for_path(path)
-    if fmt is None:
-        raise UserError(f"{path}: cannot tell the output from the extension (.onnx .txt .tex .py .smt2); "
-                        "give --format text|latex|sympy|smtlib")
-    text = render_two_layer(form, fmt, digits, input_names, output_names)
-    atomic_write(path, lambda f: f.write(text), text=True)
-    return fmt
+    return write_rendering(path, fmt, lambda f: render_two_layer(form, f, digits, input_names, output_names),
+                           "the output", ".onnx .txt .tex .py .smt2")
 
 
 # -- renderings ------------------------------------------------------------------------------------

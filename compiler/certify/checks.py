@@ -743,16 +743,10 @@ def certify_files(model_path: str, regions_path: str, *, maps: str = "auto",
         >>> cert.ok                                                       # doctest: +SKIP
         True
     """
-    from relucompile.errors import UserError
+    from relucompile.errors import UserError, read_json_file
     from relucompile.api.compile import load_network
     net = load_network(model_path)
-    try:
-        with open(regions_path) as fh:
-            doc = json.load(fh)
-    except FileNotFoundError:
-        raise UserError(f"{regions_path}: no such file") from None
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{regions_path}: not a valid regions JSON file ({exc})") from None
+    doc = read_json_file(regions_path, UserError, "not a valid regions JSON file")
     if not isinstance(doc, dict) or doc.get("schema") != "relucompile.regions":
         raise UserError(f"{regions_path}: not a relucompile regions file (schema 'relucompile.regions')")
     try:

@@ -14,7 +14,6 @@ Example:
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from relucompile.errors import DomainError
+from relucompile.errors import DomainError, read_json_file
 from relucompile.numeric.tolerances import GEOMETRIC_TOL
 
 
@@ -85,13 +84,7 @@ class Domain:
     @staticmethod
     def from_json(path: str) -> "Domain":
         """Read ``{"lower": [...], "upper": [...]}`` or ``{"G": [[...]], "g": [...]}``."""
-        try:
-            with open(path) as f:
-                spec = json.load(f)
-        except FileNotFoundError:
-            raise DomainError(f"{path}: no such file") from None
-        except (OSError, ValueError) as exc:
-            raise DomainError(f"{path}: not valid JSON ({exc})") from None
+        spec = read_json_file(path, DomainError)
         if not isinstance(spec, dict):
             raise DomainError(f"{path}: expected a JSON object with lower/upper or G/g")
         try:
