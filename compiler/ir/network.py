@@ -45,8 +45,9 @@ class ReluNet:
 
     Where it came from: ``source`` names the model (file name), ``source_sha256`` hashes the
     model file ("" when built from weights), ``signature`` is the source's input/output
-    interface, and ``graph`` the IR graph it was lowered from (None when built from weights;
-    :func:`relucompile.passes.lowering.exact_net` re-lowers it in rationals)."""
+    interface, ``graph`` the IR graph it was lowered from (None when built from weights;
+    :func:`relucompile.passes.lowering.exact_net` re-lowers it in rationals) and ``relu_nodes``
+    the source node each ReLU layer came from (one name per layer; empty when built from weights)."""
 
     d: int
     layers: list[AffineLayer]
@@ -58,6 +59,7 @@ class ReluNet:
     source_sha256: str = ""
     signature: ModelSignature = field(default_factory=ModelSignature)
     graph: Graph | None = field(default=None, repr=False, compare=False)
+    relu_nodes: list[str] = field(default_factory=list, compare=False)
 
     @property
     def source_name(self) -> str:

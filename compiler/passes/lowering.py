@@ -125,7 +125,7 @@ def lower(graph: Graph, exact: bool = False) -> ReluNet:
             if layer.weights[b].size == 0:
                 del layer.weights[b]
     net = ReluNet(d=d, layers=ctx.layers, output=output, input_shape=shape, output_shape=tuple(out.shape),
-                  exact=exact, source=graph.source, graph=graph)
+                  exact=exact, source=graph.source, graph=graph, relu_nodes=ctx.relu_nodes)
     return net
 
 
