@@ -35,8 +35,7 @@ from relucompile.backends.plot import (PlaneSlice, Picture, bounding_box, figure
 from relucompile.ir.domain import Domain
 from relucompile.regions.enumerate import Limits, enumerate_regions
 from relucompile.errors import RegionLimitError
-from relucompile.analysis.cells import (DEFAULT_SAMPLES, denoised_map, float_inequality, number_text,
-                                        uniform_points)
+from relucompile.analysis.cells import DEFAULT_SAMPLES, denoised_map, float_inequality, number_text
 from relucompile.analysis.cells import volume_shares as cell_volume_shares
 from relucompile.analysis.explain import affine_text, default_names
 from relucompile.ir.network import ReluNet
