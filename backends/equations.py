@@ -48,19 +48,19 @@ import os
 import re
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
-from relucompile.backends.plot import clip_polygon
-from relucompile.errors import UserError
+from relucompile.analysis.cells import Inequality, denoised_map, float_inequality, normalised_inequality, number_text
+from relucompile.analysis.cells import volume_shares as cell_volume_shares
 from relucompile.analysis.explain import affine_formula
+from relucompile.errors import UserError
 from relucompile.shallow.net import ShallowNet
 from relucompile.backends.files import atomic_write
 
 FORMATS = ("text", "latex", "sympy", "smtlib")
 EXTENSIONS = {".txt": "text", ".tex": "latex", ".py": "sympy", ".smt2": "smtlib"}
-NOISE = 1e-12  # relative size below which a float coefficient is rounding noise (text, latex)
 LATEX_LINES_PER_DISPLAY = 24  # condition lines per cases display; longer outputs continue in another
 
 
@@ -108,94 +108,18 @@ def resolve_names(names: Sequence[str] | None, count: int, prefix: str, what: st
 # -- volume shares -----------------------------------------------------------------------------
 
 def volume_shares(shallow: ShallowNet, samples: int = 100_000, seed: int = 0) -> tuple[np.ndarray | None, str]:
-    """Each cell's share of the domain's volume, and how it was obtained.
-
-    * ``"exact"``: full-dimensional 1-D and 2-D domains; every cell is clipped out of the domain
-      as an interval or a convex polygon (float64 arithmetic) and measured;
-    * ``"monte carlo"``: otherwise, ``samples`` points drawn uniformly from the domain with a fixed
-      ``seed`` (inside its affine hull when it is lower-dimensional), each assigned to its cell by
-      its activation pattern (:meth:`ShallowNet.select_cells` where the pattern is ambiguous);
-    * ``(None, "unbounded")`` when the domain is unbounded: shares are undefined.
+    """Each cell's share of the domain's volume, and how it was obtained
+    (:func:`relucompile.analysis.cells.volume_shares`: ``"exact"``, ``"sampled"`` or
+    ``"unbounded"``); samples are assigned to cells by their activation pattern
+    (:meth:`ShallowNet.select_cells` where the pattern is ambiguous).
 
     Example (``shallow``: |x| compiled on [-2, 3]):
         >>> shares, method = volume_shares(shallow)     # doctest: +SKIP
         >>> method, shares.round(3).tolist()            # doctest: +SKIP
         ('exact', [0.6, 0.4])
     """
-    domain, R = shallow.domain, shallow.num_cells
-    if not domain.bounded:
-        return None, "unbounded"
-    hull = domain.hull()
-    if hull.k == 0 or R == 1:
-        return np.ones(R) / R, "exact"
-    if hull.k == shallow.d and shallow.d <= 2:
-        sizes = np.array([_clipped_size(shallow, a) for a in range(R)])
-        return sizes / sizes.sum(), "exact"
-    rng = np.random.default_rng(seed)
-    X = _uniform_sample(domain, samples, rng)
-    cells = _cells_of(shallow, X)
-    return np.bincount(cells, minlength=R) / X.shape[0], "monte carlo"
-
-
-def _half_spaces(shallow: ShallowNet, a: int) -> list[tuple[np.ndarray, float]]:
-    """Closed cell a as rows (w, b) with w.x + b >= 0 (float64)."""
-    rows = []
-    for j in range(shallow.cell_ptr[a], shallow.cell_ptr[a + 1]):
-        h, s = int(shallow.facet_h[j]), 1.0 if shallow.facet_closed[j] else -1.0
-        rows.append((s * shallow.W[h], s * float(shallow.b[h])))
-    G, g = shallow.domain.inequalities()
-    rows += [(-row, float(rhs)) for row, rhs in zip(G, g)]
-    return rows
-
-
-def _clipped_size(shallow: ShallowNet, a: int) -> float:
-    """Length (d = 1) or area (d = 2) of closed cell a inside the bounded domain."""
-    rows = _half_spaces(shallow, a)
-    if shallow.d == 1:
-        lo, hi = -np.inf, np.inf
-        for w, b in rows:
-            if w[0] > 0:
-                lo = max(lo, -b / w[0])
-            elif w[0] < 0:
-                hi = min(hi, -b / w[0])
-        return max(hi - lo, 0.0)
-    G, g = shallow.domain.inequalities()
-    lo, hi = _bounding_box(G, g)
-    polygon = [np.array(p) for p in ((lo[0], lo[1]), (hi[0], lo[1]), (hi[0], hi[1]), (lo[0], hi[1]))]
-    for w, b in rows:
-        polygon = clip_polygon(polygon, w, b)
-        if not polygon:
-            return 0.0
-    xs, ys = np.array([p[0] for p in polygon]), np.array([p[1] for p in polygon])
-    return 0.5 * abs(float(np.dot(xs, np.roll(ys, -1)) - np.dot(ys, np.roll(xs, -1))))
-
-
-def _bounding_box(G: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    from relucompile.numeric.lp import LinearProgram
-    k = G.shape[1]
-    lp = LinearProgram(k)
-    for row, rhs in zip(G, g):
-        lp.add_row(row, rhs)
-    lo, hi = np.empty(k), np.empty(k)
-    for i in range(k):
-        e = np.eye(k)[i]
-        lo[i], hi[i] = lp.minimize(e).value, -lp.minimize(-e).value
-    return lo, hi
-
-
-def _uniform_sample(domain, n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` points uniform on a bounded domain (in its affine hull if lower-dimensional)."""
-    if domain.kind == "box":
-        return domain.sample(n, rng)
-    hull = domain.hull()
-    lo, hi = _bounding_box(hull.Gt, hull.gt)
-    kept, total = [], 0
-    while total < n:
-        T = rng.uniform(lo, hi, size=(2 * n, hull.k))
-        T = T[np.all(T @ hull.Gt.T <= hull.gt, axis=1)]
-        kept.append(T)
-        total += T.shape[0]
-    return hull.x0 + np.concatenate(kept)[:n] @ hull.U.T
+    return cell_volume_shares(shallow.net, shallow.regions, samples=samples, seed=seed,
+                              locate=lambda X: _cells_of(shallow, X))
 
 
 def _cells_of(shallow: ShallowNet, X: np.ndarray) -> np.ndarray:
@@ -212,15 +136,6 @@ def _cells_of(shallow: ShallowNet, X: np.ndarray) -> np.ndarray:
 # -- the rules ---------------------------------------------------------------------------------
 
 @dataclass
-class Inequality:
-    """``sum coeffs[i] * x_i  op  rhs`` with op in >=, <=, >, <."""
-
-    coeffs: list
-    op: str
-    rhs: Any
-
-
-@dataclass
 class Rule:
     """One cell: its conditions and, per output, the affine map ``A[j] . x + c[j]``."""
 
@@ -229,24 +144,6 @@ class Rule:
     conditions: list[Inequality]
     A: list[list]
     c: list
-
-
-def normalised_inequality(w: Sequence, b: Any, closed: bool) -> Inequality:
-    """``w.x + b >= 0`` (closed) or ``< 0`` (strict), scaled so the largest coefficient is +1.
-
-    Works on floats and Fractions alike (Fractions stay exact).
-
-    Example:
-        >>> normalised_inequality([Fraction(-2), Fraction(1)], Fraction(1), True)
-        Inequality(coeffs=[Fraction(1, 1), Fraction(-1, 2)], op='<=', rhs=Fraction(1, 2))
-    """
-    k = max(range(len(w)), key=lambda i: abs(w[i]))
-    scale = abs(w[k])
-    coeffs = [v / scale for v in w]
-    rhs, op = -b / scale, ">=" if closed else "<"
-    if coeffs[k] < 0:
-        coeffs, rhs, op = [-v for v in coeffs], -rhs, {">=": "<=", "<": ">"}[op]
-    return Inequality(coeffs, op, rhs)
 
 
 def cell_rules(shallow: ShallowNet, exact: bool, order: Sequence[int] | None = None,
@@ -263,18 +160,13 @@ def cell_rules(shallow: ShallowNet, exact: bool, order: Sequence[int] | None = N
                 w, b = shallow.exact_hyperplane(h)
                 conditions.append(normalised_inequality(list(w), b, bool(shallow.facet_closed[j])))
             else:
-                ineq = normalised_inequality(shallow.W[h].tolist(), float(shallow.b[h]), bool(shallow.facet_closed[j]))
-                ineq.coeffs = [0.0 if abs(v) <= NOISE else v for v in ineq.coeffs]
-                conditions.append(ineq)
+                conditions.append(float_inequality(shallow.W[h], float(shallow.b[h]), bool(shallow.facet_closed[j])))
         if exact:
             A, c = shallow.exact_affine(a)
             A, c = [list(row) for row in A], list(c)
         else:
-            A, c = [], []
-            for row, const in zip(shallow.A[a], shallow.c[a]):
-                scale = NOISE * max(float(np.abs(row).max(initial=0.0)), abs(float(const)))
-                A.append([0.0 if abs(v) <= scale else float(v) for v in row])
-                c.append(0.0 if abs(const) <= scale else float(const))
+            maps = [denoised_map(row, const) for row, const in zip(shallow.A[a], shallow.c[a])]
+            A, c = [row for row, _ in maps], [const for _, const in maps]
         rules.append(Rule(a, None if shares is None else float(shares[a]), conditions, A, c))
     return rules
 
@@ -291,7 +183,7 @@ class _Context:
 
     @property
     def source(self) -> str:
-        return str(self.shallow.net.meta.get("source_name") or "the network").replace("\n", " ")
+        return (self.shallow.net.source_name or "the network").replace("\n", " ")
 
     def share_text(self, share: float | None, latex: bool = False) -> str:
         if share is None:
@@ -349,27 +241,31 @@ def write_equations(shallow: ShallowNet, path: str, fmt: str | None = None, digi
         >>> write_equations(shallow, "rules.tex")            # doctest: +SKIP
         'latex'
     """
+    return write_rendering(path, fmt, lambda f: render_equations(shallow, f, digits, input_names, output_names),
+                           "the equation format", ".txt .tex .py .smt2")
+
+
+def write_rendering(path: str, fmt: str | None, render: Callable[[str], str], what: str, extensions: str) -> str:
+    """Write ``render(fmt)`` to ``path`` atomically, ``fmt`` defaulting to the extension's
+    (UserError naming ``what`` and the known ``extensions`` if it cannot be told).  Returns fmt.
+
+    Example:
+        >>> try:
+        ...     write_rendering("rules.xyz", None, str.upper, "the format", ".txt")
+        ... except UserError as exc:
+        ...     print(exc)
+        rules.xyz: cannot tell the format from the extension (.txt); give --format text|latex|sympy|smtlib
+    """
     fmt = fmt or format_for_path(path)
     if fmt is None:
-        raise UserError(f"{path}: cannot tell the equation format from the extension "
-                        "(.txt .tex .py .smt2); give --format text|latex|sympy|smtlib")
-    text = render_equations(shallow, fmt, digits, input_names, output_names)
+        raise UserError(f"{path}: cannot tell {what} from the extension ({extensions}); "
+                        "give --format text|latex|sympy|smtlib")
+    text = render(fmt)
     atomic_write(path, lambda f: f.write(text), text=True)
     return fmt
 
 
 # -- shared formatting -------------------------------------------------------------------------
-
-def float_text(v: float, digits: int) -> str:
-    """``v`` to ``digits`` significant digits, without a negative zero.
-
-    Example:
-        >>> float_text(2 / 3, 3), float_text(-0.0, 6), float_text(1e-9, 2)
-        ('0.667', '0', '1e-09')
-    """
-    s = f"{float(v):.{digits}g}"
-    return "0" if s in ("-0", "0") else s
-
 
 affine_terms = affine_formula  # ``c1*x1 - c2*x2 + c0``: see relucompile.analysis.explain.affine_formula
 
@@ -402,7 +298,7 @@ def _text_domain(ctx: _Context, shortest: bool = False) -> str:
     """The domain in words, numbers to the context's digits (``shortest``: the shortest text that
     reads back as the same float64, for the exact formats)."""
     shallow = ctx.shallow
-    num = (lambda v: repr(float(v)).removesuffix(".0")) if shortest else (lambda v: float_text(v, ctx.digits))
+    num = (lambda v: repr(float(v)).removesuffix(".0")) if shortest else (lambda v: number_text(v, ctx.digits))
     if shallow.domain.kind == "reals":
         return f"all of R^{shallow.d}"
     if shallow.domain.kind == "box":
@@ -416,7 +312,7 @@ def _text_domain(ctx: _Context, shortest: bool = False) -> str:
 
 
 def _text(ctx: _Context) -> str:
-    num = lambda v: float_text(v, ctx.digits)  # noqa: E731
+    num = lambda v: number_text(v, ctx.digits)  # noqa: E731
     ops = _ops("text")
     m = len(ctx.outputs)
     lines = [f"# equations of {ctx.source} (relucompile): on each cell, each output is one affine formula",
@@ -482,7 +378,7 @@ def latex_number(v: float, digits: int) -> str:
         >>> latex_number(1.5e-7, 6)
         '1.5 \\cdot 10^{-7}'
     """
-    s = float_text(v, digits)
+    s = number_text(v, digits)
     if "e" in s:
         mantissa, exponent = s.split("e")
         return f"{mantissa} \\cdot 10^{{{int(exponent)}}}"

@@ -17,6 +17,8 @@ Example:
 """
 from __future__ import annotations
 
+from typing import Mapping
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
@@ -28,7 +30,7 @@ OPSET = 17
 PREFIX = "relucompile/"
 
 
-def network_onnx(net: ReluNet, signature: dict | None = None, producer_version: str = "0") -> onnx.ModelProto:
+def network_onnx(net: ReluNet, signature: Mapping | None = None, producer_version: str = "0") -> onnx.ModelProto:
     """The network as an ONNX model (``signature``: the source's ``input_name``, ``input_dims``,
     ``input_elem_type``, ``output_*``, as the ONNX frontend records them; defaults otherwise)."""
     signature = signature or {}

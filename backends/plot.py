@@ -39,9 +39,12 @@ import numpy as np
 from relucompile.ir.domain import Domain
 from relucompile.regions.enumerate import Limits, enumerate_regions
 from relucompile.errors import UserError
+from relucompile.analysis import cells as cell_geometry
+from relucompile.analysis.cells import cell_interval, cell_polygon, clip_polygon, number_text, polygon_area
 from relucompile.analysis.explain import default_names
 from relucompile.ir.network import AffineLayer, ReluNet
 from relucompile.regions.store import RegionSet
+from relucompile.numeric.tolerances import GEOMETRIC_TOL, TINY
 
 # light qualitative colours (no greys: antialiased text is grey), all distinct in 8-bit RGB
 PALETTE: tuple[str, ...] = (
@@ -85,7 +88,7 @@ class PlaneSlice:
 
     def describe(self, names: Sequence[str], digits: int = 4) -> str:
         """One line for captions, e.g. ``x1, x2 vary; x3 = 0.5``."""
-        fmt = lambda v: f"{float(v):.{digits}g}"  # noqa: E731
+        fmt = lambda v: number_text(v, digits)  # noqa: E731
         if self.axes is not None:
             fixed = [f"{n} = {fmt(v)}" for k, (n, v) in enumerate(zip(names, self.point)) if k not in self.axes]
             return f"{names[self.axes[0]]}, {names[self.axes[1]]} vary; " + ", ".join(fixed)
@@ -197,9 +200,8 @@ def slice_network(net: ReluNet, plane: PlaneSlice) -> ReluNet:
                 weights[b] = W
         return AffineLayer(weights, bias)
 
-    meta = {k: v for k, v in net.meta.items() if k != "graph"}
     return ReluNet(2, [restrict(layer) for layer in net.layers], restrict(net.output), (1, 2),
-                   net.output_shape, False, net.source, meta)
+                   net.output_shape, False, net.source, net.source_sha256, net.signature)
 
 
 def slice_domain(domain: Domain, plane: PlaneSlice) -> Domain:
@@ -242,28 +244,18 @@ def slice_domain(domain: Domain, plane: PlaneSlice) -> Domain:
 
 
 def bounding_box(domain: Domain) -> tuple[np.ndarray, np.ndarray]:
-    """Lower and upper corner of the domain's bounding box (UserError if it is unbounded).
+    """Lower and upper corner of the domain's bounding box, the picture's window
+    (:func:`relucompile.analysis.cells.bounding_box`; UserError if the domain is unbounded).
 
     Example:
         >>> [v.tolist() for v in bounding_box(Domain.polytope([[1, 1], [-1, 0], [0, -1]], [1, 0, 0]))]
         [[0.0, 0.0], [1.0, 1.0]]
     """
-    if domain.kind == "box":
-        return domain.lower.astype(np.float64), domain.upper.astype(np.float64)
     if domain.kind == "reals":
         raise UserError("a picture needs a bounded domain: give --box LO HI or --domain FILE")
-    from relucompile.numeric.lp import LinearProgram
-    lp = LinearProgram(domain.d)
-    for row, rhs in zip(*domain.inequalities()):
-        if np.any(row):
-            lp.add_row(row, rhs)
-    lo, hi = np.empty(domain.d), np.empty(domain.d)
-    for i in range(domain.d):
-        e = np.eye(domain.d)[i]
-        low, high = lp.minimize(e), lp.minimize(-e)
-        if low.status != "optimal" or high.status != "optimal":
-            raise UserError(f"the domain ({domain.describe()}) is unbounded: a picture needs a bounded domain")
-        lo[i], hi[i] = low.value, -high.value
+    lo, hi = cell_geometry.bounding_box(domain)
+    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
+        raise UserError(f"the domain ({domain.describe()}) is unbounded: a picture needs a bounded domain")
     return lo, hi
 
 
@@ -336,59 +328,6 @@ def partition_2d(net: ReluNet, domain: Domain, *, regions: RegionSet | None = No
     boundary = decision_segments(regions, polygons, decision) if decision and net.m >= 2 else []
     return Partition2D(net, regions, polygons, colours, lo, hi, level_sets, decision if net.m >= 2 else None,
                        boundary)
-
-
-def cell_polygon(regions: RegionSet, cell, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
-    """The closed cell inside the window [lower, upper] as a convex polygon (vertices, (k, 2)).
-
-    Example:
-        >>> from relucompile.ir.network import AffineLayer
-        >>> net = ReluNet(2, [AffineLayer({0: np.array([[1.0, 1.0]])}, np.zeros(1))],
-        ...               AffineLayer({1: np.array([[1.0]])}, np.zeros(1)))
-        >>> regions = enumerate_regions(net, Domain.box([-1, -1], [1, 1]))
-        >>> round(polygon_area(cell_polygon(regions, regions.cells[0], -np.ones(2), np.ones(2))), 9)
-        2.0
-    """
-    poly = [np.array(p, dtype=np.float64) for p in
-            ((lower[0], lower[1]), (upper[0], lower[1]), (upper[0], upper[1]), (lower[0], upper[1]))]
-    for h, s in cell.facets:
-        plane = regions.hyperplanes[h]
-        poly = clip_polygon(poly, s * plane.w, s * plane.b)
-        if not poly:
-            return np.zeros((0, 2))
-    return np.array(poly)
-
-
-def clip_polygon(polygon: list[np.ndarray], w: np.ndarray, b: float) -> list[np.ndarray]:
-    """Sutherland-Hodgman: the part of a convex polygon where ``w . x + b >= 0``.
-
-    Example:
-        >>> square = [np.array(p, float) for p in ((0, 0), (1, 0), (1, 1), (0, 1))]
-        >>> [p.tolist() for p in clip_polygon(square, np.array([-1.0, 0.0]), 0.5)]
-        [[0.0, 0.0], [0.5, 0.0], [0.5, 1.0], [0.0, 1.0]]
-    """
-    out = []
-    for i, p in enumerate(polygon):
-        q = polygon[(i + 1) % len(polygon)]
-        vp, vq = float(w @ p + b), float(w @ q + b)
-        if vp >= 0:
-            out.append(p)
-        if (vp >= 0) != (vq >= 0):
-            out.append(p + (q - p) * (vp / (vp - vq)))
-    return out
-
-
-def polygon_area(poly: np.ndarray) -> float:
-    """Shoelace area of a polygon given by its vertices in order.
-
-    Example:
-        >>> polygon_area(np.array([[0, 0], [2, 0], [2, 1], [0, 1]], float))
-        2.0
-    """
-    if len(poly) < 3:
-        return 0.0
-    x, y = poly[:, 0], poly[:, 1]
-    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
 
 
 def decision_segments(regions: RegionSet, polygons: Sequence[np.ndarray], decision: str) -> list[np.ndarray]:
@@ -541,7 +480,7 @@ def _points_to_edges(points: np.ndarray, poly: np.ndarray) -> np.ndarray:
     start, end = poly, np.roll(poly, -1, axis=1)
     edge = end - start                                                   # (n, k, 2)
     rel = points[:, :, None, :] - start[:, None, :, :]                   # (n, kp, k, 2)
-    length2 = np.maximum(np.sum(edge * edge, axis=2), 1e-300)            # (n, k)
+    length2 = np.maximum(np.sum(edge * edge, axis=2), TINY)            # (n, k)
     t = np.clip(np.sum(rel * edge[:, None], axis=3) / length2[:, None], 0.0, 1.0)
     gap = rel - t[..., None] * edge[:, None]
     return np.sqrt(np.min(np.sum(gap * gap, axis=3), axis=(1, 2)))
@@ -612,7 +551,7 @@ def draw_function_1d(ax, net: ReluNet, regions: RegionSet, *, input_name: str = 
     for left, right in zip(cells[:-1], cells[1:]):
         x = cell_interval(regions, regions.cells[right])[0]
         A1, A2 = regions.cells[left].A[:, 0], regions.cells[right].A[:, 0]
-        scale = 1e-9 * max(1.0, float(np.abs(A1).max(initial=0)), float(np.abs(A2).max(initial=0)))
+        scale = GEOMETRIC_TOL * max(1.0, float(np.abs(A1).max(initial=0)), float(np.abs(A2).max(initial=0)))
         (breaks if np.any(np.abs(A1 - A2) > scale) else same).append(x)
     names = list(output_names) if output_names else default_names(net.m, "y")
     for j in range(net.m):
@@ -631,23 +570,6 @@ def draw_function_1d(ax, net: ReluNet, regions: RegionSet, *, input_name: str = 
     ax.set_ylabel("output")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
     return {"breakpoints": breaks, "pattern_changes": same}
-
-
-def cell_interval(regions: RegionSet, cell) -> tuple[float, float]:
-    """The interval ``(lo, hi)`` of a cell of a 1-D network (infinite ends on an unbounded domain).
-
-    Example:
-        >>> cellcell_interval(regions, regions.cells[0])          # doctest: +SKIP
-        (-1.0, -0.25)
-    """
-    lo, hi = -np.inf, np.inf
-    for h, s in cell.facets:
-        w, b = s * regions.hyperplanes[h].w[0], s * regions.hyperplanes[h].b
-        if w > 0:
-            lo = max(lo, -b / w)
-        elif w < 0:
-            hi = min(hi, -b / w)
-    return float(lo), float(hi)
 
 
 @dataclass

@@ -30,76 +30,37 @@ from typing import Any, Sequence
 import numpy as np
 
 from relucompile.backends.files import atomic_write
-from relucompile.backends.plot import (PlaneSlice, Picture, bounding_box, cell_interval, figure_bytes, label_cells, picture,
+from relucompile.backends.plot import (PlaneSlice, Picture, bounding_box, figure_bytes, label_cells, picture,
                            plural, slice_network)
 from relucompile.ir.domain import Domain
 from relucompile.regions.enumerate import Limits, enumerate_regions
 from relucompile.errors import RegionLimitError
-from relucompile.analysis.explain import affine_text, default_names, number_text
+from relucompile.analysis.cells import DEFAULT_SAMPLES, denoised_map, float_inequality, number_text
+from relucompile.analysis.cells import volume_shares as cell_volume_shares
+from relucompile.analysis.explain import affine_text, default_names
 from relucompile.ir.network import ReluNet
 from relucompile.regions.store import RegionSet
 from relucompile.version import __version__
+from relucompile.numeric.tolerances import GEOMETRIC_TOL, ROUNDING_NOISE
 
-DEFAULT_SAMPLES = 100_000
 
 
 # -- statistics ------------------------------------------------------------------------------
 
 def volume_shares(net: ReluNet, regions: RegionSet, *, samples: int = DEFAULT_SAMPLES, seed: int = 0,
                   areas: np.ndarray | None = None) -> tuple[np.ndarray | None, str]:
-    """Each cell's share of the domain's volume and the method: ``"exact"`` (1 input: lengths;
-    2 inputs: the given polygon ``areas``), ``"sampled"`` (``samples`` uniform points, fixed
-    ``seed``; cells no sample hit get 0) or ``"unbounded"`` (None: the domain has no volume).
+    """Each cell's share of the domain's volume and the method
+    (:func:`relucompile.analysis.cells.volume_shares`), samples located by :func:`cells_of`.
 
     Example:
-        >>> from relucompile.ir.network import AffineLayer
-        >>> net = ReluNet(3, [AffineLayer({0: np.array([[1.0, 0, 0]])}, np.array([-0.5]))],
-        ...               AffineLayer({1: np.array([[1.0]])}, np.zeros(1)))     # relu(x1 - 0.5)
-        >>> regions = enumerate_regions(net, Domain.box([0] * 3, [1] * 3))
-        >>> shares, method = volume_shares(net, regions, samples=20000)
-        >>> method, np.round(shares, 1).tolist()
-        ('sampled', [0.5, 0.5])
+        >>> from relucompile.examples.random_nets import random_mlp
+        >>> net = random_mlp(2, [3], 1, seed=0)
+        >>> shares, method = volume_shares(net, enumerate_regions(net, Domain.box([-1, -1], [1, 1])))
+        >>> method, round(float(shares.sum()), 9)
+        ('exact', 1.0)
     """
-    domain, R = regions.domain, len(regions)
-    if not domain.bounded:
-        return None, "unbounded"
-    if R == 1:
-        return np.ones(1), "exact"
-    hull = domain.hull()
-    if net.d == 1 and hull.k == 1:
-        lengths = np.array([max(hi - lo, 0.0) for lo, hi in (cell_interval(regions, cell) for cell in regions.cells)])
-        return lengths / lengths.sum(), "exact"
-    if areas is not None and net.d == 2 and hull.k == 2:
-        return areas / areas.sum(), "exact"
-    X = uniform_points(domain, samples, np.random.default_rng(seed))
-    cells = cells_of(net, regions, X)
-    counts = np.bincount(cells[cells >= 0], minlength=R)
-    return counts / max(int(counts.sum()), 1), "sampled"
-
-
-def uniform_points(domain: Domain, n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` points uniform on a bounded domain (in its affine hull when lower-dimensional).
-
-    Example:
-        >>> X = uniform_points(Domain.polytope([[1, 1], [-1, 0], [0, -1]], [1, 0, 0]), 500,
-        ...                    np.random.default_rng(0))
-        >>> X.shape, bool(np.all(X.sum(axis=1) <= 1))
-        ((500, 2), True)
-    """
-    if domain.kind == "box":
-        return rng.uniform(domain.lower, domain.upper, size=(n, domain.d))
-    hull = domain.hull()
-    lo, hi = bounding_box(Domain.polytope(hull.Gt, hull.gt)) if hull.k else (np.zeros(0), np.zeros(0))
-    kept, total = [], 0
-    for _ in range(1000):
-        T = rng.uniform(lo, hi, size=(2 * n, hull.k))
-        T = T[np.all(T @ hull.Gt.T <= hull.gt, axis=1)]
-        kept.append(T)
-        total += len(T)
-        if total >= n:
-            break
-    T = np.vstack(kept)[:n]
-    return hull.x0 + T @ hull.U.T
+    return cell_volume_shares(net, regions, samples=samples, seed=seed, areas=areas,
+                              locate=lambda X: cells_of(net, regions, X))
 
 
 def cells_of(net: ReluNet, regions: RegionSet, X: np.ndarray) -> np.ndarray:
@@ -146,7 +107,7 @@ class CellStats:
         if self.shares is None:
             return None
         cumulative = np.cumsum(np.sort(self.shares)[::-1])
-        return int(np.searchsorted(cumulative, fraction * cumulative[-1] - 1e-12) + 1)
+        return int(np.searchsorted(cumulative, fraction * cumulative[-1] - ROUNDING_NOISE) + 1)
 
 
 def cell_stats(net: ReluNet, regions: RegionSet, *, areas: np.ndarray | None = None,
@@ -160,12 +121,12 @@ def cell_stats(net: ReluNet, regions: RegionSet, *, areas: np.ndarray | None = N
         >>> regions = enumerate_regions(net, Domain.box([-1, -1], [1, 1]))
         >>> stats = cell_stats(net, regions)
         >>> stats.cells == len(regions), stats.share_method, round(float(stats.shares.sum()), 6)
-        (True, 'sampled', 1.0)
+        (True, 'exact', 1.0)
     """
     facets = [len(cell.facets) for cell in regions.cells] or [0]
     maps = np.array([np.concatenate([cell.A.ravel(), cell.c.ravel()]) for cell in regions.cells])
     scale = float(np.abs(maps).max(initial=0.0)) or 1.0
-    distinct = len({tuple(row) for row in np.round(maps / (scale * 1e-9)).astype(np.int64).tolist()}) if len(maps) else 0
+    distinct = len({tuple(row) for row in np.round(maps / (scale * GEOMETRIC_TOL)).astype(np.int64).tolist()}) if len(maps) else 0
     shares, method = volume_shares(net, regions, samples=samples, seed=seed, areas=areas)
     return CellStats(len(regions), sum(bool(c.bounded) for c in regions.cells), min(facets),
                      float(np.mean(facets)), max(facets), distinct, len(regions.used_hyperplanes()),
@@ -181,14 +142,8 @@ def inequality_text(w: Sequence[float], b: float, names: Sequence[str], digits: 
         >>> inequality_text([-2.0, 1.0], 1.0, ["x1", "x2"])
         'x1 - 0.5*x2 <= 0.5'
     """
-    w = np.asarray(w, dtype=np.float64)
-    k = int(np.argmax(np.abs(w)))
-    scale = abs(float(w[k])) or 1.0
-    coeffs, rhs, op = w / scale, -float(b) / scale, ">="
-    if coeffs[k] < 0:
-        coeffs, rhs, op = -coeffs, -rhs, "<="
-    coeffs = np.where(np.abs(coeffs) < 1e-12, 0.0, coeffs)
-    return f"{affine_text(coeffs, 0.0, names, digits)} {op} {number_text(rhs, digits)}"
+    ineq = float_inequality(np.asarray(w, dtype=np.float64), float(b), closed=True)
+    return f"{affine_text(ineq.coeffs, 0.0, names, digits)} {ineq.op} {number_text(ineq.rhs, digits)}"
 
 
 @dataclass
@@ -222,19 +177,10 @@ def cell_rules(regions: RegionSet, order: Sequence[int], names: Sequence[str], s
             plane = regions.hyperplanes[h]
             if plane.kind != "domain":
                 conditions.append(inequality_text(s * plane.w, s * plane.b, names, digits))
-        formulas = [affine_text(_denoise(row), float(const) if abs(const) > 1e-12 * _size(row, const) else 0.0,
-                                names, digits) for row, const in zip(cell.A, cell.c)]
+        formulas = [affine_text(*denoised_map(row, const), names, digits) for row, const in zip(cell.A, cell.c)]
         rules.append(Rule(k, None if shares is None else float(shares[k]), int(np.sum(cell.pattern)),
                           conditions, formulas))
     return rules
-
-
-def _size(row: np.ndarray, const: float) -> float:
-    return max(float(np.abs(row).max(initial=0.0)), abs(float(const)))
-
-
-def _denoise(row: np.ndarray) -> np.ndarray:
-    return np.where(np.abs(row) <= 1e-12 * max(float(np.abs(row).max(initial=0.0)), 1e-300), 0.0, row)
 
 
 # -- the report ------------------------------------------------------------------------------
@@ -349,16 +295,15 @@ def _share(share: float | None, method: str) -> str:
 
 def _html(net: ReluNet, domain: Domain, opts: ReportOptions, names: list[str], outs: list[str], stats: CellStats,
           scope: str, note: str, pic: Picture, png: bytes, rules: list[Rule], same_cells: bool) -> str:
-    meta = net.meta
-    source = meta.get("source_name") or net.source
+    sig, source = net.signature, net.source
     units = sum(net.widths)
     model_rows = [
         ("source", f"<code>{_esc(source)}</code>"),
-        ("sha256", f"<code>{_esc(meta.get('source_sha256', 'n/a'))}</code>"),
+        ("sha256", f"<code>{_esc(net.source_sha256 or 'n/a')}</code>"),
         ("inputs", f"{net.d}: " + ", ".join(f"<code>{_esc(n)}</code>" for n in names)
-         + (f" (ONNX input <code>{_esc(meta['signature']['input_name'])}</code>)" if "signature" in meta else "")),
+         + (f" (ONNX input <code>{_esc(sig.input_name)}</code>)" if sig.input_name is not None else "")),
         ("outputs", f"{net.m}: " + ", ".join(f"<code>{_esc(n)}</code>" for n in outs)
-         + (f" (ONNX output <code>{_esc(meta['signature']['output_name'])}</code>)" if "signature" in meta else "")),
+         + (f" (ONNX output <code>{_esc(sig.output_name)}</code>)" if sig.output_name is not None else "")),
         ("hidden layers", f"{len(net.widths)} ReLU layers, widths {_esc(net.widths)} ({plural(units, 'unit')})"),
         ("domain", _esc(domain.describe()) + (f" <em>{_esc(opts.domain_note)}</em>" if opts.domain_note else "")),
     ]

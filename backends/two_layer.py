@@ -37,12 +37,13 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from relucompile.backends.equations import (affine_terms, check_format, float_text, latex_escape, latex_name, latex_number,
+from relucompile.analysis.cells import number_text
+from relucompile.backends.equations import (affine_terms, check_format, latex_escape, latex_name, latex_number,
                                 python_names, rational_code, resolve_names, smt_affine, smt_number, smt_symbol)
 from relucompile.errors import UserError
 from relucompile.analysis.one_d import TwoLayerForm
 from relucompile.version import __version__
-from relucompile.backends.equations import format_for_path
+from relucompile.backends.equations import format_for_path, write_rendering
 from relucompile.backends.files import atomic_write
 
 OPSET = 17
@@ -61,10 +62,10 @@ def _dims(dims) -> list:
 
 
 def two_layer_onnx(form: TwoLayerForm, signature: dict, version: str | None = None) -> onnx.ModelProto:
-    """``Gemm -> Relu -> Gemm`` computing the form; ``signature`` = ``net.meta["signature"]``.
+    """``Gemm -> Relu -> Gemm`` computing the form; ``signature`` = ``net.signature``.
 
     Example:
-        >>> model = two_layer_onnx(form, net.meta["signature"])      # doctest: +SKIP
+        >>> model = two_layer_onnx(form, net.signature)      # doctest: +SKIP
         >>> onnx.save(model, "two_layer.onnx")                       # doctest: +SKIP
     """
     if version is None:
@@ -145,20 +146,15 @@ def write_two_layer(form: TwoLayerForm, path: str, signature: dict, fmt: str | N
     atomically; returns what was written (``onnx`` or the format).
 
     Example:
-        >>> write_two_layer(form, "two_layer.onnx", net.meta["signature"])   # doctest: +SKIP
+        >>> write_two_layer(form, "two_layer.onnx", net.signature)   # doctest: +SKIP
         'onnx'
     """
     if fmt is None and path.lower().endswith(".onnx"):
         model = two_layer_onnx(form, signature)
         atomic_write(path, lambda f: f.write(model.SerializeToString()))
         return "onnx"
-    fmt = fmt or format_for_path(path)
-    if fmt is None:
-        raise UserError(f"{path}: cannot tell the output from the extension (.onnx .txt .tex .py .smt2); "
-                        "give --format text|latex|sympy|smtlib")
-    text = render_two_layer(form, fmt, digits, input_names, output_names)
-    atomic_write(path, lambda f: f.write(text), text=True)
-    return fmt
+    return write_rendering(path, fmt, lambda f: render_two_layer(form, f, digits, input_names, output_names),
+                           "the output", ".onnx .txt .tex .py .smt2")
 
 
 # -- renderings ------------------------------------------------------------------------------------
@@ -184,7 +180,7 @@ def _unit_terms(form: TwoLayerForm, x: str, number, times: str = "*") -> list[st
 
 
 def _text(form: TwoLayerForm, digits: int, x: str, outputs: list[str]) -> str:
-    num = lambda v: float_text(v, digits)  # noqa: E731
+    num = lambda v: number_text(v, digits)  # noqa: E731
     K, n = form.K, form.num_hidden
     weights, bias = form.output_layer()
     lines = [f"# two-layer form of {form.source or 'the network'} (relucompile): one hidden layer of {n} ReLU(s), "

@@ -129,7 +129,7 @@ def run_ours(args: argparse.Namespace, record: dict) -> None:
     start = time.perf_counter()
     shallow = build_shallow(net, regions)
     record["shallow_build_s"] = time.perf_counter() - start
-    net.meta["signature"] = symbolic_batch_signature(net.meta.get("signature", {}), net.d, net.m)
+    net.signature = net.signature.replace(**symbolic_batch_signature(net.signature, net.d, net.m))
     start = time.perf_counter()
     model = shallow_onnx(shallow)
     record["onnx_build_s"] = time.perf_counter() - start

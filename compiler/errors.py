@@ -6,6 +6,9 @@ Example:
 """
 from __future__ import annotations
 
+import json
+from typing import Any
+
 
 class UserError(Exception):
     """A mistake in the user's input or options: reported in one line, exit code 2."""
@@ -30,3 +33,23 @@ class DomainError(UserError):
 
 class RegionLimitError(UserError):
     """Enumeration stopped at a user-given bound (``--max-regions`` or ``--time-limit``)."""
+
+
+def read_json_file(path: str, error: type[UserError] = UserError, invalid: str = "not valid JSON") -> Any:
+    """The JSON value in the file at ``path``; a missing or unreadable file raises ``error`` with
+    one line: ``path: no such file`` or ``path: <invalid> (<why>)``.
+
+    Example:
+        >>> try:
+        ...     read_json_file("no/such/file.json", DomainError)
+        ... except DomainError as exc:
+        ...     print(exc)
+        no/such/file.json: no such file
+    """
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise error(f"{path}: no such file") from None
+    except (OSError, ValueError) as exc:
+        raise error(f"{path}: {invalid} ({exc})") from None

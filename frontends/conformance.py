@@ -34,6 +34,7 @@ from relucompile.frontends.onnx_frontend import load_onnx
 from relucompile.ops.interpreter import run
 from relucompile.ops.table import OPS
 from relucompile.passes.lowering import lower
+from relucompile.numeric.tolerances import CONFORMANCE_RTOL
 
 ALL_INPUTS_ARE_DATA = {"Add", "Sub", "Max", "Min", "Sum", "Mean", "Concat"}
 MAX_LOWERED_INPUT = 1024
@@ -103,7 +104,7 @@ def check_case(case) -> tuple[str, str]:
     want = want.astype(np.float64)
     if got.size != want.size:
         return "fail", f"shape {list(got.shape)} != reference {list(want.shape)}"
-    tol = 1e-5 * (1.0 + np.abs(want).max(initial=0.0))
+    tol = CONFORMANCE_RTOL * (1.0 + np.abs(want).max(initial=0.0))
     err = max(np.abs(got.reshape(-1) - want.reshape(-1)).max(initial=0.0),
               np.abs(lowered.reshape(-1) - want.reshape(-1)).max(initial=0.0))
     if err <= tol:

@@ -1,7 +1,7 @@
 """One entry for every supported model: ONNX, a torch module, TorchScript or a .pt2 archive -> ReluNet.
 
 The frontends parse (ONNX directly, torch through ONNX), the passes lower the graph; the source's
-signature, name and sha256 go into ``net.meta`` for the outputs and the certificate.
+signature (``net.signature``), name and sha256 go onto the network for the outputs and the certificate.
 
 Example:
     >>> from relucompile.examples import tiny_mlp_path
@@ -19,7 +19,7 @@ import onnx
 
 from relucompile.errors import UserError
 from relucompile.frontends import torch_frontend as tf
-from relucompile.frontends.onnx_frontend import load_onnx, read_model
+from relucompile.frontends.onnx_frontend import load_onnx, read_model_file
 from relucompile.ir.network import ReluNet
 from relucompile.passes.lowering import drop_identities, fold_constants, lower
 
@@ -51,11 +51,13 @@ def load_network(model: str | os.PathLike | onnx.ModelProto | Any, example_input
     elif input_shape is not None:
         name = model.graph.name if isinstance(model, onnx.ModelProto) else os.path.basename(model)
         raise UserError(f"{name}: --input-shape is for TorchScript and .pt2 files; an ONNX model fixes its input shape")
-    proto, path = read_model(model)
-    graph = fold_constants(drop_identities(load_onnx(proto if isinstance(model, onnx.ModelProto) else path)))
+    if isinstance(model, onnx.ModelProto):
+        proto, data, source = model, model.SerializeToString(), None
+    else:  # read and parse the file once; its bytes give the hash
+        proto, data = read_model_file(model)
+        source = os.path.basename(os.fspath(model))
+    graph = fold_constants(drop_identities(load_onnx(proto, source=source)))
     net = lower(graph)
-    data = proto.SerializeToString() if isinstance(model, onnx.ModelProto) else open(path, "rb").read()
-    net.meta["signature"] = dict(graph.meta)
-    net.meta["source_sha256"] = source_sha256 or hashlib.sha256(data).hexdigest()
-    net.meta["source_name"] = graph.source
+    net.signature = graph.signature
+    net.source_sha256 = source_sha256 or hashlib.sha256(data).hexdigest()
     return net

@@ -16,15 +16,18 @@ Example:
 """
 from __future__ import annotations
 
+import io
 import os
 from typing import Any
 
 import numpy as np
 import onnx
+import onnx.external_data_helper
 from onnx import numpy_helper
 
 from relucompile.errors import ModelError, UserError
 from relucompile.ir.graph import Graph
+from relucompile.ir.signature import ModelSignature
 from relucompile.ops.table import NOT_PIECEWISE_LINEAR, OPS, unsupported_attributes
 
 FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16}
@@ -34,13 +37,36 @@ def read_model(model: str | os.PathLike | onnx.ModelProto) -> tuple[onnx.ModelPr
     """Load a model from a path (clear error if missing or not ONNX) or pass a ModelProto through."""
     if isinstance(model, onnx.ModelProto):
         return model, model.graph.name or "<ModelProto>"
-    path = os.fspath(model)
+    proto, _ = read_model_file(model)
+    return proto, os.fspath(model)
+
+
+def read_model_file(path: str | os.PathLike) -> tuple[onnx.ModelProto, bytes]:
+    """Read an ONNX file once: the parsed model (external data loaded, as ``onnx.load`` does)
+    and the file's bytes (for its hash).  Clear error if missing or not ONNX.
+
+    Example:
+        >>> from relucompile.examples import tiny_mlp_path
+        >>> proto, data = read_model_file(tiny_mlp_path())
+        >>> proto.SerializeToString() == data
+        True
+    """
+    path = os.fspath(path)
     if not os.path.exists(path):
         raise UserError(f"{path}: no such file")
+    with open(path, "rb") as f:
+        data = f.read()
     try:
-        return onnx.load(path), path
+        proto = onnx.load_model(io.BytesIO(data), format=_file_format(path), load_external_data=False)
+        onnx.external_data_helper.load_external_data_for_model(proto, os.path.dirname(path))
     except Exception as exc:  # onnx raises DecodeError and others
         raise UserError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
+    return proto, data
+
+
+def _file_format(path: str) -> str:
+    """The serialization format ``onnx.load`` infers from the extension (protobuf by default)."""
+    return onnx.serialization.registry.get_format_from_file_extension(os.path.splitext(path)[1]) or "protobuf"
 
 
 def _dims(value_info: onnx.ValueInfoProto) -> list[int | str]:
@@ -151,7 +177,7 @@ def _concatenated_inputs(g: Graph, inputs: list, shapes: list[tuple[int, ...]]) 
         g.add(f"{base}/slice", "Slice", [INPUTS_NAME, f"{base}/starts", f"{base}/ends", f"{base}/axes"], origin=inp.name)
         g.add(inp.name, "Reshape", [f"{base}/slice", f"{base}/shape"], origin=inp.name)
         offset += size
-    g.meta.update(input_name=INPUTS_NAME, input_dims=[total])
+    g.signature = g.signature.replace(input_name=INPUTS_NAME, input_dims=(total,))
 
 
 def _concatenated_outputs(g: Graph, names: list[str]) -> None:
@@ -163,13 +189,15 @@ def _concatenated_outputs(g: Graph, names: list[str]) -> None:
         flats.append(f"{OUTPUTS_NAME}/{name}")
     g.add(OUTPUTS_NAME, "Concat", flats, attrs={"axis": 0})
     g.outputs = [OUTPUTS_NAME]
-    g.meta.update(output_name=OUTPUTS_NAME, output_dims=[None])
+    g.signature = g.signature.replace(output_name=OUTPUTS_NAME, output_dims=(None,))
 
 
-def load_onnx(model: str | os.PathLike | onnx.ModelProto) -> Graph:
-    """Translate an ONNX model to the IR; record its input/output signature in ``graph.meta``."""
+def load_onnx(model: str | os.PathLike | onnx.ModelProto, source: str | None = None) -> Graph:
+    """Translate an ONNX model to the IR; record its input/output signature in ``graph.signature``.
+    ``source`` names the model in messages (default: the file's name, or the ModelProto's graph name)."""
     proto, path = read_model(model)
-    source = os.path.basename(path) if not isinstance(model, onnx.ModelProto) else path
+    if source is None:
+        source = os.path.basename(path) if not isinstance(model, onnx.ModelProto) else path
     g = Graph(source)
     onnx_graph = proto.graph
     init_names = {t.name for t in onnx_graph.initializer}
@@ -189,19 +217,19 @@ def load_onnx(model: str | os.PathLike | onnx.ModelProto) -> Graph:
     ir_shapes = [tuple(d if isinstance(d, int) else 1 for d in _dims(i)) for i in inputs]
     elem = inputs[0].type.tensor_type.elem_type
     out = onnx_graph.output[0] if len(onnx_graph.output) == 1 else None
-    g.meta.update(input_elem_type=elem, output_elem_type=(out or onnx_graph.output[0]).type.tensor_type.elem_type or elem,
-                  opset=max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0),
-                  ir_version=proto.ir_version,
-                  inputs=[(i.name, _dims(i)) for i in inputs], outputs=[(o.name, _dims(o)) for o in onnx_graph.output])
+    g.signature = ModelSignature(
+        input_elem_type=elem, output_elem_type=(out or onnx_graph.output[0]).type.tensor_type.elem_type or elem,
+        opset=max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0),
+        ir_version=proto.ir_version,
+        inputs=tuple((i.name, tuple(_dims(i))) for i in inputs), outputs=tuple((o.name, tuple(_dims(o))) for o in onnx_graph.output))
     if len(inputs) == 1:
         g.add(inputs[0].name, "Input", shape=ir_shapes[0])
-        g.meta.update(input_name=inputs[0].name, input_dims=_dims(inputs[0]))
+        g.signature = g.signature.replace(input_name=inputs[0].name, input_dims=tuple(_dims(inputs[0])))
     else:
         _concatenated_inputs(g, inputs, ir_shapes)
     if out is not None:
-        g.meta.update(output_name=out.name, output_dims=_dims(out))
-    constants: dict[str, np.ndarray] = {}
-    for t in onnx_graph.initializer:
+        g.signature = g.signature.replace(output_name=out.name, output_dims=tuple(_dims(out)))
+    constants: dict[str, np.ndarray] = {}    for t in onnx_graph.initializer:
         constants[t.name] = numpy_helper.to_array(t)
         g.add(t.name, "Constant", value=constants[t.name])
     produced_by: dict[str, str] = {}

@@ -19,7 +19,8 @@ import sympy
 import z3
 
 from relucompile.backends.equations import (format_for_path, normalised_inequality, python_names, render_equations,
-                                smt_symbol, volume_shares, write_equations, _cells_of, _uniform_sample)
+                                smt_symbol, volume_shares, write_equations, _cells_of)
+from relucompile.analysis.cells import uniform_points
 from relucompile.ir.domain import Domain
 from relucompile.regions.enumerate import enumerate_regions
 from relucompile.errors import UserError
@@ -420,7 +421,7 @@ def test_volume_shares_methods() -> None:
     net = random_mlp(3, [5, 4], 1, 41)
     shallow = build_shallow(net, enumerate_regions(net, Domain.box([-1.0] * 3, [1.0] * 3)))
     shares, method = volume_shares(shallow, samples=20_000)
-    assert method == "monte carlo" and abs(shares.sum() - 1) < 1e-12
+    assert method == "sampled" and abs(shares.sum() - 1) < 1e-12
     assert volume_shares(build_shallow(net, enumerate_regions(net, Domain.reals(3)))) == (None, "unbounded")
 
 
@@ -430,7 +431,7 @@ def test_monte_carlo_agrees_with_exact_areas() -> None:
     exact, method = volume_shares(shallow)
     assert method == "exact"
     n = 40_000
-    X = _uniform_sample(shallow.domain, n, np.random.default_rng(0))
+    X = uniform_points(shallow.domain, n, np.random.default_rng(0))
     mc = np.bincount(_cells_of(shallow, X), minlength=shallow.num_cells) / n
     sigma = np.sqrt(exact * (1 - exact) / n)
     assert np.all(np.abs(mc - exact) <= 5 * sigma + 1e-12)

@@ -88,7 +88,7 @@ def test_model_compiles_on_a_box_and_matches_onnxruntime(name: str) -> None:
 
 def test_several_inputs_and_outputs_are_concatenated_in_graph_order() -> None:
     net = load_network(data_path("marabou", "multiInput_add.onnx"))
-    sig = net.meta["signature"]
+    sig = net.signature
     assert sig["input_name"] == "concatenated_inputs" and net.d == 10
     assert [n for n, _ in sig["inputs"]] == ["X1", "X2"] and [n for n, _ in sig["outputs"]] == ["Y", "relu1"]
     x = np.arange(10, dtype=np.float64) / 10 - 0.4

@@ -78,7 +78,7 @@ def _check_two_layer(source: onnx.ModelProto, domain: Domain | None, rng: np.ran
     if one_sided.K:
         bases += [one_sided.with_basis("two-sided"), one_sided.with_basis("two-sided", 1)]
     for n, form in enumerate(bases):
-        model = two_layer_onnx(form, net.meta["signature"])
+        model = two_layer_onnx(form, net.signature)
         K = form.K
         expected_units = K + 1 if K else (2 if form.interval == (None, None) and any(r[0] for r in form.slopes) else 1)
         assert _hidden_units(model) == form.num_hidden == expected_units
@@ -322,7 +322,7 @@ def test_sympy_and_smtlib_are_exact() -> None:
 def test_write_two_layer(tmp_path) -> None:
     source = onnx.load(data_path("vnncomp-test", "test_small.onnx"))
     form = two_layer_form(compile_model(source))
-    sig = load_network(source).meta["signature"]
+    sig = load_network(source).signature
     assert write_two_layer(form, str(tmp_path / "t.onnx"), sig) == "onnx"
     model = onnx.load(str(tmp_path / "t.onnx"))
     assert [i.name for i in model.graph.input] == [i.name for i in source.graph.input]

@@ -14,7 +14,10 @@ from hypothesis import given, settings, strategies as st
 
 from relucompile.backends.plot import (PALETTE, figure_bytes, parse_slice, partition_2d, picture, slice_domain,
                            slice_network)
-from relucompile.backends.report import build_report, cell_rules, cell_stats, volume_shares
+from relucompile.analysis.cells import uniform_points
+from relucompile.backends.equations import volume_shares as equations_volume_shares
+from relucompile.backends.report import build_report, cell_rules, cell_stats, cells_of, volume_shares
+from relucompile.shallow.net import build_shallow
 from relucompile.cli import main as cli
 from relucompile.cli.audit import run_plot, run_report
 from relucompile.ir.domain import Domain
@@ -209,9 +212,22 @@ def test_volume_shares_sampled_agree_with_exact_areas() -> None:
     net = random_mlp(2, [6, 6], 1, seed=5)
     part = partition_2d(net, SQUARE)
     exact, method = volume_shares(net, part.regions, areas=part.areas())
-    sampled, method2 = volume_shares(net, part.regions, samples=200_000, seed=1)
-    assert (method, method2) == ("exact", "sampled")
+    computed, method2 = volume_shares(net, part.regions)          # the picture's areas, or computed: the same
+    assert (method, method2) == ("exact", "exact") and np.abs(exact - computed).max() < 1e-12
+    X = uniform_points(SQUARE, 200_000, np.random.default_rng(1))
+    sampled = np.bincount(cells_of(net, part.regions, X), minlength=len(part.regions)) / len(X)
     assert np.abs(exact - sampled).max() < 0.005 and sampled.sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("d", [2, 3])
+def test_equations_and_report_give_the_same_volume_shares(d: int) -> None:
+    """One implementation (relucompile.analysis.cells): the equations' and the report's shares agree."""
+    net = random_mlp(d, [5, 4], 1, seed=7)
+    shallow = build_shallow(net, enumerate_regions(net, Domain.box(-np.ones(d), np.ones(d))))
+    from_equations = equations_volume_shares(shallow, samples=20_000, seed=3)
+    from_report = volume_shares(net, shallow.regions, samples=20_000, seed=3)
+    assert from_equations[1] == from_report[1] == ("exact" if d == 2 else "sampled")
+    assert np.array_equal(from_equations[0], from_report[0])
 
 
 def test_rules_hold_at_interior_points() -> None:

@@ -94,7 +94,7 @@ BOX3 = (np.full(3, -1.0), np.full(3, 1.0))
 def test_mlp_from_module_equals_torch(mlp) -> None:
     net = load_network(mlp, torch.zeros(1, 3))
     assert (net.d, net.widths, net.m) == (3, [8, 8], 2)
-    assert net.meta["source_name"] == "Sequential"
+    assert net.source_name == "Sequential"
     shallow = compile_network(net, Domain.box(*BOX3))
     _assert_matches_torch(shallow, mlp, *BOX3, (1, 3))
     deep = exact_net(net)  # exact in rationals with respect to the exported weights

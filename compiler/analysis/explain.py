@@ -36,9 +36,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from relucompile.analysis.cells import number_text
 from relucompile.ir.domain import Domain
 from relucompile.ir.network import ReluNet
 from relucompile.ir.values import to_float
+from relucompile.numeric.tolerances import GEOMETRIC_TOL, ROUNDING_NOISE, TINY
 
 SCHEMA = "relucompile.explain"
 VERSION = 1
@@ -197,12 +199,12 @@ def explain_point(net: ReluNet, x: Sequence[float], domain: Domain | None = None
     G, g = domain.inequalities()
     for i, (row, rhs) in enumerate(zip(G, g)):
         conditions.append(_condition("domain", -1, i, None, -row, float(rhs), x, basis))
-    tol = 1e-12 * (1.0 + float(np.abs(x).max(initial=0.0)))
+    tol = ROUNDING_NOISE * (1.0 + float(np.abs(x).max(initial=0.0)))
     inside = bool(domain.contains(x[None, :], tol=tol)[0])
     distances = np.array([c.distance for c in conditions] + [math.inf])
     radius = float(distances.min()) if inside else 0.0
     if inside:
-        limiting = [i for i, dist in enumerate(distances[:-1]) if dist <= radius * (1 + 1e-9)] if math.isfinite(radius) else []
+        limiting = [i for i, dist in enumerate(distances[:-1]) if dist <= radius * (1 + GEOMETRIC_TOL)] if math.isfinite(radius) else []
     else:
         limiting = [i for i, c in enumerate(conditions) if c.kind == "domain" and c.value < -tol]
     if facets and inside:
@@ -226,7 +228,7 @@ def _condition(kind: str, layer: int, index: int, active: bool | None, w: np.nda
     """The condition w.x + b >= 0 with its value at x and its distance within the hull."""
     value = float(w @ x + b)
     along = float(np.linalg.norm(basis.T @ w))
-    flat = along <= 1e-12 * max(float(np.linalg.norm(w)), 1e-300)
+    flat = along <= ROUNDING_NOISE * max(float(np.linalg.norm(w)), TINY)
     distance = math.inf if flat else max(value, 0.0) / along
     return Condition(kind, layer, index, active, w, float(b), value, distance)
 
@@ -244,7 +246,7 @@ def _mark_facets(conditions: list[Condition], hull, x: np.ndarray) -> None:
     for i in rows:  # w.(x0 + U t) + b >= 0   <=>   -(U^T w) . t <= b + w . x0
         c = conditions[i]
         lp.add_row(-(hull.U.T @ c.w), c.b + float(c.w @ hull.x0))
-    tol = 1e-9 * max(1.0, float(np.abs(x).max(initial=0.0)))
+    tol = GEOMETRIC_TOL * max(1.0, float(np.abs(x).max(initial=0.0)))
     for pos, i in enumerate(rows):
         a, b = lp.rows[pos]
         lp.set_rhs(pos, b + 1.0)
@@ -262,17 +264,6 @@ def _mark_facets(conditions: list[Condition], hull, x: np.ndarray) -> None:
 
 
 # -- text ---------------------------------------------------------------------------------------
-
-def number_text(v: float, digits: int = 6) -> str:
-    """``v`` to ``digits`` significant digits, without a negative zero.
-
-    Example:
-        >>> number_text(2 / 3, 3), number_text(-0.0), number_text(float("inf"))
-        ('0.667', '0', 'inf')
-    """
-    s = f"{float(v):.{digits}g}"
-    return "0" if s in ("-0", "0") else s
-
 
 def affine_formula(coeffs: Sequence, const: Any, names: Sequence[str], number: Callable[[Any], str],
                    times: str = "*") -> str:

@@ -261,9 +261,8 @@ def two_layer_form(shallow: ShallowNet, basis: str = "one-sided", pivot: int | N
         piece = next((p for p in pieces if p.hi is None or x <= p.hi), pieces[-1])
         return piece.value(x)
 
-    meta = shallow.net.meta
-    return assemble(t, slopes, domain_interval(shallow.domain), f, basis, pivot,
-                    str(meta.get("source_name", "")), str(meta.get("source_sha256", "")))
+    net = shallow.net
+    return assemble(t, slopes, domain_interval(shallow.domain), f, basis, pivot, net.source_name, net.source_sha256)
 
 
 def assemble(breakpoints: Sequence[Fraction], slopes: Sequence[Sequence[Fraction]], interval: Interval,

@@ -32,6 +32,7 @@ Example:
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -140,7 +141,7 @@ def _float_net(net: ReluNet) -> ReluNet:
     f = lambda a: np.asarray(a, dtype=np.float64)   # noqa: E731
     layers = [AffineLayer({b: f(W) for b, W in L.weights.items()}, f(L.bias)) for L in net.layers]
     out = AffineLayer({b: f(W) for b, W in net.output.weights.items()}, f(net.output.bias))
-    return ReluNet(net.d, layers, out, net.input_shape, net.output_shape, False, net.source, dict(net.meta))
+    return dataclasses.replace(net, layers=layers, output=out, exact=False)
 
 
 def prune_network(net: ReluNet, domain: Domain, method: str = "bounds") -> tuple[ReluNet, PruneReport]:
@@ -247,5 +248,4 @@ def _drop_empty_layers(net: ReluNet, layers: list[AffineLayer], output: AffineLa
     def remap(L: AffineLayer) -> AffineLayer:
         return AffineLayer({new_index[b]: W for b, W in L.weights.items() if b in new_index}, L.bias)
 
-    return ReluNet(net.d, [remap(L) for L in kept], remap(output), net.input_shape, net.output_shape,
-                   net.exact, net.source, dict(net.meta))
+    return dataclasses.replace(net, layers=[remap(L) for L in kept], output=remap(output), graph=None, relu_nodes=[])

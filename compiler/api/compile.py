@@ -25,7 +25,6 @@ from relucompile.passes.lowering import canonicalize
 from relucompile.progress import Progress
 from relucompile.shallow.net import ShallowNet, build_shallow
 from relucompile.frontends.load import load_network
-
 from relucompile.version import __version__
 
 
@@ -65,11 +64,10 @@ def compile_model(model: str | os.PathLike | onnx.ModelProto | Any, domain: Doma
 def shallow_onnx(shallow: ShallowNet, metadata: dict[str, str] | None = None) -> onnx.ModelProto:
     """The shallow network as an ONNX model with the source model's signature (``metadata``:
     extra ``metadata_props``, e.g. ``Certificate.metadata()``)."""
-    sig = shallow.net.meta.get("signature", {})
-    model = to_onnx(shallow, sig, None, __version__, metadata)
+    model = to_onnx(shallow, shallow.net.signature, None, __version__, metadata)
     for prop in model.metadata_props:
         if prop.key == "source_sha256":
-            prop.value = shallow.net.meta.get("source_sha256", "")
+            prop.value = shallow.net.source_sha256
     return model
 
 
@@ -81,9 +79,8 @@ def save_onnx(shallow: ShallowNet, path: str, metadata: dict[str, str] | None = 
 
 def save_regions(shallow: ShallowNet, path: str, certificate: dict[str, Any] | None = None) -> None:
     """Write the regions JSON (schema in backends/regions_json.py) atomically."""
-    meta = shallow.net.meta
-    atomic_write(path, lambda f: write_regions(shallow, f, meta.get("source_name", ""), meta.get("source_sha256", ""),
-                                               certificate), text=True)
+    net = shallow.net
+    atomic_write(path, lambda f: write_regions(shallow, f, net.source_name, net.source_sha256, certificate), text=True)
 
 
 __all__ = ["compile_model", "compile_network", "load_network", "save_onnx", "save_regions", "shallow_onnx",

@@ -42,7 +42,6 @@ from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 import numpy as np
-import swiglpk as glp
 
 from relucompile.backends.regions_json import regions_document
 from relucompile.certify.exact import ExactHull, ExactMaps, FoldingBounds
@@ -52,9 +51,10 @@ from relucompile.ir.domain import Domain
 from relucompile.numeric.lp import LinearProgram
 from relucompile.ir.network import ReluNet
 from relucompile.numeric.rational import HAVE_FLINT, Q, floats, nearest_float, qmat
+from relucompile.numeric.tolerances import GEOMETRIC_TOL, ROUNDING_NOISE, TINY, UNIT_ROUNDOFF, VANISHING_ROW
 
 CHECKS = {0: "input", 1: "cell is real", 2: "affine map", 3: "completeness", 4: "tie-break", 5: "ONNX file"}
-_U = 2.0 ** -53          # unit roundoff of float64
+_U = UNIT_ROUNDOFF
 _SAFETY = 4.0            # factor on the a-priori float error bounds
 
 
@@ -162,21 +162,13 @@ def _float_values(Zf: np.ndarray, Ef: np.ndarray, pts: np.ndarray) -> tuple[np.n
     absp = np.abs(pts.T)
     scale = np.abs(Zf[:, :k]) @ absp + np.abs(Zf[:, k:])
     row_err = Ef[:, :k] @ absp + Ef[:, k:]
-    return vals, _SAFETY * ((k + 4) * _U * scale + row_err) + 1e-300
-
-
-def _active_rows(lp: LinearProgram) -> list[int]:
-    """Rows at their bound in GLPK's optimal basis (0-based, in ``lp.rows`` order)."""
-    return [i for i in range(lp.num_rows) if glp.glp_get_row_stat(lp._lp, i + 2) == glp.GLP_NU]
+    return vals, _SAFETY * ((k + 4) * _U * scale + row_err) + TINY
 
 
 def _new_lp(k: int) -> LinearProgram:
     """A GLPK problem with iteration and time limits: a degenerate LP that makes the simplex
     cycle falls back to HiGHS instead of running for ever."""
-    lp = LinearProgram(k, cap=1.0)
-    lp._parm.it_lim = 2000
-    lp._parm.tm_lim = 2000
-    return lp
+    return LinearProgram(k, cap=1.0, iteration_limit=2000, time_limit_ms=2000)
 
 
 def _multipliers(rows: list, active: list[int], c: list):
@@ -207,23 +199,6 @@ def _multipliers(rows: list, active: list[int], c: list):
     return None if any(v < 0 for v in lam) else lam
 
 
-def _highs_active(lp: LinearProgram, c_float: np.ndarray):
-    """(status, active rows) of min c.t over the LP's rows, solved by HiGHS (fallback)."""
-    from scipy.optimize import linprog
-    A = np.array([a for a, _ in lp.rows]).reshape(len(lp.rows), lp.k)
-    b = np.array([q for _, q in lp.rows])
-    res = linprog(c_float, A_ub=A, b_ub=b, bounds=[(None, None)] * lp.k, method="highs")
-    if res.status == 2:
-        return "infeasible", []
-    if res.status == 3:
-        return "unbounded", []
-    if res.status != 0:
-        return "failed", []
-    marg = -np.asarray(res.ineqlin.marginals)
-    slack = b - A @ res.x
-    return "optimal", [i for i in range(len(b)) if marg[i] > 1e-12 or abs(slack[i]) <= 1e-12]
-
-
 def _farkas_lower_bound(lp: LinearProgram, rows: list, c: list, c_float: np.ndarray):
     """An exact lower bound of c.t over {a.t <= q}, from the LP's optimal basis: solve
     sum lambda_i a_i = -c exactly on the active rows; with lambda >= 0, c.t >= -sum lambda_i q_i.
@@ -231,12 +206,12 @@ def _farkas_lower_bound(lp: LinearProgram, rows: list, c: list, c_float: np.ndar
     res = lp.minimize(c_float)
     lam, active = None, []
     if res.status == "optimal":
-        active = _active_rows(lp)
+        active = lp.active_rows()
         lam = _multipliers(rows, active, c)
     elif res.status == "unbounded":
         return "unbounded", None
     if lam is None:  # GLPK gave up, or its basis is not exactly optimal: ask HiGHS
-        status, active = _highs_active(lp, c_float)
+        status, active = lp.active_rows_highs(c_float)
         if status != "optimal":
             return status, None
         if len(active) > lp.k:  # degenerate vertex: try the rows of largest multiplier first
@@ -533,7 +508,7 @@ class _Certifier:
         RA, Rq = self.row_A, self.row_q
         with np.errstate(invalid="ignore"):
             top = np.where(RA == 0, 0.0, np.where(RA > 0, RA * hi, RA * lo)).sum(axis=1) - Rq
-        self.near_rows = ~(top < -1e-9 * (np.abs(RA).sum(axis=1) + np.abs(Rq)))
+        self.near_rows = ~(top < -GEOMETRIC_TOL * (np.abs(RA).sum(axis=1) + np.abs(Rq)))
         todo = np.nonzero(~vacuous)[0]
         facet_set = set(facet_units.values())
         todo = np.array([j for j in todo if j not in facet_set], dtype=int)
@@ -550,7 +525,7 @@ class _Certifier:
         Ef = self.Ef[todo]
         with np.errstate(invalid="ignore"):
             row_err = np.where(Ef[:, :k] == 0, 0.0, Ef[:, :k] * bound_abs).sum(axis=1) + Ef[:, k]
-        err = _SAFETY * ((k + 4) * _U * scale + row_err) + 1e-300
+        err = _SAFETY * ((k + 4) * _U * scale + row_err) + TINY
         proven = np.isfinite(low) & np.isfinite(err) & (low > err)
         self.cert.implied_units += int(proven.sum())
         for j in todo[~proven]:
@@ -601,20 +576,17 @@ class _Certifier:
         c = floats(self.t_interior)
         tc = c - (a_f @ c - q_f) / float(a_f @ a_f) * a_f
         RA, Rq = self.row_A[near], self.row_q[near]
-        if np.all(RA @ tc - Rq < -1e-9 * (np.abs(RA) @ np.abs(tc) + np.abs(Rq))):
+        if np.all(RA @ tc - Rq < -GEOMETRIC_TOL * (np.abs(RA) @ np.abs(tc) + np.abs(Rq))):
             return self._project([Q(float(v)) for v in tc], a_ex, q_ex)
         # second: the largest ball in the cell tangent to the facet touches it in its relative
         # interior (the cell LP with the facet row made an equality)
         lp = self.lp
-        a_n, q_n = lp.rows[pos]
-        glp.glp_set_row_bnds(lp._lp, pos + 2, glp.GLP_FX, q_n, q_n)
-        try:
+        a_n = lp.rows[pos][0]
+        with lp.row_as_equality(pos):
             centre, radius = lp.chebyshev()
-        finally:
-            glp.glp_set_row_bnds(lp._lp, pos + 2, glp.GLP_UP, 0.0, q_n)
         if centre is not None and radius > 0:
             tc = centre + radius * a_n
-            if np.all(RA @ tc - Rq < -1e-12 * (np.abs(RA) @ np.abs(tc) + np.abs(Rq))):
+            if np.all(RA @ tc - Rq < -ROUNDING_NOISE * (np.abs(RA) @ np.abs(tc) + np.abs(Rq))):
                 return self._project([Q(float(v)) for v in tc], a_ex, q_ex)
         _, _, vt = np.linalg.svd(a_f.reshape(1, k))
         N = vt[1:].T
@@ -624,7 +596,7 @@ class _Certifier:
             fl, qr = lp_rows[i][3], lp_rows[i][4]
             row = fl @ N
             rhs = qr - float(fl @ t0)
-            if np.linalg.norm(row) <= 1e-13 * max(np.linalg.norm(fl), 1e-300):
+            if np.linalg.norm(row) <= VANISHING_ROW * max(np.linalg.norm(fl), TINY):
                 if rhs < 0:
                     return None
                 continue
@@ -746,9 +718,9 @@ def certify_shallow(shallow, progress: Callable[[int, dict], None] | None = None
     the nearest floats of their exact values (what ``--certify`` writes).
 
     Example: see the module docstring."""
-    meta = shallow.net.meta
-    doc = regions_document(shallow, meta.get("source_name", ""), meta.get("source_sha256", ""))
-    cert = certify_document(shallow.net, doc, round_stored=True, model_sha256=meta.get("source_sha256", ""),
+    net = shallow.net
+    doc = regions_document(shallow, net.source_name, net.source_sha256)
+    cert = certify_document(net, doc, round_stored=True, model_sha256=net.source_sha256,
                             progress=progress)
     if cert.ok:
         for a, cell in enumerate(doc["cells"]):
@@ -759,8 +731,7 @@ def certify_shallow(shallow, progress: Callable[[int, dict], None] | None = None
         for h, hyp in enumerate(doc["hyperplanes"]):
             shallow.W[h] = np.array(hyp["w"], dtype=np.float64)
             shallow.b[h] = float(hyp["b"])
-        cert.regions_sha256 = regions_sha256(regions_document(shallow, meta.get("source_name", ""),
-                                                              meta.get("source_sha256", "")))
+        cert.regions_sha256 = regions_sha256(regions_document(shallow, net.source_name, net.source_sha256))
     return cert
 
 
@@ -774,17 +745,11 @@ def certify_files(model_path: str, regions_path: str, *, maps: str = "auto",
         True
     """
     net = load_network(model_path)
-    try:
-        with open(regions_path) as fh:
-            doc = json.load(fh)
-    except FileNotFoundError:
-        raise UserError(f"{regions_path}: no such file") from None
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{regions_path}: not a valid regions JSON file ({exc})") from None
+    doc = read_json_file(regions_path, UserError, "not a valid regions JSON file")
     if not isinstance(doc, dict) or doc.get("schema") != "relucompile.regions":
         raise UserError(f"{regions_path}: not a relucompile regions file (schema 'relucompile.regions')")
     try:
-        cert = certify_document(net, doc, maps=maps, model_sha256=net.meta.get("source_sha256", ""),
+        cert = certify_document(net, doc, maps=maps, model_sha256=net.source_sha256,
                                 progress=progress)
     except (KeyError, TypeError, IndexError) as exc:
         raise UserError(f"{regions_path}: malformed regions file ({type(exc).__name__}: {exc})") from None

@@ -207,9 +207,8 @@ def read_points(path: str, d: int) -> np.ndarray:
 def explain_document(net, explanations, domain: Domain) -> dict:
     """The JSON document of ``relucompile explain --json`` (schema ``relucompile.explain`` v1)."""
     from relucompile.analysis.explain import SCHEMA, VERSION
-    meta = net.meta
     return {"schema": SCHEMA, "version": VERSION,
-            "model": {"source": meta.get("source_name", net.source), "sha256": meta.get("source_sha256", ""),
+            "model": {"source": net.source, "sha256": net.source_sha256,
                       "input_dim": net.d, "output_dim": net.m, "layer_widths": net.widths},
             "domain": domain.to_json(),
             "input_names": explanations[0].input_names if explanations else [],
@@ -242,7 +241,7 @@ def run_explain(argv: list[str]) -> int:
         for k, e in enumerate(explanations):
             title = f"== input {k + 1} of {len(explanations)} ==\n" if len(explanations) > 1 else ""
             blocks.append(title + e.to_text(args.digits, args.all_conditions))
-        source = net.meta.get("source_name", net.source)
+        source = net.source
         text = f"# {source}: the linear rule at each input (layers and units count from 0)\n" + "\n\n".join(blocks) + "\n"
     if args.output:
         from relucompile.backends.files import atomic_write

@@ -154,7 +154,7 @@ def run_prune(argv: list[str]) -> int:
     if domain is None:
         raise UserError("prune needs a domain (--box or --domain): on all of R^d no unit is stable")
     small, report = prune_network(net, domain, args.method)
-    model = network_onnx(small, net.meta.get("signature", {}), __version__)
+    model = network_onnx(small, net.signature, __version__)
     atomic_write(args.output, lambda f: f.write(model.SerializeToString()))
     if not args.quiet:
         print(f"{os.path.basename(args.model)} over {domain.describe()}: " + report.text() + f"\n-> {args.output}")

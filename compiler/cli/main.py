@@ -197,7 +197,7 @@ def _compile_one(args, net, domain, output, regions, equations_format, start) ->
         from relucompile.backends.two_layer import write_two_layer
         from relucompile.analysis.one_d import two_layer_form
         write_two_layer(two_layer_form(shallow, args.basis, args.pivot), output,
-                        net.meta["signature"], fmt=equations_format, digits=args.digits)
+                        net.signature, fmt=equations_format, digits=args.digits)
     elif equations_format:
         from relucompile.backends.equations import write_equations
         write_equations(shallow, output, equations_format, digits=args.digits)

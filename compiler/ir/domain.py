@@ -14,7 +14,6 @@ Example:
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -22,7 +21,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from relucompile.errors import DomainError
+from relucompile.errors import DomainError, read_json_file
+from relucompile.numeric.tolerances import GEOMETRIC_TOL
 
 
 @dataclass
@@ -84,13 +84,7 @@ class Domain:
     @staticmethod
     def from_json(path: str) -> "Domain":
         """Read ``{"lower": [...], "upper": [...]}`` or ``{"G": [[...]], "g": [...]}``."""
-        try:
-            with open(path) as f:
-                spec = json.load(f)
-        except FileNotFoundError:
-            raise DomainError(f"{path}: no such file") from None
-        except (OSError, ValueError) as exc:
-            raise DomainError(f"{path}: not valid JSON ({exc})") from None
+        spec = read_json_file(path, DomainError)
         if not isinstance(spec, dict):
             raise DomainError(f"{path}: expected a JSON object with lower/upper or G/g")
         try:
@@ -213,7 +207,7 @@ def _polytope_hull(G: np.ndarray, g: np.ndarray) -> Hull:
     lp = LinearProgram(d)
     for row, rhs in zip(G, g):
         lp.add_row(row, rhs)
-    scale = 1e-9 * max(1.0, float(np.max(np.abs(g))) if g.size else 1.0)
+    scale = GEOMETRIC_TOL * max(1.0, float(np.max(np.abs(g))) if g.size else 1.0)
     implicit = []
     for i in range(G.shape[0]):
         res = lp.minimize(G[i])  # slack g_i - G_i x is maximal where G_i x is minimal

@@ -25,6 +25,7 @@ import networkx as nx
 import numpy as np
 
 from relucompile.errors import ModelError
+from relucompile.ir.signature import ModelSignature
 
 
 @dataclass
@@ -53,7 +54,7 @@ class Graph:
         self.source = source
         self.inputs: list[str] = []
         self.outputs: list[str] = []
-        self.meta: dict[str, Any] = {}
+        self.signature = ModelSignature()  # the source model's interface (filled by the frontend)
 
     # -- construction -------------------------------------------------------------------
     def add(self, name: str, op: str, inputs: list[str] | None = None, *, attrs: dict | None = None,

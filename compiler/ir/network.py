@@ -16,11 +16,15 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
+from relucompile.ir.signature import ModelSignature
 from relucompile.ir.values import to_exact
+
+if TYPE_CHECKING:
+    from relucompile.ir.graph import Graph
 
 
 @dataclass
@@ -37,7 +41,13 @@ class AffineLayer:
 
 @dataclass
 class ReluNet:
-    """A ReLU network on a flat input of length ``d`` with flat output of length ``m``."""
+    """A ReLU network on a flat input of length ``d`` with flat output of length ``m``.
+
+    Where it came from: ``source`` names the model (file name), ``source_sha256`` hashes the
+    model file ("" when built from weights), ``signature`` is the source's input/output
+    interface, ``graph`` the IR graph it was lowered from (None when built from weights;
+    :func:`relucompile.passes.lowering.exact_net` re-lowers it in rationals) and ``relu_nodes``
+    the source node each ReLU layer came from (one name per layer; empty when built from weights)."""
 
     d: int
     layers: list[AffineLayer]
@@ -46,7 +56,34 @@ class ReluNet:
     output_shape: tuple[int, ...] = ()
     exact: bool = False
     source: str = "<model>"
-    meta: dict[str, Any] = field(default_factory=dict)
+    source_sha256: str = ""
+    signature: ModelSignature = field(default_factory=ModelSignature)
+    graph: Graph | None = field(default=None, repr=False, compare=False)
+    relu_nodes: list[str] = field(default_factory=list, compare=False)
+
+    @property
+    def source_name(self) -> str:
+        """The name outputs cite beside ``source_sha256``: ``source`` for a network read from a
+        model file, "" for one built from weights (it has no file to name).
+
+        Example:
+            >>> from relucompile.examples.random_nets import random_mlp
+            >>> random_mlp(2, [3], 1).source_name
+            ''
+        """
+        return self.source if self.source_sha256 else ""
+
+    @property
+    def meta(self) -> Mapping[str, Any]:
+        """Read-only legacy view ``{"signature", "source_sha256", "source_name"}`` of the typed
+        fields, for code not yet moved to them (verify/run.py); new code reads the fields.
+
+        Example:
+            >>> from relucompile.examples.random_nets import random_mlp
+            >>> sorted(random_mlp(2, [3], 1).meta)
+            ['signature', 'source_name', 'source_sha256']
+        """
+        return {"signature": self.signature, "source_sha256": self.source_sha256, "source_name": self.source_name}
 
     @property
     def m(self) -> int:

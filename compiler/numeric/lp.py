@@ -1,4 +1,9 @@
-"""Small warm-started linear programs (GLPK through swiglpk).
+"""Small warm-started linear programs (GLPK through swiglpk), and the one-shot HiGHS solve.
+
+This is the package's only module that imports an LP solver (swiglpk, highspy,
+scipy.optimize); ``tests/test_solver_imports.py`` fails on any other importer.  Callers use the
+API below (rows, active rows, row bounds, box bounds, Chebyshev centre, duals), never a
+solver's internals.
 
 Region enumeration solves many tiny LPs over one polytope that grows and shrinks like a stack
 (depth-first search): :class:`LinearProgram` keeps one GLPK problem, rows are pushed and
@@ -22,19 +27,24 @@ Example:
 from __future__ import annotations
 
 import ctypes
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 import swiglpk as glp
+
+from relucompile.numeric.tolerances import LP_FEASIBILITY, LP_ACTIVE
 
 glp.glp_term_out(glp.GLP_OFF)  # GLPK prints basis messages to stdout otherwise
 
 
 @dataclass
 class LPResult:
-    status: str  # 'optimal', 'unbounded' or 'infeasible'
+    status: str  # 'optimal', 'unbounded', 'infeasible' (or 'failed': :func:`solve_highs` only)
     value: float = float("nan")
     x: np.ndarray | None = None
+    duals: np.ndarray | None = None  # multipliers >= 0 of the rows A t <= b (solve_highs only)
 
 
 def _int_array(values: list[int]):
@@ -65,7 +75,10 @@ _STATUS = {glp.GLP_OPT: "optimal", glp.GLP_UNBND: "unbounded", glp.GLP_NOFEAS: "
 class LinearProgram:
     """min c.t subject to pushed rows a.t <= b, with t free in R^k (one GLPK problem)."""
 
-    def __init__(self, k: int, cap: float = 1.0) -> None:
+    def __init__(self, k: int, cap: float = 1.0, iteration_limit: int | None = None,
+                 time_limit_ms: int | None = None) -> None:
+        """``k`` free variables; ``cap`` bounds the Chebyshev radius; the limits stop a simplex that
+        cycles on a degenerate LP (the solve then reports a non-optimal status)."""
         self.k = k
         self.cap = cap
         self._lp = glp.glp_create_prob()
@@ -82,8 +95,12 @@ class LinearProgram:
         glp.glp_init_smcp(self._parm)
         self._parm.msg_lev = glp.GLP_MSG_OFF
         self._parm.meth = glp.GLP_DUALP
-        self._parm.tol_bnd = 1e-9
-        self._parm.tol_dj = 1e-9
+        self._parm.tol_bnd = LP_FEASIBILITY
+        self._parm.tol_dj = LP_FEASIBILITY
+        if iteration_limit is not None:
+            self._parm.it_lim = iteration_limit
+        if time_limit_ms is not None:
+            self._parm.tm_lim = time_limit_ms
         self.rows: list[tuple[np.ndarray, float]] = []
         self._A = np.empty((16, k))                     # the rows again, stacked (see matrix())
         self._b = np.empty(16)
@@ -150,6 +167,81 @@ class LinearProgram:
         else:
             glp.glp_set_row_bnds(self._lp, i + 2, glp.GLP_UP, 0.0, float(b))
 
+    @contextmanager
+    def row_as_equality(self, i: int) -> Iterator[None]:
+        """Within the block, row i (0-based) holds with equality: a.t = b.
+
+        Example:
+            >>> lp = LinearProgram(1)
+            >>> _ = lp.add_row(np.array([1.0]), 2.0)
+            >>> _ = lp.add_row(np.array([-1.0]), 2.0)
+            >>> with lp.row_as_equality(0):
+            ...     float(lp.minimize(np.array([1.0])).value)
+            2.0
+            >>> float(lp.minimize(np.array([1.0])).value)
+            -2.0
+        """
+        b = self.rows[i][1]
+        glp.glp_set_row_bnds(self._lp, i + 2, glp.GLP_FX, b, b)
+        try:
+            yield
+        finally:
+            glp.glp_set_row_bnds(self._lp, i + 2, glp.GLP_UP, 0.0, b)
+
+    def active_rows(self) -> list[int]:
+        """Rows at their bound in the optimal basis of the last solve (0-based, ``rows`` order).
+
+        Example:
+            >>> lp = LinearProgram(1)
+            >>> _ = lp.add_row(np.array([1.0]), 2.0)
+            >>> _ = lp.add_row(np.array([-1.0]), 2.0)
+            >>> _ = lp.minimize(np.array([1.0]))
+            >>> lp.active_rows()
+            [1]
+        """
+        return [i for i in range(self.num_rows) if glp.glp_get_row_stat(self._lp, i + 2) == glp.GLP_NU]
+
+    def box_bounds(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per coordinate, the least and largest value over the rows (-inf/+inf where unbounded or
+        infeasible), and the optimal points found (one row each).
+
+        Example:
+            >>> lp = LinearProgram(2)
+            >>> for a, b in ([1, 1], 1), ([-1, 0], 0), ([0, -1], 0):
+            ...     _ = lp.add_row(np.array(a, float), b)
+            >>> lo, hi, points = lp.box_bounds()
+            >>> lo.tolist(), hi.tolist(), points.shape
+            ([0.0, 0.0], [1.0, 1.0], (4, 2))
+        """
+        lo, hi, points = np.empty(self.k), np.empty(self.k), []
+        for i in range(self.k):
+            e = np.zeros(self.k)
+            e[i] = 1.0
+            low, high = self.minimize(e), self.minimize(-e)
+            lo[i] = low.value if low.status == "optimal" else -np.inf
+            hi[i] = -high.value if high.status == "optimal" else np.inf
+            points += [r.x for r in (low, high) if r.x is not None]
+        return lo, hi, np.array(points, dtype=float).reshape(len(points), self.k)
+
+    def active_rows_highs(self, c: np.ndarray) -> tuple[str, list[int]]:
+        """Status of min c.t over the rows and its active rows, solved afresh by HiGHS: the
+        fallback when GLPK gives up or its basis is not exactly optimal.  A row is active when its
+        multiplier is positive or its slack is zero (both up to :data:`LP_ACTIVE`).
+
+        Example:
+            >>> lp = LinearProgram(1)
+            >>> _ = lp.add_row(np.array([1.0]), 2.0)
+            >>> _ = lp.add_row(np.array([-1.0]), 2.0)
+            >>> lp.active_rows_highs(np.array([1.0]))
+            ('optimal', [1])
+        """
+        A, b = self.matrix()
+        res = solve_highs(c, A, b)
+        if res.status != "optimal":
+            return res.status, []
+        slack = b - A @ res.x
+        return "optimal", [i for i in range(len(b)) if res.duals[i] > LP_ACTIVE or abs(slack[i]) <= LP_ACTIVE]
+
     def _solve(self) -> int:
         self.solves += 1
         ret = glp.glp_simplex(self._lp, self._parm)
@@ -200,6 +292,25 @@ class LinearProgram:
         result = (self._x(), glp.glp_get_col_prim(self._lp, self.k + 1)) if status == glp.GLP_OPT else (None, -1.0)
         glp.glp_set_col_bnds(self._lp, self.k + 1, glp.GLP_FX, 0.0, 0.0)
         return result
+
+
+def solve_highs(c: np.ndarray, A: np.ndarray, b: np.ndarray,
+                bounds: list[tuple[float | None, float | None]] | None = None) -> LPResult:
+    """min c.t subject to A t <= b (variables free unless ``bounds`` gives (lower, upper) pairs,
+    None for no bound), one-shot through HiGHS (scipy); ``duals`` are the rows' multipliers >= 0.
+
+    Example:
+        >>> res = solve_highs(np.array([1.0]), np.array([[1.0], [-1.0]]), np.array([2.0, 2.0]))
+        >>> res.status, float(res.value), res.duals.tolist()
+        ('optimal', -2.0, [0.0, 1.0])
+    """
+    from scipy.optimize import linprog
+    k = len(c)
+    res = linprog(c, A_ub=A.reshape(len(b), k), b_ub=b, bounds=bounds or [(None, None)] * k, method="highs")
+    status = {0: "optimal", 2: "infeasible", 3: "unbounded"}.get(res.status, "failed")
+    if status != "optimal":
+        return LPResult(status)
+    return LPResult(status, float(res.fun), np.asarray(res.x), -np.asarray(res.ineqlin.marginals))
 
 
 def chebyshev_center(G: np.ndarray, g: np.ndarray, cap: float = 1e6) -> tuple[np.ndarray, float]:

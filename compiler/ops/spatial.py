@@ -49,12 +49,15 @@ def _geometry(node, ctx, in_spatial, kernel, attrs, ceil_mode=False) -> tm.Geome
         raise _fail(node, ctx, str(exc)) from None
 
 
-def op_conv(node, args, ctx):
-    x, w = args[0], _const(node, ctx, args[1], "Conv's weights")
+def _conv_operands(node, args, ctx) -> tuple:
+    """(x, weights, bias or None, x's shape, group, kernel shape) of a Conv or ConvTranspose node."""
+    x, w = args[0], _const(node, ctx, args[1], f"{node.op}'s weights")
     bias = args[2] if len(args) > 2 and args[2] is not None else None
-    shape = shape_of(x)
-    group = int(node.attrs.get("group", 1))
-    kernel = tuple(node.attrs.get("kernel_shape", w.shape[2:]))
+    return x, w, bias, shape_of(x), int(node.attrs.get("group", 1)), tuple(node.attrs.get("kernel_shape", w.shape[2:]))
+
+
+def op_conv(node, args, ctx):
+    x, w, bias, shape, group, kernel = _conv_operands(node, args, ctx)
     if kernel != tuple(w.shape[2:]):
         raise _fail(node, ctx, f"kernel_shape {list(kernel)} differs from the weights' {list(w.shape[2:])}")
     if shape[1] != w.shape[1] * group or w.shape[0] % group:
@@ -68,11 +71,7 @@ def op_conv(node, args, ctx):
 
 
 def op_conv_transpose(node, args, ctx):
-    x, w = args[0], _const(node, ctx, args[1], "ConvTranspose's weights")
-    bias = args[2] if len(args) > 2 and args[2] is not None else None
-    shape = shape_of(x)
-    group = int(node.attrs.get("group", 1))
-    kernel = tuple(node.attrs.get("kernel_shape", w.shape[2:]))
+    x, w, bias, shape, group, kernel = _conv_operands(node, args, ctx)
     n = len(shape) - 2
     if kernel != tuple(w.shape[2:]) or shape[1] != w.shape[0]:
         raise _fail(node, ctx, f"weights {list(w.shape)} do not match input {list(shape)} / kernel_shape")

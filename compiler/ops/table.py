@@ -17,6 +17,7 @@ from relucompile.ops import pwl as pwl
 from relucompile.ops import spatial as sp
 from relucompile.ops.base import OpSpec, _add, _const, _fail, _is_sym, _linear, _scale
 from relucompile.ir.values import to_exact
+from relucompile.numeric.tolerances import ONNX_NORM_EPSILON
 
 
 NOT_PIECEWISE_LINEAR = {
@@ -171,10 +172,9 @@ def op_batchnorm(node, args, ctx):
         raise _fail(node, ctx, "BatchNormalization in training mode is not supported")
     if node.attrs.get("spatial", 1) == 0:  # opsets < 9: statistics per activation, not per channel
         raise _fail(node, ctx, "BatchNormalization with spatial=0 is not supported")
-    eps = node.attrs.get("epsilon", 1e-5)
+    eps = node.attrs.get("epsilon", ONNX_NORM_EPSILON)
     if np.any(np.asarray(var, dtype=np.float64) + eps <= 0):
-        raise _fail(node, ctx, "BatchNormalization's variance plus epsilon must be positive")
-    # inference: y = scale * (x - mean) / sqrt(var + eps) + bias; the square root is of constants
+        raise _fail(node, ctx, "BatchNormalization's variance plus epsilon must be positive")    # inference: y = scale * (x - mean) / sqrt(var + eps) + bias; the square root is of constants
     denom = np.sqrt(np.asarray(var, dtype=np.float64) + eps)
     if ctx.exact:
         denom = to_exact(denom)

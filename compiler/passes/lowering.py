@@ -124,7 +124,7 @@ def lower(graph: Graph, exact: bool = False) -> ReluNet:
             if layer.weights[b].size == 0:
                 del layer.weights[b]
     net = ReluNet(d=d, layers=ctx.layers, output=output, input_shape=shape, output_shape=tuple(out.shape),
-                  exact=exact, source=graph.source, meta={"graph": graph, "relu_nodes": ctx.relu_nodes})
+                  exact=exact, source=graph.source, graph=graph, relu_nodes=ctx.relu_nodes)
     return net
 
 
@@ -132,11 +132,11 @@ def exact_net(net: ReluNet) -> ReluNet:
     """The same network with exact rational weights (re-lowered from its IR graph)."""
     if net.exact:
         return net
-    graph = net.meta.get("graph")
+    graph = net.graph
     if graph is None:  # built directly from weights: they are exact binary fractions
         conv = lambda L: AffineLayer({b: to_exact(W) for b, W in L.weights.items()}, to_exact(L.bias))
         return ReluNet(net.d, [conv(L) for L in net.layers], conv(net.output), net.input_shape,
-                       net.output_shape, True, net.source, dict(net.meta))
+                       net.output_shape, True, net.source, net.source_sha256, net.signature)
     return lower(graph, exact=True)
 
 

@@ -26,6 +26,7 @@ from relucompile.regions.parallel import run_split
 from relucompile.regions.split import Limits, ProgressFn
 from relucompile.regions.store import RegionSet
 from relucompile.regions.vertex_engine import DegenerateVertexSet, VertexEngine, vertex_engine_applies
+from relucompile.numeric.tolerances import ENGINE_REL_TOL
 
 __all__ = ["ENGINES", "AutoEngine", "Limits", "SplitEngine", "enumerate_regions"]
 
@@ -35,7 +36,7 @@ class SplitEngine:
 
     name = "split"
 
-    def __init__(self, rel_tol: float = 1e-8) -> None:
+    def __init__(self, rel_tol: float = ENGINE_REL_TOL) -> None:
         self.rel_tol = rel_tol
 
     def __call__(self, net: ReluNet, domain: Domain, limits: Limits | None = None,

@@ -29,6 +29,7 @@ Example:
 from __future__ import annotations
 
 import numpy as np
+from relucompile.numeric.tolerances import FACET_MARGIN_FLOOR, GEOMETRIC_TOL, ROUNDING_NOISE
 
 try:  # qhull gives the vertices; without scipy every row not shown a facet by a witness gets its LP
     from scipy.spatial import ConvexHull, QhullError
@@ -61,7 +62,7 @@ def facet_certificates(A: np.ndarray, b: np.ndarray, centre: np.ndarray,
     slack = b - A @ centre
     if slack.min() <= 0:
         return verdict, None
-    margin = max(1e3 * tol, 1e-10)
+    margin = max(1e3 * tol, FACET_MARGIN_FLOOR)
     use_hull = ConvexHull is not None and 2 <= k <= max_hull_dim and n > k
     found = _vertices(A, b, centre, slack) if use_hull else None
     if found is None or found is UNBOUNDED:
@@ -86,7 +87,7 @@ def _shoot(A: np.ndarray, slack: np.ndarray, U: np.ndarray, margin: float, verdi
     than ``margin`` before the second row is hit (a witness point)."""
     AU = A @ U.T                                      # (rows, rays)
     with np.errstate(divide="ignore", invalid="ignore"):
-        T = np.where(AU > 1e-12, slack[:, None] / AU, np.inf)
+        T = np.where(AU > ROUNDING_NOISE, slack[:, None] / AU, np.inf)
     if T.shape[0] < 2:
         gain = np.where(np.isfinite(T[0]), 1.0, 0.0)
         first = np.zeros(T.shape[1], dtype=int)
@@ -125,7 +126,7 @@ def _vertices(A: np.ndarray, b: np.ndarray, centre: np.ndarray,
     except (QhullError, ValueError):
         return None
     offsets = eq[:, -1]
-    if offsets.max() >= -1e-9 * np.abs(polar).max():
+    if offsets.max() >= -GEOMETRIC_TOL * np.abs(polar).max():
         # the origin is not strictly inside the polar hull: a facet n.p + o <= 0 with o >= 0 has
         # a_j . n <= 0 for every row, so n is a direction of recession if that holds exactly
         for n in eq[offsets >= 0, :-1]:
@@ -134,6 +135,6 @@ def _vertices(A: np.ndarray, b: np.ndarray, centre: np.ndarray,
         return None
     V = centre + eq[:, :-1] / (-offsets)[:, None]
     vals = A @ V.T - b[:, None]
-    if not np.isfinite(vals).all() or vals.max() > 1e-9 * (1.0 + np.abs(b).max() + np.abs(V).max()):
+    if not np.isfinite(vals).all() or vals.max() > GEOMETRIC_TOL * (1.0 + np.abs(b).max() + np.abs(V).max()):
         return None
     return V, vals

@@ -45,6 +45,7 @@ from relucompile.ir.network import ReluNet
 from relucompile.numeric.lp import LinearProgram, chebyshev_center
 from relucompile.regions.facet_certificates import facet_certificates
 from relucompile.regions.store import RegionSet
+from relucompile.numeric.tolerances import GEOMETRIC_TOL, MIN_TOL_SCALE, ROUNDING_NOISE
 
 
 @dataclass
@@ -85,7 +86,7 @@ class _SplitRun:
             _, radius = chebyshev_center(self.hull.Gt, self.hull.gt)
             if radius <= 0:
                     raise DomainError("the domain has no interior in its affine hull")
-            scale = min(max(radius, 1e-12), 1.0) if self.bounded_domain else 1.0
+            scale = min(max(radius, MIN_TOL_SCALE), 1.0) if self.bounded_domain else 1.0
         self.tol = rel_tol * scale
         self.lp = LinearProgram(self.k, cap=1.0 if not self.bounded_domain else max(1.0, 2 * scale))
         self.result = RegionSet(domain, net.d, net.m, net.widths)
@@ -187,7 +188,7 @@ class _SplitRun:
         norms = np.linalg.norm(Zt, axis=1)
         n = Zt.shape[0]
         signs = np.zeros(n, dtype=np.int8)
-        flat = norms <= 1e-12 * (1.0 + np.abs(zt))
+        flat = norms <= ROUNDING_NOISE * (1.0 + np.abs(zt))
         signs[flat] = np.where(zt[flat] > 0, 1, -1)
         safe = np.where(flat, 1.0, norms)
         unit = (Zt / safe[:, None], zt / safe)
@@ -206,15 +207,7 @@ class _SplitRun:
         self.resolve(l, blocks, pattern, Mx, mx, unit, signs, undecided, t_int, witnesses)
 
     def bounding_box(self):
-        lo, hi, pts = np.empty(self.k), np.empty(self.k), []
-        for i in range(self.k):
-            e = np.zeros(self.k)
-            e[i] = 1.0
-            r1, r2 = self.lp.minimize(e), self.lp.minimize(-e)
-            lo[i] = r1.value if r1.status == "optimal" else -np.inf
-            hi[i] = -r2.value if r2.status == "optimal" else np.inf
-            pts += [r.x for r in (r1, r2) if r.x is not None]
-        return lo, hi, np.array(pts, dtype=float).reshape(len(pts), self.k)
+        return self.lp.box_bounds()
 
     def resolve(self, l, blocks, pattern, Mx, mx, unit, signs, undecided, t_int, witnesses) -> None:
         """Decide the undecided units of layer l on the current polytope; split on a crossing one."""
@@ -279,7 +272,7 @@ class _SplitRun:
         for s in (1, -1):
             self.lp.add_row(-s * W[k], s * w0[k])
             ball = min(parent_inner, s * at_centre)  # a ball around t_int inside this side
-            if ball > 10 * tol + 1e-9:  # the side is no sliver: its Chebyshev LP waits for the leaf
+            if ball > 10 * tol + GEOMETRIC_TOL:  # the side is no sliver: its Chebyshev LP waits for the leaf
                 centre, radius, inner = t_int, None, ball
             else:
                 centre, radius = self.lp.chebyshev()

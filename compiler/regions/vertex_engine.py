@@ -60,6 +60,7 @@ from relucompile.errors import RegionLimitError
 from relucompile.ir.network import AffineLayer, ReluNet
 from relucompile.regions.store import RegionSet
 from relucompile.errors import DomainError
+from relucompile.numeric.tolerances import ENGINE_REL_TOL, MIN_TOL_SCALE, ROUNDING_NOISE
 
 MAX_DIM = 12          # 2^k box corners to start from
 VERTEX_BUDGET = 8_000_000   # vertices held at once (about 100 bytes each), see run_layers
@@ -191,7 +192,7 @@ class VertexEngine:
 
     name = "vertex"
 
-    def __init__(self, rel_tol: float = 1e-8) -> None:
+    def __init__(self, rel_tol: float = ENGINE_REL_TOL) -> None:
         self.rel_tol = rel_tol
 
     def __call__(self, net: ReluNet, domain: Domain, limits=None, progress: ProgressFn | None = None,
@@ -219,7 +220,7 @@ class _VertexRun:
             self.cone_centre = np.random.default_rng(7).uniform(-0.1, 0.1, self.k) + 0.0123456789
         else:
             self.lo, self.hi, self.lo_row, self.hi_row = box
-            self.tol = rel_tol * min(max(float(np.min(self.hi - self.lo)) / 2, 1e-12), 1.0)
+            self.tol = rel_tol * min(max(float(np.min(self.hi - self.lo)) / 2, MIN_TOL_SCALE), 1.0)
         self.result = RegionSet(domain, net.d, net.m, net.widths)
         self.start = time.time()
         total_units = int(sum(net.widths))
@@ -401,7 +402,7 @@ class _VertexRun:
         # the unit in hull coordinates t (einsum: BLAS threads would spin after each small product)
         Zt, zt = np.einsum("gnd,dk->gnk", Z, self.hull.U), z + np.einsum("gnd,d->gn", Z, self.hull.x0)
         norms = np.linalg.norm(Zt, axis=2)
-        flat = norms <= 1e-12 * (1.0 + np.abs(zt))
+        flat = norms <= ROUNDING_NOISE * (1.0 + np.abs(zt))
         inv = np.where(flat, 0.0, 1.0 / np.where(flat, 1.0, norms))
         Zn, zn = Z * inv[:, :, None], z * inv
         if self.cone:

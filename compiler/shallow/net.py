@@ -35,6 +35,7 @@ from relucompile.ir.network import ReluNet
 from relucompile.regions.store import RegionSet
 from relucompile.ir.values import to_exact
 from relucompile.passes.lowering import exact_net
+from relucompile.numeric.tolerances import GEOMETRIC_TOL, REFERENCE_MARGIN, ROUNDING_NOISE, TINY
 
 INF = float("inf")
 
@@ -112,7 +113,7 @@ class ShallowNet:
         """f(X) for a batch (N, d) in float64; NaN rows outside the domain."""
         X = np.atleast_2d(np.asarray(X, dtype=np.float64))
         out = np.full((X.shape[0], self.m), np.nan)
-        inside = self.domain.contains(X, tol=1e-12 * (1 + np.abs(X).max(initial=0)))
+        inside = self.domain.contains(X, tol=ROUNDING_NOISE * (1 + np.abs(X).max(initial=0)))
         if np.any(inside):
             Xi = X[inside]
             idx = self.select_cells(Xi)
@@ -296,7 +297,7 @@ def choose_reference_point(regions: RegionSet, hyperplanes: list[int], rng: np.r
     hyperplanes = np.asarray(hyperplanes, dtype=np.int64)
     W = regions.hyperplanes.W[hyperplanes].reshape(-1, regions.d)
     b = regions.hyperplanes.b[hyperplanes]
-    norms = np.maximum(np.linalg.norm(W @ hull.U, axis=1), 1e-300)
+    norms = np.maximum(np.linalg.norm(W @ hull.U, axis=1), TINY)
     from relucompile.numeric.lp import chebyshev_center
     if hull.Gt.shape[0]:
         centre, radius = chebyshev_center(hull.Gt, hull.gt)
@@ -312,9 +313,9 @@ def choose_reference_point(regions: RegionSet, hyperplanes: list[int], rng: np.r
         margin = float(np.min(np.abs(W @ x + b) / norms)) if len(hyperplanes) else 1.0
         if margin > best_margin:
             best, best_margin = x, margin
-        if margin > 1e-6 * max(radius, 1e-9):
+        if margin > REFERENCE_MARGIN * max(radius, GEOMETRIC_TOL):
             return x
-    if best is None or best_margin <= 1e-12:
+    if best is None or best_margin <= ROUNDING_NOISE:
         raise RuntimeError("could not find a generic reference point")
     return best
 

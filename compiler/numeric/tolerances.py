@@ -1,0 +1,67 @@
+"""The package's float tolerances, named once, each with why it has its value.
+
+Float arithmetic only proposes (cells, points, LP optima); exact rationals decide where it
+matters (docs/design.md, float policy).  These tolerances say when a float quantity counts as
+zero, as on a hyperplane, or as clearly non-zero.  ``tests/test_tolerances.py`` fails on a bare
+scientific-notation literal (``1e-9``) anywhere else in the package: name it here instead.
+
+Example:
+    >>> ROUNDING_NOISE < GEOMETRIC_TOL < ENGINE_REL_TOL
+    True
+    >>> UNIT_ROUNDOFF == 2.0 ** -53
+    True
+"""
+from __future__ import annotations
+
+UNIT_ROUNDOFF = 2.0 ** -53
+"""Unit roundoff of float64: the relative error of one correctly rounded operation."""
+
+TINY = 1e-300
+"""A positive floor far above the subnormals (~4.9e-324): keeps a division or a strict
+comparison finite where the true value may be exactly 0."""
+
+ROUNDING_NOISE = 1e-12
+"""Relative size below which a float64 quantity is rounding noise: ~4500 unit roundoffs, the
+error of a dot product of a few thousand terms; used to zero printed coefficients, to call a row
+flat, and to treat a value as 0 relative to its scale."""
+
+VANISHING_ROW = 1e-13
+"""Relative norm below which a projected row is parallel to the facet it is projected on (a
+tenth of :data:`ROUNDING_NOISE`: only rows that vanish up to rounding are dropped)."""
+
+GEOMETRIC_TOL = 1e-9
+"""Relative slack for "on the hyperplane" and "inside the domain" tests on float points: the
+accuracy of GLPK's solutions (:data:`LP_FEASIBILITY`) and of float-composed affine maps, so
+points that a float solver put on a boundary are recognised as such."""
+
+LP_FEASIBILITY = 1e-9
+"""GLPK's primal and dual feasibility tolerance (``tol_bnd``, ``tol_dj``): ten times tighter
+than GLPK's default 1e-7, since the rows are unit-normalised and results feed exact checks."""
+
+LP_ACTIVE = 1e-12
+"""A row is active at a HiGHS optimum when its multiplier exceeds this or its slack is below it
+(:data:`ROUNDING_NOISE`: a looser cut adds rows the exact Farkas solve then rejects)."""
+
+ENGINE_REL_TOL = 1e-8
+"""The enumeration engines' relative tolerance for a unit's sign on a cell (times the cell's
+radius, at most 1): ten times :data:`GEOMETRIC_TOL`, so an LP's own error never flips a sign."""
+
+MIN_TOL_SCALE = 1e-12
+"""Floor of the length scale the engines' tolerance is relative to (a domain of width 0 would
+otherwise give tolerance 0)."""
+
+FACET_MARGIN_FLOOR = 1e-10
+"""Least margin a facet certificate requires of a separating point, whatever the engine's
+tolerance (between :data:`ROUNDING_NOISE` and :data:`GEOMETRIC_TOL`)."""
+
+REFERENCE_MARGIN = 1e-6
+"""A reference point p is accepted once every hyperplane is at least this far from it relative
+to the domain's inradius: far enough that the exact sign of h(p) is never in doubt."""
+
+CONFORMANCE_RTOL = 1e-5
+"""Relative tolerance of the op conformance tests against onnxruntime, which computes in float32
+(unit roundoff ~6e-8; 1e-5 leaves room for a few hundred accumulated roundings)."""
+
+ONNX_NORM_EPSILON = 1e-5
+"""The ONNX specification's default ``epsilon`` of the normalisation ops (a model constant, not a
+tolerance of ours; named here so the literal is declared once)."""
