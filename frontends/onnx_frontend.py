@@ -229,7 +229,8 @@ def load_onnx(model: str | os.PathLike | onnx.ModelProto, source: str | None = N
         _concatenated_inputs(g, inputs, ir_shapes)
     if out is not None:
         g.signature = g.signature.replace(output_name=out.name, output_dims=tuple(_dims(out)))
-    constants: dict[str, np.ndarray] = {}    for t in onnx_graph.initializer:
+    constants: dict[str, np.ndarray] = {}
+    for t in onnx_graph.initializer:
         constants[t.name] = numpy_helper.to_array(t)
         g.add(t.name, "Constant", value=constants[t.name])
     produced_by: dict[str, str] = {}

@@ -174,7 +174,8 @@ def op_batchnorm(node, args, ctx):
         raise _fail(node, ctx, "BatchNormalization with spatial=0 is not supported")
     eps = node.attrs.get("epsilon", ONNX_NORM_EPSILON)
     if np.any(np.asarray(var, dtype=np.float64) + eps <= 0):
-        raise _fail(node, ctx, "BatchNormalization's variance plus epsilon must be positive")    # inference: y = scale * (x - mean) / sqrt(var + eps) + bias; the square root is of constants
+        raise _fail(node, ctx, "BatchNormalization's variance plus epsilon must be positive")
+    # inference: y = scale * (x - mean) / sqrt(var + eps) + bias; the square root is of constants
     denom = np.sqrt(np.asarray(var, dtype=np.float64) + eps)
     if ctx.exact:
         denom = to_exact(denom)
