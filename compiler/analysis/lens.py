@@ -36,6 +36,7 @@ import numpy as np
 from relucompile.ir.domain import Domain
 from relucompile.ir.network import ReluNet
 from relucompile.ir.values import to_float
+from relucompile.numeric.tolerances import GEOMETRIC_TOL, ROUNDING_NOISE, TINY
 
 
 @dataclass
@@ -144,8 +145,8 @@ def linear_lens(net: ReluNet, X: np.ndarray, labels: Sequence | np.ndarray | Non
         labels = np.asarray(labels).reshape(-1)
         if len(labels) != len(X):
             raise ValueError(f"{len(labels)} labels for {len(X)} samples")
-    if domain is not None and not domain.contains(X, tol=1e-9).all():
-        bad = int(np.flatnonzero(~domain.contains(X, tol=1e-9))[0])
+    if domain is not None and not domain.contains(X, tol=GEOMETRIC_TOL).all():
+        bad = int(np.flatnonzero(~domain.contains(X, tol=GEOMETRIC_TOL))[0])
         raise ValueError(f"sample {bad} lies outside the domain {domain.describe()}")
     patterns = np.concatenate([p for p in net.pattern(X)], axis=1) if net.layers else np.zeros((len(X), 0), bool)
     _, first, cell_ids = np.unique(patterns, axis=0, return_index=True, return_inverse=True)
@@ -168,7 +169,7 @@ def linear_lens(net: ReluNet, X: np.ndarray, labels: Sequence | np.ndarray | Non
                    for l, layer in enumerate(net.layers)] + [-g]
         Wh, bh = np.concatenate(hyper_W), np.concatenate(hyper_b)
         along = np.linalg.norm(Wh @ basis, axis=1)
-        flat = along <= 1e-12 * np.maximum(np.linalg.norm(Wh, axis=1), 1e-300)
+        flat = along <= ROUNDING_NOISE * np.maximum(np.linalg.norm(Wh, axis=1), TINY)
         if (~flat).any():
             values = np.abs(X[rows] @ Wh[~flat].T + bh[~flat])
             distance[rows] = (values / along[~flat]).min(axis=1)

@@ -39,8 +39,10 @@ from typing import Any
 
 import numpy as np
 
+from relucompile.analysis.cells import bounding_box
 from relucompile.ir.domain import Domain
 from relucompile.ir.network import AffineLayer, ReluNet
+from relucompile.numeric.tolerances import GEOMETRIC_TOL
 
 DEAD, UNSTABLE, ACTIVE = -1, 0, 1
 
@@ -118,20 +120,13 @@ def _states_by_cells(net: ReluNet, domain: Domain) -> list[np.ndarray]:
 
 
 def _bounding_box(domain: Domain) -> tuple[np.ndarray, np.ndarray] | None:
-    """The domain's bounding box (one LP pair per coordinate for a polytope); None if unbounded."""
-    if domain.kind == "box":
-        return np.asarray(domain.lower, float), np.asarray(domain.upper, float)
-    if domain.kind == "reals" or not domain.bounded:
+    """The domain's bounding box, padded by the LPs' feasibility slack; None if unbounded."""
+    lo, hi = bounding_box(domain)
+    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
         return None
-    from relucompile.numeric.lp import LinearProgram
-    G, g = domain.inequalities()
-    lp = LinearProgram(domain.d)
-    for row, rhs in zip(G, g):
-        lp.add_row(row, rhs)
-    eye = np.eye(domain.d)
-    lo = np.array([lp.minimize(eye[i]).value for i in range(domain.d)])
-    hi = np.array([-lp.minimize(-eye[i]).value for i in range(domain.d)])
-    pad = 1e-9 * (1.0 + np.abs(lo) + np.abs(hi))
+    if domain.kind == "box":
+        return lo, hi
+    pad = GEOMETRIC_TOL * (1.0 + np.abs(lo) + np.abs(hi))   # a polytope's box comes from LPs (~1e-9 feasible)
     return lo - pad, hi + pad
 
 

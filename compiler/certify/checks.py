@@ -45,7 +45,7 @@ import numpy as np
 
 from relucompile.backends.regions_json import regions_document
 from relucompile.certify.exact import ExactHull, ExactMaps, FoldingBounds
-from relucompile.errors import UserError
+from relucompile.errors import UserError, read_json_file
 from relucompile.frontends.load import load_network
 from relucompile.ir.domain import Domain
 from relucompile.numeric.lp import LinearProgram
