@@ -76,7 +76,15 @@ def _dims(value_info: onnx.ValueInfoProto) -> list[int | str]:
     return [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else (d.dim_param or "?") for d in t.shape.dim]
 
 
-def _attrs(node: onnx.NodeProto) -> dict[str, Any]:
+def _attrs(node: onnx.NodeProto, source: str = "") -> dict[str, Any]:
+    try:
+        return _decode_attrs(node)
+    except (ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
+        raise ModelError(source, node.name or (node.output[0] if node.output else ""), node.op_type,
+                         f"an attribute cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})") from None
+
+
+def _decode_attrs(node: onnx.NodeProto) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for a in node.attribute:
         v = onnx.helper.get_attribute_value(a)
@@ -88,6 +96,23 @@ def _attrs(node: onnx.NodeProto) -> dict[str, Any]:
             v = [s.decode() for s in v]
         out[a.name] = v
     return out
+
+
+def _type_name(elem: int) -> str:
+    try:
+        return onnx.TensorProto.DataType.Name(elem)
+    except ValueError:
+        return f"#{elem} (not an ONNX type)"
+
+
+def _tensor(t: onnx.TensorProto, source: str) -> np.ndarray:
+    """An initializer's array; one line naming it when its data does not match its dims or type."""
+    try:
+        return numpy_helper.to_array(t)
+    except Exception as exc:  # onnx raises ValueError, TypeError, KeyError, ... for inconsistent tensors
+        why = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise ModelError(source, t.name, "initializer", f"its data does not match its dims {list(t.dims)} and "
+                         f"type {_type_name(t.data_type)} ({why})") from None
 
 
 def _constant_value(node: onnx.NodeProto, attrs: dict[str, Any], source: str) -> np.ndarray:
@@ -209,7 +234,7 @@ def load_onnx(model: str | os.PathLike | onnx.ModelProto, source: str | None = N
     for inp in inputs:
         elem = inp.type.tensor_type.elem_type
         if elem not in FLOAT_TYPES:
-            raise ModelError(source, inp.name, "Input", f"input type {onnx.TensorProto.DataType.Name(elem)} is not a float type")
+            raise ModelError(source, inp.name, "Input", f"input type {_type_name(elem)} is not a float type")
         if not inp.type.tensor_type.HasField("shape"):
             raise ModelError(source, inp.name, "Input", "the input has no shape")
         if any(d == 0 for d in _dims(inp)):
@@ -231,7 +256,7 @@ def load_onnx(model: str | os.PathLike | onnx.ModelProto, source: str | None = N
         g.signature = g.signature.replace(output_name=out.name, output_dims=tuple(_dims(out)))
     constants: dict[str, np.ndarray] = {}
     for t in onnx_graph.initializer:
-        constants[t.name] = numpy_helper.to_array(t)
+        constants[t.name] = _tensor(t, source)
         g.add(t.name, "Constant", value=constants[t.name])
     produced_by: dict[str, str] = {}
     for node in _sorted_nodes(onnx_graph, {i.name for i in inputs} | init_names, source):
@@ -244,7 +269,7 @@ def load_onnx(model: str | os.PathLike | onnx.ModelProto, source: str | None = N
         if op not in OPS or op == "Affine":
             supported = ", ".join(sorted(k for k in OPS if k != "Affine"))
             raise ModelError(source, label, op, f"op not supported (supported: {supported})")
-        attrs = _attrs(node)
+        attrs = _attrs(node, source)
         unknown = unsupported_attributes(op, attrs) if op != "Constant" else []
         if unknown:
             raise ModelError(source, label, op, f"attribute {', '.join(unknown)} is not supported")
@@ -267,7 +292,10 @@ def load_onnx(model: str | os.PathLike | onnx.ModelProto, source: str | None = N
               attrs={} if op == "Constant" else attrs, value=value, origin=label)
         for extra in node.output[1:]:
             produced_by[extra] = f"<unsupported second output of {label}>"
+    input_names = {i.name for i in inputs}
     for o in onnx_graph.output:
+        if not o.name or o.name in input_names:
+            raise ModelError(source, o.name, "Output", "a graph output must be a named tensor that is not an input")
         if o.name not in g.dag:
             raise ModelError(source, o.name, "", "the graph output is not produced by any node")
     if len(onnx_graph.output) == 1:

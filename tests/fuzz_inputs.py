@@ -89,12 +89,12 @@ def mutate_model(rng: random.Random, model: onnx.ModelProto) -> bytes:
             t = rng.choice(g.initializer)
             t.data_type = rng.choice([TensorProto.INT64, TensorProto.STRING, TensorProto.BOOL, TensorProto.DOUBLE,
                                       TensorProto.FLOAT16, 0, 999])
-        elif kind == 6:
+        elif kind == 6 and g.input:
             dims = g.input[0].type.tensor_type.shape.dim
             if dims:
                 dims[rng.randrange(len(dims))].dim_value = rng.choice([0, 3, 4, 1000, 10 ** 7])
-        elif kind == 7:
-            g.output[0].name = rng.choice(["", "nowhere", g.input[0].name, "y" * 300])
+        elif kind == 7 and g.output:
+            g.output[0].name = rng.choice(["", "nowhere", g.input[0].name if g.input else "x", "y" * 300])
         elif kind == 8 and node is not None:
             node.output[0] = rng.choice(["x", "", node.input[0] if node.input else "z", "dup"])
         elif kind == 9:
@@ -111,7 +111,7 @@ def mutate_model(rng: random.Random, model: onnx.ModelProto) -> bytes:
             if arr.size:
                 arr.reshape(-1)[rng.randrange(arr.size)] = rng.choice([np.nan, np.inf, -np.inf, 1e30, 1e-40])
             t.CopyFrom(numpy_helper.from_array(arr, t.name))
-        elif kind == 13:
+        elif kind == 13 and g.input:
             g.input[0].type.tensor_type.elem_type = rng.choice([TensorProto.INT32, TensorProto.STRING, 0, 99])
         elif kind == 14 and node is not None:
             node.domain = rng.choice(["com.microsoft", "ai.onnx.ml", "evil"])

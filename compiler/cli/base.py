@@ -268,6 +268,11 @@ def _outcome(command: Callable[[list[str]], int], argv: list[str]) -> int:
     except BrokenPipeError:
         _silence_stdout()
         return ExitCode.BROKEN_PIPE
+    except MemoryError as exc:   # a resource limit, not a bug: the model or domain is too large here
+        detail = str(exc).splitlines()[0] if str(exc) else "no detail"
+        print(f"{PROG}: error: not enough memory for this model and domain ({detail}); use a smaller domain "
+              "(--box, --domain), fewer free inputs, or a machine with more memory", file=sys.stderr)
+        return ExitCode.USAGE_ERROR
     except Exception as exc:  # a bug: say so in one line, keep the traceback available
         if os.environ.get("RELUCOMPILE_DEBUG"):
             traceback.print_exc()

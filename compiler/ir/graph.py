@@ -85,7 +85,12 @@ class Graph:
     def topological_order(self) -> list[str]:
         """Node names in a deterministic topological order (ties broken by insertion order)."""
         order = {n: i for i, n in enumerate(self.dag.nodes)}
-        return list(nx.lexicographical_topological_sort(self.dag, key=order.__getitem__))
+        try:
+            return list(nx.lexicographical_topological_sort(self.dag, key=order.__getitem__))
+        except nx.NetworkXUnfeasible:
+            cycle = [edge[0] for edge in nx.find_cycle(self.dag)]
+            raise ModelError(self.source, cycle[0], self.node(cycle[0]).op,
+                             f"the graph has a cycle ({' -> '.join(cycle[:4])}{' ...' if len(cycle) > 4 else ''})") from None
 
     def consumers(self, name: str) -> list[str]:
         return list(self.dag.successors(name))

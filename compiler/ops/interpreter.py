@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from relucompile.errors import ModelError
+from relucompile.errors import ModelError, UserError
 from relucompile.ir.graph import Graph
 from relucompile.ops.table import OPS
 from relucompile.ir.values import Value, to_exact
@@ -54,7 +54,15 @@ def execute(graph: Graph, feeds: dict[str, Value], ctx: Any) -> Value:
         spec = OPS.get(node.op)
         if spec is None:
             raise ModelError(graph.source, node.origin, node.op, "op not supported")
-        values[node.name] = spec.handler(node, [values[i] if i else None for i in node.inputs], ctx)
+        try:
+            values[node.name] = spec.handler(node, [values[i] if i else None for i in node.inputs], ctx)
+        except UserError:
+            raise
+        except (ValueError, IndexError, TypeError, KeyError, ArithmeticError) as exc:
+            # numpy refusing the node's operands: shapes, axes or attributes that do not fit together
+            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ModelError(graph.source, node.origin, node.op,
+                             f"its inputs and attributes do not fit together ({why})") from None
     return values[graph.outputs[0]]
 
 
