@@ -1,0 +1,290 @@
+"""The one point -> cell lookup: a point-location tree built from the cells' activation patterns.
+
+Every node of the tree holds cells that share the pattern of the layers before some layer l and
+tests up to ``arity`` units of layer l at once: unit u's pre-activation under that shared prefix
+is one affine function z_u(x) for all of the node's cells, and each cell lies on one closed side
+of z_u = 0 (its pattern bit), so the sign vector of the tested units sends the node's cells to
+disjoint children, without any LP.  A leaf holds one cell.  Depth is about log2 |R| / arity
+levels when the tested units split the cells evenly (they are chosen greedily to do so).
+
+Tie-break (DESIGN.md section 2): every test is oriented so that g(p) > 0 at the reference point
+p and reads ``g(x) >= 0`` (p's side, closed) against ``g(x) < 0`` (strict).  If x lies in the
+half-open cell Q_a, then x + eps (p - x) lies in the interior of P_a and on the side of g that
+the test picks, so a is in every node x visits and the leaf is a: the lookup is exact in exact
+arithmetic, on every boundary.  In floats a point within rounding of a tested hyperplane may
+take the other branch and land in a cell that touches it (the error is of rounding size, as for
+the least-violation fallback of the layered form).
+
+Tables (what the ONNX index layout gathers from): ``W (nodes, arity, d)``, ``b (nodes, arity)``
+(unused slots: 0 x + 1, always on p's side), ``children (nodes, 2**arity)`` (a leaf points to
+itself, so a fixed number of levels can be unrolled) and ``leaf_cell (nodes,)`` (-1 inside).
+
+Example:
+    >>> from relucompile.examples.random_nets import random_mlp
+    >>> from relucompile.ir.domain import Domain
+    >>> from relucompile.regions.enumerate import enumerate_regions
+    >>> from relucompile.shallow.net import build_shallow
+    >>> net = random_mlp(2, [6, 6], 1, seed=1)
+    >>> shallow = build_shallow(net, enumerate_regions(net, Domain.box([-1, -1], [1, 1])))
+    >>> index = shallow.locator
+    >>> X = np.random.default_rng(0).uniform(-1, 1, (500, 2))
+    >>> cells = index.locate(X)
+    >>> bool(np.all(shallow.regions.cells.patterns[cells] == np.hstack(net.pattern(X))))
+    True
+    >>> index.levels <= 2 * int(np.ceil(np.log2(shallow.num_cells)))
+    True
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Callable, Sequence
+
+import numpy as np
+
+DEFAULT_ARITY = 4
+
+
+@dataclass
+class PointLocator:
+    """The point-location tree of a set of cells (see module docstring)."""
+
+    W: np.ndarray             # (nodes, arity, d) oriented tests g(x) = W x + b, g(p) > 0
+    b: np.ndarray             # (nodes, arity)
+    children: np.ndarray      # (nodes, 2**arity) int: child of each sign code (bit t: g_t(x) < 0)
+    leaf_cell: np.ndarray     # (nodes,) cell of a leaf, -1 for inner nodes
+    unit: np.ndarray          # (nodes, arity) global unit index tested (-1: unused slot)
+    layer: np.ndarray         # (nodes,) layer of the tested units (-1 for leaves)
+    member: np.ndarray        # (nodes,) one cell of the node's subtree (its pattern is the prefix)
+    orient: np.ndarray        # (nodes, arity) +-1: g = orient * z_unit
+    levels: int               # depth of the deepest leaf (number of tests on the longest path)
+
+    @property
+    def arity(self) -> int:
+        return int(self.W.shape[1])
+
+    @property
+    def num_nodes(self) -> int:
+        return int(self.W.shape[0])
+
+    def locate(self, X: np.ndarray) -> np.ndarray:
+        """Cell index of every row of X (float64 walk of the tree; rows outside the domain get
+        the cell they would be in if the cells extended beyond it).
+
+        Example:
+            >>> PointLocator.single_cell(2).locate(np.zeros((3, 2))).tolist()
+            [0, 0, 0]
+        """
+        X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+        powers = 1 << np.arange(self.arity)
+        node = np.zeros(X.shape[0], dtype=np.int64)
+        for _ in range(self.levels):
+            values = np.einsum("ntd,nd->nt", self.W[node], X) + self.b[node]
+            node = self.children[node, (values < 0) @ powers]
+        return self.leaf_cell[node].astype(np.int64)
+
+    def locate_exact(self, x: Sequence[Fraction], hyperplane: Callable[[int, int, int], tuple],
+                     p: Sequence[Fraction]) -> int:
+        """Cell of one exact point.  ``hyperplane(layer, unit, member_cell)`` gives the exact
+        (w, b) of the unit's pre-activation under that cell's prefix; each test is oriented by
+        the exact sign at p (DESIGN.md tie-break)."""
+        node = 0
+        while self.leaf_cell[node] < 0:
+            code = 0
+            for t in range(self.arity):
+                u = int(self.unit[node, t])
+                if u < 0:
+                    continue
+                w, b = hyperplane(int(self.layer[node]), u, int(self.member[node]))
+                value = _dot(w, x) + b
+                if value == 0:
+                    at_p = _dot(w, p) + b
+                    side = 1 if at_p > 0 else (-1 if at_p < 0 else int(self.orient[node, t]))
+                else:
+                    side = 1 if value > 0 else -1
+                code |= int(side * self.orient[node, t] < 0) << t
+            node = int(self.children[node, code])
+        return int(self.leaf_cell[node])
+
+    def flat(self) -> tuple[np.ndarray, np.ndarray]:
+        """The tree as one int32 array plus a table of distinct tests (what the ONNX index layout
+        gathers from; no per-leaf test rows, no unused child slots).
+
+        Returns ``(tree, tests)``: ``tests (n, d+1)`` holds distinct rows [w | b], row 0 the
+        always-true test 0 x + 1.  A node lives at offset o of ``tree``: ``tree[o-arity:o]`` are
+        its test rows, ``tree[o + code]`` the offset of the child of sign code ``code`` (< 2**k
+        for a node with k tests); a leaf has ``tree[o] = o`` and ``tree[o+1]`` = its cell.  The
+        root is at ``tree``'s first node offset, ``arity``.
+
+        Example:
+            >>> tree, tests = PointLocator.single_cell(2).flat()
+            >>> tree.tolist(), tests.tolist()
+            ([0, 0, 0, 0, 4, 0], [[0.0, 0.0, 1.0]])
+        """
+        T, d = self.arity, self.W.shape[2]
+        rows = np.concatenate([self.W, self.b[:, :, None]], axis=2).reshape(-1, d + 1)
+        always = np.zeros((1, d + 1))
+        always[0, d] = 1.0
+        distinct, test_id = np.unique(np.vstack([always, rows]), axis=0, return_inverse=True)
+        test_id = test_id.ravel()
+        order = np.concatenate([test_id[:1], np.delete(np.arange(len(distinct)), test_id[0])])  # always-true first
+        position = np.empty(len(distinct), np.int64)
+        position[order] = np.arange(len(distinct))
+        tests = distinct[order]
+        node_tests = position[test_id[1:]].reshape(-1, T)
+        used = (self.unit >= 0).sum(axis=1)
+        sizes = np.where(self.leaf_cell >= 0, T + 2, T + (1 << used))
+        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]) + T
+        tree = np.zeros(int(sizes.sum()), np.int64)
+        for node in range(self.num_nodes):
+            o = offsets[node]
+            tree[o - T:o] = node_tests[node] if self.leaf_cell[node] < 0 else 0
+            if self.leaf_cell[node] >= 0:
+                tree[o], tree[o + 1] = o, self.leaf_cell[node]
+            else:
+                tree[o:o + (1 << used[node])] = offsets[self.children[node, :1 << used[node]]]
+        return tree.astype(np.int32), tests
+
+    @staticmethod
+    def single_cell(d: int, arity: int = DEFAULT_ARITY) -> "PointLocator":
+        """The tree of a one-cell set: a single leaf."""
+        return PointLocator(np.zeros((1, arity, d)), np.ones((1, arity)), np.zeros((1, 2 ** arity), np.int64),
+                            np.zeros(1, np.int64), np.full((1, arity), -1), np.full(1, -1), np.zeros(1, np.int64),
+                            np.ones((1, arity), np.int8), 0)
+
+
+def _dot(w, x) -> Fraction:
+    return sum((wi * xi for wi, xi in zip(w, x)), Fraction(0))
+
+
+def build_locator(net, regions, p: np.ndarray, arity: int = DEFAULT_ARITY) -> PointLocator:
+    """Build the tree over ``regions``' cells of ``net``, tests oriented towards ``p``.
+
+    Units are tested in layer order: a node first separates its cells by the earliest layer on
+    which their patterns differ (the units there are the same affine functions for all of them),
+    choosing greedily the ``arity`` units whose sign vector splits the cells most evenly.
+    """
+    R, d = len(regions.cells), net.d
+    if R <= 1 or not net.layers:
+        return PointLocator.single_cell(d, arity)
+    patterns = regions.cells.patterns
+    interior = regions.cells.interior
+    radius = np.nan_to_num(regions.cells.radius.astype(np.float64), posinf=0.0)
+    hull = regions.domain.hull()
+    offsets = np.concatenate([[0], np.cumsum(net.widths)]).astype(int)
+    n_layers = len(net.widths)
+    powers = 1 << np.arange(arity)
+
+    W_rows, b_rows, child_rows, leaf, units, layers, members, orients = [], [], [], [], [], [], [], []
+
+    def new_node() -> int:
+        W_rows.append(np.zeros((arity, d)))
+        b_rows.append(np.ones(arity))
+        child_rows.append(None)
+        leaf.append(-1)
+        units.append(np.full(arity, -1))
+        layers.append(-1)
+        members.append(0)
+        orients.append(np.ones(arity, np.int8))
+        return len(W_rows) - 1
+
+    eye = np.eye(d)
+    root = new_node()
+    # stack entries: (node, cells, blocks = affine maps of the blocks of the common prefix, depth)
+    stack = [(root, np.arange(R), [(eye, np.zeros(d))], 0)]
+    depth_max = 0
+    while stack:
+        node, cells, blocks, depth = stack.pop()
+        members[node] = int(cells[0])
+        if cells.size == 1:
+            leaf[node] = int(cells[0])
+            child_rows[node] = np.full(2 ** arity, node)
+            depth_max = max(depth_max, depth)
+            continue
+        sub = patterns[cells]
+        varying = sub.any(axis=0) & ~sub.all(axis=0)
+        if not varying.any():
+            raise ValueError(f"cells {cells[:5].tolist()} share one activation pattern")
+        first = int(np.argmax(varying))
+        layer = int(np.searchsorted(offsets, first, side="right") - 1)
+        # affine maps of the blocks up to `layer`, under the prefix the cells share
+        blocks = list(blocks)
+        for l in range(len(blocks) - 1, layer):
+            M, m = net.preactivation(net.layers[l], blocks)
+            on = sub[0, offsets[l]:offsets[l + 1]]
+            blocks.append((M * on[:, None], m * on))
+        M, m = net.preactivation(net.layers[layer], blocks)
+        candidates = np.nonzero(varying[offsets[layer]:offsets[layer + 1]])[0]
+        bits = sub[:, offsets[layer] + candidates]                  # True: on (z >= 0 on the cell)
+        chosen = _choose_units(M[candidates], m[candidates], bits, interior[cells], radius[cells], hull.U, arity)
+        units_here = candidates[chosen]
+        z_at_p = M[units_here] @ p + m[units_here]
+        orient = np.where(z_at_p >= 0, 1, -1).astype(np.int8)
+        k = len(units_here)
+        W_rows[node][:k] = M[units_here] * orient[:, None]
+        b_rows[node][:k] = m[units_here] * orient
+        units[node][:k] = offsets[layer] + units_here
+        layers[node] = layer
+        orients[node][:k] = orient
+        side = np.where(bits[:, chosen], 1, -1) * orient              # +1: g >= 0 on the cell
+        codes = (side < 0) @ powers[:k]
+        present = np.unique(codes)
+        row = np.empty(2 ** arity, dtype=np.int64)
+        child_of = {}
+        for code in present:
+            child = new_node()
+            child_of[int(code)] = child
+            stack.append((child, cells[codes == code], blocks, depth + 1))
+        for code in range(2 ** arity):
+            if code >= 2 ** k:
+                code_eff = code & (2 ** k - 1)
+            else:
+                code_eff = code
+            if code_eff in child_of:
+                row[code] = child_of[code_eff]
+            else:  # no cell has this sign vector: reachable only through rounding; nearest code
+                distance = [bin(code_eff ^ int(c)).count("1") for c in present]
+                row[code] = child_of[int(present[int(np.argmin(distance))])]
+        child_rows[node] = row
+    n_nodes = len(W_rows)
+    index_type = np.int32 if n_nodes < 2**31 else np.int64
+    return PointLocator(np.array(W_rows).reshape(n_nodes, arity, d), np.array(b_rows).reshape(n_nodes, arity),
+                        np.array(child_rows, dtype=index_type), np.array(leaf, dtype=np.int64),
+                        np.array(units).reshape(n_nodes, arity), np.array(layers), np.array(members, np.int64),
+                        np.array(orients, dtype=np.int8).reshape(n_nodes, arity), depth_max)
+
+
+def _choose_units(M: np.ndarray, m: np.ndarray, bits: np.ndarray, interior: np.ndarray, radius: np.ndarray,
+                  U: np.ndarray, arity: int) -> np.ndarray:
+    """Indices (into the candidate rows) of up to ``arity`` units whose joint sign vector splits
+    the cells most evenly.  A candidate must really separate the cells: each cell's interior
+    point lies on its pattern's side by at least a quarter of its Chebyshev radius (this rules
+    out units that vanish identically on the domain, whose pattern bit is arbitrary)."""
+    norms = np.linalg.norm(M @ U, axis=1)
+    scale = np.linalg.norm(M, axis=1) + np.abs(m) + 1e-300
+    signed = (interior @ M.T + m) * np.where(bits, 1.0, -1.0)
+    valid = np.all(signed > 0.25 * radius[:, None] * norms[None, :], axis=0) & (norms > 1e-12 * scale)
+    if not valid.any():  # float trouble: take the candidate with the widest margin
+        valid = np.zeros(len(m), bool)
+        valid[int(np.argmax((signed / np.maximum(norms, 1e-300)).min(axis=0)))] = True
+    pool = np.nonzero(valid)[0]
+    n = bits.shape[0]
+    group = np.zeros(n, dtype=np.int64)
+    chosen: list[int] = []
+    for _ in range(arity):
+        if not pool.size:
+            break
+        codes = group[:, None] * 2 + bits[:, pool]                  # (n, |pool|)
+        width = 2 * (int(group.max()) + 1)
+        flat = codes + np.arange(pool.size)[None, :] * width
+        counts = np.bincount(flat.ravel(), minlength=pool.size * width).reshape(pool.size, width)
+        groups_before = len(np.unique(group))
+        splits = (counts > 0).sum(axis=1) > groups_before
+        if not splits.any():
+            break
+        score = np.where(splits, counts.max(axis=1), n + 1)
+        best = int(np.argmin(score))
+        chosen.append(int(pool[best]))
+        _, group = np.unique(codes[:, best], return_inverse=True)
+        pool = np.delete(pool, best)
+    return np.array(chosen, dtype=np.int64)
