@@ -175,34 +175,30 @@ def build_locator(net, regions, p: np.ndarray, arity: int = DEFAULT_ARITY) -> Po
     n_layers = len(net.widths)
     powers = 1 << np.arange(arity)
 
-    W_rows, b_rows, child_rows, leaf, units, layers, members, orients = [], [], [], [], [], [], [], []
-
-    def new_node() -> int:
-        W_rows.append(np.zeros((arity, d)))
-        b_rows.append(np.ones(arity))
-        child_rows.append(None)
-        leaf.append(-1)
-        units.append(np.full(arity, -1))
-        layers.append(-1)
-        members.append(0)
-        orients.append(np.ones(arity, np.int8))
-        return len(W_rows) - 1
+    capacity = 2 * R                      # every inner node has >= 2 children: nodes <= 2R - 1
+    W = np.zeros((capacity, arity, d))
+    b = np.ones((capacity, arity))
+    children = np.zeros((capacity, 2 ** arity), dtype=np.int64)
+    leaf = np.full(capacity, -1, dtype=np.int64)
+    units = np.full((capacity, arity), -1, dtype=np.int64)
+    layers = np.full(capacity, -1, dtype=np.int64)
+    members = np.zeros(capacity, dtype=np.int64)
+    orients = np.ones((capacity, arity), dtype=np.int8)
+    depth_of = np.zeros(capacity, dtype=np.int64)
+    n_nodes = 1
+    nearest_cache: dict[int, np.ndarray] = {}
+    all_codes = np.arange(2 ** arity)
 
     eye = np.eye(d)
-    root = new_node()
-    # stack entries: (node, cells, blocks = affine maps of the blocks of the common prefix, depth)
-    stack = [(root, np.arange(R), [(eye, np.zeros(d))], 0)]
-    depth_max = 0
+    # stack entries: (node, cells, blocks = affine maps of the blocks of the common prefix, first varying unit)
+    stack = [(0, np.arange(R), [(eye, np.zeros(d))], 0)]
     while stack:
-        node, cells, blocks, depth = stack.pop()
+        node, cells, blocks, start = stack.pop()
         members[node] = int(cells[0])
-        if cells.size == 1:
-            leaf[node] = int(cells[0])
-            child_rows[node] = np.full(2 ** arity, node)
-            depth_max = max(depth_max, depth)
-            continue
         sub = patterns[cells]
-        varying = sub.any(axis=0) & ~sub.all(axis=0)
+        first_row = sub[0]
+        varying = np.zeros(patterns.shape[1], dtype=bool)
+        varying[start:] = (sub[:, start:] != first_row[start:]).any(axis=0)
         if not varying.any():
             raise ValueError(f"cells {cells[:5].tolist()} share one activation pattern")
         first = int(np.argmax(varying))
@@ -211,7 +207,7 @@ def build_locator(net, regions, p: np.ndarray, arity: int = DEFAULT_ARITY) -> Po
         blocks = list(blocks)
         for l in range(len(blocks) - 1, layer):
             M, m = net.preactivation(net.layers[l], blocks)
-            on = sub[0, offsets[l]:offsets[l + 1]]
+            on = first_row[offsets[l]:offsets[l + 1]]
             blocks.append((M * on[:, None], m * on))
         M, m = net.preactivation(net.layers[layer], blocks)
         candidates = np.nonzero(varying[offsets[layer]:offsets[layer + 1]])[0]
@@ -221,37 +217,37 @@ def build_locator(net, regions, p: np.ndarray, arity: int = DEFAULT_ARITY) -> Po
         z_at_p = M[units_here] @ p + m[units_here]
         orient = np.where(z_at_p >= 0, 1, -1).astype(np.int8)
         k = len(units_here)
-        W_rows[node][:k] = M[units_here] * orient[:, None]
-        b_rows[node][:k] = m[units_here] * orient
-        units[node][:k] = offsets[layer] + units_here
+        W[node, :k] = M[units_here] * orient[:, None]
+        b[node, :k] = m[units_here] * orient
+        units[node, :k] = offsets[layer] + units_here
         layers[node] = layer
-        orients[node][:k] = orient
+        orients[node, :k] = orient
         side = np.where(bits[:, chosen], 1, -1) * orient              # +1: g >= 0 on the cell
         codes = (side < 0) @ powers[:k]
-        present = np.unique(codes)
-        row = np.empty(2 ** arity, dtype=np.int64)
-        child_of = {}
-        for code in present:
-            child = new_node()
-            child_of[int(code)] = child
-            stack.append((child, cells[codes == code], blocks, depth + 1))
-        for code in range(2 ** arity):
-            if code >= 2 ** k:
-                code_eff = code & (2 ** k - 1)
+        order = np.argsort(codes, kind="stable")
+        present, first_at, counts = np.unique(codes[order], return_index=True, return_counts=True)
+        child_of = np.full(2 ** k, -1, dtype=np.int64)
+        for code, at, count in zip(present.tolist(), first_at.tolist(), counts.tolist()):
+            child = n_nodes
+            n_nodes += 1
+            child_of[code] = child
+            depth_of[child] = depth_of[node] + 1
+            group = cells[order[at:at + count]]
+            if count == 1:
+                leaf[child] = members[child] = int(group[0])
+                children[child] = child
             else:
-                code_eff = code
-            if code_eff in child_of:
-                row[code] = child_of[code_eff]
-            else:  # no cell has this sign vector: reachable only through rounding; nearest code
-                distance = [bin(code_eff ^ int(c)).count("1") for c in present]
-                row[code] = child_of[int(present[int(np.argmin(distance))])]
-        child_rows[node] = row
-    n_nodes = len(W_rows)
-    index_type = np.int32 if n_nodes < 2**31 else np.int64
-    return PointLocator(np.array(W_rows).reshape(n_nodes, arity, d), np.array(b_rows).reshape(n_nodes, arity),
-                        np.array(child_rows, dtype=index_type), np.array(leaf, dtype=np.int64),
-                        np.array(units).reshape(n_nodes, arity), np.array(layers), np.array(members, np.int64),
-                        np.array(orients, dtype=np.int8).reshape(n_nodes, arity), depth_max)
+                stack.append((child, group, blocks, offsets[layer]))
+        mask = int(np.bitwise_or.reduce(1 << present))
+        if mask not in nearest_cache:   # codes no cell has (reachable only through rounding): nearest code
+            distance = np.array([[bin(c ^ q).count("1") for q in present.tolist()] for c in range(2 ** k)])
+            nearest_cache[mask] = present[np.argmin(distance, axis=1)]
+        row = child_of[nearest_cache[mask]]
+        children[node] = row[all_codes & (2 ** k - 1)]
+    n = n_nodes
+    index_type = np.int32 if n < 2**31 else np.int64
+    return PointLocator(W[:n], b[:n], children[:n].astype(index_type), leaf[:n], units[:n], layers[:n], members[:n],
+                        orients[:n], int(depth_of[:n].max()))
 
 
 def _choose_units(M: np.ndarray, m: np.ndarray, bits: np.ndarray, interior: np.ndarray, radius: np.ndarray,
@@ -269,22 +265,25 @@ def _choose_units(M: np.ndarray, m: np.ndarray, bits: np.ndarray, interior: np.n
         valid[int(np.argmax((signed / np.maximum(norms, 1e-300)).min(axis=0)))] = True
     pool = np.nonzero(valid)[0]
     n = bits.shape[0]
+    if n == 2:   # two cells: any valid unit separates them
+        return pool[:1].astype(np.int64)
     group = np.zeros(n, dtype=np.int64)
+    groups_before = 1
     chosen: list[int] = []
-    for _ in range(arity):
+    for step in range(arity):
         if not pool.size:
             break
+        width = 2 ** (step + 1)
         codes = group[:, None] * 2 + bits[:, pool]                  # (n, |pool|)
-        width = 2 * (int(group.max()) + 1)
         flat = codes + np.arange(pool.size)[None, :] * width
         counts = np.bincount(flat.ravel(), minlength=pool.size * width).reshape(pool.size, width)
-        groups_before = len(np.unique(group))
         splits = (counts > 0).sum(axis=1) > groups_before
         if not splits.any():
             break
         score = np.where(splits, counts.max(axis=1), n + 1)
         best = int(np.argmin(score))
         chosen.append(int(pool[best]))
-        _, group = np.unique(codes[:, best], return_inverse=True)
-        pool = np.delete(pool, best)
+        group = codes[:, best]
+        groups_before = int((counts[best] > 0).sum())
+        pool = pool[np.arange(pool.size) != best]
     return np.array(chosen, dtype=np.int64)
