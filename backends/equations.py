@@ -113,7 +113,7 @@ def volume_shares(shallow: ShallowNet, samples: int = 100_000, seed: int = 0) ->
       as an interval or a convex polygon (float64 arithmetic) and measured;
     * ``"monte carlo"``: otherwise, ``samples`` points drawn uniformly from the domain with a fixed
       ``seed`` (inside its affine hull when it is lower-dimensional), each assigned to its cell by
-      its activation pattern (:meth:`ShallowNet.select_cells` where the pattern is ambiguous);
+      the point-location tree (:meth:`ShallowNet.select_cells`);
     * ``(None, "unbounded")`` when the domain is unbounded: shares are undefined.
 
     Example (``shallow``: |x| compiled on [-2, 3]):
@@ -198,14 +198,8 @@ def _uniform_sample(domain, n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _cells_of(shallow: ShallowNet, X: np.ndarray) -> np.ndarray:
-    """Cell of each row of X: by activation pattern, else by the shallow net's selection."""
-    lookup = {cell.pattern.tobytes(): a for a, cell in enumerate(shallow.regions.cells)}
-    patterns = np.concatenate(shallow.net.pattern(X), axis=1) if shallow.net.layers else np.zeros((len(X), 0), bool)
-    cells = np.array([lookup.get(row.tobytes(), -1) for row in patterns], dtype=np.int64)
-    missing = cells < 0
-    if np.any(missing):
-        cells[missing] = shallow.select_cells(X[missing])
-    return cells
+    """Cell of each row of X: the shallow net's point-location tree (the one lookup)."""
+    return shallow.select_cells(X)
 
 
 # -- the rules ---------------------------------------------------------------------------------

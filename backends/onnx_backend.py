@@ -1,17 +1,30 @@
-"""ShallowNet -> ONNX (DESIGN.md section 4).
+"""ShallowNet -> ONNX (DESIGN.md section 4), in one of two layouts.
 
 The model has the source model's input and output names, shapes and dtypes (a drop-in
-replacement), computes internally in float64, and is compact: hyperplanes are one Gemm
-(|H| x d), each cell's constraints are Gather indices (|R| x k), the effective maps one table
-(|R| x m x d); never a dense |R| x |H| matrix.  Node names follow section 2:
+replacement), computes internally in float64, and is compact (never a dense |R| x |H| matrix).
+Only one H3 unit is non-zero at any input; the layouts differ in how they find it.
+
+``layout="index"`` (the default): the point-location tree of :mod:`relucompile.shallow.locate`.
+``levels`` unrolled steps (about log2 |R| / arity) each gather the current node's oriented tests
+g = w x + b (H1: ``H1_index_*``), turn their signs into the child's slot (H2: ``H2_index_*``;
+``g >= 0`` is the reference point's closed side, ``g < 0`` strict, so boundaries follow the
+design's tie-break) and gather the child; the leaf's cell (``H3_cell``) selects the row
+[A | c] that is applied to [x, 1].  Memory O(batch (arity d + m d)), whatever |R|; the tree is
+one int32 array plus a table of test blocks (one per inner node).  There is always exactly one cell, so no
+least-violation fallback is needed: in floats a point within rounding of a tested hyperplane may
+take the other branch, into a cell that touches it (error of rounding size).
+
+``layout="layers"``: the literal three-layer network, node names after section 2 (every cell
+is evaluated; memory O(batch |R|)):
 
 * ``H1_*``: u+ = relu(x), u- = relu(-x), q_h = relu(-h(x));
 * ``H2_*``: lambda_h = [q_h > 0] (h < 0), nu_h = [q_h == 0] (h >= 0), by comparisons, since IEEE
   floats have no 0 * inf = 0;
 * ``H3_*``: V_a = violated constraints of cell a (closed ones count lambda, strict ones nu); the
   cell with V_a = 0 is chosen; where rounding leaves zero or several such cells, the cell of
-  least total violation; its affine map l_a(u+ - u-) is the output;
-* outside the domain the output is NaN.
+  least total violation; its affine map l_a(u+ - u-) is the output.
+
+Outside the domain the output is NaN in both layouts.
 
 Example:
     >>> model = to_onnx(shallow, source_model)        # doctest: +SKIP
@@ -148,51 +161,52 @@ def _index_output(shallow: ShallowNet, x: str, in_type, const, node) -> str:
               "H1_x_with_one", mode="constant")                                   # (n, d+1)
     x1_row = node("Reshape", [x1, const("x1_row_shape", np.array([-1, 1, 1, d + 1], np.int64))], "H1_x_row")
     margin = _domain_margin(shallow.domain, x1, in_type, const, node)
-    tree, tests = index.flat()
+    tree, blocks = index.flat()
     zero = const("zero", np.array(0.0))
-    x1_3d = node("Unsqueeze", [x1, const("ax1", np.array([1], np.int64))], "H1_x_3d")   # (n, 1, d+1)
-    axis2 = const("axis_2", np.array([2], np.int64))
-    root = T
-    k_root = int((index.unit[0] >= 0).sum())
+    axes_13 = const("axes_1_3", np.array([1, 3], np.int64))
     current = None
+    if index.levels:
+        # [x, 1] repeated per test, so the per-level products need no broadcasting (slow in onnxruntime)
+        x1_tests = node("Expand", [x1_row, const("tests_shape", np.array([1, 1, T, 1], np.int64))], "H1_x_per_test")
+        ones = node("Cast", [node("Less", [node("Slice", [x1, const("s_last", np.array([d], np.int64)),
+                                                          const("s_end", np.array([d + 1], np.int64)),
+                                                          const("s_ax", np.array([1], np.int64))], "x1_last"),
+                                           const("two", np.array(2.0))], "ones_bool")], "ones_int", to=TensorProto.INT32)
+        tree_name = const("H2_index_tree", tree)
+        blocks_name = const("H1_index_test_blocks", blocks)
+        weights = const("H2_index_slot_weights", np.concatenate([1 << np.arange(T), [1, 1]]).astype(np.int32)[:, None])
     for level in range(index.levels):
         if level == 0:   # the root: its tests are one constant matrix
-            values = node("MatMul", [x1, const("H1_index_root_tests", tests[tree[root - T:root]].T.copy())],
-                          "H1_index_values_0")
+            values = node("MatMul", [x1, const("H1_index_root_tests", blocks[tree[0]].T.copy())], "H1_index_values_0")
         else:
-            window = node("Add", [current, const("H1_index_window", np.arange(-T, 0, dtype=np.int32))]
-                          if level == 1 else [current, PREFIX + "H1_index_window"], f"H1_index_window_{level}")
-            ids = node("Gather", [const("H2_index_tree", tree) if level == 1 else PREFIX + "H2_index_tree", window],
-                       f"H1_index_test_ids_{level}", axis=0)                       # (n, T)
-            g = node("Gather", [const("H1_index_tests", tests) if level == 1 else PREFIX + "H1_index_tests", ids],
-                     f"H1_index_tests_{level}", axis=0)                            # (n, T, d+1)
-            values = node("ReduceSum", [node("Mul", [g, x1_3d], f"H1_index_products_{level}"), axis2],
-                          f"H1_index_values_{level}", keepdims=0)                  # (n, T)
+            block = node("Gather", [tree_name, current], f"H1_index_block_{level}", axis=0)          # (n, 1)
+            g = node("Gather", [blocks_name, block], f"H1_index_tests_{level}", axis=0)            # (n, 1, T, d+1)
+            values = node("ReduceSum", [node("Mul", [g, x1_tests], f"H1_index_products_{level}"), axes_13],
+                          f"H1_index_values_{level}", keepdims=0)                                  # (n, T)
         bits = node("Cast", [node("Less", [values, zero], f"H2_index_below_{level}")], f"H2_index_bits_{level}",
                     to=TensorProto.INT32)
         if level == 0:
             code = node("MatMul", [bits, const("H2_index_bit_weights", (1 << np.arange(T)).astype(np.int32)[:, None])],
-                        "H2_index_code_0")                                          # (n, 1)
-            current = node("Gather", [const("H2_index_root_children", tree[root:root + (1 << k_root)]
-                                            if k_root else tree[root:root + 1]), code], "H2_index_node_0", axis=0)
+                        "H2_index_code_0")                                                        # (n, 1)
+            k_root = int((index.unit[0] >= 0).sum())
+            current = node("Gather", [const("H2_index_root_children", tree[1:1 + (1 << k_root)]), code],
+                           "H2_index_node_0", axis=0)
         else:
-            joined = node("Concat", [bits, current], f"H2_index_bits_and_node_{level}", axis=1)
-            weights = np.concatenate([1 << np.arange(T), [1]]).astype(np.int32)[:, None]
-            slot = node("MatMul", [joined, const("H2_index_slot_weights", weights) if level == 1
-                                   else PREFIX + "H2_index_slot_weights"], f"H2_index_slot_{level}")
-            current = node("Gather", [PREFIX + "H2_index_tree", slot], f"H2_index_node_{level}", axis=0)
+            joined = node("Concat", [bits, current, ones], f"H2_index_bits_and_node_{level}", axis=1)
+            slot = node("MatMul", [joined, weights], f"H2_index_slot_{level}")     # state + 1 + code
+            current = node("Gather", [tree_name, slot], f"H2_index_node_{level}", axis=0)
     if current is not None:
-        tree_name = PREFIX + "H2_index_tree" if index.levels > 1 else const("H2_index_tree", tree)
-        current = node("Gather", [tree_name, node("Add", [current, const("leaf_cell_offset", np.array(1, np.int32))],
+        current = node("Gather", [tree_name, node("Add", [current, const("leaf_cell_offset", np.array(2, np.int32))],
                                                   "H3_leaf_cell_slot")], "H3_cell", axis=0)   # (n, 1)
-    if current is None:   # one cell
-        current = node("Cast", [node("Mul", [node("Slice", [x1, const("s0", np.array([0], np.int64)),
-                                                            const("s1", np.array([1], np.int64)),
-                                                            const("s_ax", np.array([1], np.int64))], "x_col0"),
-                                             zero], "x_col0_zero")], "H3_cell", to=TensorProto.INT32)
+    else:   # one cell: index 0 for every row, as an (n, 1) column
+        column = node("Slice", [x1, const("c_first", np.array([d], np.int64)), const("c_end", np.array([d + 1], np.int64)),
+                                const("c_ax", np.array([1], np.int64))], "x1_one_column")
+        current = node("Cast", [node("Mul", [column, zero], "x1_zero_column")], "H3_cell", to=TensorProto.INT32)
     Ac = np.concatenate([shallow.A, shallow.c[:, :, None]], axis=2)             # (R, m, d+1)
     rule = node("Gather", [const("H3_effective_Ac", Ac), current], "H3_Ac_of_cell", axis=0)   # (n, 1, m, d+1)
-    y = node("ReduceSum", [node("Mul", [rule, x1_row], "H3_products"), const("axes_1_3", np.array([1, 3], np.int64))], "out_affine", keepdims=0)
+    x1_outputs = node("Expand", [x1_row, const("outputs_shape", np.array([1, 1, m, 1], np.int64))], "H3_x_per_output")
+    y = node("ReduceSum", [node("Mul", [rule, x1_outputs], "H3_products"), axes_13],
+             "out_affine", keepdims=0)
     if margin is None:
         return y
     nan_outside = node("Mul", [node("Sqrt", [margin], "domain_sqrt_margin"), zero], "domain_nan_outside")

@@ -107,43 +107,38 @@ class PointLocator:
         return int(self.leaf_cell[node])
 
     def flat(self) -> tuple[np.ndarray, np.ndarray]:
-        """The tree as one int32 array plus a table of distinct tests (what the ONNX index layout
+        """The tree as one int32 array plus a table of test blocks (what the ONNX index layout
         gathers from; no per-leaf test rows, no unused child slots).
 
-        Returns ``(tree, tests)``: ``tests (n, d+1)`` holds distinct rows [w | b], row 0 the
-        always-true test 0 x + 1.  A node lives at offset o of ``tree``: ``tree[o-arity:o]`` are
-        its test rows, ``tree[o + code]`` the offset of the child of sign code ``code`` (< 2**k
-        for a node with k tests); a leaf has ``tree[o] = o`` and ``tree[o+1]`` = its cell.  The
-        root is at ``tree``'s first node offset, ``arity``.
+        Returns ``(tree, blocks)``: ``blocks (n, arity, d+1)`` holds each inner node's tests as
+        rows [w | b]; block 0 is all always-true tests 0 x + 1 (the leaves').  A node is a state
+        s (an offset of ``tree``): ``tree[s]`` is its block, ``tree[s + 1 + code]`` the state of
+        the child of sign code ``code`` (< 2**k for a node with k tests); a leaf has
+        ``tree[s + 1] = s`` and ``tree[s + 2]`` = its cell.  The root is state 0.
 
         Example:
-            >>> tree, tests = PointLocator.single_cell(2).flat()
-            >>> tree.tolist(), tests.tolist()
-            ([0, 0, 0, 0, 4, 0], [[0.0, 0.0, 1.0]])
+            >>> tree, blocks = PointLocator.single_cell(2, arity=1).flat()
+            >>> tree.tolist(), blocks.tolist()
+            ([0, 0, 0], [[[0.0, 0.0, 1.0]]])
         """
         T, d = self.arity, self.W.shape[2]
-        rows = np.concatenate([self.W, self.b[:, :, None]], axis=2).reshape(-1, d + 1)
-        always = np.zeros((1, d + 1))
-        always[0, d] = 1.0
-        distinct, test_id = np.unique(np.vstack([always, rows]), axis=0, return_inverse=True)
-        test_id = test_id.ravel()
-        order = np.concatenate([test_id[:1], np.delete(np.arange(len(distinct)), test_id[0])])  # always-true first
-        position = np.empty(len(distinct), np.int64)
-        position[order] = np.arange(len(distinct))
-        tests = distinct[order]
-        node_tests = position[test_id[1:]].reshape(-1, T)
+        inner = self.leaf_cell < 0
+        block_of = np.zeros(self.num_nodes, np.int64)
+        block_of[inner] = 1 + np.arange(int(inner.sum()))
+        always = np.zeros((1, T, d + 1))
+        always[0, :, d] = 1.0
+        blocks = np.concatenate([always, np.concatenate([self.W, self.b[:, :, None]], axis=2)[inner]])
         used = (self.unit >= 0).sum(axis=1)
-        sizes = np.where(self.leaf_cell >= 0, T + 2, T + (1 << used))
-        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]) + T
+        sizes = np.where(inner, 1 + (1 << used), 3)
+        state = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         tree = np.zeros(int(sizes.sum()), np.int64)
-        for node in range(self.num_nodes):
-            o = offsets[node]
-            tree[o - T:o] = node_tests[node] if self.leaf_cell[node] < 0 else 0
-            if self.leaf_cell[node] >= 0:
-                tree[o], tree[o + 1] = o, self.leaf_cell[node]
-            else:
-                tree[o:o + (1 << used[node])] = offsets[self.children[node, :1 << used[node]]]
-        return tree.astype(np.int32), tests
+        tree[state] = block_of
+        for node in np.nonzero(inner)[0]:
+            s, k = state[node], 1 << used[node]
+            tree[s + 1:s + 1 + k] = state[self.children[node, :k]]
+        leaves = np.nonzero(~inner)[0]
+        tree[state[leaves] + 1], tree[state[leaves] + 2] = state[leaves], self.leaf_cell[leaves]
+        return tree.astype(np.int32), blocks
 
     @staticmethod
     def single_cell(d: int, arity: int = DEFAULT_ARITY) -> "PointLocator":
@@ -186,7 +181,7 @@ def build_locator(net, regions, p: np.ndarray, arity: int = DEFAULT_ARITY) -> Po
     orients = np.ones((capacity, arity), dtype=np.int8)
     depth_of = np.zeros(capacity, dtype=np.int64)
     n_nodes = 1
-    nearest_cache: dict[int, np.ndarray] = {}
+    nearest_cache: dict[tuple[int, int], np.ndarray] = {}
     all_codes = np.arange(2 ** arity)
 
     eye = np.eye(d)
@@ -238,7 +233,7 @@ def build_locator(net, regions, p: np.ndarray, arity: int = DEFAULT_ARITY) -> Po
                 children[child] = child
             else:
                 stack.append((child, group, blocks, offsets[layer]))
-        mask = int(np.bitwise_or.reduce(1 << present))
+        mask = (k, int(np.bitwise_or.reduce(1 << present)))
         if mask not in nearest_cache:   # codes no cell has (reachable only through rounding): nearest code
             distance = np.array([[bin(c ^ q).count("1") for q in present.tolist()] for c in range(2 ** k)])
             nearest_cache[mask] = present[np.argmin(distance, axis=1)]

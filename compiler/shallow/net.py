@@ -6,6 +6,11 @@ domain's interior), per cell the facet list with each constraint *closed* (``h >
 *strict* (``h < 0``), and the effective maps.  The half-open cells partition the domain, so at
 every x of D exactly one cell claims x and the network is ``A_a x + c_a`` there.
 
+Evaluation finds the one claiming cell with the point-location tree of
+:mod:`relucompile.shallow.locate` (``layout="index"``, the default: O(log |R|) tests per point,
+the project's one point -> cell lookup) or, as the textbook form does, by testing every cell's
+constraints (``layout="layers"``); both are exact in rationals.
+
 The object is sparse; :meth:`ShallowNet.explicit_layers` materialises the three hidden layers
 with +-inf weights and :func:`evaluate_explicit` runs them with extended-real arithmetic
 (0 * inf = 0), which is the theorem's network word for word.
@@ -20,8 +25,8 @@ Example:
     >>> shallow.evaluate(np.array([[-1.5], [0.0], [2.0], [4.0]])).ravel().tolist()
     [1.5, 0.0, 2.0, nan]
     >>> from fractions import Fraction
-    >>> shallow.evaluate_exact([Fraction(-1, 3)])
-    [Fraction(1, 3)]
+    >>> shallow.evaluate_exact([Fraction(-1, 3)]), shallow.evaluate_exact([Fraction(0)], layout="layers")
+    ([Fraction(1, 3)], [Fraction(0, 1)])
 """
 from __future__ import annotations
 
