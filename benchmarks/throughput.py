@@ -118,7 +118,10 @@ def _measure_main(model_path: str, case_name: str, batch: int, min_seconds: floa
     _, domain, _ = load_case(find_case(case_name))
     X = sample_inputs(domain, 4096, seed=1)
     sess = session(onnx.load(model_path))
-    rate = inputs_per_second(sess, X, batch, min_seconds)
+    # best of 5 windows: on a shared machine a window may lose the core to other processes
+    windows = [inputs_per_second(sess, X, batch, min_seconds / 5) for _ in range(5)]
+    rate = max(windows, key=lambda r: r["inputs_per_s"])
+    rate["windows_inputs_per_s"] = [r["inputs_per_s"] for r in windows]
     rate["peak_mb"] = peak_rss_mb()
     print(json.dumps(rate))
 
@@ -200,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     import tempfile
     parser = argparse.ArgumentParser(prog="python -m benchmarks.throughput", description=main.__doc__)
     parser.add_argument("--cases", default=None, help="comma-separated case names (default: every case)")
-    parser.add_argument("--min-seconds", type=float, default=1.0)
+    parser.add_argument("--min-seconds", type=float, default=1.5, help="per figure: best of 5 windows of S/5")
     parser.add_argument("--layer-limit-gb", type=float, default=LAYER_LIMIT_GB)
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--json", default=None)
