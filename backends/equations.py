@@ -110,8 +110,8 @@ def resolve_names(names: Sequence[str] | None, count: int, prefix: str, what: st
 def volume_shares(shallow: ShallowNet, samples: int = 100_000, seed: int = 0) -> tuple[np.ndarray | None, str]:
     """Each cell's share of the domain's volume, and how it was obtained
     (:func:`relucompile.analysis.cells.volume_shares`: ``"exact"``, ``"sampled"`` or
-    ``"unbounded"``); samples are assigned to cells by their activation pattern
-    (:meth:`ShallowNet.select_cells` where the pattern is ambiguous).
+    ``"unbounded"``); samples are assigned to their cell by the point-location tree
+    (:meth:`ShallowNet.select_cells`).
 
     Example (``shallow``: |x| compiled on [-2, 3]):
         >>> shares, method = volume_shares(shallow)     # doctest: +SKIP
@@ -123,14 +123,8 @@ def volume_shares(shallow: ShallowNet, samples: int = 100_000, seed: int = 0) ->
 
 
 def _cells_of(shallow: ShallowNet, X: np.ndarray) -> np.ndarray:
-    """Cell of each row of X: by activation pattern, else by the shallow net's selection."""
-    lookup = {cell.pattern.tobytes(): a for a, cell in enumerate(shallow.regions.cells)}
-    patterns = np.concatenate(shallow.net.pattern(X), axis=1) if shallow.net.layers else np.zeros((len(X), 0), bool)
-    cells = np.array([lookup.get(row.tobytes(), -1) for row in patterns], dtype=np.int64)
-    missing = cells < 0
-    if np.any(missing):
-        cells[missing] = shallow.select_cells(X[missing])
-    return cells
+    """Cell of each row of X: the shallow net's point-location tree (the one lookup)."""
+    return shallow.select_cells(X)
 
 
 # -- the rules ---------------------------------------------------------------------------------

@@ -64,26 +64,22 @@ def volume_shares(net: ReluNet, regions: RegionSet, *, samples: int = DEFAULT_SA
 
 
 def cells_of(net: ReluNet, regions: RegionSet, X: np.ndarray) -> np.ndarray:
-    """The cell of each row of X by its activation pattern (closed-cell search where the pattern
-    is not one of the cells', e.g. on a boundary; -1 if none).
+    """The cell of each row of X, by the project's one point -> cell lookup (the point-location
+    tree of :mod:`relucompile.shallow.locate`, with the design's tie-break on boundaries); -1
+    outside the domain.
 
     Example:
         >>> from relucompile.ir.network import AffineLayer
         >>> net = ReluNet(1, [AffineLayer({0: np.array([[1.0]])}, np.zeros(1))],
         ...               AffineLayer({1: np.array([[1.0]])}, np.zeros(1)))
         >>> regions = enumerate_regions(net, Domain.box([-1], [1]))
-        >>> cells_of(net, regions, np.array([[0.5], [-0.5]])).tolist()
-        [0, 1]
+        >>> cells_of(net, regions, np.array([[0.5], [-0.5], [2.0]])).tolist()
+        [0, 1, -1]
     """
-    index = {cell.pattern.tobytes(): k for k, cell in enumerate(regions.cells)}
-    out = np.full(X.shape[0], -1, dtype=np.int64)
-    for start in range(0, X.shape[0], 20_000):
-        chunk = X[start:start + 20_000]
-        patterns = np.hstack(net.pattern(chunk)) if net.layers else np.zeros((len(chunk), 0), bool)
-        out[start:start + len(chunk)] = [index.get(row.tobytes(), -1) for row in patterns]
-    missing = np.nonzero(out < 0)[0]
-    if missing.size:
-        out[missing] = regions.locate(X[missing])
+    from relucompile.shallow.net import build_shallow
+    X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+    out = build_shallow(net, regions).select_cells(X)
+    out[~regions.domain.contains(X, tol=1e-9 * (1 + np.abs(X).max(initial=0)))] = -1
     return out
 
 

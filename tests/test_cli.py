@@ -44,10 +44,24 @@ def test_compile_example_with_regions(tmp_path, capsys) -> None:
         assert len(cell["pattern"]) == sum(doc["model"]["layer_widths"])
 
 
+@pytest.mark.parametrize("layout", ["index", "layers", None])
+def test_layout_option(tmp_path, capsys, layout) -> None:
+    """``--layout``: the point-location index (default) or the literal layers; both run and agree."""
+    out = tmp_path / "s.onnx"
+    code, _, _ = _run([EXAMPLE, "--box", "-1", "1", "-o", str(out), "-q"] + (["--layout", layout] if layout else []),
+                      capsys)
+    model = onnx.load(str(out))
+    assert code == 0 and {p.key: p.value for p in model.metadata_props}["layout"] == (layout or "index")
+    X = np.random.default_rng(0).uniform(-1, 1, (200, 2)).astype(np.float32)
+    want = ort.InferenceSession(EXAMPLE, providers=["CPUExecutionProvider"]).run(None, {"x": X})[0]
+    got = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, {"x": X})[0]
+    assert np.abs(got - want).max() <= 1e-5 * max(1.0, np.abs(want).max())
+
+
 def test_help_explains_every_option(capsys) -> None:
     assert main(["--help"]) == 0
     text = capsys.readouterr().out
-    for option in ("--box", "--domain", "--regions", "--max-regions", "--time-limit", "-q", "-o"):
+    for option in ("--box", "--domain", "--regions", "--max-regions", "--time-limit", "-q", "-o", "--layout"):
         assert option in text
     assert "e.g." in text and "exit codes" in text
 

@@ -20,6 +20,7 @@ from relucompile.passes.lowering import exact_net
 from relucompile.shallow.net import build_shallow, evaluate_explicit
 from exact_tools import cell_vertices, facet_points, random_rational_points
 
+LAYOUTS = ("index", "layers")   # the point-location tree and the literal three-layer form
 DEGENERACIES = ["dead", "always_on", "duplicate", "zero_row", "parallel", "concurrent", "corner", "none"]
 
 
@@ -75,12 +76,16 @@ def _check_exact(net: ReluNet, domain: Domain, n_random: int, rng: np.random.Gen
         assert verts or domain.kind == "reals", f"cell {a} has no vertex"
         points += verts + facet_points(shallow, a, verts)
     for x in points:
-        assert len(shallow.claiming_cells_exact(x)) == 1, x
-        assert shallow.evaluate_exact(x) == deep(x), x  # evaluate_exact asserts one claim too
+        claims = shallow.claiming_cells_exact(x)
+        assert len(claims) == 1, x
+        assert shallow.locate_exact(x) == claims[0], x     # the index finds the one claiming cell
+        for layout in LAYOUTS:  # evaluate_exact asserts the claim too
+            assert shallow.evaluate_exact(x, layout) == deep(x), (layout, x)
     X = np.array([[float(v) for v in x] for x in points])
     want = net.forward(X)
-    got = shallow.evaluate(X)
-    assert np.all(np.abs(got - want) <= 1e-9 * (1 + np.abs(want))), np.abs(got - want).max()
+    for layout in LAYOUTS:
+        got = shallow.evaluate(X, layout)
+        assert np.all(np.abs(got - want) <= 1e-9 * (1 + np.abs(want))), (layout, np.abs(got - want).max())
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -194,9 +199,29 @@ def test_enumeration_is_deterministic() -> None:
     assert [c.facets for c in runs[0].cells] == [c.facets for c in runs[1].cells]
 
 
+def test_exact_index_check_catches_a_broken_tree() -> None:
+    """Swapping two children of the tree's root sends points to cells that do not claim them:
+    the index layout's exact evaluation raises (so its check can fail at all)."""
+    net = _small_net()
+    domain = Domain.box([-1.0, -1.0], [1.0, 1.0])
+    shallow = build_shallow(net, enumerate_regions(net, domain))
+    index = shallow.locator
+    points = random_rational_points(domain, 40, np.random.default_rng(0))
+    assert all(shallow.evaluate_exact(x, "index") is not None for x in points)
+    row = index.children[0]
+    first, other = row[0], next(v for v in row if v != row[0])
+    index.children[0] = np.where(row == first, other, np.where(row == other, first, row))
+    with pytest.raises(AssertionError, match="0 cells claim"):
+        for x in points:
+            shallow.evaluate_exact(x, "index")
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("mutation", ["drop_cell", "flip_closed", "perturb_map"])
-def test_exactness_checks_catch_mutations(mutation: str) -> None:
-    """The exact checks used above fail on a broken shallow net (so they can fail at all)."""
+def test_exactness_checks_catch_mutations(mutation: str, layout: str) -> None:
+    """The exact checks used above fail on a broken shallow net (so they can fail at all).  The
+    index layout does not read the closed/strict flags to find the cell, but its check does:
+    a flipped flag is caught where the flipped facet is closed."""
     net = _small_net()
     domain = Domain.box([-1.0, -1.0], [1.0, 1.0])
     shallow = build_shallow(net, enumerate_regions(net, domain))
@@ -208,21 +233,23 @@ def test_exactness_checks_catch_mutations(mutation: str) -> None:
                             shallow.regions.hyperplanes)
         shallow = build_shallow(net, regions)
         with pytest.raises(AssertionError, match="0 cells claim"):
-            shallow.evaluate_exact([Fraction(v) for v in victim])
+            shallow.evaluate_exact([Fraction(v) for v in victim], layout)
         return
     if mutation == "flip_closed":
-        shallow.facet_closed[0] = not shallow.facet_closed[0]
+        j = int(np.argmax(shallow.facet_closed[:shallow.cell_ptr[1]])) if layout == "index" else 0
+        assert shallow.facet_closed[j] or layout == "layers"
+        shallow.facet_closed[j] = not shallow.facet_closed[j]
         verts = cell_vertices(build_shallow(net, shallow.regions), 0)
         points = facet_points(build_shallow(net, shallow.regions), 0, verts)
         with pytest.raises(AssertionError, match="cells claim"):
             for x in points:
-                shallow.evaluate_exact(x)
+                shallow.evaluate_exact(x, layout)
         return
     shallow.exact_affine(0)
     A, c = shallow._exact_cache["affine"][0]
     shallow._exact_cache["affine"][0] = (A, c + Fraction(1, 2**60))
     x = [Fraction(v) for v in shallow.regions.cells[0].interior]
-    assert shallow.evaluate_exact(x) != list(exact_net(net).forward(np.array([x], dtype=object))[0])
+    assert shallow.evaluate_exact(x, layout) != list(exact_net(net).forward(np.array([x], dtype=object))[0])
 
 
 def test_polytope_with_implicit_equality() -> None:

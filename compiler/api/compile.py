@@ -61,19 +61,32 @@ def compile_model(model: str | os.PathLike | onnx.ModelProto | Any, domain: Doma
     return compile_network(load_network(model, example_input, input_shape=input_shape), domain, **options)
 
 
-def shallow_onnx(shallow: ShallowNet, metadata: dict[str, str] | None = None) -> onnx.ModelProto:
+def shallow_onnx(shallow: ShallowNet, metadata: dict[str, str] | None = None,
+                 layout: str = "index") -> onnx.ModelProto:
     """The shallow network as an ONNX model with the source model's signature (``metadata``:
-    extra ``metadata_props``, e.g. ``Certificate.metadata()``)."""
-    model = to_onnx(shallow, shallow.net.signature, None, __version__, metadata)
+    extra ``metadata_props``, e.g. ``Certificate.metadata()``).  ``layout="index"`` (default)
+    finds the one active H3 unit with the point-location tree (memory O(batch (depth + d + m)));
+    ``"layers"`` is the literal three-layer form that evaluates every cell (O(batch |R|)).
+
+    Example:
+        >>> from relucompile.examples.random_nets import random_mlp, to_onnx_model
+        >>> from relucompile.ir.domain import Domain
+        >>> shallow = compile_model(to_onnx_model(random_mlp(2, [4], 1, 0)), Domain.box([-1, -1], [1, 1]))
+        >>> [{p.key: p.value for p in shallow_onnx(shallow, layout=k).metadata_props}["layout"]
+        ...  for k in ("index", "layers")]
+        ['index', 'layers']
+    """
+    model = to_onnx(shallow, shallow.net.signature, None, __version__, metadata, layout=layout)
     for prop in model.metadata_props:
         if prop.key == "source_sha256":
             prop.value = shallow.net.source_sha256
     return model
 
 
-def save_onnx(shallow: ShallowNet, path: str, metadata: dict[str, str] | None = None) -> None:
-    """Write the shallow ONNX model atomically."""
-    model = shallow_onnx(shallow, metadata)
+def save_onnx(shallow: ShallowNet, path: str, metadata: dict[str, str] | None = None,
+              layout: str = "index") -> None:
+    """Write the shallow ONNX model atomically (``layout``: see :func:`shallow_onnx`)."""
+    model = shallow_onnx(shallow, metadata, layout)
     atomic_write(path, lambda f: f.write(model.SerializeToString()))
 
 

@@ -76,6 +76,10 @@ def build_parser() -> Parser:
     p.add_argument("--form", choices=["three-layer", "two-layer"], default="three-layer",
                    help="three-layer: the shallow net of docs/design.md (default); two-layer: for 1-D inputs, "
                         "the minimal one-hidden-layer net with finite weights (Huang)")
+    p.add_argument("--layout", choices=["index", "layers"], default="index",
+                   help="ONNX output: 'index' (default) finds the one active H3 unit with a point-location "
+                        "tree (fast, memory O(batch)); 'layers' is the literal three-layer network that "
+                        "evaluates every cell (the textbook form; memory O(batch x cells))")
     p.add_argument("--basis", choices=["one-sided", "two-sided"], default="one-sided",
                    help="with --form two-layer: ReLUs all opening to the right (one-sided) or on both "
                         "sides of a pivot breakpoint (two-sided)")
@@ -202,7 +206,7 @@ def _compile_one(args, net, domain, output, regions, equations_format, start) ->
         from relucompile.backends.equations import write_equations
         write_equations(shallow, output, equations_format, digits=args.digits)
     else:
-        save_onnx(shallow, output, certificate and certificate.metadata())
+        save_onnx(shallow, output, certificate and certificate.metadata(), layout=args.layout)
     if regions:
         save_regions(shallow, regions, certificate and certificate.to_json())
     if not args.quiet:

@@ -413,15 +413,3 @@ class RegionSet:
             return np.zeros(0, dtype=np.int64)
         hs, first = np.unique(fh, return_index=True)
         return hs[np.argsort(first, kind="stable")]
-
-    def locate(self, X: np.ndarray, tol: float = 1e-9) -> np.ndarray:
-        """Index of a cell containing each row of X (closed cells; -1 if none)."""
-        X = np.atleast_2d(X)
-        vals = X @ self.hyperplanes.W.T + self.hyperplanes.b
-        out = np.full(X.shape[0], -1)
-        ptr, fh, fs = self.cells.facet_ptr, self.cells.facet_h, self.cells.facet_side.astype(float)
-        for ci in range(len(self.cells)):
-            lo, hi = ptr[ci], ptr[ci + 1]
-            inside = np.all(vals[:, fh[lo:hi]] * fs[lo:hi] >= -tol, axis=1)
-            out[(out < 0) & inside] = ci
-        return out

@@ -6,6 +6,11 @@ domain's interior), per cell the facet list with each constraint *closed* (``h >
 *strict* (``h < 0``), and the effective maps.  The half-open cells partition the domain, so at
 every x of D exactly one cell claims x and the network is ``A_a x + c_a`` there.
 
+Evaluation finds the one claiming cell with the point-location tree of
+:mod:`relucompile.shallow.locate` (``layout="index"``, the default: O(log |R|) tests per point,
+the project's one point -> cell lookup) or, as the textbook form does, by testing every cell's
+constraints (``layout="layers"``); both are exact in rationals.
+
 The object is sparse; :meth:`ShallowNet.explicit_layers` materialises the three hidden layers
 with +-inf weights and :func:`evaluate_explicit` runs them with extended-real arithmetic
 (0 * inf = 0), which is the theorem's network word for word.
@@ -20,8 +25,8 @@ Example:
     >>> shallow.evaluate(np.array([[-1.5], [0.0], [2.0], [4.0]])).ravel().tolist()
     [1.5, 0.0, 2.0, nan]
     >>> from fractions import Fraction
-    >>> shallow.evaluate_exact([Fraction(-1, 3)])
-    [Fraction(1, 3)]
+    >>> shallow.evaluate_exact([Fraction(-1, 3)]), shallow.evaluate_exact([Fraction(0)], layout="layers")
+    ([Fraction(1, 3)], [Fraction(0, 1)])
 """
 from __future__ import annotations
 
@@ -83,10 +88,24 @@ class ShallowNet:
         return {"H1": 2 * d + H, "H2": 2 * d + 2 * H, "H3": 2 * m * R, "out": m}
 
     # -- float evaluation -----------------------------------------------------------------
-    def select_cells(self, X: np.ndarray, chunk_entries: int = 4_000_000) -> np.ndarray:
-        """Index of the cell that claims each row of X (float64, with the least-violation
-        fallback when rounding makes zero or several cells claim a point)."""
+    @property
+    def locator(self):
+        """The point-location tree of the cells (:mod:`relucompile.shallow.locate`), built on
+        first use: the one point -> cell lookup of the project."""
+        if "locator" not in self._exact_cache:
+            from relucompile.shallow import locate
+            self._exact_cache["locator"] = locate.build_locator(self.net, self.regions, self.p, locate.DEFAULT_ARITY)
+        return self._exact_cache["locator"]
+
+    def select_cells(self, X: np.ndarray, layout: str = "index", chunk_entries: int = 4_000_000) -> np.ndarray:
+        """Index of the cell that claims each row of X (float64).  ``layout="index"``: the
+        point-location tree; ``"layers"``: the textbook scan of every cell's constraints (H1-H3),
+        with the least-violation fallback when rounding makes zero or several cells claim a point."""
         X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+        if layout == "index":
+            return self.locator.locate(X)
+        if layout != "layers":
+            raise ValueError(f"unknown layout {layout!r}: 'index' or 'layers'")
         nnz = max(int(self.facet_h.size), 1)
         step = max(1, chunk_entries // nnz)
         out = np.empty(X.shape[0], dtype=np.int64)
@@ -109,14 +128,15 @@ class ShallowNet:
             chosen[bad] = np.argmin(total, axis=1)
         return chosen
 
-    def evaluate(self, X: np.ndarray) -> np.ndarray:
-        """f(X) for a batch (N, d) in float64; NaN rows outside the domain."""
+    def evaluate(self, X: np.ndarray, layout: str = "index") -> np.ndarray:
+        """f(X) for a batch (N, d) in float64; NaN rows outside the domain (``layout``: how the
+        cell is found, see :meth:`select_cells`)."""
         X = np.atleast_2d(np.asarray(X, dtype=np.float64))
         out = np.full((X.shape[0], self.m), np.nan)
         inside = self.domain.contains(X, tol=ROUNDING_NOISE * (1 + np.abs(X).max(initial=0)))
         if np.any(inside):
             Xi = X[inside]
-            idx = self.select_cells(Xi)
+            idx = self.select_cells(Xi, layout)
             out[inside] = np.einsum("nmd,nd->nm", self.A[idx], Xi) + self.c[idx]
         return out
 
@@ -134,9 +154,7 @@ class ShallowNet:
         key = self.keys[i]
         if key[0] == "unit":
             _, layer, unit, prefix = key
-            pattern = np.frombuffer(prefix, dtype=bool)
-            w, b = self._exact_preactivation(layer, pattern)
-            w, b = w[unit], b[unit]
+            w, b = self.exact_unit_hyperplane(layer, unit, np.frombuffer(prefix, dtype=bool))
         else:
             hull = self.domain.hull()
             w, b = -to_exact(hull.Gx[key[1]]), Fraction(float(hull.gx[key[1]]))
@@ -144,6 +162,21 @@ class ShallowNet:
             w, b = -w, -b
         cache[i] = (w, b)
         return w, b
+
+    def exact_unit_hyperplane(self, layer: int, unit: int, prefix: np.ndarray) -> tuple[np.ndarray, Fraction]:
+        """Exact (w, b) of unit ``unit`` of ``layer`` (index within the layer) under the pattern
+        ``prefix`` of the earlier layers (not oriented)."""
+        cache = self._exact_cache.setdefault("preactivations", {})
+        key = (layer, np.asarray(prefix, dtype=bool).tobytes())
+        if key not in cache:
+            cache[key] = self._exact_preactivation(layer, np.asarray(prefix, dtype=bool))
+        w, b = cache[key]
+        return w[unit], b[unit]
+
+    def _locator_hyperplane(self, layer: int, unit: int, member: int) -> tuple[np.ndarray, Fraction]:
+        offsets = np.concatenate([[0], np.cumsum(self.net.widths)]).astype(int)
+        prefix = self.regions.cells.pattern(member)[:offsets[layer]]
+        return self.exact_unit_hyperplane(layer, unit - offsets[layer], prefix)
 
     def _exact_preactivation(self, layer: int, prefix: np.ndarray):
         net = self.exact_net()
@@ -163,12 +196,13 @@ class ShallowNet:
             cache[cell] = (A, c)
         return cache[cell]
 
-    def claiming_cells_exact(self, x: Sequence) -> list[int]:
-        """Cells whose half-open region contains x, in exact rational arithmetic."""
+    def claiming_cells_exact(self, x: Sequence, cells: Sequence[int] | None = None) -> list[int]:
+        """Cells (of ``cells``, default all) whose half-open region contains x, in exact
+        rational arithmetic: the textbook test of H1-H3, every constraint of every cell."""
         x = to_exact(np.asarray(list(x), dtype=object))
         values: dict[int, Fraction] = {}
         claims = []
-        for a in range(self.num_cells):
+        for a in (range(self.num_cells) if cells is None else cells):
             ok = True
             for j in range(self.cell_ptr[a], self.cell_ptr[a + 1]):
                 h = int(self.facet_h[j])
@@ -183,6 +217,11 @@ class ShallowNet:
                 claims.append(a)
         return claims
 
+    def locate_exact(self, x: Sequence) -> int:
+        """The cell of x found by the point-location tree in exact arithmetic."""
+        x = to_exact(np.asarray(list(x), dtype=object))
+        return self.locator.locate_exact(list(x), self._locator_hyperplane, list(to_exact(np.asarray(self.p))))
+
     def in_domain_exact(self, x: np.ndarray) -> bool:
         hull = self.domain.hull()
         G, g = self.domain.inequalities()
@@ -194,13 +233,21 @@ class ShallowNet:
                 return False
         return True
 
-    def evaluate_exact(self, x: Sequence) -> list[Fraction] | None:
-        """f(x) in exact rationals (None outside the domain).  Raises if the half-open cells
-        do not claim x exactly once, which would be a compiler bug."""
+    def evaluate_exact(self, x: Sequence, layout: str = "index") -> list[Fraction] | None:
+        """f(x) in exact rationals (None outside the domain).  ``layout="layers"`` tests every
+        cell's constraints and raises unless exactly one half-open cell claims x; ``"index"``
+        walks the point-location tree and raises unless the cell it finds claims x.  Either
+        failure would be a compiler bug."""
         x = to_exact(np.asarray(list(x), dtype=object))
         if not self.in_domain_exact(x):
             return None
-        claims = self.claiming_cells_exact(x)
+        if layout == "index":
+            found = self.locate_exact(x)
+            claims = self.claiming_cells_exact(x, [found])
+        elif layout == "layers":
+            claims = self.claiming_cells_exact(x)
+        else:
+            raise ValueError(f"unknown layout {layout!r}: 'index' or 'layers'")
         if len(claims) != 1:
             raise AssertionError(f"{len(claims)} cells claim the point {[str(v) for v in x]}: {claims}")
         A, c = self.exact_affine(claims[0])
