@@ -40,6 +40,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from relucompile.shallow.net import ShallowNet
+from relucompile.numeric.tolerances import GEOMETRIC_TOL
 
 OPSET = 17
 PREFIX = "relucompile/"
@@ -102,7 +103,7 @@ def to_onnx(shallow: ShallowNet, signature: dict, source_bytes: bytes | None = N
         elif domain.kind == "polytope":
             G, g = domain.inequalities()
             lhs = node("MatMul", [x, const("domain_G_T", G.T.copy())], "domain_Gx")
-            ok = node("LessOrEqual", [lhs, const("domain_g", g + 1e-9 * (1 + np.abs(g)))], "domain_ok_rows")
+            ok = node("LessOrEqual", [lhs, const("domain_g", g + GEOMETRIC_TOL * (1 + np.abs(g)))], "domain_ok_rows")
         else:
             ok = node("Equal", [x, x], "domain_ok_coords")  # False only for NaN inputs
         inside = node("Cast", [node("ReduceMin", [node("Cast", [ok], "domain_ok_int", to=TensorProto.INT32)],
@@ -226,7 +227,7 @@ def _domain_margin(domain, x1: str, in_type, const, node) -> str | None:
         rows[:d, d:], rows[d, d:] = -np.eye(d), hi          # hi - x >= 0
     elif domain.kind == "polytope":
         G, g = domain.inequalities()
-        rows = np.vstack([-G.T, (g + 1e-9 * (1 + np.abs(g)))[None, :]])
+        rows = np.vstack([-G.T, (g + GEOMETRIC_TOL * (1 + np.abs(g)))[None, :]])
     else:
         return None
     slack = node("MatMul", [x1, const("domain_rows", rows)], "domain_slack")

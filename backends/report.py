@@ -79,7 +79,7 @@ def cells_of(net: ReluNet, regions: RegionSet, X: np.ndarray) -> np.ndarray:
     from relucompile.shallow.net import build_shallow
     X = np.atleast_2d(np.asarray(X, dtype=np.float64))
     out = build_shallow(net, regions).select_cells(X)
-    out[~regions.domain.contains(X, tol=1e-9 * (1 + np.abs(X).max(initial=0)))] = -1
+    out[~regions.domain.contains(X, tol=GEOMETRIC_TOL * (1 + np.abs(X).max(initial=0)))] = -1
     return out
 
 

@@ -27,6 +27,7 @@ from relucompile.ir.network import ReluNet
 from relucompile.numeric.lp import LinearProgram
 from relucompile.numeric.tolerances import ROUNDING_NOISE
 from relucompile.regions.store import RegionSet
+from relucompile.shallow.net import build_shallow
 
 DEFAULT_SAMPLES = 100_000
 
@@ -219,7 +220,8 @@ def volume_shares(net: ReluNet, regions: RegionSet, *, samples: int = DEFAULT_SA
       full-dimensional domain (:func:`cell_sizes`; ``areas`` gives precomputed 2-D areas);
     * ``"sampled"``: otherwise, ``samples`` points uniform on the domain (in its affine hull when
       lower-dimensional) with a fixed ``seed``, each assigned to a cell by ``locate`` (X -> cell
-      ids, -1 for none; default :meth:`RegionSet.locate`); cells no sample hit get 0;
+      ids, -1 for none; default: the shallow net's point-location tree, :meth:`ShallowNet.select_cells`);
+      cells no sample hit get 0;
     * ``(None, "unbounded")`` when the domain is unbounded: shares are undefined.
 
     Example:
@@ -241,7 +243,9 @@ def volume_shares(net: ReluNet, regions: RegionSet, *, samples: int = DEFAULT_SA
     if sizes is not None:
         return sizes / sizes.sum(), "exact"
     X = uniform_points(domain, samples, np.random.default_rng(seed))
-    cells = (locate or regions.locate)(X)
+    if locate is None:
+        locate = build_shallow(net, regions).select_cells
+    cells = locate(X)
     counts = np.bincount(cells[cells >= 0], minlength=R)
     return counts / max(int(counts.sum()), 1), "sampled"
 

@@ -42,6 +42,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from relucompile.numeric.tolerances import ROUNDING_NOISE, TINY
+
 DEFAULT_ARITY = 4
 
 
@@ -252,12 +254,12 @@ def _choose_units(M: np.ndarray, m: np.ndarray, bits: np.ndarray, interior: np.n
     point lies on its pattern's side by at least a quarter of its Chebyshev radius (this rules
     out units that vanish identically on the domain, whose pattern bit is arbitrary)."""
     norms = np.linalg.norm(M @ U, axis=1)
-    scale = np.linalg.norm(M, axis=1) + np.abs(m) + 1e-300
+    scale = np.linalg.norm(M, axis=1) + np.abs(m) + TINY
     signed = (interior @ M.T + m) * np.where(bits, 1.0, -1.0)
-    valid = np.all(signed > 0.25 * radius[:, None] * norms[None, :], axis=0) & (norms > 1e-12 * scale)
+    valid = np.all(signed > 0.25 * radius[:, None] * norms[None, :], axis=0) & (norms > ROUNDING_NOISE * scale)
     if not valid.any():  # float trouble: take the candidate with the widest margin
         valid = np.zeros(len(m), bool)
-        valid[int(np.argmax((signed / np.maximum(norms, 1e-300)).min(axis=0)))] = True
+        valid[int(np.argmax((signed / np.maximum(norms, TINY)).min(axis=0)))] = True
     pool = np.nonzero(valid)[0]
     n = bits.shape[0]
     if n == 2:   # two cells: any valid unit separates them
