@@ -16,7 +16,7 @@ an affine formula of the inputs.  :func:`render_equations` writes all rules in o
 * ``smtlib``: SMT-LIB 2 (QF_LRA): ``(define-fun <output> ((x1 Real) ...) Real (ite ...))`` per
   output with exact rationals, and ``(define-fun in_domain (...) Bool ...)``; z3 and cvc5 read it.
 
-Conditions follow the half-open tie-break of DESIGN.md section 2: a closed constraint reads
+Conditions follow the half-open tie-break of docs/design.md section 2: a closed constraint reads
 ``h >= 0``, a strict one ``h < 0``, so each point of the domain meets the conditions of exactly
 one cell and the exact formats *are* the network on the domain.  Each inequality is scaled by a
 positive number so that its largest coefficient is 1 (a bound on one input reads ``x2 > 0.5``).

@@ -1,4 +1,4 @@
-"""ShallowNet -> ONNX (DESIGN.md section 4).
+"""ShallowNet -> ONNX (docs/design.md section 4).
 
 The model has the source model's input and output names, shapes and dtypes (a drop-in
 replacement), computes internally in float64, and is compact: hyperplanes are one Gemm

@@ -6,7 +6,7 @@ used; JSON keeps them exactly):
 * ``model``: source file name, sha256, ``input_dim`` d, ``output_dim`` m, ``layer_widths``.
 * ``domain``: ``{"kind": "reals"|"box"|"polytope", ...}`` and ``domain_equalities`` (rows
   ``[a, b]`` with a.x = b for lower-dimensional domains).
-* ``reference_point``: the tie-break point p (DESIGN.md section 2).
+* ``reference_point``: the tie-break point p (docs/design.md section 2).
 * ``hyperplanes``: list of ``{"kind": "unit"|"domain", "layer", "unit", "w", "b"}`` with
   h(x) = w.x + b oriented so that h(p) > 0.
 * ``cells``: list of ``{"id", "pattern", "A", "c", "facets", "interior_point",

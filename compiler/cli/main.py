@@ -48,7 +48,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="relucompile", description="Compile a deep ReLU network (ONNX) into the exactly "
-                "equal network with three hidden layers (DESIGN.md), and list its activation regions.",
+                "equal network with three hidden layers (docs/design.md), and list its activation regions.",
                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="the source model (piecewise-linear ops only): ONNX, a TorchScript file or a "
                                  "torch.export archive (.pt2; needs relucompile[torch]), e.g. model.onnx")
@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="significant digits of numbers in text/LaTeX equations (default 6; exact "
                         "values stay in the regions file, the SymPy and the SMT-LIB output)")
     p.add_argument("--form", choices=["three-layer", "two-layer"], default="three-layer",
-                   help="three-layer: the shallow net of DESIGN.md (default); two-layer: for 1-D inputs, "
+                   help="three-layer: the shallow net of docs/design.md (default); two-layer: for 1-D inputs, "
                         "the minimal one-hidden-layer net with finite weights (Huang)")
     p.add_argument("--basis", choices=["one-sided", "two-sided"], default="one-sided",
                    help="with --form two-layer: ReLUs all opening to the right (one-sided) or on both "

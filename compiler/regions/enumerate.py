@@ -2,7 +2,7 @@
 
 The engine interface is one function, ``engine(net, domain, limits, progress) -> RegionSet``;
 :data:`ENGINES` lists the engines and :func:`enumerate_regions` picks one.  The default,
-:class:`SplitEngine`, is a depth-first layer-by-layer split (DESIGN.md section 1):
+:class:`SplitEngine`, is a depth-first layer-by-layer split (docs/design.md section 1):
 
 * Work in the domain's affine hull ``x = x0 + U t`` so every cell is full-dimensional in t.
 * Under the pattern of the layers already fixed, each unit's pre-activation is affine in x.  A
