@@ -4,7 +4,13 @@ Each is ``run_<name>(argv) -> int`` for :data:`relucompile.cli.main.COMMANDS`; u
 :class:`UserError` (one line, exit 2) and every output file is written atomically.
 
 Example:
-    >>> run_explain(["compiler/examples/tiny_mlp.onnx", "--at", "0.1,0.2"])    # doctest: +SKIP
+    >>> from relucompile.examples import tiny_mlp_path
+    >>> run_explain([tiny_mlp_path(), "--at", "0.1,0.2"])
+    # tiny_mlp.onnx: the linear rule at each input (layers and units count from 0)
+    input: x1 = 0.1, x2 = 0.2   (inside the domain R^2)
+    activation pattern: 8 of 16 units active (per layer: 2/8 6/8)
+    output: y1 = -0.56781, y2 = -0.056273
+    ...
     0
 """
 from __future__ import annotations

@@ -7,8 +7,15 @@ point is generic.  It prints one summary line and exits 0 (certified) or 3 (fail
 names the first failing cell and check).
 
 Example:
-    >>> run_certify(["model.onnx", "regions.json"])         # doctest: +SKIP
-    certified: 98 cells, 392 facets checked (...); 0.41 s
+    >>> import os, tempfile
+    >>> from relucompile.cli.main import main
+    >>> from relucompile.examples import tiny_mlp_path
+    >>> folder = tempfile.mkdtemp()
+    >>> regions = os.path.join(folder, "regions.json")
+    >>> main([tiny_mlp_path(), "--box", "0", "0.25", "-o", os.path.join(folder, "s.onnx"), "--regions", regions, "-q"])
+    0
+    >>> run_certify([tiny_mlp_path(), regions])
+    certified: 4 cells, ... facets checked (...); ... s
     0
 """
 from __future__ import annotations

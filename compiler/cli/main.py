@@ -4,7 +4,10 @@ Exit codes: 0 success, 2 usage or input error (one line on stderr naming file, n
 1 internal error (a bug: please report it with the model).
 
 Example:
-    >>> main(["compiler/examples/tiny_mlp.onnx", "--box", "-1", "1", "-o", "/tmp/s.onnx", "-q"])  # doctest: +SKIP
+    >>> import os, tempfile
+    >>> from relucompile.examples import tiny_mlp_path
+    >>> out = os.path.join(tempfile.mkdtemp(), "shallow.onnx")
+    >>> main([tiny_mlp_path(), "--box", "0", "0.25", "-o", out, "-q"])
     0
 """
 from __future__ import annotations

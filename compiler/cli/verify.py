@@ -5,10 +5,17 @@ They report user mistakes (bad model, malformed VNN-LIB, bad options) in one lin
 ``relucompile: error: <file>:<line>: <what is wrong>``, and return 2 themselves, so they behave
 the same whether called through ``relucompile`` or directly.
 
-Example:
-    >>> run_verify(["../shared/data/vnncomp-test/test_small.onnx",
-    ...             "../shared/data/vnncomp-test/test_small.vnnlib"])      # doctest: +SKIP
+Example (the bundled MLP never reaches y1 >= 100 on [-1, 1]^2):
+    >>> import os, tempfile
+    >>> from relucompile.examples import tiny_mlp_path
+    >>> prop = os.path.join(tempfile.mkdtemp(), "prop.vnnlib")
+    >>> with open(prop, "w") as f:
+    ...     _ = f.write("(declare-const X_0 Real) (declare-const X_1 Real) (declare-const Y_0 Real) "
+    ...                 "(declare-const Y_1 Real) (assert (>= X_0 -1)) (assert (<= X_0 1)) "
+    ...                 "(assert (>= X_1 -1)) (assert (<= X_1 1)) (assert (>= Y_0 100))")
+    >>> run_verify([tiny_mlp_path(), prop])
     holds
+    time: ... s
     0
 """
 from __future__ import annotations
