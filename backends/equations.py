@@ -116,9 +116,12 @@ def volume_shares(shallow: ShallowNet, samples: int = 100_000, seed: int = 0) ->
       its activation pattern (:meth:`ShallowNet.select_cells` where the pattern is ambiguous);
     * ``(None, "unbounded")`` when the domain is unbounded: shares are undefined.
 
-    Example (``shallow``: |x| compiled on [-2, 3]):
-        >>> shares, method = volume_shares(shallow)     # doctest: +SKIP
-        >>> method, shares.round(3).tolist()            # doctest: +SKIP
+    Example (|x| compiled on [-2, 3]: the cells [0, 3] and [-2, 0)):
+        >>> from relucompile import compile_network, Domain
+        >>> from relucompile.examples.small_nets import absolute_value
+        >>> shallow = compile_network(absolute_value(), Domain.box([-2], [3]))
+        >>> shares, method = volume_shares(shallow)
+        >>> method, sorted(shares.round(3).tolist(), reverse=True)
         ('exact', [0.6, 0.4])
     """
     domain, R = shallow.domain, shallow.num_cells
@@ -320,8 +323,21 @@ def render_equations(shallow: ShallowNet, fmt: str, digits: int = 6, input_names
     ``volume_samples`` and ``seed``), else by id; ids are those of the regions JSON.
 
     Example:
-        >>> text = render_equations(shallow, "smtlib")      # doctest: +SKIP
-        >>> text.count("(define-fun")                       # doctest: +SKIP
+        >>> from relucompile import compile_network, Domain
+        >>> from relucompile.examples.small_nets import absolute_value
+        >>> shallow = compile_network(absolute_value(), Domain.box([-2], [3]))
+        >>> print(render_equations(shallow, "text"))
+        # equations of the network (relucompile): on each cell, each output is one affine formula
+        ...
+        cell 0 (60% of the domain)
+          if   x1 >= 0
+          then y1 = x1
+        <BLANKLINE>
+        cell 1 (40% of the domain)
+          if   x1 < 0
+          then y1 = -x1
+        <BLANKLINE>
+        >>> render_equations(shallow, "smtlib").count("(define-fun")      # in_domain and y1
         2
     """
     check_format(fmt)
@@ -345,7 +361,11 @@ def write_equations(shallow: ShallowNet, path: str, fmt: str | None = None, digi
     """Render and write atomically; ``fmt`` defaults to the one of the extension.  Returns fmt.
 
     Example:
-        >>> write_equations(shallow, "rules.tex")            # doctest: +SKIP
+        >>> import os, tempfile
+        >>> from relucompile import compile_network, Domain
+        >>> from relucompile.examples.small_nets import absolute_value
+        >>> shallow = compile_network(absolute_value(), Domain.box([-2], [3]))
+        >>> write_equations(shallow, os.path.join(tempfile.mkdtemp(), "rules.tex"))
         'latex'
     """
     from relucompile.backends.files import atomic_write

@@ -13,9 +13,17 @@ replacement), computes internally in float64, and is compact: hyperplanes are on
   least total violation; its affine map l_a(u+ - u-) is the output;
 * outside the domain the output is NaN.
 
-Example:
-    >>> model = to_onnx(shallow, source_model)        # doctest: +SKIP
-    >>> onnx.save(model, "shallow.onnx")              # doctest: +SKIP
+Example (the public API's ``relucompile.shallow_onnx`` passes the source model's signature):
+    >>> import onnxruntime as ort
+    >>> from relucompile import compile_network, Domain
+    >>> from relucompile.examples.random_nets import random_mlp
+    >>> net = random_mlp(2, [3], 1, seed=0)
+    >>> model = to_onnx(compile_network(net, Domain.box([-1, -1], [1, 1])), {"input_name": "x", "output_name": "y"})
+    >>> session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    >>> x = np.array([[0.5, -0.25], [3.0, 0.0]], np.float32)          # the second point is outside the box
+    >>> y = session.run(None, {"x": x})[0]
+    >>> bool(abs(y[0, 0] - net.forward(x[:1].astype(np.float64))[0, 0]) < 1e-6), bool(np.isnan(y[1, 0]))
+    (True, True)
 """
 from __future__ import annotations
 

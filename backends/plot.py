@@ -637,8 +637,13 @@ def cell_interval(regions: RegionSet, cell) -> tuple[float, float]:
     """The interval ``(lo, hi)`` of a cell of a 1-D network (infinite ends on an unbounded domain).
 
     Example:
-        >>> cellcell_interval(regions, regions.cells[0])          # doctest: +SKIP
-        (-1.0, -0.25)
+        >>> from relucompile.ir.network import AffineLayer
+        >>> net = ReluNet(1, [AffineLayer({0: np.array([[4.0]])}, np.array([1.0]))],
+        ...               AffineLayer({1: np.array([[1.0]])}, np.zeros(1)))      # relu(4x + 1)
+        >>> sorted(cell_interval(r, c) for r in [enumerate_regions(net, Domain.box([-1], [1]))] for c in r.cells)
+        [(-1.0, -0.25), (-0.25, 1.0)]
+        >>> sorted(cell_interval(r, c) for r in [enumerate_regions(net, Domain.reals(1))] for c in r.cells)
+        [(-inf, -0.25), (-0.25, inf)]
     """
     lo, hi = -np.inf, np.inf
     for h, s in cell.facets:

@@ -362,7 +362,8 @@ def _export_archive_to_onnx(path: str, name: str, input_shape: tuple[int, ...] |
 def file_to_onnx(path: str | os.PathLike, input_shape: tuple[int, ...] | None = None) -> onnx.ModelProto:
     """ONNX from a TorchScript file or a ``.pt2`` archive; refuses torch.save pickles with what to pass instead.
 
-    Example:
+    Example (needs ``relucompile[torch]`` and a saved model, so not run here; tests/test_torch.py
+    saves and reads both kinds):
         >>> proto = file_to_onnx("model.pt2")               # doctest: +SKIP
         >>> proto = file_to_onnx("model.ts", (1, 2, 6, 6))  # doctest: +SKIP
     """
