@@ -35,10 +35,11 @@ def quick_run(tmp_path_factory):
     json_path, md_path = folder / "r.json", folder / "r.md"
     proc = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--min-seconds", "0.02",
                            "--json", str(json_path), "--markdown", str(md_path)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
     return proc, json.loads(json_path.read_text()), md_path.read_text()
 
 
+@pytest.mark.slow   # the whole benchmark command in a subprocess (~1 min)
 def test_quick_run_writes_every_figure(quick_run):
     proc, doc, md = quick_run
     assert proc.returncode == 0, proc.stderr
@@ -60,6 +61,7 @@ def test_quick_run_writes_every_figure(quick_run):
         assert tp["nan_outputs"] == 0 and tp["max_abs_diff"] < 1e-4   # float32 source vs float64 shallow
 
 
+@pytest.mark.slow   # the whole benchmark command in a subprocess (~1 min)
 def test_quick_run_markdown_has_both_tables(quick_run):
     proc, doc, md = quick_run
     assert proc.stdout == md
@@ -71,6 +73,7 @@ def test_quick_run_markdown_has_both_tables(quick_run):
     assert doc["command"].startswith("python -m benchmarks --quick")
 
 
+@pytest.mark.slow   # the whole benchmark command in a subprocess (~1 min)
 def test_quick_cell_count_equals_affinitree(quick_run):
     require_affinitree()
     _, doc, _ = quick_run
