@@ -16,7 +16,7 @@ an affine formula of the inputs.  :func:`render_equations` writes all rules in o
 * ``smtlib``: SMT-LIB 2 (QF_LRA): ``(define-fun <output> ((x1 Real) ...) Real (ite ...))`` per
   output with exact rationals, and ``(define-fun in_domain (...) Bool ...)``; z3 and cvc5 read it.
 
-Conditions follow the half-open tie-break of DESIGN.md section 2: a closed constraint reads
+Conditions follow the half-open tie-break of docs/design.md section 2: a closed constraint reads
 ``h >= 0``, a strict one ``h < 0``, so each point of the domain meets the conditions of exactly
 one cell and the exact formats *are* the network on the domain.  Each inequality is scaled by a
 positive number so that its largest coefficient is 1 (a bound on one input reads ``x2 > 0.5``).
@@ -113,9 +113,12 @@ def volume_shares(shallow: ShallowNet, samples: int = 100_000, seed: int = 0) ->
     ``"unbounded"``); samples are assigned to their cell by the point-location tree
     (:meth:`ShallowNet.select_cells`).
 
-    Example (``shallow``: |x| compiled on [-2, 3]):
-        >>> shares, method = volume_shares(shallow)     # doctest: +SKIP
-        >>> method, shares.round(3).tolist()            # doctest: +SKIP
+    Example (|x| compiled on [-2, 3]: the cells [0, 3] and [-2, 0)):
+        >>> from relucompile import compile_network, Domain
+        >>> from relucompile.examples.small_nets import absolute_value
+        >>> shallow = compile_network(absolute_value(), Domain.box([-2], [3]))
+        >>> shares, method = volume_shares(shallow)
+        >>> method, sorted(shares.round(3).tolist(), reverse=True)
         ('exact', [0.6, 0.4])
     """
     return cell_volume_shares(shallow.net, shallow.regions, samples=samples, seed=seed,
@@ -207,8 +210,21 @@ def render_equations(shallow: ShallowNet, fmt: str, digits: int = 6, input_names
     ``volume_samples`` and ``seed``), else by id; ids are those of the regions JSON.
 
     Example:
-        >>> text = render_equations(shallow, "smtlib")      # doctest: +SKIP
-        >>> text.count("(define-fun")                       # doctest: +SKIP
+        >>> from relucompile import compile_network, Domain
+        >>> from relucompile.examples.small_nets import absolute_value
+        >>> shallow = compile_network(absolute_value(), Domain.box([-2], [3]))
+        >>> print(render_equations(shallow, "text"))
+        # equations of the network (relucompile): on each cell, each output is one affine formula
+        ...
+        cell 0 (60% of the domain)
+          if   x1 >= 0
+          then y1 = x1
+        <BLANKLINE>
+        cell 1 (40% of the domain)
+          if   x1 < 0
+          then y1 = -x1
+        <BLANKLINE>
+        >>> render_equations(shallow, "smtlib").count("(define-fun")      # in_domain and y1
         2
     """
     check_format(fmt)
@@ -232,7 +248,11 @@ def write_equations(shallow: ShallowNet, path: str, fmt: str | None = None, digi
     """Render and write atomically; ``fmt`` defaults to the one of the extension.  Returns fmt.
 
     Example:
-        >>> write_equations(shallow, "rules.tex")            # doctest: +SKIP
+        >>> import os, tempfile
+        >>> from relucompile import compile_network, Domain
+        >>> from relucompile.examples.small_nets import absolute_value
+        >>> shallow = compile_network(absolute_value(), Domain.box([-2], [3]))
+        >>> write_equations(shallow, os.path.join(tempfile.mkdtemp(), "rules.tex"))
         'latex'
     """
     return write_rendering(path, fmt, lambda f: render_equations(shallow, f, digits, input_names, output_names),

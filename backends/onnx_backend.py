@@ -1,4 +1,4 @@
-"""ShallowNet -> ONNX (DESIGN.md section 4), in one of two layouts.
+"""ShallowNet -> ONNX (docs/design.md section 4), in one of two layouts.
 
 The model has the source model's input and output names, shapes and dtypes (a drop-in
 replacement), computes internally in float64, and is compact (never a dense |R| x |H| matrix).
@@ -26,9 +26,17 @@ is evaluated; memory O(batch |R|)):
 
 Outside the domain the output is NaN in both layouts.
 
-Example:
-    >>> model = to_onnx(shallow, source_model)        # doctest: +SKIP
-    >>> onnx.save(model, "shallow.onnx")              # doctest: +SKIP
+Example (the public API's ``relucompile.shallow_onnx`` passes the source model's signature):
+    >>> import onnxruntime as ort
+    >>> from relucompile import compile_network, Domain
+    >>> from relucompile.examples.random_nets import random_mlp
+    >>> net = random_mlp(2, [3], 1, seed=0)
+    >>> model = to_onnx(compile_network(net, Domain.box([-1, -1], [1, 1])), {"input_name": "x", "output_name": "y"})
+    >>> session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    >>> x = np.array([[0.5, -0.25], [3.0, 0.0]], np.float32)          # the second point is outside the box
+    >>> y = session.run(None, {"x": x})[0]
+    >>> bool(abs(y[0, 0] - net.forward(x[:1].astype(np.float64))[0, 0]) < 1e-6), bool(np.isnan(y[1, 0]))
+    (True, True)
 """
 from __future__ import annotations
 

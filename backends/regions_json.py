@@ -6,7 +6,7 @@ used; JSON keeps them exactly):
 * ``model``: source file name, sha256, ``input_dim`` d, ``output_dim`` m, ``layer_widths``.
 * ``domain``: ``{"kind": "reals"|"box"|"polytope", ...}`` and ``domain_equalities`` (rows
   ``[a, b]`` with a.x = b for lower-dimensional domains).
-* ``reference_point``: the tie-break point p (DESIGN.md section 2).
+* ``reference_point``: the tie-break point p (docs/design.md section 2).
 * ``hyperplanes``: list of ``{"kind": "unit"|"domain", "layer", "unit", "w", "b"}`` with
   h(x) = w.x + b oriented so that h(p) > 0.
 * ``cells``: list of ``{"id", "pattern", "A", "c", "facets", "interior_point",
@@ -27,9 +27,15 @@ The file is written incrementally (:func:`write_regions`, chunks of cells straig
 compact arrays of :class:`relucompile.regions.store.CellStore`), so its size is not bounded by memory.
 
 Example:
-    >>> doc = regions_document(shallow, source="m.onnx")       # doctest: +SKIP
-    >>> doc["cells"][0]["pattern"]                              # doctest: +SKIP
-    '1101'
+    >>> from relucompile.examples.random_nets import random_mlp
+    >>> from relucompile.ir.domain import Domain
+    >>> from relucompile.regions.enumerate import enumerate_regions
+    >>> from relucompile.shallow.net import build_shallow
+    >>> net = random_mlp(2, [3], 1, seed=0)
+    >>> shallow = build_shallow(net, enumerate_regions(net, Domain.box([-1, -1], [1, 1])))
+    >>> doc = regions_document(shallow, source="m.onnx")
+    >>> doc["model"]["source"], doc["model"]["layer_widths"], sorted(c["pattern"] for c in doc["cells"])
+    ('m.onnx', [3], ['100', '101', '110', '111'])
 """
 from __future__ import annotations
 
@@ -93,8 +99,14 @@ def cell_entry_chunks(shallow: ShallowNet, chunk: int = 4096) -> Iterator[list[d
     """The ``cells`` entries in lists of up to ``chunk`` cells, from the compact arrays.
 
     Example:
-        >>> [len(c) for c in cell_entry_chunks(shallow, chunk=2)]    # doctest: +SKIP
-        [2, 2, 1]
+        >>> from relucompile.examples.random_nets import random_mlp
+        >>> from relucompile.ir.domain import Domain
+        >>> from relucompile.regions.enumerate import enumerate_regions
+        >>> from relucompile.shallow.net import build_shallow
+        >>> net = random_mlp(2, [3], 1, seed=0)
+        >>> shallow = build_shallow(net, enumerate_regions(net, Domain.box([-1, -1], [1, 1])))
+        >>> [len(c) for c in cell_entry_chunks(shallow, chunk=3)]      # 4 cells
+        [3, 1]
     """
     store = shallow.regions.cells
     ptr, fh, closed = shallow.cell_ptr, shallow.facet_h, shallow.facet_closed
@@ -141,8 +153,14 @@ def write_regions(shallow: ShallowNet, stream, source: str = "", sha256: str = "
 
     Example:
         >>> import io
-        >>> buf = io.StringIO(); write_regions(shallow, buf)              # doctest: +SKIP
-        >>> buf.getvalue() == json.dumps(regions_document(shallow))       # doctest: +SKIP
+        >>> from relucompile.examples.random_nets import random_mlp
+        >>> from relucompile.ir.domain import Domain
+        >>> from relucompile.regions.enumerate import enumerate_regions
+        >>> from relucompile.shallow.net import build_shallow
+        >>> net = random_mlp(2, [3], 1, seed=0)
+        >>> shallow = build_shallow(net, enumerate_regions(net, Domain.box([-1, -1], [1, 1])))
+        >>> buf = io.StringIO(); write_regions(shallow, buf, chunk=3)
+        >>> buf.getvalue() == json.dumps(regions_document(shallow))
         True
     """
     dumps = json.dumps

@@ -65,8 +65,13 @@ def two_layer_onnx(form: TwoLayerForm, signature: dict, version: str | None = No
     """``Gemm -> Relu -> Gemm`` computing the form; ``signature`` = ``net.signature``.
 
     Example:
-        >>> model = two_layer_onnx(form, net.signature)      # doctest: +SKIP
-        >>> onnx.save(model, "two_layer.onnx")                       # doctest: +SKIP
+        >>> from relucompile import compile_network, Domain
+        >>> from relucompile.analysis.one_d import two_layer_form
+        >>> from relucompile.examples.small_nets import bent_line
+        >>> form = two_layer_form(compile_network(bent_line(), Domain.reals(1)))
+        >>> model = two_layer_onnx(form, {"input_name": "x", "output_name": "y"})   # or the source's signature
+        >>> [n.op_type for n in model.graph.node if n.op_type in ("Gemm", "Relu")]
+        ['Gemm', 'Relu', 'Gemm']
     """
     if version is None:
         version = __version__
@@ -128,7 +133,21 @@ def render_two_layer(form: TwoLayerForm, fmt: str, digits: int = 6, input_names:
     ``sympy`` / ``smtlib``: breakpoints, slopes, hidden units and outputs.
 
     Example:
-        >>> print(render_two_layer(form, "latex"))                   # doctest: +SKIP
+        >>> from relucompile import compile_network, Domain
+        >>> from relucompile.analysis.one_d import two_layer_form
+        >>> from relucompile.examples.small_nets import bent_line
+        >>> form = two_layer_form(compile_network(bent_line(), Domain.reals(1)))
+        >>> print(render_two_layer(form, "text"))
+        # two-layer form of the network (relucompile): one hidden layer of 3 ReLU(s), exactly the network on the domain
+        ...
+        hidden units (K + 1 = 3):
+          h1 = relu(-x1)
+          h2 = relu(x1)
+          h3 = relu(x1 - 1)
+        outputs:
+          y1 = 2*h2 - h3 + 0.5
+          y2 = h3
+        <BLANKLINE>
     """
     check_format(fmt, FORMATS)
     if not isinstance(digits, int) or not 1 <= digits <= 17:
@@ -146,7 +165,12 @@ def write_two_layer(form: TwoLayerForm, path: str, signature: dict, fmt: str | N
     atomically; returns what was written (``onnx`` or the format).
 
     Example:
-        >>> write_two_layer(form, "two_layer.onnx", net.signature)   # doctest: +SKIP
+        >>> import os, tempfile
+        >>> from relucompile import compile_network, Domain
+        >>> from relucompile.analysis.one_d import two_layer_form
+        >>> from relucompile.examples.small_nets import bent_line
+        >>> form = two_layer_form(compile_network(bent_line(), Domain.reals(1)))
+        >>> write_two_layer(form, os.path.join(tempfile.mkdtemp(), "two_layer.onnx"), {})
         'onnx'
     """
     if fmt is None and path.lower().endswith(".onnx"):

@@ -30,6 +30,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+#: the real-model data folder (not shipped): $RELUCOMPILE_DATA, else the shared checkout beside the repository
+DATA = os.environ.get("RELUCOMPILE_DATA", os.path.join(ROOT, "..", "shared", "data"))
 
 from relucompile.backends.files import atomic_write  # noqa: E402
 from relucompile.verify.run import verify_property  # noqa: E402
@@ -137,8 +139,8 @@ def _name(row: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data"),
-                   help="folder with acasxu/ and vnncomp-test/ (default ../shared/data)")
+    p.add_argument("--data", default=DATA,
+                   help="folder with acasxu/ and vnncomp-test/ (default: $RELUCOMPILE_DATA)")
     p.add_argument("--only", action="append", default=[],
                    help="run only matching instances: NET (1_1), PROP (prop_3), NET:PROP (3_3:prop_2) or a "
                         "test model name (test_sat); repeatable")

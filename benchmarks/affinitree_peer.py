@@ -4,7 +4,7 @@
 are the activation regions inside the precondition polytope; infeasible branches are pruned on
 the fly (``compose(prune=True)``, its default), so the terminal count is its cell count.
 
-Degenerate boxes (ACAS Xu prop_4 fixes an input) are handled as DESIGN.md section 1 says: the
+Degenerate boxes (ACAS Xu prop_4 fixes an input) are handled as docs/design.md section 1 says: the
 network is restricted to the box's affine hull ``x = x0 + U t`` (folded into the first layer)
 and the precondition is the box in ``t``, so both tools count full-dimensional cells of the hull.
 

@@ -1,4 +1,4 @@
-"""The benchmark cases: seeded random MLPs (DESIGN.md section 5) and ACAS Xu 1_1 boxes.
+"""The benchmark cases: seeded random MLPs (docs/design.md section 5) and ACAS Xu 1_1 boxes.
 
 A :class:`BenchCase` names a network and a domain; :func:`load_case` builds both, plus the
 source ONNX model whose speed the shallow model is compared with.  Random nets go through the
@@ -61,7 +61,7 @@ CASES: dict[str, BenchCase] = {c.name: c for c in [
     BenchCase("acasxu_1_1_prop_3", acas=("1_1", "prop_3")),
     BenchCase("acasxu_1_1_prop_4", acas=("1_1", "prop_4")),
 ]}
-"""The full suite, in run order (DESIGN.md section 5 shapes, then ACAS Xu)."""
+"""The full suite, in run order (docs/design.md section 5 shapes, then ACAS Xu)."""
 
 EXTRA_CASES: dict[str, BenchCase] = {c.name: c for c in [_random(4, (32, 32, 32))]}
 """Run only when named (``--cases d4_32x32x32``, or ``python -m benchmarks.scale``): the scale
@@ -94,7 +94,7 @@ def acas_paths(case: BenchCase) -> tuple[str, str]:
     vnnlib = os.path.join(DATA, "acasxu", f"{prop}.vnnlib")
     for path in (model, vnnlib):
         if not os.path.exists(path):
-            raise UserError(f"{path}: shared data not found (set RELUCOMPILE_DATA or check out ../shared)")
+            raise UserError(f"{path}: shared data not found (set RELUCOMPILE_DATA to the real-model data folder)")
     return model, vnnlib
 
 

@@ -1,7 +1,7 @@
 """The benchmark suite: our region enumeration against affinitree, and the shallow model's speed.
 
 ``python -m benchmarks`` (or ``python benchmarks/run.py``) runs every case of
-:data:`benchmarks.cases.CASES`: seeded random MLPs of DESIGN.md section 5 and ACAS Xu 1_1 on
+:data:`benchmarks.cases.CASES`: seeded random MLPs of docs/design.md section 5 and ACAS Xu 1_1 on
 the prop_3 and prop_4 boxes.  For each case, three fresh processes (so peak memory is per case
 and per tool, and a timeout kills cleanly):
 

@@ -14,7 +14,8 @@ with the reference outputs within float32 rounding.  Outcomes: ``pass``, ``fail`
 and ``skip`` (not a float case, or an output the compiler does not produce, e.g. MaxPool's
 Indices).  ``python -m relucompile.frontends.conformance`` prints the per-op table.
 
-Example:
+Example (not run as a doctest: reading ONNX's node-test catalogue takes ~15 s of CPU; the
+conformance tests in tests/test_ops.py run it):
     >>> counts = conformance_counts(ops=["Abs"])                      # doctest: +SKIP
     >>> counts["Abs"]                                                 # doctest: +SKIP
     {'pass': 1, 'fail': 0, 'refused': 0, 'skip': 0}

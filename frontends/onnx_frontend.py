@@ -10,9 +10,9 @@ flattened row-major) and several outputs one flat output ``concatenated_outputs`
 (graph.output order); docs/ops.md describes the convention.
 
 Example:
-    >>> graph = load_onnx("../shared/data/vnncomp-test/test_nano.onnx")   # doctest: +SKIP
-    >>> graph                                                              # doctest: +SKIP
-    Graph('test_nano.onnx', 4 nodes: Input Constant MatMul Relu)
+    >>> from relucompile.examples import tiny_mlp_path
+    >>> load_onnx(tiny_mlp_path())
+    Graph('tiny_mlp.onnx', 15 nodes: Input Constant Constant Constant Constant Constant Constant MatMul Add Relu MatMul Add Relu MatMul Add)
 """
 from __future__ import annotations
 

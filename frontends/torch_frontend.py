@@ -373,7 +373,8 @@ def file_to_onnx(path: str | os.PathLike, input_shape: tuple[int, ...] | None = 
     file names (e.g. write files) before relucompile sees the model.  ``.pt2`` archives are read
     without unpickling anything.
 
-    Example:
+    Example (needs ``relucompile[torch]`` and a saved model, so not run here; tests/test_torch.py
+    saves and reads both kinds):
         >>> proto = file_to_onnx("model.pt2")               # doctest: +SKIP
         >>> proto = file_to_onnx("model.ts", (1, 2, 6, 6), trust_code=True)  # doctest: +SKIP
     """

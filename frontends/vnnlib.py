@@ -141,9 +141,11 @@ class Property:
     """A parsed VNN-LIB file: violated iff some case has an ``x`` in its box with all constraints true.
 
     Example:
-        >>> p = parse_vnnlib("../shared/data/acasxu/prop_6.vnnlib")   # doctest: +SKIP
-        >>> len(p.input_boxes()), len(p.cases)                         # doctest: +SKIP
-        (2, 8)
+        >>> p = parse_vnnlib_text("(declare-const X_0 Real)(declare-const Y_0 Real)(declare-const Y_1 Real)"
+        ...     "(assert (or (and (>= X_0 -1)(<= X_0 0)) (and (>= X_0 0)(<= X_0 1))))"
+        ...     "(assert (or (<= Y_0 Y_1) (<= Y_0 -1)))")
+        >>> len(p.input_boxes()), len(p.cases)           # 2 boxes, each with 2 output disjuncts
+        (2, 4)
     """
 
     path: str
@@ -558,8 +560,13 @@ def parse_vnnlib(path: str | os.PathLike) -> Property:
     """Read and parse a ``.vnnlib`` file (UTF-8 text).
 
     Example:
-        >>> p = parse_vnnlib("../shared/data/acasxu/prop_1.vnnlib")   # doctest: +SKIP
-        >>> p.cases[0].constraints[0].exact[0][0], p.cases[0].constraints[0].rhs   # doctest: +SKIP
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "prop.vnnlib")
+        >>> with open(path, "w") as f:
+        ...     _ = f.write("(declare-const X_0 Real)(declare-const Y_0 Real)"
+        ...                 "(assert (>= X_0 -1))(assert (<= X_0 1))(assert (>= Y_0 3.991125645861615))")
+        >>> p = parse_vnnlib(path)
+        >>> p.cases[0].constraints[0].exact[0][0], p.cases[0].constraints[0].rhs
         (Fraction(-1, 1), -3.991125645861615)
     """
     path = os.fspath(path)

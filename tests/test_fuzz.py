@@ -18,7 +18,7 @@ from fuzz_inputs import base_models, mutate_domain, mutate_model, mutate_vnnlib
 from relucompile.cli.main import main
 
 VARIANTS = int(os.environ.get("FUZZ_VARIANTS", "500"))
-LIMITS = ["--max-regions", "300", "--time-limit", "10", "-q"]
+LIMITS = ["--max-regions", "60", "--time-limit", "10", "-q"]
 
 
 def run_cli(argv: list[str]) -> tuple[int, str]:
@@ -60,7 +60,7 @@ def test_fuzz_models(tmp_path):
         data = mutate_model(rng, models[seed % len(models)])
         path = tmp_path / "m.onnx"
         path.write_bytes(data)
-        check_variant(str(tmp_path), [str(path), "--box", "-1", "1", "-o", str(tmp_path / "s.onnx"), *LIMITS],
+        check_variant(str(tmp_path), [str(path), "--box", "0", "0.1", "-o", str(tmp_path / "s.onnx"), *LIMITS],
                       ["m.onnx"], f"model seed {seed}", failures)
         path.unlink()
     assert not failures, f"{len(failures)} of {VARIANTS} variants failed:\n" + "\n".join(failures[:30])

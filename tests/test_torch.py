@@ -375,7 +375,8 @@ def _load_or_skip(*args, **kw):
 
 
 @needs_torch
-@pytest.mark.parametrize("source", ["module", "torchscript", "pt2"])
+@pytest.mark.parametrize("source", ["module", pytest.param("torchscript", marks=pytest.mark.slow),
+                                    pytest.param("pt2", marks=pytest.mark.slow)])   # the same net again: slow tier
 def test_acceptance_conv_net_equals_torch(acceptance, source) -> None:
     net, x0, ts, pt2, lo, hi = acceptance
     if source == "module":

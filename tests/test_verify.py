@@ -78,7 +78,7 @@ def test_vnncomp_test_instances(model, vnnlib, expected) -> None:
     ("2_4", "prop_3", "holds"),
     ("1_1", "prop_4", "holds"),
     ("4_5", "prop_10", "holds"),
-    ("1_1", "prop_6", "holds"),        # a disjunction of two input boxes and of four output conditions
+    pytest.param("1_1", "prop_6", "holds", marks=pytest.mark.slow),   # two input boxes, four output conditions
 ])
 def test_acasxu_instances(net, prop, expected) -> None:
     path = data_path("acasxu", ACAS.format(net))

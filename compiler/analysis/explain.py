@@ -2,7 +2,7 @@
 
 At a point x the activation pattern (one forward pass) fixes every ReLU's piece, so on x's cell
 the network is one affine map ``f(x) = W_eff x + b_eff`` (the cell's *effective weights*,
-DESIGN.md section 1; :meth:`ReluNet.effective_maps`).  :func:`explain_point` reports
+docs/design.md section 1; :meth:`ReluNet.effective_maps`).  :func:`explain_point` reports
 
 * the pattern, ``W_eff`` and ``b_eff``, and the per-feature contributions ``W_eff * x`` (row j,
   column i: how much input i adds to output j; each row plus ``b_eff[j]`` sums to ``f_j(x)``);

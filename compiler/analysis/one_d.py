@@ -138,8 +138,11 @@ class TwoLayerForm:
         """What the two-layer network computes at x (exact for rational x).
 
         Example:
-            >>> form.evaluate(Fraction(1, 2))           # doctest: +SKIP
-            [Fraction(3, 2)]
+            >>> from relucompile import compile_network, Domain
+            >>> from relucompile.examples.small_nets import bent_line
+            >>> form = two_layer_form(compile_network(bent_line(), Domain.reals(1)))
+            >>> form.evaluate(Fraction(1, 2))           # y1 = 2 relu(x) - relu(x - 1) + 1/2, y2 = relu(x - 1)
+            [Fraction(3, 2), Fraction(0, 1)]
         """
         x = Fraction(x)
         hidden = [max(direction * (x - t), Fraction(0)) for direction, t in self.units()]
@@ -150,8 +153,11 @@ class TwoLayerForm:
         """1-based indices i of the breakpoints where output j's slope changes.
 
         Example:
-            >>> form.output_breakpoints(0)              # doctest: +SKIP
-            [1, 2]
+            >>> from relucompile import compile_network, Domain
+            >>> from relucompile.examples.small_nets import bent_line
+            >>> form = two_layer_form(compile_network(bent_line(), Domain.reals(1)))
+            >>> form.output_breakpoints(0), form.output_breakpoints(1)   # breakpoints t1 = 0, t2 = 1
+            ([1, 2], [2])
         """
         s = self.slopes[j]
         return [i for i in range(1, self.K + 1) if s[i] != s[i - 1]]
@@ -161,8 +167,11 @@ class TwoLayerForm:
         moves to the middle for two-sided).
 
         Example:
-            >>> form.restrict(1).num_hidden             # doctest: +SKIP
-            2
+            >>> from relucompile import compile_network, Domain
+            >>> from relucompile.examples.small_nets import bent_line
+            >>> form = two_layer_form(compile_network(bent_line(), Domain.reals(1)))
+            >>> form.num_hidden, form.restrict(1).num_hidden    # relu(x - 1) alone on R: 2 units
+            (3, 2)
         """
         own = self.output_breakpoints(j)
         s = self.slopes[j]
@@ -175,7 +184,10 @@ class TwoLayerForm:
         """The same function in another basis (or around another pivot).
 
         Example:
-            >>> form.with_basis("two-sided", pivot=2).pivot   # doctest: +SKIP
+            >>> from relucompile import compile_network, Domain
+            >>> from relucompile.examples.small_nets import bent_line
+            >>> form = two_layer_form(compile_network(bent_line(), Domain.reals(1)))
+            >>> form.with_basis("two-sided", pivot=2).pivot
             2
         """
         return assemble(self.breakpoints, self.slopes, self.interval, self.evaluate, basis, pivot,
@@ -208,7 +220,10 @@ def linear_pieces(shallow: ShallowNet) -> list[Piece]:
     line, checked to tile the domain, neighbours with equal slopes merged.
 
     Example:
-        >>> [(str(p.lo), str(p.hi)) for p in linear_pieces(shallow)]     # doctest: +SKIP
+        >>> from relucompile import compile_network, Domain
+        >>> from relucompile.examples.small_nets import bent_line
+        >>> shallow = compile_network(bent_line(), Domain.reals(1))
+        >>> [(str(p.lo), str(p.hi)) for p in linear_pieces(shallow)]
         [('None', '0'), ('0', '1'), ('1', 'None')]
     """
     if shallow.d != 1:
@@ -248,10 +263,11 @@ def two_layer_form(shallow: ShallowNet, basis: str = "one-sided", pivot: int | N
     """The exact one-hidden-layer form of a 1-D network compiled over R or an interval.
 
     Example:
-        >>> shallow = compile_model("test_small.onnx", Domain.reals(1))     # doctest: +SKIP
-        >>> form = two_layer_form(shallow)                                  # doctest: +SKIP
-        >>> [str(t) for t in form.breakpoints], form.num_hidden             # doctest: +SKIP
-        (['-3/2'], 2)
+        >>> from relucompile import compile_network, Domain
+        >>> from relucompile.examples.small_nets import bent_line
+        >>> form = two_layer_form(compile_network(bent_line(), Domain.box([-1], [0.5])))
+        >>> [str(t) for t in form.breakpoints], form.num_hidden      # on [-1, 1/2] only the bend at 0
+        (['0'], 2)
     """
     pieces = linear_pieces(shallow)
     t = [p.lo for p in pieces[1:]]

@@ -2,10 +2,10 @@
 
 Example:
     >>> from relucompile import compile_model, Domain
-    >>> shallow = compile_model("../shared/data/marabou/fc_2-2-3.onnx",
-    ...                         domain=Domain.box([3, -2], [4, -1]))   # doctest: +SKIP
-    >>> shallow.num_cells                                              # doctest: +SKIP
-    2
+    >>> from relucompile.examples import tiny_mlp_path
+    >>> shallow = compile_model(tiny_mlp_path(), domain=Domain.box([0, 0], [0.25, 0.25]))
+    >>> shallow.num_cells
+    4
 """
 from __future__ import annotations
 
@@ -34,6 +34,12 @@ def compile_network(net: ReluNet, domain: Domain | None = None, *, max_regions: 
     """Enumerate the cells of ``net`` over ``domain`` (default R^d) and build the shallow net.
 
     ``jobs``: processes for the enumeration (the result does not depend on it).
+
+    Example:
+        >>> from relucompile.examples.random_nets import random_mlp
+        >>> shallow = compile_network(random_mlp(2, [4, 4], 1, seed=0), Domain.box([-1, -1], [1, 1]))
+        >>> shallow.num_cells, shallow.evaluate([[0.5, -0.5]]).shape
+        (12, (1, 1))
     """
     domain = domain or Domain.reals(net.d)
     if domain.d != net.d:
@@ -56,6 +62,13 @@ def compile_model(model: str | os.PathLike | onnx.ModelProto | Any, domain: Doma
     ``jobs`` (processes for the enumeration).
 
     Example:
+        >>> from relucompile.examples.random_nets import random_mlp, to_onnx_model
+        >>> model = to_onnx_model(random_mlp(2, [4, 4], 1, seed=0))     # an ONNX ModelProto (or a path)
+        >>> compile_model(model, Domain.box([-1, -1], [1, 1]), max_regions=100).num_cells
+        12
+
+        A torch module needs an example input (``relucompile[torch]``; not run here):
+
         >>> shallow = compile_model(torch_module, Domain.box(lo, hi), example_input=x)  # doctest: +SKIP
     """
     return compile_network(load_network(model, example_input, input_shape=input_shape), domain, **options)
@@ -85,13 +98,31 @@ def shallow_onnx(shallow: ShallowNet, metadata: dict[str, str] | None = None,
 
 def save_onnx(shallow: ShallowNet, path: str, metadata: dict[str, str] | None = None,
               layout: str = "index") -> None:
-    """Write the shallow ONNX model atomically (``layout``: see :func:`shallow_onnx`)."""
+    """Write the shallow ONNX model atomically (``layout``: see :func:`shallow_onnx`).
+
+    Example:
+        >>> import os, tempfile
+        >>> from relucompile.examples import tiny_mlp_path
+        >>> path = os.path.join(tempfile.mkdtemp(), "shallow.onnx")
+        >>> save_onnx(compile_model(tiny_mlp_path(), Domain.box([0, 0], [0.25, 0.25])), path)
+        >>> os.path.getsize(path) > 0
+        True
+    """
     model = shallow_onnx(shallow, metadata, layout)
     atomic_write(path, lambda f: f.write(model.SerializeToString()))
 
 
 def save_regions(shallow: ShallowNet, path: str, certificate: dict[str, Any] | None = None) -> None:
-    """Write the regions JSON (schema in backends/regions_json.py) atomically."""
+    """Write the regions JSON (schema in backends/regions_json.py) atomically.
+
+    Example:
+        >>> import json, os, tempfile
+        >>> from relucompile.examples import tiny_mlp_path
+        >>> path = os.path.join(tempfile.mkdtemp(), "regions.json")
+        >>> save_regions(compile_model(tiny_mlp_path(), Domain.box([0, 0], [0.25, 0.25])), path)
+        >>> len(json.load(open(path))["cells"])
+        4
+    """
     net = shallow.net
     atomic_write(path, lambda f: write_regions(shallow, f, net.source_name, net.source_sha256, certificate), text=True)
 

@@ -740,9 +740,14 @@ def certify_files(model_path: str, regions_path: str, *, maps: str = "auto",
     """Certify a regions JSON file against an ONNX model; returns (certificate, document).
 
     Example:
-        >>> cert, _ = certify_files("model.onnx", "regions.json")        # doctest: +SKIP
-        >>> cert.ok                                                       # doctest: +SKIP
-        True
+        >>> import os, tempfile
+        >>> from relucompile.api.compile import compile_model, save_regions
+        >>> from relucompile.examples import tiny_mlp_path
+        >>> regions = os.path.join(tempfile.mkdtemp(), "regions.json")
+        >>> save_regions(compile_model(tiny_mlp_path(), Domain.box([0, 0], [0.25, 0.25])), regions)
+        >>> cert, doc = certify_files(tiny_mlp_path(), regions)
+        >>> cert.ok, cert.cells, len(doc["cells"])
+        (True, 4, 4)
     """
     net = load_network(model_path)
     doc = read_json_file(regions_path, UserError, "not a valid regions JSON file")

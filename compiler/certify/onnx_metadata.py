@@ -7,8 +7,12 @@ so the certificate's statements hold for the function the ONNX model represents 
 exact arithmetic on its stored numbers); its float64 evaluation still rounds.
 
 Example:
-    >>> import onnx, json
-    >>> onnx_mismatch(onnx.load("shallow.onnx"), json.load(open("regions.json")))   # doctest: +SKIP
+    >>> from relucompile.api import compile_model, shallow_onnx
+    >>> from relucompile.backends.regions_json import regions_document
+    >>> from relucompile.examples import tiny_mlp_path
+    >>> from relucompile.ir.domain import Domain
+    >>> shallow = compile_model(tiny_mlp_path(), Domain.box([0, 0], [0.25, 0.25]))
+    >>> onnx_mismatch(shallow_onnx(shallow), regions_document(shallow))
     ''
 """
 from __future__ import annotations

@@ -6,10 +6,10 @@ returns a code of one table (:mod:`relucompile.cli.base`): 0 success, 2 usage or
 line on stderr naming file, node and op), 1 internal error (a bug: please report it with the model).
 
 Example:
-    >>> from relucompile.examples import tiny_mlp_path
     >>> import os, tempfile
-    >>> out = os.path.join(tempfile.mkdtemp(), "s.onnx")
-    >>> main([tiny_mlp_path(), "--box", "-1", "1", "-o", out, "-q"])
+    >>> from relucompile.examples import tiny_mlp_path
+    >>> out = os.path.join(tempfile.mkdtemp(), "shallow.onnx")
+    >>> main([tiny_mlp_path(), "--box", "0", "0.25", "-o", out, "-q"])
     0
     >>> main(["no-such-model.onnx", "-o", out])
     2

@@ -1,6 +1,6 @@
 """Seeded random ReLU networks, as ReluNet and as ONNX, for tests, examples and benchmarks.
 
-Weights follow DESIGN.md section 5: N(0, 2/fan_in), biases N(0, 0.09), rounded to float32.
+Weights follow docs/design.md section 5: N(0, 2/fan_in), biases N(0, 0.09), rounded to float32.
 
 Example:
     >>> net = random_mlp(2, [4, 4], 1, seed=0)

@@ -2,7 +2,7 @@
 
 A domain may be lower-dimensional (a box with zero-width sides, a polytope with implicit
 equalities).  :meth:`Domain.hull` then gives its affine hull ``x = x0 + U t`` and the domain's
-inequalities in t, over which enumeration runs (DESIGN.md section 1).
+inequalities in t, over which enumeration runs (docs/design.md section 1).
 
 Example:
     >>> D = Domain.box([0, 1, -1], [1, 1, 1])          # x_2 is fixed to 1

@@ -1,6 +1,6 @@
 """Cheap certificates that decide most rows of a cell's H-representation without an LP.
 
-Region enumeration removes redundant inequalities from every final cell (DESIGN.md section 1).
+Region enumeration removes redundant inequalities from every final cell (docs/design.md section 1).
 The exact test for row i is one LP ("relax row i, maximise its violation"); this module decides
 most rows from geometry that costs one small convex hull and a few matrix products:
 

@@ -1,6 +1,6 @@
 """Activation regions (cells) and the hyperplanes that bound them, in compact array stores.
 
-A :class:`RegionSet` is the result of region enumeration (DESIGN.md section 1): every
+A :class:`RegionSet` is the result of region enumeration (docs/design.md section 1): every
 full-dimensional cell of the domain with its activation pattern, effective affine map
 ``f(x) = A x + c``, irredundant inequalities, an interior point and whether it is bounded.
 

@@ -1,4 +1,4 @@
-"""The shallow network of DESIGN.md section 2, its extended-real evaluator and tie-break.
+"""The shallow network of docs/design.md section 2, its extended-real evaluator and tie-break.
 
 :func:`build_shallow` turns a :class:`~relucompile.regions.store.RegionSet` into a :class:`ShallowNet`:
 the distinct facet hyperplanes (oriented so that h(p) > 0 at a generic reference point p of the
@@ -83,7 +83,7 @@ class ShallowNet:
         return self.net.m
 
     def layer_sizes(self) -> dict[str, int]:
-        """Units per layer of the extended-real network (DESIGN.md section 2)."""
+        """Units per layer of the extended-real network (docs/design.md section 2)."""
         d, H, R, m = self.d, self.num_hyperplanes, self.num_cells, self.m
         return {"H1": 2 * d + H, "H2": 2 * d + 2 * H, "H3": 2 * m * R, "out": m}
 
@@ -255,7 +255,7 @@ class ShallowNet:
 
     # -- the explicit extended-real network ----------------------------------------------------
     def explicit_layers(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """[(W1, b1), (W2, b2), (W3, b3), (Wout, bout)] with +-inf entries, as in DESIGN.md
+        """[(W1, b1), (W2, b2), (W3, b3), (Wout, bout)] with +-inf entries, as in docs/design.md
         section 2 (dense: meant for small nets).  Units: H1 = [u+, u-, q], H2 = [u+, u-, lambda,
         nu], H3 = [y+ (R*m), y- (R*m)], ordered cell-major."""
         d, H, R, m = self.d, self.num_hyperplanes, self.num_cells, self.m
@@ -392,7 +392,7 @@ class HyperplaneKeys(Sequence):
 
 
 def build_shallow(net: ReluNet, regions: RegionSet, seed: int = 0) -> ShallowNet:
-    """Construct the shallow network from enumerated regions (DESIGN.md section 2).
+    """Construct the shallow network from enumerated regions (docs/design.md section 2).
 
     Vectorised over the regions' compact arrays; A and c are views of ``regions.cells.A / .c``."""
     used = regions.used_hyperplanes()
