@@ -138,7 +138,7 @@ def throughput_case(case_name: str, workdir: str, min_seconds: float = 1.0, laye
     start = time.perf_counter()
     shallow = compile_network(net, domain, progress=False)
     compile_s = time.perf_counter() - start
-    net.meta["signature"] = symbolic_batch_signature(net.meta.get("signature", {}), net.d, net.m)
+    net.signature = net.signature.replace(**symbolic_batch_signature(net.signature, net.d, net.m))
     start = time.perf_counter()
     index_model = shallow_onnx(shallow)
     index_s = time.perf_counter() - start

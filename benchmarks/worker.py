@@ -74,10 +74,8 @@ def symbolic_batch_signature(signature: dict, d: int, m: int) -> dict:
         >>> symbolic_batch_signature({"input_dims": [1, 1, 1, 5], "output_dims": [1, 5]}, 5, 5)
         {'input_dims': ['N', 1, 1, 5], 'output_dims': ['N', 5]}
     """
-    sig = dict(signature)
-    sig["input_dims"] = ["N", *list(sig.get("input_dims", [1, d]))[1:]]
-    sig["output_dims"] = ["N", *list(sig.get("output_dims", [1, m]))[1:]]
-    return sig
+    return {"input_dims": ["N", *list(signature.get("input_dims") or [1, d])[1:]],
+            "output_dims": ["N", *list(signature.get("output_dims") or [1, m])[1:]]}
 
 
 def run_ours(args: argparse.Namespace, record: dict) -> None:

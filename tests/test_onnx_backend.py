@@ -155,8 +155,7 @@ def test_onnx_matches_acasxu_prop_4(layout, batch) -> None:
                    rng.uniform(lower, upper, (10_000, len(lower)))])[:10_000]
     X64 = np.clip(X, lower, upper)
     X = X64.astype(np.float32)   # float32 rounding may step off the box: the model rounds its bounds outward
-    sig = {"input_name": "input", "input_dims": ["N", 1, 1, 5], "output_dims": ["N", 5]}
-    net.meta["signature"] = {**net.meta.get("signature", {}), **{k: v for k, v in sig.items() if k != "input_name"}}
+    net.signature = net.signature.replace(input_dims=("N", 1, 1, 5), output_dims=("N", 5))
     model = shallow_onnx(shallow, layout=layout)
     sess = _session(model)
     name = sess.get_inputs()[0].name

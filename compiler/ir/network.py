@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
@@ -83,7 +84,8 @@ class ReluNet:
             >>> sorted(random_mlp(2, [3], 1).meta)
             ['signature', 'source_name', 'source_sha256']
         """
-        return {"signature": self.signature, "source_sha256": self.source_sha256, "source_name": self.source_name}
+        return MappingProxyType({"signature": self.signature, "source_sha256": self.source_sha256,
+                                 "source_name": self.source_name})
 
     @property
     def m(self) -> int:
