@@ -6,6 +6,11 @@ float64 hyperplanes, affine maps, per-cell constraint lists (closed/strict) and 
 so the certificate's statements hold for the function the ONNX model represents (evaluated in
 exact arithmetic on its stored numbers); its float64 evaluation still rounds.
 
+Two layouts (``layout`` in the model's metadata): ``layers`` stores the hyperplanes and each
+cell's constraint list, all checked; ``index`` (the default) stores the affine maps (checked) and
+a point-location tree over unit tests, whose routing is checked by the test suite
+(tests/test_locate.py, tests/test_exactness.py), not by this certificate.
+
 Example:
     >>> from relucompile.api import compile_model, shallow_onnx
     >>> from relucompile.backends.regions_json import regions_document
@@ -38,6 +43,13 @@ def onnx_mismatch(model: onnx.ModelProto, doc: dict) -> str:
                f"the regions file {R} and {H}"
     if json.loads(meta.get("reference_point", "null")) != doc["reference_point"]:
         return "the reference point p differs"
+    if meta.get("layout") == "index":
+        A = np.array([c["A"] for c in cells], dtype=np.float64).reshape(R, -1, len(doc["reference_point"]))
+        c = np.array([c["c"] for c in cells], dtype=np.float64).reshape(R, -1, 1)
+        stored = inits.get("H3_effective_Ac")
+        if stored is None or not np.array_equal(stored.reshape(R, A.shape[1], -1), np.concatenate([A, c], axis=2)):
+            return "the affine maps (H3_effective_Ac) differ"
+        return ""
     if H:
         W = np.array([h["w"] for h in hyps], dtype=np.float64)
         b = np.array([h["b"] for h in hyps], dtype=np.float64)
