@@ -197,7 +197,7 @@ class _Group:
 def _groups(net: ReluNet, prop: Property) -> list[_Group]:
     by_box: dict[tuple, list[int]] = {}
     for i, case in enumerate(prop.cases):
-        by_box.setdefault((case.lower_exact, case.upper_exact), []).append(i)
+        by_box.setdefault(case.box_key(), []).append(i)
     groups = []
     for members in by_box.values():
         rows: dict[tuple, int] = {}
