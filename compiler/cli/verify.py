@@ -91,7 +91,8 @@ def verify_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="the ONNX model (piecewise-linear ops only), e.g. ACASXU_run2a_1_1_batch_2000.onnx")
     p.add_argument("property", help="the VNN-LIB property (input box(es) and unsafe output condition), e.g. prop_3.vnnlib")
     p.add_argument("--timeout", type=float, metavar="S",
-                   help="give up after S seconds with 'unknown' (exit 20), e.g. --timeout 116 (default: none)")
+                   help="give up after S seconds with 'unknown' (exit 20), counted from the process start (loading and "
+                        "parsing included), e.g. --timeout 116 (default: none)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object (verdict, seconds, counterexample x/y, case, search stats) "
                         "instead of text, e.g. --json")
@@ -99,6 +100,9 @@ def verify_parser() -> argparse.ArgumentParser:
                    help="also write the VNN-COMP result file (unsat / sat + assignment / timeout), "
                         "e.g. --result-file result.txt")
     p.add_argument("--seed", type=int, default=0, help="seed of the random falsification points (default 0)")
+    p.add_argument("--method", choices=("auto", "input-split", "relu-bab"), default="auto",
+                   help="search: bisect the input box (input-split), branch on ReLU phases (relu-bab), or "
+                        "pick by the number of free inputs (auto, the default), e.g. --method relu-bab")
     return p
 
 
@@ -125,7 +129,9 @@ def _verify(argv: list[str]) -> int:
         check_writable(args.result_file)
     prop = parse_vnnlib(args.property)
     net = load_network(args.model)
-    result = verify_property(net, prop, timeout=args.timeout, model=args.model, seed=args.seed)
+    from relucompile.verify.budget import process_age
+    result = verify_property(net, prop, timeout=args.timeout, model=args.model, seed=args.seed,
+                             method=args.method, already_spent=process_age())
     if args.result_file:
         text = result.vnncomp_text() + "\n"
         atomic_write(args.result_file, lambda f: f.write(text), text=True)

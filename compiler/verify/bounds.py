@@ -217,16 +217,48 @@ class SpecNet:
         take = lambda a: np.take_along_axis(a, best.reshape((1,) + best.shape + (1,) * (a.ndim - 3)), 0)[0]
         return take(low), take(A), take(c)
 
+    def branching_scores(self, lo: np.ndarray, hi: np.ndarray, bounds: Bounds, weights: np.ndarray) -> list[np.ndarray]:
+        """BaBSR-like score of splitting each unit on each box, for the bound of ``weights[n] @ r``.
+
+        ``weights`` (N, k) >= 0, one combination of spec rows per box.  The score of an unstable unit
+        is ``|lambda| * u (-l) / (u - l)``: the back-propagated coefficient of its output times the
+        height of its triangle relaxation (what fixing its phase can win); stable units score -1.
+
+        Example:
+            >>> net = ReluNet(1, [AffineLayer({0: np.array([[1.0], [-1.0]])}, np.zeros(2))],
+            ...               AffineLayer({1: np.array([[1.0, 2.0]])}, np.zeros(1)))
+            >>> spec = SpecNet.from_net(net, np.eye(1), np.zeros((1, 1)), np.zeros(1))
+            >>> lo, hi = np.array([[-1.0]]), np.array([[1.0]])
+            >>> np.round(spec.branching_scores(lo, hi, spec.preactivation_bounds(lo, hi), np.ones((1, 1)))[0], 6).tolist()
+            [[0.5, 1.0]]
+        """
+        n = lo.shape[0]
+        coef = {b: np.asarray(weights, np.float64) @ W for b, W in self.out.weights.items()}
+        const = np.asarray(weights, np.float64) @ self.out.bias
+        record: dict[int, np.ndarray] = {}
+        relax = [_relaxation(lb, ub) for lb, ub in bounds]
+        self._backward(coef, const, np.arange(n), len(self.layers), lo, hi, relax, record)
+        scores = []
+        for b, (lb, ub) in enumerate(bounds, start=1):
+            unstable = (lb < 0) & (ub > 0)
+            height = np.where(unstable, ub * -lb / np.where(unstable, ub - lb, 1.0), 0.0)
+            lam = record.get(b, np.zeros_like(lb))
+            scores.append(np.where(unstable, np.abs(lam) * height + 1e-12 * (ub - lb), -1.0))
+        return scores
+
     def _backward(self, coef: dict[int, np.ndarray], const: np.ndarray, rows: np.ndarray, top: int,
-                  lo: np.ndarray, hi: np.ndarray, relax: list):
+                  lo: np.ndarray, hi: np.ndarray, relax: list, record: dict | None = None):
         """Lower-bound ``sum_b coef[b] . v_b + const`` (one row per entry of ``rows``, the box
-        index) by back-substituting through ReLU blocks ``top .. 1`` down to x."""
+        index) by back-substituting through ReLU blocks ``top .. 1`` down to x; ``record[b]``
+        receives the coefficients of block b's outputs (for :meth:`branching_scores`)."""
         const = np.array(const, dtype=np.float64)
         mag = np.abs(const)
         for b in range(top, 0, -1):
             lam = coef.pop(b, None)
             if lam is None:
                 continue
+            if record is not None:
+                record[b] = lam
             lower_slope, upper_slope, upper_shift = (a[rows] for a in relax[b - 1])
             negative = np.minimum(lam, 0.0)
             shift = negative * upper_shift
