@@ -90,9 +90,19 @@ def pgd_attack(spec: SpecNet, lo: np.ndarray, hi: np.ndarray, cases: list[np.nda
     width = hi - lo
     d = lo.size
     schedule = np.linspace(0.2, 0.005, steps)
+    X = np.vstack([(lo + hi)[None] / 2, lo + rng.random((4 * starts, d)) * width])   # every case first
+    r = spec.evaluate(X)
+    for j, rows in enumerate(cases):
+        worst = np.max(r[:, rows], axis=1)
+        for i in np.nonzero(worst <= 0)[0][:4]:
+            if confirm(X[i], j):
+                return X[i], j
+    first = True
     while time.perf_counter() < end:
         for j, rows in enumerate(cases):
             P = lo + rng.random((starts, d)) * width
+            if first:
+                P[0] = (lo + hi) / 2                  # e.g. a misclassified image itself
             for step in schedule:
                 values = spec.evaluate(P)[:, rows]
                 worst = np.max(values, axis=1)
@@ -107,4 +117,5 @@ def pgd_attack(spec: SpecNet, lo: np.ndarray, hi: np.ndarray, cases: list[np.nda
             for i in np.nonzero(worst <= 0)[0][:4]:
                 if confirm(P[i], j):
                     return P[i], j
+        first = False
     return None, -1

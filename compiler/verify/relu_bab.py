@@ -5,8 +5,9 @@ A *node* is the input box intersected with a phase for some units (``z_j >= 0`` 
 It carries pre-activation bounds valid on it, with the split units' bounds clamped at 0 (so their
 relaxation is exact).  For a batch of nodes (depth first) the search
 
-1. re-bounds every unit still unstable (CROWN back-substitution, :mod:`relucompile.verify.bounds`;
-   intersected with the parent's bounds) and bounds the case's spec rows from below with the best
+1. re-bounds every unit still unstable in the layers after the last split (CROWN back-substitution,
+   :mod:`relucompile.verify.bounds`; intersected with the parent's bounds), drops the node when
+   some unit's bounds cross (its phases contradict each other), and bounds the case's spec rows from below with the best
    of two lower-slope choices per row; a node where some row is > 0 everywhere is dropped;
 2. when a case has several rows, bounds the conjunction *jointly*: the row bounds are linear
    functions ``r_i(x) >= a_i . x + c_i``; one LP ``min t s.t. a_i . x + c_i <= t`` over the box
@@ -54,8 +55,9 @@ from relucompile.verify.bounds import ROUNDING, Bounds, SpecNet
 from relucompile.verify.budget import Budget, OutOfTime
 from relucompile.verify.search import Confirm, SearchOutcome
 
-BATCH = 32
-"""Nodes bounded together (numpy batching)."""
+BATCH, BATCH_UNITS = 32, 16384
+"""At most BATCH nodes are bounded together (numpy batching), fewer on big nets (at most
+BATCH_UNITS hidden units in a batch), so that the time budget is checked often."""
 
 LP_TOL = 1e-9
 """A fully split node whose LP optimum exceeds this is dropped even when the bound re-derived from
@@ -73,12 +75,18 @@ class _Nodes:
 
     bounds: Bounds
     phases: list[np.ndarray]
+    fresh_below: np.ndarray        # (N,) layers below this index need no re-bounding
+    cuts: list                     # per node: linear consequences of its splits, a linked list
+                                   # (a, b, parent) of rows a . x <= b, or None
+
 
     def __len__(self) -> int:
         return self.phases[0].shape[0] if self.phases else 0
 
     def take(self, keep: np.ndarray) -> "_Nodes":
-        return _Nodes([(lb[keep], ub[keep]) for lb, ub in self.bounds], [p[keep] for p in self.phases])
+        index = np.arange(len(self))[keep]
+        return _Nodes([(lb[keep], ub[keep]) for lb, ub in self.bounds], [p[keep] for p in self.phases],
+                      self.fresh_below[keep], [self.cuts[i] for i in index])
 
 
 class _CaseSearch:
@@ -89,13 +97,14 @@ class _CaseSearch:
 
     def run(self, root: Bounds) -> SearchOutcome | None:
         stack = [_Nodes([(lb.copy(), ub.copy()) for lb, ub in root],
-                        [np.zeros(lb.shape, np.int8) for lb, _ in root])]
+                        [np.zeros(lb.shape, np.int8) for lb, _ in root], np.full(1, len(root)), [None])]
+        batch = int(np.clip(BATCH_UNITS // max(1, sum(lb.shape[1] for lb, _ in root)), 1, BATCH))
         while stack:
             self.budget.check()
             work = stack.pop()
-            if len(work) > BATCH:
-                stack.append(work.take(np.arange(BATCH, len(work))))
-                work = work.take(np.arange(BATCH))
+            if len(work) > batch:
+                stack.append(work.take(np.arange(batch, len(work))))
+                work = work.take(np.arange(batch))
             found = self.step(work, stack)
             if found is not None:
                 return found
@@ -105,9 +114,14 @@ class _CaseSearch:
         spec, n = self.spec, len(work)
         self.stats["nodes"] += n
         LO, HI = np.broadcast_to(self.lo, (n, self.lo.size)), np.broadcast_to(self.hi, (n, self.hi.size))
-        work.bounds = spec.preactivation_bounds(LO, HI, work.bounds)
+        empty = np.zeros(n, bool)
+        work.bounds = spec.preactivation_bounds(LO, HI, work.bounds, start_layer=int(work.fresh_below.min()),
+                                                empty=empty)
+        work.fresh_below[:] = len(work.bounds)
+        self.stats["empty"] += int(np.sum(empty))
+        self.budget.check()
         low, A, c = spec.row_lower_bounds(LO, HI, work.bounds, weights=np.eye(spec.k)[self.rows])
-        alive = ~np.any(low > 0, axis=1)
+        alive = ~np.any(low > 0, axis=1) & ~empty
         if self.rows.size > 1 and self.lo.size <= JOINT_MAX_DIM:
             for i in np.nonzero(alive)[0]:
                 if _joint_bound(A[i], c[i], self.lo, self.hi, self.budget) > 0:
@@ -116,11 +130,20 @@ class _CaseSearch:
         self.stats["pruned"] += int(np.sum(~alive))
         if not np.any(alive):
             return None
-        work, low, A = work.take(alive), low[alive], A[alive]
+        work, low, A, c = work.take(alive), low[alive], A[alive], c[alive]
         found = self.try_vertices(low, A)
         if found is not None:
             return found
         unstable = sum(np.sum((lb < 0) & (ub > 0), axis=1) for lb, ub in work.bounds)
+        keep = np.ones(len(work), bool)
+        for i in np.nonzero((unstable > 0) & np.array([cut is not None for cut in work.cuts]))[0]:
+            verdict = self.node_lp(work.cuts[i], low[i], A[i], c[i])
+            if isinstance(verdict, SearchOutcome):
+                return verdict
+            keep[i] = verdict
+        if not np.all(keep):
+            work, low, unstable = work.take(keep), low[keep], unstable[keep]
+        self.budget.check()
         for i in np.nonzero(unstable == 0)[0]:
             found = self.decide_leaf([lb[i] for lb, _ in work.bounds], [p[i] for p in work.phases])
             if found is not None:
@@ -167,12 +190,70 @@ class _CaseSearch:
                 else:
                     ub[sel, unit[sel]] = 0.0
                 phases[l][sel, unit[sel]] = sign
-            children.append(_Nodes(bounds, phases))
+            children.append(_Nodes(bounds, phases, layer + 1, [None] * n))
+        cut_low, cut_up = [None] * n, [None] * n     # z >= A x + c and z <= B x + e, per node
+        for l in np.unique(layer):
+            sel = np.nonzero(layer == l)[0]
+            A, c, B, e = self.spec.unit_linear_bounds(LO, HI, work.bounds, sel, int(l), unit[sel])
+            for k, i in enumerate(sel):
+                cut_low[i], cut_up[i] = (A[k], c[k]), (B[k], e[k])
+        for i in range(n):
+            B, e = cut_up[i]
+            children[0].cuts[i] = (-B, e, work.cuts[i])          # z >= 0  =>  -(B x + e) <= 0
+            A, c = cut_low[i]
+            children[1].cuts[i] = (A, -c, work.cuts[i])          # z <= 0  =>  A x + c <= 0
         self.stats["splits"] += n
         negative, positive = children[1], children[0]
         return _Nodes([(np.concatenate([a[0], b[0]]), np.concatenate([a[1], b[1]]))
                        for a, b in zip(negative.bounds, positive.bounds)],
-                      [np.concatenate([a, b]) for a, b in zip(negative.phases, positive.phases)])
+                      [np.concatenate([a, b]) for a, b in zip(negative.phases, positive.phases)],
+                      np.concatenate([negative.fresh_below, positive.fresh_below]),
+                      negative.cuts + positive.cuts)
+
+    def node_lp(self, cuts, low: np.ndarray, A: np.ndarray, c: np.ndarray) -> bool | SearchOutcome:
+        """Bound a node by one LP over the box, its split cuts and the rows' linear lower bounds
+        (``min t s.t. cuts, A_i x + c_i - margin_i <= t``): False drops it (the LP's dual bound is
+        > 0, or the cuts are infeasible), a :class:`SearchOutcome` is a confirmed counterexample at
+        the LP's optimum, True keeps it."""
+        d = self.lo.size
+        rows, rhs = [], []
+        while cuts is not None:
+            a, b, cuts = cuts
+            rows.append(a)
+            rhs.append(b)
+        mid, half = (self.lo + self.hi) / 2, (self.hi - self.lo) / 2
+        margin = np.maximum(A @ mid - np.abs(A) @ half + c - low, 0.0)
+        k = len(rows)
+        G = np.zeros((k + A.shape[0], d + 1))
+        G[:k, :d] = np.array(rows)
+        G[k:, :d] = A
+        G[k:, d] = -1.0
+        h = np.concatenate([np.array(rhs), -(c - margin)])
+        cost = np.zeros(d + 1)
+        cost[d] = 1.0
+        left = self.budget.remaining()
+        if left <= 0:
+            raise OutOfTime()
+        res = solve_bounded_lp(cost, G, h, np.append(self.lo, -np.inf), np.append(self.hi, np.inf),
+                               time_limit=None if left == np.inf else left)
+        self.stats["node_lps"] += 1
+        if res.status == "limit":
+            raise OutOfTime()
+        if res.status == "infeasible":
+            self.stats["lp_infeasible"] += 1
+            return False
+        if res.status != "optimal":
+            return True
+        if _dual_bound(G, h, res.multipliers, A.shape[0], self.lo, self.hi) > 0:
+            self.stats["lp_pruned"] += 1
+            return False
+        x = np.clip(res.x[:d], self.lo, self.hi)
+        if np.all(self.spec.evaluate(x[None])[0, self.rows] <= 0):
+            self.stats["candidates"] += 1
+            if self.confirm(x, self.case):
+                return SearchOutcome("unsafe", x, self.case, self.stats)
+            self.stats["rejected"] += 1
+        return True
 
     def decide_leaf(self, lower: list[np.ndarray], phases: list[np.ndarray]) -> SearchOutcome | None:
         """Exact decision of a node with every unit's phase fixed: one LP (see the module docstring)."""
@@ -268,7 +349,7 @@ def relu_bab(spec: SpecNet, lo: np.ndarray, hi: np.ndarray, cases: list[np.ndarr
     counterexample was not confirmed (the caller must not then claim 'holds').
     """
     lo, hi = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
-    stats = dict(nodes=0, pruned=0, joint_pruned=0, splits=0, leaves=0, lps=0, candidates=0, rejected=0,
+    stats = dict(nodes=0, pruned=0, empty=0, node_lps=0, lp_pruned=0, lp_infeasible=0, joint_pruned=0, splits=0, leaves=0, lps=0, candidates=0, rejected=0,
                  unconfirmed=0, borderline=0, unresolved_leaves=0, infeasible_leaves=0)
     try:
         root = spec.preactivation_bounds(lo[None], hi[None])
