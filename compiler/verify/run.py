@@ -12,6 +12,11 @@ all of its linear output constraints hold.  :func:`verify_property`
    boxes on which the network is affine, or still undecided after many bisections, are decided
    by one LP per activation cell (:mod:`relucompile.verify.exact`); the search stops at the first
    counterexample;
+   that is the 'input-split' method, chosen for boxes with few free inputs; above
+   :data:`INPUT_SPLIT_MAX_DIM` (method 'relu-bab', e.g. MNIST's 784 inputs) a capped
+   projected-gradient attack (:func:`relucompile.verify.attack.pgd_attack`) is followed by branch and
+   bound on ReLU phases (:mod:`relucompile.verify.relu_bab`) and, if that runs out of its share
+   of the time, by more attack; ``method`` overrides the choice, ``stats['method']`` records it;
 4. re-checks every candidate counterexample on the *source* ONNX model with onnxruntime before
    reporting it (when ``model`` is given; otherwise with the float64 network).
 
