@@ -155,10 +155,10 @@ def test_planted_verdicts_with_either_search(method, seed) -> None:
 
 
 def test_relu_bab_proves_and_refutes_on_a_wider_net() -> None:
-    net, spec, _, lo, hi, rng = _spec(3, 20, [16, 16], 1)
+    net, spec, _, lo, hi, rng = _spec(3, 5, [12, 10], 1)
     exact = output_bounds(net, Domain.box(lo, hi), [("r", np.eye(1)[0])])[0].minimum
     for t, status in ((exact - 1e-3, "safe"), (exact + 1e-3, "unsafe")):
-        s = SpecNet.from_net(net, np.eye(1), np.zeros((1, 20)), np.array([t]))
+        s = SpecNet.from_net(net, np.eye(1), np.zeros((1, 5)), np.array([t]))
         out = relu_bab(s, lo, hi, [np.array([0])], lambda x, case: True, Budget(60))
         assert out.status == status
         if status == "unsafe":
