@@ -126,6 +126,16 @@ class Case:
     upper_exact: tuple                    # tuple[Fraction, ...]
     constraints: list[LinearConstraint] = field(default_factory=list)
 
+    def box_key(self) -> tuple[int, ...]:
+        """A hashable key of the exact input box (equal iff the boxes are), cheap to hash.
+
+        Example:
+            >>> case = Case(np.zeros(1), np.ones(1), (Fraction(0),), (Fraction(1),))
+            >>> case.box_key()
+            (0, 1, 1, 1)
+        """
+        return _int_key(self.lower_exact + self.upper_exact)
+
     def contains(self, x: Sequence[float], tol: float = 0.0) -> bool:
         """Whether ``x`` lies in the input box (widened by ``tol``), in float64."""
         xv = np.asarray(x, dtype=np.float64).ravel()
@@ -158,7 +168,7 @@ class Property:
         seen: set[tuple] = set()
         boxes: list[tuple[np.ndarray, np.ndarray]] = []
         for case in self.cases:
-            key = (case.lower_exact, case.upper_exact)
+            key = case.box_key()
             if key not in seen:
                 seen.add(key)
                 boxes.append((case.lower.copy(), case.upper.copy()))
@@ -262,7 +272,10 @@ class _Parser:
     # ---- commands -----------------------------------------------------------------------
 
     def parse(self) -> Property:
-        dnf: list[tuple] = [()]  # conjunction of all asserts, as a DNF
+        # every assert's DNF, conjoined once at the end: conjoining assert by assert would copy
+        # (and de-duplicate) the growing conjunction each time, quadratic in the number of asserts
+        asserted: list[list[tuple]] = []
+        size, size_line = 1, 1
         for node in self.read():
             if isinstance(node, _Atom):
                 raise self.error(node.line, f"expected '(' to start a command, got {_show(node.text)!r}")
@@ -274,12 +287,18 @@ class _Parser:
             elif command == "assert":
                 if len(node.items) != 2:
                     raise self.error(node.line, f"expected (assert <formula>) with one formula, got {len(node.items) - 1}")
-                dnf = self.conjoin([dnf, self.formula(node.items[1])], node.line)
+                part = self.formula(node.items[1])
+                size *= len(part)
+                if size > self.max_cases:
+                    raise self.error(node.line, f"the disjunctive normal form has more than {self.max_cases} "
+                                                f"cases ({size} here); split the property into several files")
+                asserted.append(part)
+                size_line = node.line
             elif command in _IGNORED_COMMANDS:
                 continue
             else:
                 raise self.error(node.line, f"unsupported command {_show(command)!r} (expected declare-const or assert)")
-        return self.build(dnf)
+        return self.build(self.conjoin(asserted, size_line) if asserted else [()])
 
     def declare(self, node: _List, command: str) -> None:
         items = node.items
@@ -305,7 +324,8 @@ class _Parser:
             raise self.error(name.line, f"{key[0]}_{key[1]} is declared twice (first on line {self.declared[key]})")
         self.declared[key] = name.line
 
-    # ---- formulas -> DNF: list of conjunctions, each a tuple of atoms (coeffs, rhs, line) ----
+    # ---- formulas -> DNF: list of conjunctions, each a tuple of atoms (coeffs, rhs, line, key) ----
+    # key: the atom in integers (numerator, denominator), hashed cheaply by the de-duplications
 
     def conjoin(self, parts: list[list[tuple]], line: int) -> list[tuple]:
         size = math.prod(len(p) for p in parts)
@@ -352,7 +372,7 @@ class _Parser:
         raise self.error(node.line, f"unsupported operator {_show(op)!r}: expected and, or, <=, >=, < or >")
 
     def atom(self, small: tuple[dict, Fraction], big: tuple[dict, Fraction], line: int):
-        """``small <= big`` as ``(coeffs, rhs, line)`` with ``coeffs . v <= rhs``; None if always true."""
+        """``small <= big`` as ``(coeffs, rhs, line, key)`` with ``coeffs . v <= rhs``; None if always true."""
         coeffs = dict(small[0])
         for var, c in big[0].items():
             coeffs[var] = coeffs.get(var, Fraction(0)) - c
@@ -362,7 +382,9 @@ class _Parser:
             if rhs >= 0:
                 return None
             raise self.error(line, "this comparison is always false (it has no variables)")
-        return (tuple(coeffs.items()), rhs, line)
+        items = tuple(coeffs.items())
+        key = (tuple((var, c.numerator, c.denominator) for var, c in items), rhs.numerator, rhs.denominator)
+        return (items, rhs, line, key)
 
     # ---- terms -> (coeffs {(kind, index): Fraction}, constant Fraction) ---------------------
 
@@ -439,26 +461,15 @@ class _Parser:
         nx, ny = self.count("X"), self.count("Y")
         cases: list[Case] = []
         seen: set[tuple] = set()
+        boxes: dict[tuple, tuple] = {}          # the box of a tuple of input atoms, computed once
         for number, conjunction in enumerate(dnf, start=1):
-            lower: list[Fraction | None] = [None] * nx
-            upper: list[Fraction | None] = [None] * nx
-            lower_line = [0] * nx
-            upper_line = [0] * nx
+            box_atoms = []
             constraints: list[LinearConstraint] = []
             keys: set[tuple] = set()
-            for coeffs, rhs, line in conjunction:
-                kinds = {kind for (kind, _), _c in coeffs}
-                if kinds == {"X"}:
-                    if len(coeffs) > 1:
-                        names = ", ".join(f"X_{i}" for (_, i), _c in coeffs)
-                        raise self.error(line, f"only box input constraints are supported: this constraint "
-                                               f"relates several inputs ({names})")
-                    ((_, i), a), = coeffs
-                    bound = rhs / a
-                    if a > 0 and (upper[i] is None or bound < upper[i]):
-                        upper[i], upper_line[i] = bound, line
-                    elif a < 0 and (lower[i] is None or bound > lower[i]):
-                        lower[i], lower_line[i] = bound, line
+            for atom in conjunction:
+                coeffs, rhs, line, _key = atom
+                if all(kind == "X" for (kind, _), _c in coeffs):
+                    box_atoms.append(atom)
                     continue
                 cy = [Fraction(0)] * ny
                 cx = [Fraction(0)] * nx
@@ -472,27 +483,51 @@ class _Parser:
                     coeffs_y=np.array([self.to_float(c, line) for c in cy], dtype=np.float64),
                     coeffs_x=np.array([self.to_float(c, line) for c in cx], dtype=np.float64),
                     rhs=self.to_float(rhs, line), exact=exact, line=line))
-            where = f" (in case {number} of {len(dnf)})" if len(dnf) > 1 else ""
-            for i in range(nx):
-                for bound, side in ((lower[i], "lower"), (upper[i], "upper")):
-                    if bound is None:
-                        op = ">=" if side == "lower" else "<="
-                        raise self.error(self.declared[("X", i)],
-                                         f"input X_{i} has no {side} bound{where}: every input needs "
-                                         f"(assert ({op} X_{i} <number>))")
-                if lower[i] > upper[i]:
-                    raise self.error(max(lower_line[i], upper_line[i]),
-                                     f"empty input box{where}: X_{i} >= {_fmt(lower[i])} (line {lower_line[i]}) "
-                                     f"and X_{i} <= {_fmt(upper[i])} (line {upper_line[i]})")
-            key = (tuple(lower), tuple(upper), tuple(c.exact for c in constraints))
+            signature = tuple(atom[3] for atom in box_atoms)
+            if signature not in boxes:
+                where = f" (in case {number} of {len(dnf)})" if len(dnf) > 1 else ""
+                boxes[signature] = self.box(box_atoms, nx, where)
+            lower, upper, lower_float, upper_float, box_key = boxes[signature]
+            key = (box_key, tuple(_int_key(c.exact[0]) + _int_key(c.exact[1]) + _int_key((c.exact[2],))
+                                  for c in constraints))
             if key in seen:
                 continue
             seen.add(key)
-            cases.append(Case(
-                lower=np.array([self.to_float(b, lower_line[i]) for i, b in enumerate(lower)], dtype=np.float64),
-                upper=np.array([self.to_float(b, upper_line[i]) for i, b in enumerate(upper)], dtype=np.float64),
-                lower_exact=tuple(lower), upper_exact=tuple(upper), constraints=constraints))
+            cases.append(Case(lower=lower_float.copy(), upper=upper_float.copy(),
+                              lower_exact=lower, upper_exact=upper, constraints=constraints))
         return Property(path=self.path, num_inputs=nx, num_outputs=ny, cases=cases)
+
+    def box(self, atoms: list[tuple], nx: int, where: str) -> tuple:
+        """The input box of a case's single-input atoms: exact and float bounds and its key."""
+        lower: list[Fraction | None] = [None] * nx
+        upper: list[Fraction | None] = [None] * nx
+        lower_line = [0] * nx
+        upper_line = [0] * nx
+        for coeffs, rhs, line, _key in atoms:
+            if len(coeffs) > 1:
+                names = ", ".join(f"X_{i}" for (_, i), _c in coeffs)
+                raise self.error(line, f"only box input constraints are supported: this constraint "
+                                       f"relates several inputs ({names})")
+            ((_, i), a), = coeffs
+            bound = rhs / a
+            if a > 0 and (upper[i] is None or bound < upper[i]):
+                upper[i], upper_line[i] = bound, line
+            elif a < 0 and (lower[i] is None or bound > lower[i]):
+                lower[i], lower_line[i] = bound, line
+        for i in range(nx):
+            for bound, side in ((lower[i], "lower"), (upper[i], "upper")):
+                if bound is None:
+                    op = ">=" if side == "lower" else "<="
+                    raise self.error(self.declared[("X", i)],
+                                     f"input X_{i} has no {side} bound{where}: every input needs "
+                                     f"(assert ({op} X_{i} <number>))")
+            if lower[i] > upper[i]:
+                raise self.error(max(lower_line[i], upper_line[i]),
+                                 f"empty input box{where}: X_{i} >= {_fmt(lower[i])} (line {lower_line[i]}) "
+                                 f"and X_{i} <= {_fmt(upper[i])} (line {upper_line[i]})")
+        lower_float = np.array([self.to_float(b, lower_line[i]) for i, b in enumerate(lower)], dtype=np.float64)
+        upper_float = np.array([self.to_float(b, upper_line[i]) for i, b in enumerate(upper)], dtype=np.float64)
+        return tuple(lower), tuple(upper), lower_float, upper_float, _int_key(lower) + _int_key(upper)
 
     def to_float(self, value: Fraction, line: int) -> float:
         try:
@@ -525,12 +560,17 @@ def _scale(value: tuple[dict, Fraction], factor: Fraction) -> tuple[dict, Fracti
     return {v: a * factor for v, a in value[0].items()}, value[1] * factor
 
 
+def _int_key(values: Iterable[Fraction]) -> tuple[int, ...]:
+    """Fractions as a flat tuple of integers: equal iff the Fractions are (and far cheaper to hash)."""
+    return tuple(itertools.chain.from_iterable((v.numerator, v.denominator) for v in values))
+
+
 def _dedupe(conjunctions: list[tuple]) -> list[tuple]:
     """Drop repeated conjunctions (same atoms in the same order, lines ignored), keeping the first."""
     seen: set[tuple] = set()
     out = []
     for conj in conjunctions:
-        key = tuple((coeffs, rhs) for coeffs, rhs, _line in conj)
+        key = tuple(atom[3] for atom in conj)
         if key not in seen:
             seen.add(key)
             out.append(conj)

@@ -78,13 +78,17 @@ def verify_parser() -> argparse.ArgumentParser:
                     "with a counterexample re-checked by onnxruntime on the model.", VERIFY_EPILOG)
     add_model_argument(p, "the ONNX model (piecewise-linear ops only), e.g. ACASXU_run2a_1_1_batch_2000.onnx")
     p.add_argument("property", help="the VNN-LIB property (input box(es) and unsafe output condition), e.g. prop_3.vnnlib")
-    add_timeout_option(p, "give up after S seconds with 'unknown' (exit 20), e.g. --timeout 116 (default: none)")
+    add_timeout_option(p, "give up after S seconds with 'unknown' (exit 20), counted from the process start "
+                          "(loading and parsing included), e.g. --timeout 116 (default: none)")
     add_json_option(p, "print one JSON object (verdict, seconds, counterexample x/y, case, search stats) "
                        "instead of text, e.g. --json")
     p.add_argument("--result-file", metavar="F",
                    help="also write the VNN-COMP result file (unsat / sat + assignment / timeout), "
                         "e.g. --result-file result.txt")
     p.add_argument("--seed", type=int, default=0, help="seed of the random falsification points (default 0)")
+    p.add_argument("--method", choices=("auto", "input-split", "relu-bab"), default="auto",
+                   help="search: bisect the input box (input-split), branch on ReLU phases (relu-bab), or "
+                        "pick by the number of free inputs (auto, the default), e.g. --method relu-bab")
     return p
 
 
@@ -107,7 +111,9 @@ def run_verify(argv: list[str]) -> int:
         check_writable(args.result_file)
     prop = parse_vnnlib(args.property)
     net = load_network(args.model)
-    result = verify_property(net, prop, timeout=args.timeout, model=args.model, seed=args.seed)
+    from relucompile.verify.budget import process_age
+    result = verify_property(net, prop, timeout=args.timeout, model=args.model, seed=args.seed,
+                             method=args.method, already_spent=process_age())
     if args.result_file:
         text = result.vnncomp_text() + "\n"
         atomic_write(args.result_file, lambda f: f.write(text), text=True)

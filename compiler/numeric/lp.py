@@ -41,7 +41,7 @@ glp.glp_term_out(glp.GLP_OFF)  # GLPK prints basis messages to stdout otherwise
 
 @dataclass
 class LPResult:
-    status: str  # 'optimal', 'unbounded', 'infeasible' (or 'failed': :func:`solve_highs` only)
+    status: str  # 'optimal', 'unbounded', 'infeasible', 'limit' (a set_limits limit ran out) or 'failed' (solve_highs)
     value: float = float("nan")
     x: np.ndarray | None = None
     duals: np.ndarray | None = None  # multipliers >= 0 of the rows A t <= b (solve_highs only)
@@ -70,6 +70,8 @@ def _double_array(values: list[float]):
 
 _STATUS = {glp.GLP_OPT: "optimal", glp.GLP_UNBND: "unbounded", glp.GLP_NOFEAS: "infeasible",
            glp.GLP_INFEAS: "infeasible"}
+
+_LIMITS = (glp.GLP_ETMLIM, glp.GLP_EITLIM)
 
 
 class LinearProgram:
@@ -241,10 +243,25 @@ class LinearProgram:
             return res.status, []
         slack = b - A @ res.x
         return "optimal", [i for i in range(len(b)) if res.duals[i] > LP_ACTIVE or abs(slack[i]) <= LP_ACTIVE]
+    def set_limits(self, seconds: float | None = None, iterations: int | None = None) -> None:
+        """Stop every later solve after ``seconds`` (GLPK's ``tm_lim``) or ``iterations`` simplex
+        iterations; such a solve reports status ``'limit'`` (no claim). ``None`` lifts a limit.
+
+        Example:
+            >>> lp = LinearProgram(1)
+            >>> _ = lp.add_row(np.array([1.0]), 1.0)
+            >>> lp.set_limits(seconds=10.0, iterations=1000)
+            >>> lp.minimize(np.array([-1.0])).status
+            'optimal'
+        """
+        self._parm.tm_lim = 2**31 - 1 if seconds is None else max(1, int(seconds * 1000))
+        self._parm.it_lim = 2**31 - 1 if iterations is None else max(1, int(iterations))
 
     def _solve(self) -> int:
         self.solves += 1
         ret = glp.glp_simplex(self._lp, self._parm)
+        if ret in _LIMITS:
+            return ret
         if ret in (glp.GLP_EBADB, glp.GLP_ESING, glp.GLP_ECOND):
             glp.glp_adv_basis(self._lp, 0)
             ret = glp.glp_simplex(self._lp, self._parm)
@@ -253,6 +270,8 @@ class LinearProgram:
             self._parm.meth = glp.GLP_PRIMAL
             ret = glp.glp_simplex(self._lp, self._parm)
             self._parm.meth = glp.GLP_DUALP
+            if ret in _LIMITS:
+                return ret
         if glp.glp_get_status(self._lp) not in (glp.GLP_OPT, glp.GLP_UNBND):
             # the dual simplex reports a primal-unbounded LP as "no feasible solution" when it
             # starts from a basis that is not dual feasible: settle the status with the primal
@@ -276,7 +295,8 @@ class LinearProgram:
     def minimize(self, c: np.ndarray) -> LPResult:
         """min c.t over the current rows."""
         self._set_objective(c, 0.0)
-        self._solve()
+        if self._solve() in _LIMITS:
+            return LPResult("limit")
         status = _STATUS.get(glp.glp_get_status(self._lp), "infeasible")
         if status != "optimal":
             return LPResult(status)
@@ -323,3 +343,77 @@ def chebyshev_center(G: np.ndarray, g: np.ndarray, cap: float = 1e6) -> tuple[np
             return np.zeros(G.shape[1]), -1.0
     centre, radius = lp.chebyshev()
     return (centre if centre is not None else np.zeros(G.shape[1])), radius
+
+
+@dataclass
+class BoundedLPResult:
+    """Result of :func:`solve_bounded_lp`: status as in :class:`LPResult`; ``x`` the primal point;
+    ``multipliers`` (>= 0, one per row) of the rows ``A x <= b`` at the optimum."""
+
+    status: str
+    value: float = float("nan")
+    x: np.ndarray | None = None
+    multipliers: np.ndarray | None = None
+
+
+def solve_bounded_lp(cost: np.ndarray, A: np.ndarray, b: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+                     time_limit: float | None = None, iteration_limit: int | None = None) -> BoundedLPResult:
+    """``min cost . x  s.t.  A x <= b,  lower <= x <= upper`` (one-shot GLPK; bounds may be +-inf).
+
+    Column bounds stay bounds (not rows), so a problem over a 784-dimensional box with a few rows
+    stays small.  ``time_limit`` (seconds) / ``iteration_limit`` make GLPK stop with status
+    ``'limit'``.  The multipliers let a caller recompute a bound valid whatever GLPK's tolerances.
+
+    Example:
+        >>> res = solve_bounded_lp(np.array([1.0, 1.0]), np.array([[-1.0, -1.0]]), np.array([-1.0]),
+        ...                        np.zeros(2), np.array([5.0, 5.0]))
+        >>> res.status, round(res.value, 9), np.round(res.multipliers, 9).tolist()
+        ('optimal', 1.0, [1.0])
+    """
+    A = np.atleast_2d(np.asarray(A, dtype=np.float64))
+    nr, nc = A.shape
+    lp = glp.glp_create_prob()
+    try:
+        glp.glp_set_obj_dir(lp, glp.GLP_MIN)
+        glp.glp_add_cols(lp, nc)
+        for j in range(nc):
+            lo, hi = float(lower[j]), float(upper[j])
+            kind = (glp.GLP_FR if lo == -np.inf and hi == np.inf else glp.GLP_LO if hi == np.inf
+                    else glp.GLP_UP if lo == -np.inf else glp.GLP_FX if lo == hi else glp.GLP_DB)
+            glp.glp_set_col_bnds(lp, j + 1, kind, lo if np.isfinite(lo) else 0.0, hi if np.isfinite(hi) else 0.0)
+            glp.glp_set_obj_coef(lp, j + 1, float(cost[j]))
+        if nr:
+            glp.glp_add_rows(lp, nr)
+            for i in range(nr):
+                glp.glp_set_row_bnds(lp, i + 1, glp.GLP_UP, 0.0, float(b[i]))
+            rows_i, cols_j = np.nonzero(A)
+            nnz = rows_i.size
+            ia, ja, ar = glp.intArray(nnz + 1), glp.intArray(nnz + 1), glp.doubleArray(nnz + 1)
+            _swig_view(ia, nnz + 1, ctypes.c_int)[1:] = rows_i + 1
+            _swig_view(ja, nnz + 1, ctypes.c_int)[1:] = cols_j + 1
+            _swig_view(ar, nnz + 1, ctypes.c_double)[1:] = A[rows_i, cols_j]
+            glp.glp_load_matrix(lp, nnz, ia, ja, ar)
+        parm = glp.glp_smcp()
+        glp.glp_init_smcp(parm)
+        parm.msg_lev = glp.GLP_MSG_OFF
+        parm.presolve = glp.GLP_OFF
+        if time_limit is not None:
+            parm.tm_lim = max(1, int(time_limit * 1000))
+        if iteration_limit is not None:
+            parm.it_lim = max(1, int(iteration_limit))
+        ret = glp.glp_simplex(lp, parm)
+        if ret in _LIMITS:
+            return BoundedLPResult("limit")
+        if ret != 0:
+            glp.glp_std_basis(lp)
+            ret = glp.glp_simplex(lp, parm)
+            if ret in _LIMITS:
+                return BoundedLPResult("limit")
+        status = _STATUS.get(glp.glp_get_status(lp), "infeasible") if ret == 0 else "error"
+        if status != "optimal":
+            return BoundedLPResult(status)
+        x = np.array([glp.glp_get_col_prim(lp, j + 1) for j in range(nc)])
+        multipliers = np.array([max(0.0, -glp.glp_get_row_dual(lp, i + 1)) for i in range(nr)])
+        return BoundedLPResult(status, glp.glp_get_obj_val(lp), x, multipliers)
+    finally:
+        glp.glp_delete_prob(lp)

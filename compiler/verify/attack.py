@@ -63,3 +63,59 @@ def falsify(spec: SpecNet, lo: np.ndarray, hi: np.ndarray, cases: list[np.ndarra
                     return P[i], j
             step *= 0.9
     return None, -1
+
+
+def pgd_attack(spec: SpecNet, lo: np.ndarray, hi: np.ndarray, cases: list[np.ndarray],
+               confirm: Callable[[np.ndarray, int], bool], rng: np.random.Generator, seconds: float,
+               starts: int = 32, steps: int = 40, deadline: float | None = None) -> tuple[np.ndarray | None, int]:
+    """Projected sign-gradient descent with random restarts for about ``seconds`` (or until
+    ``deadline``, a ``time.perf_counter()`` value): ``(x, case)`` or ``(None, -1)``.
+
+    Each round starts ``starts`` uniform points per case and takes ``steps`` steps on the case's
+    worst row, the step shrinking linearly from 20% to 0.5% of the box width.
+
+    Example:
+        >>> from relucompile.ir.network import ReluNet, AffineLayer
+        >>> net = ReluNet(1, [AffineLayer({0: np.array([[1.0], [-1.0]])}, np.zeros(2))],
+        ...               AffineLayer({1: np.array([[1.0, 1.0]])}, np.zeros(1)))      # |x|
+        >>> spec = SpecNet.from_net(net, np.array([[-1.0]]), np.zeros((1, 1)), np.array([-4.99]))  # |x| >= 4.99
+        >>> x, case = pgd_attack(spec, np.array([-5.0]), np.array([5.0]), [np.array([0])],
+        ...                      lambda x, c: True, np.random.default_rng(0), seconds=5.0)
+        >>> case, bool(abs(x[0]) >= 4.99)
+        (0, True)
+    """
+    end = time.perf_counter() + seconds
+    if deadline is not None:
+        end = min(end, deadline)
+    width = hi - lo
+    d = lo.size
+    schedule = np.linspace(0.2, 0.005, steps)
+    X = np.vstack([(lo + hi)[None] / 2, lo + rng.random((4 * starts, d)) * width])   # every case first
+    r = spec.evaluate(X)
+    for j, rows in enumerate(cases):
+        worst = np.max(r[:, rows], axis=1)
+        for i in np.nonzero(worst <= 0)[0][:4]:
+            if confirm(X[i], j):
+                return X[i], j
+    first = True
+    while time.perf_counter() < end:
+        for j, rows in enumerate(cases):
+            P = lo + rng.random((starts, d)) * width
+            if first:
+                P[0] = (lo + hi) / 2                  # e.g. a misclassified image itself
+            for step in schedule:
+                values = spec.evaluate(P)[:, rows]
+                worst = np.max(values, axis=1)
+                for i in np.nonzero(worst <= 0)[0][:4]:
+                    if confirm(P[i], j):
+                        return P[i], j
+                if time.perf_counter() > end:
+                    return None, -1
+                grad = spec.row_gradients(P, rows[np.argmax(values, axis=1)])
+                P = np.clip(P - step * np.sign(grad) * width, lo, hi)
+            worst = np.max(spec.evaluate(P)[:, rows], axis=1)
+            for i in np.nonzero(worst <= 0)[0][:4]:
+                if confirm(P[i], j):
+                    return P[i], j
+        first = False
+    return None, -1

@@ -161,17 +161,26 @@ class SpecNet:
 
     # -- bounds -----------------------------------------------------------------------------
     def preactivation_bounds(self, lo: np.ndarray, hi: np.ndarray, parent: Bounds | None = None,
-                             mode: str = "adaptive") -> Bounds:
+                             mode: str = "adaptive", start_layer: int = 0,
+                             empty: np.ndarray | None = None) -> Bounds:
         """Sound ``(lower, upper)`` of every hidden layer's pre-activation on each box, (N, n_l) each.
 
         ``parent``: bounds valid on boxes containing these (same order); units stable there keep
         their bounds, the others are re-bounded and intersected with the parent's.  ``mode``: the
-        lower slopes of unstable units (see :func:`_relaxation`).
+        lower slopes of unstable units (see :func:`_relaxation`).  ``start_layer``: layers below it
+        keep the parent's bounds as they are (valid when only the relaxations of layers from
+        ``start_layer - 1`` on changed, e.g. after fixing the phase of a unit there).  ``empty``
+        (N,) bool, if given: set where some unit's lower bound exceeds its upper bound, which proves
+        the box (with the phases fixed in ``parent``) empty; the upper bound is then raised to the lower.
         """
         n = lo.shape[0]
         bounds: Bounds = []
         relax: list = []
         for l, layer in enumerate(self.layers):
+            if parent is not None and l < start_layer:
+                bounds.append(parent[l])
+                relax.append(_relaxation(*parent[l], mode))
+                continue
             if parent is None:
                 box_idx, unit_idx = np.divmod(np.arange(n * layer.size), layer.size)
                 lb = np.full((n, layer.size), -np.inf)
@@ -188,6 +197,8 @@ class SpecNet:
                 p = box_idx.size
                 lb[box_idx, unit_idx] = np.maximum(lb[box_idx, unit_idx], low[:p])
                 ub[box_idx, unit_idx] = np.minimum(ub[box_idx, unit_idx], -low[p:])
+                if empty is not None:
+                    empty |= np.any(lb > ub, axis=1)
                 ub = np.maximum(ub, lb)
             bounds.append((lb, ub))
             relax.append(_relaxation(lb, ub, mode))
@@ -217,16 +228,75 @@ class SpecNet:
         take = lambda a: np.take_along_axis(a, best.reshape((1,) + best.shape + (1,) * (a.ndim - 3)), 0)[0]
         return take(low), take(A), take(c)
 
+    def branching_scores(self, lo: np.ndarray, hi: np.ndarray, bounds: Bounds, weights: np.ndarray) -> list[np.ndarray]:
+        """BaBSR-like score of splitting each unit on each box, for the bound of ``weights[n] @ r``.
+
+        ``weights`` (N, k) >= 0, one combination of spec rows per box.  The score of an unstable unit
+        is ``|lambda| * u (-l) / (u - l)``: the back-propagated coefficient of its output times the
+        height of its triangle relaxation (what fixing its phase can win); stable units score -1.
+
+        Example:
+            >>> net = ReluNet(1, [AffineLayer({0: np.array([[1.0], [-1.0]])}, np.zeros(2))],
+            ...               AffineLayer({1: np.array([[1.0, 2.0]])}, np.zeros(1)))
+            >>> spec = SpecNet.from_net(net, np.eye(1), np.zeros((1, 1)), np.zeros(1))
+            >>> lo, hi = np.array([[-1.0]]), np.array([[1.0]])
+            >>> np.round(spec.branching_scores(lo, hi, spec.preactivation_bounds(lo, hi), np.ones((1, 1)))[0], 6).tolist()
+            [[0.5, 1.0]]
+        """
+        n = lo.shape[0]
+        coef = {b: np.asarray(weights, np.float64) @ W for b, W in self.out.weights.items()}
+        const = np.asarray(weights, np.float64) @ self.out.bias
+        record: dict[int, np.ndarray] = {}
+        relax = [_relaxation(lb, ub) for lb, ub in bounds]
+        self._backward(coef, const, np.arange(n), len(self.layers), lo, hi, relax, record)
+        scores = []
+        for b, (lb, ub) in enumerate(bounds, start=1):
+            unstable = (lb < 0) & (ub > 0)
+            height = np.where(unstable, ub * -lb / np.where(unstable, ub - lb, 1.0), 0.0)
+            lam = record.get(b, np.zeros_like(lb))
+            scores.append(np.where(unstable, np.abs(lam) * height + 1e-12 * (ub - lb), -1.0))
+        return scores
+
+    def unit_linear_bounds(self, lo: np.ndarray, hi: np.ndarray, bounds: Bounds, boxes: np.ndarray, layer: int,
+                           units: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Linear bounds in x of pre-activation ``units[i]`` of hidden ``layer`` on box ``boxes[i]``:
+        ``(A_low, c_low, A_up, c_up)`` with ``A_low x + c_low <= z <= A_up x + c_up`` on the box
+        (rounding margins folded into the constants).  Exact (``A_low = A_up``) for the first layer.
+
+        Example:
+            >>> net = ReluNet(1, [AffineLayer({0: np.array([[2.0]])}, np.array([1.0]))],
+            ...               AffineLayer({1: np.array([[1.0]])}, np.zeros(1)))
+            >>> spec = SpecNet.from_net(net, np.eye(1), np.zeros((1, 1)), np.zeros(1))
+            >>> lo, hi = np.array([[-1.0]]), np.array([[1.0]])
+            >>> A, c, B, e = spec.unit_linear_bounds(lo, hi, spec.preactivation_bounds(lo, hi), np.array([0]), 0, np.array([0]))
+            >>> A.tolist(), round(float(c[0]), 6), B.tolist(), round(float(e[0]), 6)
+            ([[2.0]], 1.0, [[2.0]], 1.0)
+        """
+        relax = [_relaxation(lb, ub) for lb, ub in bounds]
+        L = self.layers[layer]
+        rows = np.concatenate([boxes, boxes])
+        sign = np.concatenate([np.ones(boxes.size), -np.ones(boxes.size)])
+        coef = {b: W[np.concatenate([units, units])] * sign[:, None] for b, W in L.weights.items()}
+        low, A, const = self._backward(coef, L.bias[np.concatenate([units, units])] * sign, rows, layer, lo, hi, relax)
+        mid, half = (lo[rows] + hi[rows]) / 2, (hi[rows] - lo[rows]) / 2
+        exact_min = np.einsum("pd,pd->p", A, mid) - np.einsum("pd,pd->p", np.abs(A), half) + const
+        const = const - np.maximum(exact_min - low, 0.0)        # the margin, folded in
+        p = boxes.size
+        return A[:p], const[:p], -A[p:], -const[p:]
+
     def _backward(self, coef: dict[int, np.ndarray], const: np.ndarray, rows: np.ndarray, top: int,
-                  lo: np.ndarray, hi: np.ndarray, relax: list):
+                  lo: np.ndarray, hi: np.ndarray, relax: list, record: dict | None = None):
         """Lower-bound ``sum_b coef[b] . v_b + const`` (one row per entry of ``rows``, the box
-        index) by back-substituting through ReLU blocks ``top .. 1`` down to x."""
+        index) by back-substituting through ReLU blocks ``top .. 1`` down to x; ``record[b]``
+        receives the coefficients of block b's outputs (for :meth:`branching_scores`)."""
         const = np.array(const, dtype=np.float64)
         mag = np.abs(const)
         for b in range(top, 0, -1):
             lam = coef.pop(b, None)
             if lam is None:
                 continue
+            if record is not None:
+                record[b] = lam
             lower_slope, upper_slope, upper_shift = (a[rows] for a in relax[b - 1])
             negative = np.minimum(lam, 0.0)
             shift = negative * upper_shift

@@ -31,6 +31,7 @@ Example:
 """
 from __future__ import annotations
 
+import time
 from typing import Iterator
 
 import numpy as np
@@ -38,14 +39,16 @@ import numpy as np
 from relucompile.numeric.lp import LinearProgram
 from relucompile.ir.network import ReluNet
 from relucompile.verify.bounds import Bounds, SpecNet
+from relucompile.verify.budget import OutOfTime
 
 
 class CellLP:
     """One GLPK problem over (x, t): the box rows, then the split rows of the current path."""
 
-    def __init__(self, lo: np.ndarray, hi: np.ndarray, stats: dict) -> None:
+    def __init__(self, lo: np.ndarray, hi: np.ndarray, stats: dict, deadline: float | None = None) -> None:
         self.d = lo.size
         self.stats = stats
+        self.deadline = deadline             # time.perf_counter() value: GLPK's time limit, OutOfTime after it
         self.lp = LinearProgram(self.d + 1)
         for i in range(self.d):
             e = np.zeros(self.d + 1)
@@ -63,22 +66,30 @@ class CellLP:
     def minimize(self, w: np.ndarray, t: float = 0.0) -> tuple[float, np.ndarray | None]:
         """``min w . x + t * t_var`` over the rows: value (``-inf`` if unbounded) and minimiser x."""
         self.stats["lps"] = self.stats.get("lps", 0) + 1
+        if self.deadline is not None:
+            left = self.deadline - time.perf_counter()
+            if left <= 0:
+                raise OutOfTime()
+            self.lp.set_limits(seconds=left)
         res = self.lp.minimize(np.append(w, t))
+        if res.status == "limit":
+            raise OutOfTime()
         if res.status == "optimal":
             return res.value, res.x[:self.d]
         return (-np.inf if res.status == "unbounded" else np.inf), None
 
 
 def box_cells(spec: SpecNet, lo: np.ndarray, hi: np.ndarray, bounds: Bounds,
-              stats: dict) -> Iterator[tuple[np.ndarray, np.ndarray, CellLP]]:
+              stats: dict, deadline: float | None = None) -> Iterator[tuple[np.ndarray, np.ndarray, CellLP]]:
     """Every activation cell of ``spec`` inside ``[lo, hi]``: ``(A, c, lp)`` with ``r = A x + c`` there.
 
     ``bounds``: valid pre-activation bounds on the box (units stable there are not examined).
     ``stats`` counts ``cells`` and ``lps``.  The LP is only valid until the next iteration.
+    ``deadline`` (a ``time.perf_counter()`` value): raise :class:`OutOfTime` once it has passed.
     """
     lo, hi = np.asarray(lo, float), np.asarray(hi, float)
     stats.setdefault("cells", 0)
-    lp = CellLP(lo, hi, stats)
+    lp = CellLP(lo, hi, stats, deadline)
     diameter = float(np.linalg.norm(hi - lo))
     flat = [(np.asarray(a).reshape(-1), np.asarray(b).reshape(-1)) for a, b in bounds]
 

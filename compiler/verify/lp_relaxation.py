@@ -96,9 +96,10 @@ def _affine(layer, blocks) -> tuple[np.ndarray, np.ndarray]:
 _HIGHS: list = []
 
 
-def _solve(A: np.ndarray, b: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+def _solve(A: np.ndarray, b: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+           time_limit: float | None = None) -> tuple[np.ndarray, np.ndarray] | None:
     """min t (the last variable, free) s.t. A z <= b and ``lower <= z[:-1] <= upper``:
-    ``(z, multipliers >= 0)`` or None.
+    ``(z, multipliers >= 0)`` or None (also when ``time_limit`` seconds run out).
 
     Uses highspy directly (a third of scipy.optimize.linprog's overhead on these tiny LPs, no
     presolve); falls back to linprog when highspy is not installed.
@@ -118,6 +119,7 @@ def _solve(A: np.ndarray, b: np.ndarray, lower: np.ndarray, upper: np.ndarray) -
         h.setOptionValue("presolve", "off")
         _HIGHS.append(h)
     h = _HIGHS[0]
+    h.setOptionValue("time_limit", float("inf") if time_limit is None else max(float(time_limit), 1e-3))
     inf = highspy.kHighsInf
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = nv, nr

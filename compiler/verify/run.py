@@ -12,6 +12,11 @@ all of its linear output constraints hold.  :func:`verify_property`
    boxes on which the network is affine, or still undecided after many bisections, are decided
    by one LP per activation cell (:mod:`relucompile.verify.exact`); the search stops at the first
    counterexample;
+   that is the 'input-split' method, chosen for boxes with few free inputs; above
+   :data:`INPUT_SPLIT_MAX_DIM` (method 'relu-bab', e.g. MNIST's 784 inputs) a capped
+   projected-gradient attack (:func:`relucompile.verify.attack.pgd_attack`) is followed by branch and
+   bound on ReLU phases (:mod:`relucompile.verify.relu_bab`) and, if that runs out of its share
+   of the time, by more attack; ``method`` overrides the choice, ``stats['method']`` records it;
 4. re-checks every candidate counterexample on the *source* ONNX model with onnxruntime before
    reporting it (when ``model`` is given; otherwise with the float64 network).
 
@@ -46,7 +51,9 @@ import numpy as np
 from relucompile.ir.domain import Domain
 from relucompile.errors import UserError
 from relucompile.ir.network import AffineLayer, ReluNet
-from relucompile.verify.attack import falsify
+from relucompile.verify.attack import falsify, pgd_attack
+from relucompile.verify.budget import Budget
+from relucompile.verify.relu_bab import relu_bab
 from relucompile.verify.bounds import SpecNet
 from relucompile.verify.search import search_box
 from relucompile.frontends.vnnlib import Property
@@ -197,7 +204,7 @@ class _Group:
 def _groups(net: ReluNet, prop: Property) -> list[_Group]:
     by_box: dict[tuple, list[int]] = {}
     for i, case in enumerate(prop.cases):
-        by_box.setdefault((case.lower_exact, case.upper_exact), []).append(i)
+        by_box.setdefault(case.box_key(), []).append(i)
     groups = []
     for members in by_box.values():
         rows: dict[tuple, int] = {}
@@ -243,10 +250,46 @@ def _restrict(spec: SpecNet, free: np.ndarray, values: np.ndarray) -> SpecNet:
 # Entry points
 # ------------------------------------------------------------------------------------------------
 
+METHODS = ("auto", "input-split", "relu-bab")
+"""Search methods: 'input-split' bisects the input box (:mod:`relucompile.verify.search`), 'relu-bab'
+branches on ReLU phases (:mod:`relucompile.verify.relu_bab`); 'auto' picks per input box by the
+number of free inputs (:data:`INPUT_SPLIT_MAX_DIM`)."""
+
+INPUT_SPLIT_MAX_DIM = 12
+"""'auto' bisects input boxes with at most this many free inputs (ACAS Xu: 5) and branches on ReLU
+phases above (MNIST: 784, where bisection prunes nothing)."""
+
+ATTACK_SHARE, ATTACK_SECONDS = 0.05, 1.0
+"""Before the ReLU-phase search, the projected-gradient attack gets this share of the time left,
+at most ATTACK_SECONDS (ATTACK_SECONDS without a timeout)."""
+
+BAB_SHARE = 0.85
+"""The ReLU-phase search stops at this share of the time left after the first attack; the rest goes
+to a second, longer attack (a search that has not finished by then rarely does)."""
+
+
+def choose_method(free_inputs: int, method: str = "auto") -> str:
+    """The search for an input box with ``free_inputs`` free inputs: ``method`` unless 'auto'.
+
+    Example:
+        >>> choose_method(5), choose_method(784), choose_method(784, "input-split")
+        ('input-split', 'relu-bab', 'input-split')
+    """
+    if method not in METHODS:
+        raise UserError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
+    if method != "auto":
+        return method
+    return "input-split" if free_inputs <= INPUT_SPLIT_MAX_DIM else "relu-bab"
+
+
 def verify_property(net: ReluNet, prop: Property, timeout: float | None = None, model: Any = None,
-                    seed: int = 0) -> VerifyResult:
+                    seed: int = 0, method: str = "auto", already_spent: float = 0.0) -> VerifyResult:
     """Decide ``prop`` on ``net`` (see the module docstring); ``model``: the source ONNX (path,
     bytes or ModelProto) that counterexamples are re-checked on with onnxruntime.
+
+    ``method``: one of :data:`METHODS`; ``already_spent``: seconds of the ``timeout`` already used
+    (e.g. loading the model), so the verdict comes ``timeout`` seconds after that clock started.
+    ``stats['method']`` says which search decided.
 
     Example:
         >>> from relucompile.examples.random_nets import random_mlp
@@ -259,17 +302,21 @@ def verify_property(net: ReluNet, prop: Property, timeout: float | None = None, 
         >>> result.verdict, bool(net.forward(result.x[None])[0, 0] <= 0.3)
         ('violated', True)
     """
-    start = time.perf_counter()
+    budget = Budget(timeout, already_spent)
+    start = budget.start
     if prop.num_inputs != net.d or prop.num_outputs != net.m:
         raise UserError(f"{prop.path}: the property has {prop.num_inputs} inputs and {prop.num_outputs} outputs "
                         f"but the model has {net.d} inputs and {net.m} outputs")
     if timeout is not None and timeout <= 0:
         raise UserError("the timeout must be positive")
-    deadline = None if timeout is None else start + timeout
+    choose_method(1, method)
+    deadline = budget.deadline
     confirm = _Confirmer(net, prop, model)
     groups = _groups(net, prop)
     stats: dict[str, Any] = {"cases": len(prop.cases), "boxes_searched": len(groups),
                              "confirmed_with": confirm.method}
+    methods = [choose_method(int(g.lo.size), method) for g in groups]
+    stats["method"] = methods[0] if len(set(methods)) == 1 else methods
 
     def finish(verdict: str, reason: str = "", phase: str = "") -> VerifyResult:
         stats["seconds_total"] = time.perf_counter() - start
@@ -280,24 +327,55 @@ def verify_property(net: ReluNet, prop: Property, timeout: float | None = None, 
             return VerifyResult(verdict, x, y, case, time.perf_counter() - start, stats, reason)
         return VerifyResult(verdict, seconds=time.perf_counter() - start, stats=stats, reason=reason)
 
+    def timed_out() -> VerifyResult:
+        return finish("unknown", reason=f"timeout after {timeout:g} s")
+
+    if budget.expired():
+        return timed_out()
     rng = np.random.default_rng(seed)
-    for g in groups:
+    for g, how in zip(groups, methods):
+        if how != "input-split":
+            continue                     # the ReLU-phase search runs its own (capped) attack
         check = _group_check(g, confirm)
         x, _ = falsify(g.spec, g.lo, g.hi, g.case_rows, check, rng, deadline=deadline)
         if x is not None:
             return finish("violated", phase="falsification")
-    for g in groups:
-        out = search_box(g.spec, g.lo, g.hi, g.case_rows, _group_check(g, confirm), deadline=deadline)
-        for key, value in out.stats.items():
-            stats[key] = max(stats.get(key, 0), value) if key == "max_depth" else stats.get(key, 0) + value
+    for g, how in zip(groups, methods):
+        if budget.expired():
+            return timed_out()
+        check = _group_check(g, confirm)
+        if how == "input-split":
+            out = search_box(g.spec, g.lo, g.hi, g.case_rows, check, deadline=deadline)
+        else:
+            left = budget.remaining()
+            x, _ = pgd_attack(g.spec, g.lo, g.hi, g.case_rows, check, rng, deadline=deadline,
+                              seconds=ATTACK_SECONDS if left == np.inf else min(ATTACK_SHARE * left, ATTACK_SECONDS))
+            if x is not None:
+                return finish("violated", phase="attack")
+            left = budget.remaining()
+            out = relu_bab(g.spec, g.lo, g.hi, g.case_rows, check,
+                           budget if left == np.inf else Budget(BAB_SHARE * left))
+            if out.status == "timeout" and not budget.expired():
+                x, _ = pgd_attack(g.spec, g.lo, g.hi, g.case_rows, check, rng, seconds=np.inf, deadline=deadline)
+                if x is not None:
+                    _merge(stats, out.stats)
+                    return finish("violated", phase="attack")
+        _merge(stats, out.stats)
         if out.status == "unsafe":
             return finish("violated", phase="search")
         if out.status == "timeout":
-            return finish("unknown", reason=f"timeout after {timeout:g} s")
+            return timed_out()
     if stats.get("unconfirmed", 0):
         return finish("unknown", reason="the exact search found inputs violating the property in float64 "
                                         "arithmetic that onnxruntime does not confirm (within rounding)")
+    if stats.get("unresolved_leaves", 0):
+        return finish("unknown", reason="some exact LP decisions were too close to 0 to tell in float64")
     return finish("holds")
+
+
+def _merge(stats: dict, new: dict) -> None:
+    for key, value in new.items():
+        stats[key] = max(stats.get(key, 0), value) if key == "max_depth" else stats.get(key, 0) + value
 
 
 def _group_check(group: _Group, confirm: _Confirmer):

@@ -46,14 +46,13 @@ from typing import Callable
 import numpy as np
 
 from relucompile.verify.bounds import Bounds, SpecNet
+from relucompile.verify.budget import OutOfTime
 from relucompile.verify.exact import box_cells, min_violation
 from relucompile.verify.lp_relaxation import triangle_lp
 
-LPLOG = []
 Confirm = Callable[[np.ndarray, int], bool]
 
-import os
-LP_UNSTABLE = int(os.environ.get("LPU", "12"))
+LP_UNSTABLE = 12
 """Boxes that bound propagation cannot settle get the triangle LP when at most this many units are
 unstable on them (benchmarks/ACASXU_VERIFY.md: 8 and 20 were slower on ACAS Xu 3_3 prop_2)."""
 
@@ -111,7 +110,10 @@ class _Search:
             if len(work) > self.batch:
                 stack.append(work.take(np.arange(self.batch, len(work))))
                 work = work.take(np.arange(self.batch))
-            found = self.step(work, stack)
+            try:
+                found = self.step(work, stack)
+            except OutOfTime:
+                return SearchOutcome("timeout", stats=self.stats)
             if found is not None:
                 return found
         return SearchOutcome("safe", stats=self.stats)
@@ -137,7 +139,7 @@ class _Search:
         unstable = sum(np.sum((lb < 0) & (ub > 0), axis=1) for lb, ub in work.bounds)
         affine = unstable == 0
         small = np.nonzero(~affine & (unstable <= LP_UNSTABLE))[0]
-        if small.size and os.environ.get("TIGHTEN", "1") == "1":
+        if small.size:
             sub = work.take(small)
             tighter = spec.preactivation_bounds(sub.lo, sub.hi, sub.bounds, mode="parallel")
             for (lb, ub), (tl, tu) in zip(work.bounds, tighter):
@@ -174,7 +176,6 @@ class _Search:
                                   [self.cases[j] for j in live])
             for j, (t, x) in zip(live, results):
                 val = float(np.max(self.spec.evaluate(x[None])[0, self.cases[j]])) if x is not None else np.nan
-                LPLOG.append((float(work.lp_t[n]) if work.lp_t is not None else np.nan, t, int(work.depth[n])))
                 if work.lp_t is None:
                     work.lp_t = np.full(len(work), np.nan)
                 work.lp_t[n] = t / max(val, 1e-12) if t <= 0 else np.nan
@@ -191,7 +192,7 @@ class _Search:
     def decide_exact(self, lo: np.ndarray, hi: np.ndarray, bounds: Bounds, alive: np.ndarray) -> SearchOutcome | None:
         """Decide the live cases on a small box cell by cell (:mod:`relucompile.verify.exact`)."""
         self.stats["exact_leaves"] += 1
-        for A, c, lp in box_cells(self.spec, lo, hi, bounds, self.stats):
+        for A, c, lp in box_cells(self.spec, lo, hi, bounds, self.stats, self.deadline):
             if self.deadline is not None and time.perf_counter() > self.deadline:
                 return SearchOutcome("timeout", stats=self.stats)
             for j in np.nonzero(alive)[0]:
