@@ -52,4 +52,6 @@ def read_json_file(path: str, error: type[UserError] = UserError, invalid: str =
     except FileNotFoundError:
         raise error(f"{path}: no such file") from None
     except (OSError, ValueError) as exc:
-        raise error(f"{path}: {invalid} ({exc})") from None
+        raise error(f"{path}: {invalid} ({str(exc).splitlines()[0][:200]})") from None
+    except RecursionError:
+        raise error(f"{path}: {invalid} (nested too deeply)") from None

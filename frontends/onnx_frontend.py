@@ -163,6 +163,23 @@ def _sorted_nodes(graph: onnx.GraphProto, known: set[str], source: str) -> list[
     return ordered
 
 
+def _check_arity(source: str, label: str, op: str, node: onnx.NodeProto, opset: int | None) -> None:
+    """The node has as many inputs and outputs as ONNX's schema of ``op`` allows (e.g. Relu: one)."""
+    try:
+        schema = onnx.defs.get_schema(op, max(int(opset or 0), 1), "")
+    except Exception:   # no schema at this opset: the op handler checks what it needs
+        return
+    given = len(node.input)
+    while given and not node.input[given - 1]:     # trailing empty names are omitted optional inputs
+        given -= 1
+    if not schema.min_input <= given <= schema.max_input:
+        allowed = (f"{schema.min_input}" if schema.min_input == schema.max_input
+                   else f"{schema.min_input} to {schema.max_input}")
+        raise ModelError(source, label, op, f"takes {allowed} inputs, got {given}")
+    if not node.output or not node.output[0]:
+        raise ModelError(source, label, op, "has no output")
+
+
 def _check_finite(source: str, label: str, op: str, node: onnx.NodeProto, attrs: dict[str, Any],
                   constants: dict[str, np.ndarray]) -> None:
     """Every float parameter of a node is finite (a NaN or infinite weight would make the shallow
@@ -274,6 +291,7 @@ def load_onnx(model: str | os.PathLike | onnx.ModelProto, source: str | None = N
         if unknown:
             raise ModelError(source, label, op, f"attribute {', '.join(unknown)} is not supported")
         _check_finite(source, label, op, node, attrs, constants)
+        _check_arity(source, label, op, node, g.signature.opset)
         if op == "Reshape" and "shape" in attrs:  # opset < 5 carries the shape as an attribute
             g.add(node.output[0] + "/shape", "Constant", value=np.asarray(attrs.pop("shape")))
             node_inputs = [node.input[0], node.output[0] + "/shape"]

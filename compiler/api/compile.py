@@ -49,6 +49,9 @@ def compile_network(net: ReluNet, domain: Domain | None = None, *, max_regions: 
         regions = enumerate_regions(net, domain, engine, Limits(max_regions, time_limit), bar, jobs=jobs)
     finally:
         bar.close()
+    if len(regions) == 0:
+        raise DomainError(f"{domain.describe()}: no cell wider than the enumeration's tolerance; the domain is too "
+                          "thin in some direction (give such inputs zero width, or widen the domain)")
     return build_shallow(net, regions, seed=seed)
 
 

@@ -22,7 +22,7 @@ from fractions import Fraction
 import numpy as np
 
 from relucompile.errors import DomainError, read_json_file
-from relucompile.numeric.tolerances import GEOMETRIC_TOL
+from relucompile.numeric.tolerances import GEOMETRIC_TOL, MAX_COORDINATE, MIN_SIDE
 
 
 @dataclass
@@ -67,16 +67,37 @@ class Domain:
         if bad.size:
             i = int(bad[0])
             raise DomainError(f"box is empty: lower[{i}] = {lo[i]!r} > upper[{i}] = {hi[i]!r}")
+        thin = np.nonzero((hi > lo) & (hi - lo < MIN_SIDE))[0]
+        if thin.size:
+            i = int(thin[0])
+            raise DomainError(f"box side {i} has width {hi[i] - lo[i]:g}, above 0 but below {MIN_SIDE:g}: cells that thin "
+                              "are below the enumeration's resolution; give the side zero width (a fixed input) "
+                              "or widen it")
         return Domain(lo.size, "box", lo, hi)
 
     @staticmethod
     def polytope(G, g) -> "Domain":
-        G = np.atleast_2d(np.asarray(G, dtype=np.float64))
-        g = _finite_vector(g, "g")
+        try:
+            G = np.atleast_2d(np.asarray(G, dtype=np.float64))
+        except (TypeError, ValueError):
+            raise DomainError("polytope matrix G must be a list of rows of numbers, all of one length") from None
+        if G.ndim != 2 or G.shape[0] == 0 or G.shape[1] == 0:
+            raise DomainError(f"polytope matrix G must be a non-empty list of rows (got shape {list(G.shape)})")
+        try:
+            g = np.asarray(g, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            raise DomainError("g must be a list of numbers") from None
         if G.shape[0] != g.size:
             raise DomainError(f"polytope has {G.shape[0]} rows in G but {g.size} entries in g")
-        if not np.all(np.isfinite(G)):
-            raise DomainError("polytope matrix G has non-finite entries")
+        if not (np.all(np.isfinite(G)) and np.all(np.isfinite(g))):
+            raise DomainError("polytope G x <= g has non-finite entries")
+        norms = np.linalg.norm(G, axis=1)
+        if np.any(norms == 0):
+            raise DomainError(f"row {int(np.flatnonzero(norms == 0)[0])} of G is all zeros")
+        if np.max(np.abs(g) / norms) > MAX_COORDINATE:
+            raise DomainError(f"a row of G x <= g lies {np.max(np.abs(g) / norms):g} from the origin, beyond "
+                              f"{MAX_COORDINATE:g}: float64 cell enumeration is exact only below it (docs/design.md "
+                              "section 3; rescale the inputs)")
         D = Domain(G.shape[1], "polytope", G=G, g=g)
         D.hull()  # validates non-emptiness
         return D
@@ -197,6 +218,10 @@ def _finite_vector(v, name: str) -> np.ndarray:
         raise DomainError(f"{name} is empty")
     if not np.all(np.isfinite(arr)):
         raise DomainError(f"{name} has a non-finite entry (use the default domain for all of R^d)")
+    if np.abs(arr).max() > MAX_COORDINATE:
+        raise DomainError(f"{name} has an entry of magnitude {np.abs(arr).max():g}, beyond {MAX_COORDINATE:g}: "
+                          "float64 cell enumeration is exact only below it (docs/design.md section 3; rescale the "
+                          "inputs, or use the default domain for all of R^d)")
     return arr
 
 

@@ -65,3 +65,14 @@ CONFORMANCE_RTOL = 1e-5
 ONNX_NORM_EPSILON = 1e-5
 """The ONNX specification's default ``epsilon`` of the normalisation ops (a model constant, not a
 tolerance of ours; named here so the literal is declared once)."""
+
+MAX_COORDINATE = 1e6
+"""Largest domain coordinate accepted (box bounds; a polytope row's distance from the origin).
+Vertex values carry relative rounding of ~1e-16 times the coordinates' size, which must stay far
+below the engines' sign tolerance (:data:`ENGINE_REL_TOL`, 1e-8): at 1e6 the margin is 100x; from
+~1e13 cells were silently lost or merged.  Wider inputs should be rescaled."""
+
+MIN_SIDE = 1e-9
+"""Least non-zero width of a box side: the engines drop cells thinner than their tolerance
+(:data:`ENGINE_REL_TOL` times the domain's size, floored at :data:`MIN_TOL_SCALE`), so a side far
+thinner than 1 is refused rather than enumerated to nothing; zero width (a fixed input) is fine."""

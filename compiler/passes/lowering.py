@@ -103,6 +103,11 @@ def _flat_layer(x: Affine) -> AffineLayer:
     return AffineLayer(weights, np.asarray(x.const).reshape(n).copy())
 
 
+MAX_INPUTS = 2 ** 16
+"""Largest flattened input lowered: the symbolic maps are dense over all inputs (units x inputs
+float64 each), so a 65,536-input model with as many units already needs 32 GiB."""
+
+
 def lower(graph: Graph, exact: bool = False) -> ReluNet:
     """Symbolically execute ``graph`` into a :class:`ReluNet` (float64, or exact Fractions).
 
@@ -114,6 +119,11 @@ def lower(graph: Graph, exact: bool = False) -> ReluNet:
     inp = graph.node(graph.inputs[0])
     shape = tuple(inp.shape)
     d = int(np.prod(shape)) if shape else 1
+    if d > MAX_INPUTS:
+        raise ModelError(graph.source, inp.origin or inp.name, "Input",
+                         f"{d:,} input values: lowering builds dense maps over every input (at least "
+                         f"{d * d * 8 / 2**30:,.0f} GiB for a layer as wide as the input); "
+                         f"relucompile compiles at most {MAX_INPUTS:,} inputs")
     out = execute(graph, {inp.name: Affine.variable(0, d, shape, exact)}, ctx)
     out_node = graph.node(graph.outputs[0])
     if not isinstance(out, Affine):

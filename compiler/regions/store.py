@@ -330,6 +330,8 @@ class CellStore:
         radius, bounded (k,); facets in CSR form with ``facet_ptr`` (k+1,) starting at 0."""
         A = np.asarray(A, dtype=np.float64).reshape(-1, self.m, self.d)
         k = A.shape[0]
+        if k == 0:
+            return
         if pattern_bits is None:
             pattern_bits = np.packbits(np.asarray(patterns, dtype=bool).reshape(k, self.units), axis=1)
         ptr = np.asarray(facet_ptr, dtype=np.int64)
