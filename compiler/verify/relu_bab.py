@@ -210,6 +210,27 @@ class _CaseSearch:
                       np.concatenate([negative.fresh_below, positive.fresh_below]),
                       negative.cuts + positive.cuts)
 
+    def joint_lp(self, rows: list, rhs: list, R: np.ndarray, r0: np.ndarray):
+        """``min t s.t. rows x <= rhs, R_i x + r0_i <= t, x in the box`` within the time budget:
+        the constraint matrix G over (x, t), its right side h and the solver's result."""
+        d, k = self.lo.size, len(rows)
+        G = np.zeros((k + R.shape[0], d + 1))
+        if k:
+            G[:k, :d] = np.array(rows)
+        G[k:, :d] = R
+        G[k:, d] = -1.0
+        h = np.concatenate([np.array(rhs, dtype=np.float64).reshape(k), -np.asarray(r0, dtype=np.float64)])
+        cost = np.zeros(d + 1)
+        cost[d] = 1.0
+        left = self.budget.remaining()
+        if left <= 0:
+            raise OutOfTime()
+        res = solve_bounded_lp(cost, G, h, np.append(self.lo, -np.inf), np.append(self.hi, np.inf),
+                               time_limit=None if left == np.inf else left)
+        if res.status == "limit":
+            raise OutOfTime()
+        return G, h, res
+
     def node_lp(self, cuts, low: np.ndarray, A: np.ndarray, c: np.ndarray) -> bool | SearchOutcome:
         """Bound a node by one LP over the box, its split cuts and the rows' linear lower bounds
         (``min t s.t. cuts, A_i x + c_i - margin_i <= t``): False drops it (the LP's dual bound is
@@ -223,22 +244,8 @@ class _CaseSearch:
             rhs.append(b)
         mid, half = (self.lo + self.hi) / 2, (self.hi - self.lo) / 2
         margin = np.maximum(A @ mid - np.abs(A) @ half + c - low, 0.0)
-        k = len(rows)
-        G = np.zeros((k + A.shape[0], d + 1))
-        G[:k, :d] = np.array(rows)
-        G[k:, :d] = A
-        G[k:, d] = -1.0
-        h = np.concatenate([np.array(rhs), -(c - margin)])
-        cost = np.zeros(d + 1)
-        cost[d] = 1.0
-        left = self.budget.remaining()
-        if left <= 0:
-            raise OutOfTime()
-        res = solve_bounded_lp(cost, G, h, np.append(self.lo, -np.inf), np.append(self.hi, np.inf),
-                               time_limit=None if left == np.inf else left)
+        G, h, res = self.joint_lp(rows, rhs, A, c - margin)
         self.stats["node_lps"] += 1
-        if res.status == "limit":
-            raise OutOfTime()
         if res.status == "infeasible":
             self.stats["lp_infeasible"] += 1
             return False
@@ -270,24 +277,9 @@ class _CaseSearch:
                 split_rhs.append(s * m[j])
             blocks.append((M * on[:, None], m * on))
         M, m = ReluNet.preactivation(self.spec.out, blocks)
-        R, r0 = M[self.rows], m[self.rows]
-        k = len(split_rows)
-        G = np.zeros((k + R.shape[0], d + 1))
-        if k:
-            G[:k, :d] = np.array(split_rows)
-        G[k:, :d] = R
-        G[k:, d] = -1.0
-        h = np.concatenate([np.array(split_rhs, dtype=np.float64), -r0])
-        cost = np.zeros(d + 1)
-        cost[d] = 1.0
-        left = self.budget.remaining()
-        if left <= 0:
-            raise OutOfTime()
-        res = solve_bounded_lp(cost, G, h, np.append(self.lo, -np.inf), np.append(self.hi, np.inf),
-                               time_limit=None if left == np.inf else left)
+        R = M[self.rows]
+        G, h, res = self.joint_lp(split_rows, split_rhs, R, m[self.rows])
         self.stats["lps"] += 1
-        if res.status == "limit":
-            raise OutOfTime()
         if res.status == "infeasible":
             self.stats["infeasible_leaves"] += 1
             return None
