@@ -197,6 +197,8 @@ class ReportOptions:
     input_names: Sequence[str] | None = None
     output_names: Sequence[str] | None = None
     domain_note: str = ""
+    lens: Any = None                       # a LinearLens of data samples: adds "The linear lens" section
+    lens_image_shape: Sequence[int] | None = None
 
 
 def build_report(net: ReluNet, domain: Domain, options: ReportOptions | None = None, **overrides: Any) -> str:
@@ -341,11 +343,34 @@ def _html(net: ReluNet, domain: Domain, opts: ReportOptions, names: list[str], o
               f'<figure><img alt="{_esc(pic.caption)}" src="data:image/png;base64,{b64}">'
               f"<figcaption>{_esc(pic.caption)}</figcaption></figure>"]
     parts.append(_rules_table(rules, outs, stats, pic, scope, opts, same_cells))
+    if opts.lens is not None:
+        parts.append(_lens_section(opts.lens, opts.lens_image_shape, outs))
     parts.append(f"<footer>relucompile {__version__}. Numbers are rounded to {opts.digits} significant digits; "
                  "the exact cells are in the regions JSON (<code>relucompile MODEL --regions FILE.json</code>), "
                  "the exact rules in <code>--format sympy|smtlib</code>, and any single input is explained by "
                  "<code>relucompile explain MODEL --at x1,x2,...</code></footer></body></html>")
     return "\n".join(parts) + "\n"
+
+
+def _lens_section(lens: Any, image_shape: Sequence[int] | None, outs: list[str]) -> str:
+    """The linear lens over the given samples: aggregates and the lens figure (similarity matrix,
+    per-class mean effective weights)."""
+    from relucompile.backends.lens_plot import lens_img_tag
+    s = lens.summary()
+    rows = [("samples", f"{s['samples']:,}"), ("cells visited", f"{s['cells_visited']:,} (the largest holds "
+                                                                  f"{s['largest_cell_samples']:,} samples)"),
+            ("units never active on the data", str(len(s["units_never_active"]))),
+            ("units always active on the data", str(len(s["units_always_active"])))]
+    if lens.labels is not None:
+        rows += [("cosine similarity of W_eff within classes", f"{s['within_class_similarity']:.3f}"),
+                 ("between classes", f"{s['between_class_similarity']:.3f}" if s["between_class_similarity"] is not None
+                  else "-")]
+    names = [outs[int(c)] if isinstance(c, (int, np.integer)) and 0 <= int(c) < len(outs) and len(lens.classes) == len(outs)
+             else str(c) for c in lens.classes]
+    figure = lens_img_tag(lens, image_shape=image_shape, class_names=names) if lens.labels is not None else ""
+    return ("<h2>The linear lens over data</h2><p>On each cell the network is the linear model "
+            "W_eff x + b_eff; these are the effective weights at the given samples (no enumeration).</p>"
+            + _kv(rows) + figure)
 
 
 def _rules_table(rules: list[Rule], outs: list[str], stats: CellStats, pic: Picture, scope: str,

@@ -207,3 +207,26 @@ def test_docs_example_iris(tmp_path):
     import re
     counts = re.findall(r": ([\d,]+) cells \(.*hyperplanes", done.stdout)
     assert len(counts) == 2 and counts[0] == counts[1]      # the pruned net has the source's cells
+
+
+def test_report_has_a_lens_section(tmp_path):
+    from relucompile.examples import tiny_mlp_path
+    X = np.random.default_rng(0).uniform(-1, 1, (60, 2))
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", (X[:, 0] > 0).astype(int))
+    done = _run("report", tiny_mlp_path(), "--box", "-1", "1", "-o", str(tmp_path / "r.html"),
+                "--lens-inputs", str(tmp_path / "X.npy"), "--lens-labels", str(tmp_path / "y.npy"))
+    assert done.returncode == 0, done.stderr
+    html = (tmp_path / "r.html").read_text()
+    lens = linear_lens(load_tiny(), X, (X[:, 0] > 0).astype(int))
+    assert "The linear lens over data" in html and html.count("data:image/png") == 2
+    assert f"{lens.summary()['within_class_similarity']:.3f}" in html
+    bad = _run("report", tiny_mlp_path(), "--box", "-1", "1", "-o", str(tmp_path / "r2.html"),
+               "--lens-labels", str(tmp_path / "y.npy"))
+    assert bad.returncode == 2 and not (tmp_path / "r2.html").exists()
+
+
+def load_tiny():
+    from relucompile.api import load_network
+    from relucompile.examples import tiny_mlp_path
+    return load_network(tiny_mlp_path())

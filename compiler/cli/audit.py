@@ -344,6 +344,10 @@ def report_parser() -> argparse.ArgumentParser:
                       time_limit_help="seconds for that enumeration (default 120), e.g. --time-limit 600")
     _add_decision(p)
     _add_names(p)
+    p.add_argument("--lens-inputs", metavar="X", help="samples (.npy or .csv): add the linear lens over them, e.g. "
+                                                        "--lens-inputs X.npy")
+    p.add_argument("--lens-labels", metavar="Y", help="their labels (.npy or .csv): per-class weights and similarity")
+    p.add_argument("--image-shape", metavar="H,W", help="show per-class mean weights as H x W images, e.g. 8,8")
     return p
 
 
@@ -368,6 +372,18 @@ def run_report(argv: list[str]) -> int:
                          input_names=_names(args.input_names, net.d, "input"),
                          output_names=_names(args.output_names, net.m, "output"), domain_note=note,
                          decision=args.decision)
+    if args.lens_inputs:
+        from relucompile.analysis.lens import linear_lens
+        from relucompile.cli.lens import _image_shape, _read_array
+        X = _read_array(args.lens_inputs, "--lens-inputs").reshape(-1, net.d)
+        labels = _read_array(args.lens_labels, "--lens-labels").reshape(-1) if args.lens_labels else None
+        try:
+            opts.lens = linear_lens(net, X, labels, domain)
+        except ValueError as exc:
+            raise UserError(f"{args.lens_inputs}: {exc}") from None
+        opts.lens_image_shape = _image_shape(args.image_shape, net.d)
+    elif args.lens_labels or args.image_shape:
+        raise UserError("--lens-labels and --image-shape go with --lens-inputs")
     write_report(args.output, net, domain, opts)
     print(f"{os.path.basename(args.model)} over {domain.describe()}: report -> {args.output}")
     return 0
