@@ -25,11 +25,12 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import stat
 import tempfile
-from typing import IO, Callable, Iterable, Sequence
+from typing import IO, Callable, Iterable, Iterator, Sequence
 
 from relucompile.errors import UserError
 
@@ -158,13 +159,21 @@ class Terminated(BaseException):
     """Raised in place of SIGTERM / SIGHUP so that ``finally`` blocks clean up."""
 
 
-def signals_raise() -> None:
-    """Turn SIGTERM and SIGHUP into :class:`Terminated` (a BaseException) in the main thread, so
-    an interrupted run removes its temporary files like Ctrl-C does."""
+@contextlib.contextmanager
+def signals_raise() -> Iterator[None]:
+    """Within the block, SIGTERM and SIGHUP raise :class:`Terminated` (a BaseException) in the
+    main thread, so an interrupted run removes its temporary files like Ctrl-C does; the previous
+    handlers are restored on leaving (a library caller keeps its own)."""
     def handler(signum, frame):
         raise Terminated(signal.Signals(signum).name)
+    previous = {}
     for sig in (signal.SIGTERM, signal.SIGHUP):
         try:
-            signal.signal(sig, handler)
+            previous[sig] = signal.signal(sig, handler)
         except (ValueError, OSError):     # not the main thread, or not on this platform
             pass
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

@@ -78,8 +78,7 @@ def test_sigterm_during_a_write_removes_the_temporary_files(tmp_path):
     script = textwrap.dedent(f"""
         import sys, time
         from relucompile.backends.files import RunOutputs, signals_raise
-        signals_raise()
-        with RunOutputs() as outputs:
+        with signals_raise(), RunOutputs() as outputs:
             outputs.write({str(tmp_path / 'a.onnx')!r}, lambda f: f.write(b"a"))
             def slow(f):
                 f.write(b"partial")

@@ -249,10 +249,9 @@ def _outcome(command: Callable[[list[str]], int], argv: list[str]) -> int:
     an output naming an input, a special file or another output is refused before any work, and a
     run that fails or is interrupted (Ctrl-C, SIGTERM, SIGHUP) leaves no new or changed file."""
     from relucompile.backends.files import RunOutputs, Terminated, signals_raise
-    signals_raise()
     try:
         inputs, outputs = split_files(argv)
-        with RunOutputs(inputs, outputs):
+        with signals_raise(), RunOutputs(inputs, outputs):
             return int(command(argv))
     except Terminated as exc:
         print(f"{PROG}: terminated ({exc}); no output written", file=sys.stderr)
