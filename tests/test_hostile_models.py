@@ -69,3 +69,28 @@ def test_long_reverse_ordered_graph_loads_in_linear_time():
     net = load_network(m)
     assert time.perf_counter() - start < 20          # 34 s with the quadratic sort
     assert net.forward(np.zeros((1, 2))).tolist() == [[n, n]]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--box", "-1e14", "1e14"], "beyond 1e+06"),                  # silently lost cells before (188 of 190)
+    (["--box", "0", "1e-300"], "below 1e-09"),
+    (["--box", "-1", "1", "--time-limit", "nan"], "--time-limit"),
+    (["--box", "-1", "1", "--time-limit", "-5"], "--time-limit"),
+])
+def test_out_of_range_domains_and_limits_are_refused(tmp_path, argv, message):
+    from relucompile.examples import tiny_mlp_path
+    done = subprocess.run([sys.executable, "-m", "relucompile", tiny_mlp_path(), *argv, "-o", str(tmp_path / "s.onnx")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "s.onnx").exists()
+
+
+def test_polytope_rows_far_from_the_origin_are_refused():
+    from relucompile.errors import DomainError
+    from relucompile.ir.domain import Domain
+    with pytest.raises(DomainError, match="beyond"):
+        Domain.polytope([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]], [1e14, 1e14, 1.0, 1.0])
+    with pytest.raises(DomainError, match="all zeros"):
+        Domain.polytope([[0.0, 0.0], [1.0, 0.0]], [1.0, 1.0])
+    with pytest.raises(DomainError, match="rows of numbers"):
+        Domain.polytope([[1.0, 0.0], [1.0]], [1.0, 1.0])

@@ -18,6 +18,7 @@ import argparse
 import enum
 import functools
 import os
+import re
 import sys
 import textwrap
 import traceback
@@ -65,7 +66,12 @@ def exit_codes_text(*codes: ExitCode, **meanings: str) -> str:
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with one-line usage errors: ``PROG: error: MESSAGE (see PROG --help)``, exit 2."""
+    """argparse with one-line usage errors: ``PROG: error: MESSAGE (see PROG --help)``, exit 2, and
+    negative numbers in scientific notation taken as values (``--box -1e3 1e3``), not options."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(ExitCode.USAGE_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
