@@ -225,7 +225,8 @@ OUTPUT_OPTIONS = ("-o", "--output", "--regions", "--result-file", "--table", "--
 
 def split_files(argv: list[str]) -> tuple[list[str], list[str]]:
     """(input files, output files) named on a command line: outputs are the values of
-    :data:`OUTPUT_OPTIONS`; inputs every other argument naming an existing file.
+    :data:`OUTPUT_OPTIONS`; inputs every other argument naming an existing file (but the regions
+    file that ``--update`` rewrites in place).
 
     Example:
         >>> import os, tempfile
@@ -236,6 +237,7 @@ def split_files(argv: list[str]) -> tuple[list[str], list[str]]:
     """
     inputs, outputs = [], []
     after_output = False
+    updating = "--update" in argv          # ``certify --update`` rewrites its regions file in place
     for arg in argv:
         if after_output:
             outputs.append(arg)
@@ -244,7 +246,7 @@ def split_files(argv: list[str]) -> tuple[list[str], list[str]]:
             after_output = True
         elif arg.startswith("--") and "=" in arg and arg.split("=", 1)[0] in OUTPUT_OPTIONS:
             outputs.append(arg.split("=", 1)[1])
-        elif os.path.isfile(arg):
+        elif os.path.isfile(arg) and not (updating and arg.endswith(".json")):
             inputs.append(arg)
     return inputs, outputs
 
