@@ -236,18 +236,17 @@ def split_files(argv: list[str]) -> tuple[list[str], list[str]]:
         (True, ['s.onnx', 'r.json'])
     """
     inputs, outputs = [], []
-    after_output = False
-    updating = "--update" in argv          # ``certify --update`` rewrites its regions file in place
+    updating = "--update" in argv   # ``certify --update`` rewrites its regions file and --onnx model in place
+    previous = ""
     for arg in argv:
-        if after_output:
+        if previous in OUTPUT_OPTIONS:
             outputs.append(arg)
-            after_output = False
-        elif arg in OUTPUT_OPTIONS:
-            after_output = True
         elif arg.startswith("--") and "=" in arg and arg.split("=", 1)[0] in OUTPUT_OPTIONS:
             outputs.append(arg.split("=", 1)[1])
-        elif os.path.isfile(arg) and not (updating and arg.endswith(".json")):
+        elif arg not in OUTPUT_OPTIONS and os.path.isfile(arg) \
+                and not (updating and (arg.endswith(".json") or previous == "--onnx")):
             inputs.append(arg)
+        previous = arg
     return inputs, outputs
 
 
