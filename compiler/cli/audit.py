@@ -374,7 +374,7 @@ def run_report(argv: list[str]) -> int:
                          decision=args.decision)
     if args.lens_inputs:
         from relucompile.analysis.lens import linear_lens
-        from relucompile.cli.lens import _image_shape, _read_array
+        from relucompile.cli.data_files import image_shape as _image_shape, read_array as _read_array
         X = _read_array(args.lens_inputs, "--lens-inputs").reshape(-1, net.d)
         labels = _read_array(args.lens_labels, "--lens-labels").reshape(-1) if args.lens_labels else None
         try:

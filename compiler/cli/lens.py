@@ -14,6 +14,8 @@ import numpy as np
 
 from relucompile.cli.audit import _add_model_and_domain, _domain, _load
 from relucompile.cli.base import ExitCode, exit_codes_text, make_parser
+from relucompile.cli.data_files import image_shape as _image_shape
+from relucompile.cli.data_files import read_array as _read_array
 from relucompile.errors import UserError
 
 LENS_EPILOG = """examples:
@@ -38,20 +40,6 @@ domain (exactly, up to the float64 rounding of folded weights).  Stability is pr
 bounds (--method bounds, the default) or by enumerating the cells (--method cells).
 
 """ + exit_codes_text(ExitCode.OK, ExitCode.USAGE_ERROR, ExitCode.INTERNAL_ERROR)
-
-
-def _read_array(path: str, what: str) -> np.ndarray:
-    if not os.path.isfile(path):
-        raise UserError(f"{path}: no such file ({what})")
-    try:
-        if path.endswith(".npy"):
-            return np.load(path, allow_pickle=False)
-        with open(path) as f:
-            first = f.readline()
-        skip = 1 if any(c.isalpha() for c in first.replace("e", "").replace("E", "")) else 0
-        return np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=1)
-    except (ValueError, OSError) as exc:
-        raise UserError(f"{path}: cannot read {what} ({exc})") from None
 
 
 def run_lens(argv: list[str]) -> int:
@@ -121,18 +109,6 @@ def run_lens(argv: list[str]) -> int:
                   + (f", within {row['within_class_similarity']:.3f} between {row['between_class_similarity']:.3f}"
                      if labels is not None else ""))
     return 0
-
-
-def _image_shape(text: str | None, d: int) -> tuple[int, ...] | None:
-    if text is None:
-        return None
-    try:
-        shape = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise UserError(f"--image-shape: expected integers like 8,8, got {text!r}") from None
-    if int(np.prod(shape)) != d:
-        raise UserError(f"--image-shape {text}: {int(np.prod(shape))} pixels but the model has {d} inputs")
-    return shape
 
 
 def run_prune(argv: list[str]) -> int:
