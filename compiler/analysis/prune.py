@@ -42,6 +42,7 @@ import numpy as np
 from relucompile.analysis.cells import bounding_box
 from relucompile.ir.domain import Domain
 from relucompile.ir.network import AffineLayer, ReluNet
+from relucompile.ir.values import to_float
 from relucompile.numeric.tolerances import GEOMETRIC_TOL
 
 DEAD, UNSTABLE, ACTIVE = -1, 0, 1
@@ -131,11 +132,11 @@ def _bounding_box(domain: Domain) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def _float_net(net: ReluNet) -> ReluNet:
+    """The float64 network of an exact one (enumeration and bounds run in floats)."""
     if not net.exact:
         return net
-    f = lambda a: np.asarray(a, dtype=np.float64)   # noqa: E731
-    layers = [AffineLayer({b: f(W) for b, W in L.weights.items()}, f(L.bias)) for L in net.layers]
-    out = AffineLayer({b: f(W) for b, W in net.output.weights.items()}, f(net.output.bias))
+    layers = [AffineLayer({b: to_float(W) for b, W in L.weights.items()}, to_float(L.bias)) for L in net.layers]
+    out = AffineLayer({b: to_float(W) for b, W in net.output.weights.items()}, to_float(net.output.bias))
     return dataclasses.replace(net, layers=layers, output=out, exact=False)
 
 

@@ -204,6 +204,35 @@ def read_points(path: str, d: int) -> np.ndarray:
     return np.array(rows)
 
 
+def read_labels(path: str, count: int) -> np.ndarray:
+    """One label per sample (``.npy`` or one number per line), integers when every label is one.
+
+    Example:
+        >>> import tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "y.csv")
+        >>> _ = open(path, "w").write("0\\n2\\n1\\n")
+        >>> read_labels(path, 3).tolist()
+        [0, 2, 1]
+    """
+    labels = read_points(path, 1).reshape(-1)
+    if len(labels) != count:
+        raise UserError(f"{path}: {len(labels)} labels for {count} samples")
+    return labels.astype(np.int64) if np.all(labels == np.round(labels)) else labels
+
+
+def image_shape(text: str | None, d: int) -> tuple[int, ...] | None:
+    """``--image-shape H,W`` as a tuple whose product is ``d`` (None without the option)."""
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise UserError(f"--image-shape: expected integers like 8,8, got {text!r}") from None
+    if int(np.prod(shape)) != d:
+        raise UserError(f"--image-shape {text}: {int(np.prod(shape))} pixels but the model has {d} inputs")
+    return shape
+
+
 def explain_document(net, explanations, domain: Domain) -> dict:
     """The JSON document of ``relucompile explain --json`` (schema ``relucompile.explain`` v1)."""
     from relucompile.analysis.explain import SCHEMA, VERSION
@@ -374,14 +403,13 @@ def run_report(argv: list[str]) -> int:
                          decision=args.decision)
     if args.lens_inputs:
         from relucompile.analysis.lens import linear_lens
-        from relucompile.cli.data_files import image_shape as _image_shape, read_array as _read_array
-        X = _read_array(args.lens_inputs, "--lens-inputs").reshape(-1, net.d)
-        labels = _read_array(args.lens_labels, "--lens-labels").reshape(-1) if args.lens_labels else None
+        X = read_points(args.lens_inputs, net.d)
+        labels = read_labels(args.lens_labels, len(X)) if args.lens_labels else None
         try:
             opts.lens = linear_lens(net, X, labels, domain)
         except ValueError as exc:
             raise UserError(f"{args.lens_inputs}: {exc}") from None
-        opts.lens_image_shape = _image_shape(args.image_shape, net.d)
+        opts.lens_image_shape = image_shape(args.image_shape, net.d)
     elif args.lens_labels or args.image_shape:
         raise UserError("--lens-labels and --image-shape go with --lens-inputs")
     write_report(args.output, net, domain, opts)

@@ -10,12 +10,9 @@ import json
 import os
 import sys
 
-import numpy as np
 
-from relucompile.cli.audit import _add_model_and_domain, _domain, _load
+from relucompile.cli.audit import _add_model_and_domain, _domain, _load, image_shape, read_labels, read_points
 from relucompile.cli.base import ExitCode, exit_codes_text, make_parser
-from relucompile.cli.data_files import image_shape as _image_shape
-from relucompile.cli.data_files import read_array as _read_array
 from relucompile.errors import UserError
 
 LENS_EPILOG = """examples:
@@ -62,13 +59,8 @@ def run_lens(argv: list[str]) -> int:
     from relucompile.backends.files import atomic_write
     from relucompile.backends.lens_tables import lens_document, write_lens_csv
     net = _load(args.model)
-    X = _read_array(args.inputs, "--inputs")
-    X = X.reshape(len(X), -1) if X.ndim > 1 else X.reshape(-1, net.d) if X.size % max(net.d, 1) == 0 else X
-    if X.ndim != 2 or X.shape[1] != net.d:
-        raise UserError(f"{args.inputs}: expected samples of {net.d} numbers each, got shape {X.shape}")
-    labels = _read_array(args.labels, "--labels").reshape(-1) if args.labels else None
-    if labels is not None and len(labels) != len(X):
-        raise UserError(f"{args.labels}: {len(labels)} labels for {len(X)} samples")
+    X = read_points(args.inputs, net.d)
+    labels = read_labels(args.labels, len(X)) if args.labels else None
     domain, _ = _domain(args, net.d, default_box=False)
     try:
         lens = linear_lens(net, X, labels, domain)
@@ -92,7 +84,7 @@ def run_lens(argv: list[str]) -> int:
             from relucompile.backends.lens_plot import lens_png
         except ImportError:
             raise UserError("--plot needs matplotlib: pip install 'relucompile[report]'") from None
-        shape = _image_shape(args.image_shape, net.d)
+        shape = image_shape(args.image_shape, net.d)
         png = lens_png(lens, image_shape=shape, checkpoints=doc.get("checkpoints"))
         atomic_write(args.plot, lambda f: f.write(png))
     if not args.quiet:
