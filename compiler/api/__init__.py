@@ -10,9 +10,36 @@ Example:
     >>> explain_point(tiny_mlp_path(), [0.25, -0.5]).output.round(4).tolist()
     [-0.7453, -0.0298]
 """
-from relucompile.api.compile import (compile_model, compile_network, load_network, save_onnx, save_regions,
-                                     shallow_onnx)
-from relucompile.api.inspect import certify_shallow, explain_point, verify_property
+from __future__ import annotations
 
-__all__ = ["compile_model", "compile_network", "load_network", "save_onnx", "save_regions", "shallow_onnx",
-           "explain_point", "verify_property", "certify_shallow"]
+import importlib
+from typing import Any
+
+#: public name -> module that defines it; imported on first use (PEP 562), so a command that only
+#: loads a model (verify, bounds) does not pay for the engines, numba and scipy at start-up.
+_EXPORTS = {
+    "compile_model": "relucompile.api.compile",
+    "compile_network": "relucompile.api.compile",
+    "save_onnx": "relucompile.api.compile",
+    "save_regions": "relucompile.api.compile",
+    "shallow_onnx": "relucompile.api.compile",
+    "load_network": "relucompile.frontends.load",
+    "explain_point": "relucompile.api.inspect",
+    "verify_property": "relucompile.api.inspect",
+    "certify_shallow": "relucompile.api.inspect",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name on first use (PEP 562)."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'relucompile.api' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -75,7 +75,7 @@ def _names(text: str | None, count: int, what: str) -> list[str] | None:
 
 
 def _load(path: str):
-    from relucompile.api.compile import load_network
+    from relucompile.api import load_network
     if not os.path.exists(path):
         raise UserError(f"{path}: no such file")
     return load_network(path)

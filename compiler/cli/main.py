@@ -126,7 +126,7 @@ def run_compile(argv: list[str]) -> int:
     """``relucompile MODEL -o OUT ...``: compile and write the outputs; returns the exit code."""
     args = build_parser().parse_args(argv)
     from relucompile.backends.files import check_writable
-    from relucompile.api.compile import load_network
+    from relucompile.api import load_network
     check_limits(args)
     if args.jobs < 1:
         raise UserError("--jobs must be at least 1")

@@ -105,7 +105,7 @@ def run_verify(argv: list[str]) -> int:
     from relucompile.backends.files import atomic_write, check_writable
     from relucompile.verify.run import verify_property
     from relucompile.frontends.vnnlib import parse_vnnlib
-    from relucompile.api.compile import load_network
+    from relucompile.api import load_network
     check_timeout(args)
     if args.result_file:
         check_writable(args.result_file)
@@ -170,7 +170,7 @@ def run_bounds(argv: list[str]) -> int:
     from relucompile.verify.run import domains_from_vnnlib
     from relucompile.verify.optimize import output_bounds
     from relucompile.frontends.vnnlib import parse_vnnlib
-    from relucompile.api.compile import load_network
+    from relucompile.api import load_network
     check_timeout(args)
     prop = parse_vnnlib(args.vnnlib) if args.vnnlib else None
     net = load_network(args.model)

@@ -28,13 +28,23 @@ Example:
 """
 from __future__ import annotations
 
+from functools import cache
+from typing import Any
+
 import numpy as np
 from relucompile.numeric.tolerances import FACET_MARGIN_FLOOR, GEOMETRIC_TOL, ROUNDING_NOISE
 
-try:  # qhull gives the vertices; without scipy every row not shown a facet by a witness gets its LP
-    from scipy.spatial import ConvexHull, QhullError
-except ImportError:  # pragma: no cover - scipy is optional
-    ConvexHull = QhullError = None
+
+@cache
+def _qhull() -> Any:
+    """scipy.spatial (qhull gives the vertices), imported on first use: it costs ~0.3 s of start-up
+    that a command which never enumerates (verify, bounds) should not pay. None without scipy:
+    then every row not shown a facet by a witness gets its LP."""
+    try:
+        import scipy.spatial
+    except ImportError:  # pragma: no cover - scipy is optional
+        return None
+    return scipy.spatial
 
 FACET, REDUNDANT, UNDECIDED = 1, -1, 0
 UNBOUNDED = "unbounded"
@@ -63,7 +73,7 @@ def facet_certificates(A: np.ndarray, b: np.ndarray, centre: np.ndarray,
     if slack.min() <= 0:
         return verdict, None
     margin = max(1e3 * tol, FACET_MARGIN_FLOOR)
-    use_hull = ConvexHull is not None and 2 <= k <= max_hull_dim and n > k
+    use_hull = _qhull() is not None and 2 <= k <= max_hull_dim and n > k
     found = _vertices(A, b, centre, slack) if use_hull else None
     if found is None or found is UNBOUNDED:
         _shoot(A, slack, A, margin, verdict)
@@ -112,7 +122,7 @@ def _hull_equations(points: np.ndarray) -> np.ndarray:
         finally:
             qhull.close()
     except ImportError:  # pragma: no cover - another scipy layout
-        return ConvexHull(points).equations
+        return _qhull().ConvexHull(points).equations
 
 
 def _vertices(A: np.ndarray, b: np.ndarray, centre: np.ndarray,
@@ -123,7 +133,7 @@ def _vertices(A: np.ndarray, b: np.ndarray, centre: np.ndarray,
     polar = A / slack[:, None]
     try:
         eq = _hull_equations(polar)
-    except (QhullError, ValueError):
+    except (_qhull().QhullError, ValueError):
         return None
     offsets = eq[:, -1]
     if offsets.max() >= -GEOMETRIC_TOL * np.abs(polar).max():
