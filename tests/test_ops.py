@@ -207,3 +207,31 @@ def test_unsupported_combinations_are_refused_in_one_line(case: str, needle: str
         load_network(model(nodes, inits, [("x", [1, 1, 3])], [("y", None)], opset=19))
     message = str(info.value)
     assert needle in message and "\n" not in message and "node 'bad'" in message
+
+
+
+def _fractions(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    from fractions import Fraction
+    return np.array([Fraction(int(v), 5) for v in rng.integers(-9, 9, size=shape).ravel()],
+                    dtype=object).reshape(shape)
+
+
+@pytest.mark.parametrize("sym_shape,const_shape,sym_left", [
+    ((1, 4), (4, 3), True), ((4,), (4, 3), True), ((4,), (4,), True), ((2, 1, 4), (4, 5), True),
+    ((3, 4), (2, 4, 5), True), ((1, 4), (4, 1), True),
+    ((4, 3), (2, 4), False), ((2, 4, 3), (1, 4), False), ((4,), (2, 4), False)])
+def test_matmul_batched_coefficients_equal_slice_by_slice(sym_shape, const_shape, sym_left):
+    """MatMul maps a symbolic operand's whole coefficient block in one product; it must equal the
+    slice-by-slice map exactly (Fractions), for vector, matrix and batched operands on either side."""
+    from relucompile.ir.values import Affine
+    from relucompile.ops.table import op_matmul
+    rng = np.random.default_rng(7)
+    sym = Affine.variable(0, int(np.prod(sym_shape)), sym_shape, exact=True)
+    sym = sym.map(lambda t: t * _fractions(rng, sym_shape))          # not the identity any more
+    const = _fractions(rng, const_shape)
+    args = [sym, const] if sym_left else [const, sym]
+    got = op_matmul(None, args, None)
+    slow = sym.map((lambda t: np.matmul(t, const)) if sym_left else (lambda t: np.matmul(const, t)))
+    assert got.shape == slow.shape
+    assert (got.coefs[0] == slow.coefs[0]).all()
+    assert (np.asarray(got.const) == np.asarray(slow.const)).all()

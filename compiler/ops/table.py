@@ -103,10 +103,16 @@ def op_matmul(node, args, ctx):
     a, b = args
     if _is_sym(a) and _is_sym(b):
         raise _fail(node, ctx, "MatMul of two network-dependent tensors is not piecewise linear")
+    # A coefficient block stacks one slice per variable on a new leading axis. With a matrix (or
+    # vector) on the right, all slices' rows form one 2-D product: a single BLAS call.
     if _is_sym(a):
-        return a.map(lambda t: np.matmul(t, b))
+        batched = None
+        if np.ndim(b) <= 2 and len(a.shape) >= 1:
+            batched = lambda c: (c.reshape(-1, c.shape[-1]) @ b).reshape(c.shape[:-1] + np.shape(b)[1:])
+        return a.map(lambda t: np.matmul(t, b), batched=batched)
     if _is_sym(b):
-        return b.map(lambda t: np.matmul(a, t))
+        batched = (lambda c: np.matmul(a, c)) if len(b.shape) >= 2 and np.ndim(a) <= len(b.shape) else None
+        return b.map(lambda t: np.matmul(a, t), batched=batched)
     return np.matmul(a, b)
 
 
