@@ -204,6 +204,9 @@ def guarded(command: Callable[[list[str]], int]) -> Callable[[list[str]], int]:
     * Ctrl-C: one line, 130; the reader of stdout gone (``| head``): no message, 141;
     * anything else is a bug: one line naming it, 1 (``RELUCOMPILE_DEBUG=1`` adds the traceback).
 
+    The command runs with one BLAS thread (:func:`~relucompile.numeric.threads.single_threaded_blas`):
+    its parallelism is ``--jobs`` alone.
+
     Example:
         >>> import contextlib, io
         >>> def bad_input(argv):
@@ -256,9 +259,10 @@ def _outcome(command: Callable[[list[str]], int], argv: list[str]) -> int:
     an output naming an input, a special file or another output is refused before any work, and a
     run that fails or is interrupted (Ctrl-C, SIGTERM, SIGHUP) leaves no new or changed file."""
     from relucompile.backends.files import RunOutputs, Terminated, signals_raise
+    from relucompile.numeric.threads import single_threaded_blas
     try:
         inputs, outputs = split_files(argv)
-        with signals_raise(), RunOutputs(inputs, outputs):
+        with signals_raise(), RunOutputs(inputs, outputs), single_threaded_blas():
             return int(command(argv))
     except Terminated as exc:
         print(f"{PROG}: terminated ({exc}); no output written", file=sys.stderr)
