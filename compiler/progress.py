@@ -20,7 +20,10 @@ import contextlib
 import sys
 import threading
 import time
-from typing import Iterator
+from typing import Callable, Iterator
+
+#: seconds of a run after which its rate counts as measured (the forecast's basis)
+FORECAST_AFTER = 2.0
 
 
 def plural(count: int, noun: str, plural_form: str | None = None) -> str:
@@ -69,8 +72,8 @@ class Progress:
     prints a plain line every 10 s otherwise.  Silent for runs shorter than ``delay`` s.
 
     ``total``: the count at the end when known (certify knows its cells): the line then shows the
-    share done and an ETA.  ``unit``: what is counted (``cell``).  ``info['lps']`` is shown when
-    positive.
+    share done and an ETA (``info['total']`` sets it too).  ``unit``: what is counted (``cell``).
+    ``info['lps']`` is shown when positive.
     """
 
     def __init__(self, enabled: bool = True, label: str = "regions", delay: float = 1.0,
@@ -83,6 +86,9 @@ class Progress:
         self.count: int | None = None
         self.info: dict = {}
         self.note = ""
+        #: called once with the measured rate (units/s) after ``FORECAST_AFTER`` s; a line it
+        #: returns is printed (the warning that the run will not fit its limits)
+        self.forecast: Callable[[float], str | None] | None = None
         self._lock = threading.Lock()
 
     def line(self, count: int | None, info: dict, elapsed: float) -> str:
@@ -107,10 +113,27 @@ class Progress:
         return " ".join(parts)
 
     def __call__(self, count: int, info: dict | None = None) -> None:
-        if not self.enabled:
-            return
         self.count, self.info = count, info or {}
-        self._draw(force=False)
+        if "total" in self.info:
+            self.total = self.info["total"]
+        self._check_forecast()      # a warning, shown also when the line is not
+        if self.enabled:
+            self._draw(force=False)
+
+    def _check_forecast(self) -> None:
+        elapsed = time.perf_counter() - self.start
+        if self.forecast is None or not self.count or elapsed < FORECAST_AFTER:
+            return
+        forecast, self.forecast = self.forecast, None
+        warning = forecast(self.count / elapsed)
+        if warning:
+            self.message(warning)
+
+    def message(self, text: str) -> None:
+        """Print one line on stderr (above the progress line on a terminal)."""
+        with self._lock:
+            sys.stderr.write(("\r" + text + "\033[K\n") if self.tty else text + "\n")
+            sys.stderr.flush()
 
     def _draw(self, force: bool) -> None:
         now = time.perf_counter()
