@@ -301,19 +301,18 @@ def model_domain(args: argparse.Namespace, net, *, bounded_for: str | None = Non
 
 def announce_estimate(bar, net, domain, args: argparse.Namespace) -> None:
     """Before an enumeration: estimate its cell count from sampled patterns
-    (:func:`relucompile.regions.estimate.estimate_cell_count`), warn at once when the estimate is past
-    ``--max-regions``, and arm ``bar`` (a :class:`~relucompile.progress.Progress`) to warn once the
-    rate is measured when the estimate at that rate is past ``--time-limit``.  One line on stderr,
-    also with ``-q`` (a warning, not progress)."""
+    (:func:`relucompile.regions.estimate.estimate_cell_count`) and arm ``bar`` (a
+    :class:`~relucompile.progress.Progress`) to warn, once the rate is measured (a run that ends
+    within seconds says nothing), when the estimate is past ``--max-regions`` or, at that rate,
+    past ``--time-limit``.  One line on stderr, also with ``-q`` (a warning, not progress)."""
     from relucompile.regions.estimate import budget_warning, estimate_cell_count
     guess = estimate_cell_count(net, domain)
-    option = domain_option(args)
-    warning = budget_warning(guess, 0.0, max_regions=max_regions(args), time_limit=None, domain_option=option)
-    if warning:
-        bar.message(f"{PROG}: {warning}")
-    elif args.time_limit is not None:
-        bar.forecast = lambda rate: (lambda w: w and f"{PROG}: {w}")(
-            budget_warning(guess, rate, max_regions=None, time_limit=args.time_limit, domain_option=option))
+    option, cap, seconds = domain_option(args), max_regions(args), args.time_limit
+
+    def forecast(rate: float) -> str | None:
+        warning = budget_warning(guess, rate, max_regions=cap, time_limit=seconds, domain_option=option)
+        return warning and f"{PROG}: {warning}"
+    bar.forecast = forecast
 
 
 def names(text: str | None, count: int, prefix: str, what: str) -> list[str]:

@@ -95,13 +95,16 @@ def budget_warning(guess: CellEstimate, cells_per_second: float, *, max_regions:
         warning: about 196,000 cells or more (estimate from 2,000 sampled points) at about 1,000 cells/s: about 3 min 16 s, past --time-limit 60; use a smaller domain (--box or --domain) or raise the limit
         >>> budget_warning(guess, 1000.0, max_regions=None, time_limit=None) is None
         True
+        >>> print(budget_warning(guess, 1000.0, max_regions=100_000, time_limit=None))
+        warning: about 196,000 cells or more (estimate from 2,000 sampled points), past --max-regions 100,000 (reached in about 1 min 40 s); use a smaller domain (--box or --domain) or raise the limit
     """
     from relucompile.progress import duration_text, rate_text
     cells = f"about {guess.estimate:,} cells" + (" or more" if guess.saturated else "")
     basis = f"(estimate from {guess.samples:,} sampled points)"
     advice = f"use a smaller domain ({domain_option}) or raise the limit"
     if max_regions is not None and guess.estimate > max_regions:
-        return f"warning: {cells} {basis}, past --max-regions {max_regions:,}; {advice}"
+        when = f" (reached in about {duration_text(max_regions / cells_per_second)})" if cells_per_second > 0 else ""
+        return f"warning: {cells} {basis}, past --max-regions {max_regions:,}{when}; {advice}"
     if time_limit is not None and cells_per_second > 0:
         seconds = guess.estimate / cells_per_second
         if seconds > time_limit:
