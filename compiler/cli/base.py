@@ -255,10 +255,11 @@ def load_model(args: argparse.Namespace):
                         trust_code=getattr(args, "trust_model_code", False))
 
 
-def model_domains(args: argparse.Namespace, net, *, bounded_for: str | None = None) -> list:
+def model_domains(args: argparse.Namespace, net, *, bounded_for: str | None = None, why: str = "") -> list:
     """The domains of ``--box | --domain | --vnnlib`` over the model's inputs: one, or one per box
     of a property whose boxes do not form one box; all of R^d when none is given, unless
-    ``bounded_for`` names what needs a bounded domain (then an error says which option to give)."""
+    ``bounded_for`` names what needs a bounded domain (then an error says ``why`` and which option
+    to give)."""
     from relucompile.errors import DomainError
     from relucompile.ir.domain import Domain
     from relucompile.progress import plural
@@ -281,7 +282,7 @@ def model_domains(args: argparse.Namespace, net, *, bounded_for: str | None = No
         lo, hi = args.box
         domain, where = Domain.box([lo] * net.d, [hi] * net.d), "--box"
     elif bounded_for:
-        raise UserError(f"{bounded_for} needs a bounded domain: give {DOMAIN_OPTIONS}")
+        raise UserError(f"{bounded_for} needs a bounded domain{f' ({why})' if why else ''}: give {DOMAIN_OPTIONS}")
     else:
         return [Domain.reals(net.d)]
     if domain.d != net.d:
@@ -289,10 +290,10 @@ def model_domains(args: argparse.Namespace, net, *, bounded_for: str | None = No
     return [domain]
 
 
-def model_domain(args: argparse.Namespace, net, *, bounded_for: str | None = None):
+def model_domain(args: argparse.Namespace, net, *, bounded_for: str | None = None, why: str = ""):
     """The one domain of ``--box | --domain | --vnnlib`` (see :func:`model_domains`); a property
     whose boxes do not form one box is refused with what to do."""
-    domains = model_domains(args, net, bounded_for=bounded_for)
+    domains = model_domains(args, net, bounded_for=bounded_for, why=why)
     if len(domains) > 1:
         raise UserError(f"{args.vnnlib}: the property's input region is {len(domains)} boxes that do not form one "
                         "box; give one box with --box or --domain (compile and bounds take such properties)")

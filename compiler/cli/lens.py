@@ -120,7 +120,7 @@ def run_prune(argv: list[str]) -> int:
     from relucompile.backends.network_onnx import network_onnx
     from relucompile.version import __version__
     net = load_model(args)
-    domain = model_domain(args, net, bounded_for="prune (on all of R^d no unit is stable)")
+    domain = model_domain(args, net, bounded_for="prune", why="on all of R^d no unit is stable")
     from relucompile.progress import activity
     with activity("prune", enabled=not args.quiet):
         small, report = prune_network(net, domain, args.method)

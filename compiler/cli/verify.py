@@ -179,7 +179,7 @@ def run_bounds(argv: list[str]) -> int:
     check_limits(args)
     refuse_unused(args, "bounds", "its search enumerates no cells", "max_regions")
     net = load_model(args)
-    domains = model_domains(args, net, bounded_for="bounds (the range over all of R^d may be infinite)")
+    domains = model_domains(args, net, bounded_for="bounds", why="the range over all of R^d may be infinite")
     where = args.domain or args.vnnlib or "--box"
     output_names = names(args.output_names, net.m, "y", "output")
     objectives = ([parse_objective(e, net.m, output_names) for e in args.objective] if args.objective
