@@ -172,17 +172,19 @@ def current() -> Progress | None:
 
 
 @contextlib.contextmanager
-def activity(label: str, enabled: bool = True, note: str = "", heartbeat: float | None = None) -> Iterator[Progress]:
+def activity(label: str, enabled: bool = True, note: str = "", heartbeat: float | None = None,
+             delay: float = 1.0) -> Iterator[Progress]:
     """Install a :class:`Progress` for the block (loops find it with :func:`current`) and redraw
     it every ``heartbeat`` seconds (default: 1 s on a terminal, 10 s otherwise) while the loops
-    are silent; ``note`` is appended to the line (e.g. the time limit).
+    are silent; ``note`` is appended to the line (e.g. the time limit); nothing is shown in the
+    first ``delay`` seconds.
 
     Example:
         >>> with activity("verify", enabled=False) as bar:
         ...     current() is bar
         True
     """
-    bar = Progress(enabled=enabled, label=label)
+    bar = Progress(enabled=enabled, label=label, delay=delay)
     bar.note = note
     _CURRENT.append(bar)
     stop = threading.Event()
