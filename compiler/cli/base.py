@@ -5,9 +5,8 @@ Kept import-cheap (standard library and :mod:`relucompile.errors` only): ``reluc
 and every subcommand start from here, and each subcommand imports its own work when it runs.
 
 Example:
-    >>> p = make_parser("demo", "A demo command.", exit_codes_text(ExitCode.OK, ExitCode.USAGE_ERROR))
-    >>> add_domain_options(p)
-    >>> p.parse_args(["--box", "-1", "1"]).box
+    >>> p = make_parser("demo", "A demo command.", exit_codes_text(ExitCode.OK, ExitCode.USAGE_ERROR), shared=True)
+    >>> p.parse_args(["m.onnx", "--box", "-1", "1"]).box
     [-1.0, 1.0]
     >>> guarded(lambda argv: int(argv[0]))(["3"]), int(ExitCode.CERTIFY_FAILED)
     (3, 3)
@@ -162,36 +161,6 @@ def add_shared_options(p: argparse.ArgumentParser, *, domain: bool = True, model
     group.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
 
 
-def add_domain_options(p: argparse.ArgumentParser, *, default_note: str = "default: all of R^d",
-                       required: bool = False, vnnlib_help: str | None = None) -> None:
-    """``--box LO HI | --domain FILE`` (and ``--vnnlib PROP`` when ``vnnlib_help`` is given), one of
-    them at most (exactly one when ``required``)."""
-    group = p.add_mutually_exclusive_group(required=required)
-    group.add_argument("--box", nargs=2, type=float, metavar=("LO", "HI"),
-                       help=BOX_HELP + (f" ({default_note})" if default_note else ""))
-    group.add_argument("--domain", metavar="FILE", help=DOMAIN_FILE_HELP)
-    if vnnlib_help:
-        group.add_argument("--vnnlib", metavar="PROP.vnnlib", help=vnnlib_help)
-
-
-def add_limit_options(p: argparse.ArgumentParser, *, max_regions: int | None = None,
-                      time_limit: float | None = None, max_regions_help: str | None = None,
-                      time_limit_help: str | None = None) -> None:
-    """``--max-regions N`` and ``--time-limit S`` (by default: stop with an error past them).
-
-    Example:
-        >>> p = make_parser("demo", "", ""); add_limit_options(p, max_regions=5)
-        >>> args = p.parse_args(["--time-limit", "2"]); args.max_regions, args.time_limit
-        (5, 2.0)
-    """
-    p.add_argument("--max-regions", type=int, default=max_regions, metavar="N",
-                   help=max_regions_help or "stop with an error after N cells"
-                   + (f" (default {max_regions})" if max_regions else "") + ", e.g. --max-regions 100000")
-    p.add_argument("--time-limit", type=float, default=time_limit, metavar="S",
-                   help=time_limit_help or "stop with an error after S seconds of enumeration"
-                   + (f" (default {time_limit:g})" if time_limit else "") + ", e.g. --time-limit 600")
-
-
 def check_limits(args: argparse.Namespace) -> None:
     """``--max-regions`` at least 1, ``--time-limit`` positive.
 
@@ -245,7 +214,13 @@ def domain_option(args: argparse.Namespace) -> str:
 
 
 def load_model(args: argparse.Namespace):
-    """The model of ``args.model`` as a ReluNet (``--input-shape``, ``--trust-model-code`` applied)."""
+    """The model of ``args.model`` as a ReluNet (``--input-shape``, ``--trust-model-code`` applied).
+
+    Example:
+        >>> from relucompile.examples import tiny_mlp_path
+        >>> load_model(argparse.Namespace(model=tiny_mlp_path())).d
+        2
+    """
     from relucompile.api.compile import load_network
     from relucompile.frontends.torch_frontend import parse_shape
     if not os.path.exists(args.model):
@@ -259,7 +234,17 @@ def model_domains(args: argparse.Namespace, net, *, bounded_for: str | None = No
     """The domains of ``--box | --domain | --vnnlib`` over the model's inputs: one, or one per box
     of a property whose boxes do not form one box; all of R^d when none is given, unless
     ``bounded_for`` names what needs a bounded domain (then an error says ``why`` and which option
-    to give)."""
+    to give).
+
+    Example:
+        >>> from relucompile.examples import tiny_mlp_path
+        >>> net = load_model(argparse.Namespace(model=tiny_mlp_path()))
+        >>> given = argparse.Namespace(model="tiny_mlp.onnx", box=[0.0, 1.0], domain=None, vnnlib=None)
+        >>> [d.describe() for d in model_domains(given, net)]
+        ['box [0, 1]^2']
+        >>> [d.describe() for d in model_domains(argparse.Namespace(model="tiny_mlp.onnx"), net)]
+        ['R^2']
+    """
     from relucompile.errors import DomainError
     from relucompile.ir.domain import Domain
     from relucompile.progress import plural
@@ -292,7 +277,15 @@ def model_domains(args: argparse.Namespace, net, *, bounded_for: str | None = No
 
 def model_domain(args: argparse.Namespace, net, *, bounded_for: str | None = None, why: str = ""):
     """The one domain of ``--box | --domain | --vnnlib`` (see :func:`model_domains`); a property
-    whose boxes do not form one box is refused with what to do."""
+    whose boxes do not form one box is refused with what to do.
+
+    Example:
+        >>> from relucompile.examples import tiny_mlp_path
+        >>> net = load_model(argparse.Namespace(model=tiny_mlp_path()))
+        >>> model_domain(argparse.Namespace(model="tiny_mlp.onnx"), net, bounded_for="a picture")
+        Traceback (most recent call last):
+        relucompile.errors.UserError: a picture needs a bounded domain: give --box LO HI, --domain FILE or --vnnlib PROP
+    """
     domains = model_domains(args, net, bounded_for=bounded_for, why=why)
     if len(domains) > 1:
         raise UserError(f"{args.vnnlib}: the property's input region is {len(domains)} boxes that do not form one "
@@ -305,7 +298,21 @@ def announce_estimate(bar, net, domain, args: argparse.Namespace) -> None:
     (:func:`relucompile.regions.estimate.estimate_cell_count`) and arm ``bar`` (a
     :class:`~relucompile.progress.Progress`) to warn, once the rate is measured (a run that ends
     within seconds says nothing), when the estimate is past ``--max-regions`` or, at that rate,
-    past ``--time-limit``.  One line on stderr, also with ``-q`` (a warning, not progress)."""
+    past ``--time-limit``.  One line on stderr, also with ``-q`` (a warning, not progress).
+
+    Example:
+        >>> from relucompile.examples import tiny_mlp_path
+        >>> from relucompile.ir.domain import Domain
+        >>> from relucompile.progress import Progress
+        >>> net, bar = load_model(argparse.Namespace(model=tiny_mlp_path())), Progress(enabled=False)
+        >>> args = argparse.Namespace(box=[-1.0, 1.0], max_regions=None, time_limit=10.0)
+        >>> announce_estimate(bar, net, Domain.box([-1, -1], [1, 1]), args)
+        >>> bar.forecast(1.0)[:62]          # about 100 cells at 1 cell/s: past 10 s
+        'relucompile: warning: about 102 cells (estimate from 2,000 sam'
+        >>> bar.forecast = None; announce_estimate(bar, net, Domain.box([-1, -1], [1, 1]), args)
+        >>> bar.forecast(1000.0) is None    # at 1,000 cells/s it fits
+        True
+    """
     from relucompile.regions.estimate import budget_warning, estimate_cell_count
     guess = estimate_cell_count(net, domain)
     option, cap, seconds = domain_option(args), max_regions(args), args.time_limit
@@ -350,29 +357,6 @@ def add_json_option(p: argparse.ArgumentParser, help: str = "print a JSON object
         False
     """
     p.add_argument("--json", action="store_true", help=help)
-
-
-def add_timeout_option(p: argparse.ArgumentParser, help: str) -> None:
-    """``--timeout S`` (checked by :func:`check_timeout`).
-
-    Example:
-        >>> p = make_parser("demo", "", ""); add_timeout_option(p, "give up after S seconds")
-        >>> p.parse_args(["--timeout", "1.5"]).timeout
-        1.5
-    """
-    p.add_argument("--timeout", type=float, metavar="S", help=help)
-
-
-def check_timeout(args: argparse.Namespace) -> None:
-    """``--timeout`` positive when given.
-
-    Example:
-        >>> check_timeout(argparse.Namespace(timeout=-1))
-        Traceback (most recent call last):
-        relucompile.errors.UserError: --timeout must be a positive number of seconds
-    """
-    if args.timeout is not None and not args.timeout > 0:
-        raise UserError("--timeout must be a positive number of seconds")
 
 
 # -- the error guard -----------------------------------------------------------------------------
