@@ -8,6 +8,7 @@ Usage (from the repository root; the data folder is $RELUCOMPILE_DATA, else ../s
 
     python benchmarks/blas_threads.py                 # one run of each, prints the table
     python benchmarks/blas_threads.py --repeat 3      # the best of 3 of each
+    python benchmarks/blas_threads.py --uncapped      # also the API without the cap (the old figure)
 
 Example:
     >>> environment(one_thread=True)["OPENBLAS_NUM_THREADS"]
@@ -38,10 +39,20 @@ def environment(one_thread: bool) -> dict[str, str]:
     return env
 
 
-def timed_verify(one_thread: bool) -> tuple[float, str]:
-    """(wall seconds, verdict) of one ``python -m relucompile verify MODEL PROP`` process."""
+#: the same decision through the Python API, which does not cap the threads: the figure before the cap
+UNCAPPED = ("import sys\n"
+            "from relucompile.api.compile import load_network\n"
+            "from relucompile.frontends.vnnlib import parse_vnnlib\n"
+            "from relucompile.verify.run import verify_property\n"
+            "print(verify_property(load_network(sys.argv[1]), parse_vnnlib(sys.argv[2]), model=sys.argv[1]).verdict)\n")
+
+
+def timed_verify(one_thread: bool, uncapped: bool = False) -> tuple[float, str]:
+    """(wall seconds, verdict) of one ``python -m relucompile verify MODEL PROP`` process (``uncapped``:
+    the same search through the API, whose BLAS threads are not capped)."""
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "relucompile", "verify", MODEL, PROPERTY], cwd=ROOT,
+    command = ["-c", UNCAPPED] if uncapped else ["-m", "relucompile", "verify"]
+    done = subprocess.run([sys.executable, *command, MODEL, PROPERTY], cwd=ROOT,
                           env=environment(one_thread), capture_output=True, text=True)
     seconds = time.perf_counter() - start
     verdict = done.stdout.splitlines()[0] if done.stdout else f"exit {done.returncode}: {done.stderr.strip()}"
@@ -51,6 +62,8 @@ def timed_verify(one_thread: bool) -> tuple[float, str]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--repeat", type=int, default=1, help="runs of each setting; the best counts (default 1)")
+    p.add_argument("--uncapped", action="store_true",
+                   help="also time the API without the cap (default threads), as the command ran before")
     args = p.parse_args(argv)
     if not (os.path.isfile(MODEL) and os.path.isfile(PROPERTY)):
         print(f"skipped: {MODEL} or {PROPERTY} not found (set RELUCOMPILE_DATA)")
@@ -60,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         runs = [timed_verify(one_thread) for _ in range(args.repeat)]
         best[label] = min(s for s, _ in runs)
         print(f"{label:<24} {best[label]:7.2f} s   verdict {runs[0][1]}   (cores: {os.cpu_count()})")
+    if args.uncapped:
+        seconds, verdict = min(timed_verify(False, uncapped=True) for _ in range(args.repeat))
+        print(f"{'uncapped (API, before)':<24} {seconds:7.2f} s   verdict {verdict}")
     ratio = best["default"] / best["OPENBLAS_NUM_THREADS=1"]
     print(f"ratio default / one thread: {ratio:.2f} (limit {MAX_RATIO})")
     return 0 if ratio <= MAX_RATIO else 1

@@ -443,3 +443,28 @@ def test_messages_show_plain_numbers_and_singular_counts(tmp_path, capsys) -> No
     for command, extra in [(None, ["-o", str(tmp_path / "s.onnx")]), ("explain", ["--at", "0.5"])]:
         code, _, err = _run(_command(command, str(source), "--domain", str(square), *extra), capsys)
         assert code == 2 and "has 1 input" in err and "1 inputs" not in err, err
+
+
+def test_every_command_that_can_take_long_runs_under_a_progress_line(tmp_path, tiny_property, capsys,
+                                                                      monkeypatch) -> None:
+    """Issue 18, case 7: compile, explain, plot, report, verify, bounds, lens and prune install the
+    progress line (relucompile.progress.activity: counts when their loops report, a heartbeat otherwise)."""
+    import relucompile.progress as progress
+    labels = []
+    real = progress.activity
+
+    def recording(label, *args, **kwargs):
+        labels.append(label)
+        return real(label, *args, **kwargs)
+    monkeypatch.setattr(progress, "activity", recording)
+    points = tmp_path / "x.csv"
+    points.write_text("0.1,0.2\n")
+    runs = [[EXAMPLE, "--box", "0", "0.25", "-o", str(tmp_path / "s.onnx")],
+            ["explain", EXAMPLE, "--at", "0.1,0.2"], ["plot", EXAMPLE, "--box", "-1", "1", "-o", str(tmp_path / "p.png")],
+            ["report", EXAMPLE, "--box", "-1", "1", "-o", str(tmp_path / "r.html")], ["verify", EXAMPLE, tiny_property],
+            ["bounds", EXAMPLE, "--box", "-1", "1"], ["lens", EXAMPLE, "--inputs", str(points)],
+            ["prune", EXAMPLE, "--box", "-1", "1", "-o", str(tmp_path / "small.onnx")]]
+    for argv in runs:
+        code, _, err = _run(argv, capsys)
+        assert code == 0, (argv, err)
+    assert labels == ["regions", "explain", "plot", "report", "verify", "bounds", "lens", "prune"]

@@ -63,8 +63,10 @@ def run_lens(argv: list[str]) -> int:
     labels = read_labels(args.labels, len(X)) if args.labels else None
     domain = model_domain(args, net)
     domain = None if domain.kind == "reals" else domain
+    from relucompile.progress import activity
     try:
-        lens = linear_lens(net, X, labels, domain)
+        with activity("lens", enabled=not args.quiet):
+            lens = linear_lens(net, X, labels, domain)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     doc = lens_document(lens, os.path.basename(args.model))
