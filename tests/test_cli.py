@@ -468,3 +468,17 @@ def test_every_command_that_can_take_long_runs_under_a_progress_line(tmp_path, t
         code, _, err = _run(argv, capsys)
         assert code == 0, (argv, err)
     assert labels == ["regions", "explain", "plot", "report", "verify", "bounds", "lens", "prune"]
+
+
+def test_commands_run_with_one_blas_thread(monkeypatch) -> None:
+    """Issue 18, case 3: the tool's parallelism is --jobs alone (numpy's BLAS is capped to one thread)."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from relucompile.cli import main as cli
+    seen = []
+
+    def probe(argv):
+        seen.extend(pool["num_threads"] for pool in threadpoolctl.threadpool_info() if pool["user_api"] == "blas")
+        return 0
+    monkeypatch.setitem(cli.COMMANDS, "probe", probe)
+    assert cli.main(["probe"]) == 0
+    assert seen and set(seen) == {1}
