@@ -340,7 +340,7 @@ def test_cli_plot_and_report(tmp_path, capsys, monkeypatch) -> None:
     ("plot", ["-o", "{tmp}/p.gif"], "unknown picture format '.gif'"),
     ("plot", ["--box", "-1", "1", "--slice", ";e1;e2", "-o", "{tmp}/p.png"], "--slice is for models with more than 2 inputs"),
     ("plot", ["-o", "{tmp}/p.png"], "a picture needs a bounded domain: give --box LO HI, --domain FILE or --vnnlib PROP"),
-    ("report", ["-o", "{tmp}/r.html"], "needs a bounded domain: give --box LO HI, --domain FILE or --vnnlib PROP"),
+    ("report", ["-o", "{tmp}/r.html"], "a report needs a bounded domain (for its pictures): give --box LO HI, --domain FILE or --vnnlib PROP"),
     ("report", ["--domain", "{tmp}/open.json", "-o", "{tmp}/r.html"], "unbounded"),
     ("report", ["--top", "0", "-o", "{tmp}/r.html"], "--top must be at least 1"),
     ("report", ["--box", "-1", "1", "--max-regions", "3", "-o", "{tmp}/r.html"], "stopped after 3 regions"),

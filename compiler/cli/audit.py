@@ -361,7 +361,7 @@ def run_report(argv: list[str]) -> int:
     if not 1 <= args.digits <= 17:
         raise UserError("--digits must be between 1 and 17")
     net = load_model(args)
-    domain = model_domain(args, net, bounded_for="a report", why="its pictures")
+    domain = model_domain(args, net, bounded_for="a report", why="for its pictures")
     opts = ReportOptions(plane=_plane(args, net, domain), top=args.top, digits=args.digits, samples=args.samples,
                          seed=args.seed, max_regions=max_regions(args), time_limit=args.time_limit,
                          input_names=_names(args.input_names, net.d, "input"),
