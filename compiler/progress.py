@@ -116,8 +116,8 @@ class Progress:
         self.count, self.info = count, info or {}
         if "total" in self.info:
             self.total = self.info["total"]
-        self._check_forecast()      # a warning, shown also when the line is not
-        if self.enabled:
+        if self.enabled:            # -q: no progress line and no forecast
+            self._check_forecast()
             self._draw(force=False)
 
     def _check_forecast(self) -> None:

@@ -39,19 +39,20 @@ def test_a_silent_command_still_shows_a_heartbeat(capsys) -> None:
     assert "verify: working" in err and "(--time-limit 5 s)" in err
 
 
-def test_quiet_shows_nothing_but_the_forecast_warning(capsys, monkeypatch) -> None:
+def test_the_forecast_warning_is_one_line_once_and_quiet_silences_it(capsys, monkeypatch) -> None:
     monkeypatch.setattr(progress, "FORECAST_AFTER", 0.0)
-    with activity("regions", enabled=False, heartbeat=0.05, delay=0.0) as bar:
-        bar.forecast = lambda rate: "relucompile: warning: will not finish"
-        time.sleep(0.2)
-        bar(5)
-        bar(6)
-    assert capsys.readouterr().err == "relucompile: warning: will not finish\n"      # once
+    for enabled, expected in ((True, "relucompile: warning: will not finish\n"), (False, "")):
+        with activity("regions", enabled=enabled, heartbeat=60.0, delay=60.0) as bar:
+            bar.forecast = lambda rate: "relucompile: warning: will not finish"
+            time.sleep(0.05)
+            bar(5)
+            bar(6)
+        assert capsys.readouterr().err == expected
 
 
 def test_enumeration_reports_to_the_commands_progress_line() -> None:
     seen = []
-    with activity("regions", enabled=False) as bar:
+    with activity("regions", delay=60.0) as bar:
         bar.forecast = lambda rate: seen.append(rate)
         monkey = progress.FORECAST_AFTER
         progress.FORECAST_AFTER = 0.0

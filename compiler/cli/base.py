@@ -298,13 +298,13 @@ def announce_estimate(bar, net, domain, args: argparse.Namespace) -> None:
     (:func:`relucompile.regions.estimate.estimate_cell_count`) and arm ``bar`` (a
     :class:`~relucompile.progress.Progress`) to warn, once the rate is measured (a run that ends
     within seconds says nothing), when the estimate is past ``--max-regions`` or, at that rate,
-    past ``--time-limit``.  One line on stderr, also with ``-q`` (a warning, not progress).
+    past ``--time-limit``.  One line on stderr, above the progress line (none with ``-q``).
 
     Example:
         >>> from relucompile.examples import tiny_mlp_path
         >>> from relucompile.ir.domain import Domain
         >>> from relucompile.progress import Progress
-        >>> net, bar = load_model(argparse.Namespace(model=tiny_mlp_path())), Progress(enabled=False)
+        >>> net, bar = load_model(argparse.Namespace(model=tiny_mlp_path())), Progress()
         >>> args = argparse.Namespace(box=[-1.0, 1.0], max_regions=None, time_limit=10.0)
         >>> announce_estimate(bar, net, Domain.box([-1, -1], [1, 1]), args)
         >>> bar.forecast(1.0)[:62]          # about 100 cells at 1 cell/s: past 10 s
@@ -313,6 +313,8 @@ def announce_estimate(bar, net, domain, args: argparse.Namespace) -> None:
         >>> bar.forecast(1000.0) is None    # at 1,000 cells/s it fits
         True
     """
+    if not bar.enabled:
+        return
     from relucompile.regions.estimate import budget_warning, estimate_cell_count
     guess = estimate_cell_count(net, domain)
     option, cap, seconds = domain_option(args), max_regions(args), args.time_limit
