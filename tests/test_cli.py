@@ -340,6 +340,11 @@ def test_outputs_are_named_y1_to_ym_or_by_output_names_everywhere(tmp_path, caps
         text = rules.read_text()
         assert code == 0 and f"{first} = " in text and f"{second} = " in text, err
         assert "Y_0" not in text
+    violated = tmp_path / "violated.vnnlib"
+    violated.write_text(TINY_BOX_PROPERTY.replace("(>= Y_0 100)", "(<= Y_0 0)"))
+    for given, named in ([], "(y1, y2; onnxruntime on tiny_mlp.onnx)"), (["--output-names", "a,b"], "(a, b; "):
+        code, out, err = _run(["verify", EXAMPLE, str(violated), "-q", *given], capsys)
+        assert code == 10 and out.splitlines()[2].startswith("y = [") and named in out.splitlines()[2], err
     code, out, err = _run(["bounds", EXAMPLE, "--box", "-1", "1", "--objective", "y1 - y2", "--objective", "Y_0 - Y_1"],
                           capsys)
     lines = out.splitlines()

@@ -41,7 +41,8 @@ output: the first line is the verdict.
   holds      no input of the property's region satisfies its unsafe condition (exact search)
   violated   followed by the counterexample: x (inside the box, rounded to the model's input type)
              and y = the source model's output at x computed by onnxruntime, which satisfies the
-             unsafe condition up to 1e-6 relative
+             unsafe condition up to 1e-6 relative; each line ends with the names of its values
+             (x1..xd and y1..ym, or --input-names / --output-names)
   unknown    only when --time-limit runs out (or, in pathological float cases, when a counterexample
              of the exact search is not confirmed by onnxruntime; the reason is printed)
 
@@ -123,16 +124,18 @@ def run_verify(argv: list[str]) -> int:
     if args.result_file:
         text = result.vnncomp_text() + "\n"
         atomic_write(args.result_file, lambda f: f.write(text), text=True)
+    input_names = names(args.input_names, net.d, "x", "input")
+    output_names = names(args.output_names, net.m, "y", "output")
     if args.json:
         out = result.to_json()
-        out.update(model=args.model, property=args.property)
+        out.update(model=args.model, property=args.property, input_names=input_names, output_names=output_names)
         print(json.dumps(out))
     else:
         print(result.verdict)
         if result.verdict == "violated":
-            print(f"x = {_vector(result.x)}")
-            print(f"y = {_vector(result.y)}  ({'onnxruntime' if onnx_source else 'the network in float64'} on "
-                  f"{os.path.basename(args.model)})")
+            print(f"x = {_vector(result.x)}  ({', '.join(input_names)})")
+            print(f"y = {_vector(result.y)}  ({', '.join(output_names)}; "
+                  f"{'onnxruntime' if onnx_source else 'the network in float64'} on {os.path.basename(args.model)})")
             print(f"violates case {result.case + 1} of {len(prop.cases)}; found by {result.stats.get('found_by')}")
         if result.reason:
             print(f"reason: {result.reason}")
