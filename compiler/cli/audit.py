@@ -23,7 +23,7 @@ import numpy as np
 
 from relucompile.cli.base import (ExitCode, add_json_option, check_limits, exit_codes_text, guarded, load_model,
                                   make_parser, max_regions, model_domain, names, refuse_unused)
-from relucompile.errors import DomainError, UserError
+from relucompile.errors import UserError
 from relucompile.ir.domain import Domain
 
 DOMAIN_HELP = """domain (default: all of R^d; pictures need a bounded one):
