@@ -268,3 +268,222 @@ def test_python_dash_m_relucompile_runs_the_command_line() -> None:
     proc = subprocess.run([sys.executable, "-m", "relucompile", "ops"], capture_output=True, text=True,
                           cwd=ROOT, timeout=120)
     assert proc.returncode == 0 and "MaxPool" in proc.stdout, proc.stderr
+
+
+# -- issue 18, case 6: one set of shared options, one default domain, one naming scheme, one -q ------
+
+MODEL_AND_DOMAIN_COMMANDS = [None, "explain", "plot", "report", "bounds", "lens", "prune"]
+SHARED_MODEL_OPTIONS = ["--trust-model-code", "--input-shape", "--time-limit", "--max-regions", "--input-names",
+                        "--output-names", "--quiet"]
+DOMAIN_OPTIONS = ["--box", "--domain", "--vnnlib"]
+TINY_BOX_PROPERTY = ("(declare-const X_0 Real)(declare-const X_1 Real)(declare-const Y_0 Real)(declare-const Y_1 Real)"
+                     "(assert (>= X_0 -1))(assert (<= X_0 1))(assert (>= X_1 -1))(assert (<= X_1 1))(assert (>= Y_0 100))")
+
+
+def _command(command, *argv):
+    return ([command] if command else []) + list(argv)
+
+
+@pytest.mark.parametrize("command", MODEL_AND_DOMAIN_COMMANDS + ["verify"])
+def test_every_model_command_lists_the_shared_options_in_one_group(command, capsys) -> None:
+    assert main(_command(command, "--help")) == 0
+    text = capsys.readouterr().out
+    wanted = SHARED_MODEL_OPTIONS + (DOMAIN_OPTIONS if command != "verify" else [])
+    assert "model, domain and limits (the same options for every command)" in text
+    assert [option for option in wanted if option not in text] == []
+    assert "--timeout" not in text                      # the old name: a hidden alias only
+    if command == "verify":
+        assert "--box" not in text                      # its domain is the property's
+
+
+@pytest.mark.parametrize("command", [None, "plot", "report"])
+def test_one_cell_cap_for_every_enumerating_command(command, capsys) -> None:
+    from relucompile.cli.base import DEFAULT_MAX_REGIONS
+    assert main(_command(command, "--help")) == 0
+    assert f"default {DEFAULT_MAX_REGIONS:,}" in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.fixture
+def tiny_property(tmp_path):
+    prop = tmp_path / "box.vnnlib"
+    prop.write_text(TINY_BOX_PROPERTY)
+    return str(prop)
+
+
+def test_every_model_command_takes_vnnlib_and_quiet_means_result_only(tmp_path, tiny_property, capsys) -> None:
+    """--vnnlib on every command with a domain; -q: no progress and no summary, the result stays."""
+    points = tmp_path / "x.csv"
+    points.write_text("0.1,0.2\n-0.5,0.5\n")
+    silent = {None: ["-o", str(tmp_path / "s.onnx")], "plot": ["-o", str(tmp_path / "p.png")],
+              "report": ["-o", str(tmp_path / "r.html")], "lens": ["--inputs", str(points)],
+              "prune": ["-o", str(tmp_path / "small.onnx")]}
+    with_result = {"explain": ["--at", "0.1,0.2"], "bounds": []}
+    for command, extra in [*silent.items(), *with_result.items()]:
+        code, out, err = _run(_command(command, EXAMPLE, "--vnnlib", tiny_property, "-q", *extra), capsys)
+        assert code == 0 and err == "", (command, err)
+        assert (out == "") == (command in silent), (command, out)
+    code, out, err = _run(["verify", EXAMPLE, tiny_property, "--time-limit", "60", "-q"], capsys)
+    assert code == 0 and out == "holds\n" and err == ""
+    code, out, _ = _run(["verify", EXAMPLE, tiny_property, "--timeout", "60"], capsys)   # the old name still works
+    assert code == 0 and out.startswith("holds\ntime: ")
+
+
+def test_outputs_are_named_y1_to_ym_or_by_output_names_everywhere(tmp_path, capsys) -> None:
+    rules = tmp_path / "rules.txt"
+    for given, first, second in ([], "y1", "y2"), (["--output-names", "left,right"], "left", "right"):
+        code, out, err = _run(["bounds", EXAMPLE, "--box", "-1", "1", *given], capsys)
+        assert code == 0, err
+        assert [line.split(":")[0] for line in out.splitlines()] == [first, second]
+        code, out, err = _run(["explain", EXAMPLE, "--at", "0.1,0.2", *given], capsys)
+        assert code == 0 and f"output: {first} = " in out and f", {second} = " in out, err
+        code, _, err = _run([EXAMPLE, "--box", "0", "0.25", "-o", str(rules), "-q", *given], capsys)
+        text = rules.read_text()
+        assert code == 0 and f"{first} = " in text and f"{second} = " in text, err
+        assert "Y_0" not in text
+    violated = tmp_path / "violated.vnnlib"
+    violated.write_text(TINY_BOX_PROPERTY.replace("(>= Y_0 100)", "(<= Y_0 0)"))
+    for given, named in ([], "(y1, y2; onnxruntime on tiny_mlp.onnx)"), (["--output-names", "a,b"], "(a, b; "):
+        code, out, err = _run(["verify", EXAMPLE, str(violated), "-q", *given], capsys)
+        assert code == 10 and out.splitlines()[2].startswith("y = [") and named in out.splitlines()[2], err
+    code, out, err = _run(["bounds", EXAMPLE, "--box", "-1", "1", "--objective", "y1 - y2", "--objective", "Y_0 - Y_1"],
+                          capsys)
+    lines = out.splitlines()
+    assert code == 0 and lines[0].split(": ")[1] == lines[1].split(": ")[1], err
+
+
+def test_one_default_domain_all_of_r_d_and_bounded_commands_say_which_option(tmp_path, capsys) -> None:
+    code, out, _ = _run([EXAMPLE, "-o", str(tmp_path / "s.onnx")], capsys)
+    assert code == 0 and " over R^2: " in out
+    code, out, _ = _run(["explain", EXAMPLE, "--at", "0.1,0.2"], capsys)
+    assert code == 0 and "inside the domain R^2" in out
+    for command, extra in [("plot", ["-o", str(tmp_path / "p.png")]), ("report", ["-o", str(tmp_path / "r.html")]),
+                           ("bounds", []), ("prune", ["-o", str(tmp_path / "small.onnx")])]:
+        code, out, err = _run([command, EXAMPLE, *extra], capsys)
+        assert code == 2 and "needs a bounded domain" in err, (command, err)
+        assert err.count("\n") == 1 and "give --box LO HI, --domain FILE or --vnnlib PROP" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.onnx"]
+
+
+def test_limit_errors_name_the_domain_option_used(tmp_path, tiny_property, capsys) -> None:
+    box = tmp_path / "box.json"
+    box.write_text(json.dumps({"lower": [-1, -1], "upper": [1, 1]}))
+    out = str(tmp_path / "s.onnx")
+    for given, named in ([["--box", "-1", "1"], "(--box)"], [["--domain", str(box)], "(--domain)"],
+                         [["--vnnlib", tiny_property], "(--vnnlib)"], [[], "(--box, --domain or --vnnlib)"]):
+        code, _, err = _run([EXAMPLE, *given, "--max-regions", "3", "-o", out], capsys)
+        assert code == 2 and f"use a smaller domain {named} or raise the limit" in err, err
+    code, _, err = _run(["plot", EXAMPLE, "--vnnlib", tiny_property, "--max-regions", "3", "-o",
+                         str(tmp_path / "p.png")], capsys)
+    assert code == 2 and "use a smaller domain (--vnnlib)" in err, err
+
+
+def test_shared_options_a_command_has_no_use_for_are_refused_not_ignored(capsys) -> None:
+    code, _, err = _run(["explain", EXAMPLE, "--at", "0,0", "--max-regions", "5"], capsys)
+    assert code == 2 and "--max-regions: explain has no use for it" in err
+
+
+# -- issue 18, case 8: messages ----------------------------------------------------------------------
+
+def test_summary_line_is_short_for_a_784_input_model(tmp_path, capsys) -> None:
+    from relucompile.examples.random_nets import random_mlp, to_onnx_model
+    source = tmp_path / "wide.onnx"
+    onnx.save(to_onnx_model(random_mlp(784, [3], 2, seed=0)), str(source))
+    rng = np.random.default_rng(0)
+    fixed = rng.uniform(0, 1, 784).round(6)
+    lower, upper = fixed.copy(), fixed.copy()
+    lower[:2], upper[:2] = 0.0, 1.0                       # two free inputs, 782 fixed at different values
+    domain = tmp_path / "box.json"
+    domain.write_text(json.dumps({"lower": lower.tolist(), "upper": upper.tolist()}))
+    code, out, err = _run([str(source), "--domain", str(domain), "-o", str(tmp_path / "s.onnx")], capsys)
+    assert code == 0, err
+    assert out.count("\n") == 1 and len(out) < 300 and "box in R^784" in out, out[:400]
+
+
+def test_two_layer_summary_reports_the_network_written(tmp_path, capsys) -> None:
+    from relucompile.examples.random_nets import random_mlp, to_onnx_model
+    source = tmp_path / "net1d.onnx"
+    onnx.save(to_onnx_model(random_mlp(1, [8, 8], 2, 3)), str(source))
+    code, out, err = _run([str(source), "--form", "two-layer", "-o", str(tmp_path / "two.onnx")], capsys)
+    assert code == 0, err
+    assert "two-layer form: " in out and " hidden unit" in out and "H1=" not in out and "H3=" not in out
+
+
+def test_ops_into_a_closed_pipe_is_quiet() -> None:
+    for read_first_line in (False, True):
+        proc = subprocess.Popen([sys.executable, "-m", "relucompile", "ops"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, cwd=ROOT)
+        if read_first_line:                              # relucompile ops | head -1
+            proc.stdout.readline()
+        proc.stdout.close()
+        err = proc.stderr.read().decode()
+        proc.wait(timeout=120)
+        proc.stderr.close()
+        assert err == "" and proc.returncode in (0, 141), err
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_wrong_input_shape_for_torchscript_is_one_line(tmp_path, capsys) -> None:
+    torch = pytest.importorskip("torch")
+    script = tmp_path / "m.ts"
+    torch.jit.script(torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))).save(str(script))
+    out = tmp_path / "s.onnx"
+    code, _, err = _run([str(script), "--trust-model-code", "--input-shape", "1,3", "-o", str(out)], capsys)
+    assert code == 2 and err.count("\n") == 1 and err.startswith("relucompile: error: m.ts: "), err
+    assert "graph(" not in err and "Traceback" not in err and len(err) < 400 and not out.exists()
+    code, _, err = _run(["explain", str(script), "--trust-model-code", "--input-shape", "1,4", "--at", "1,2,3,4"],
+                        capsys)                           # TorchScript works beyond compile too
+    assert code == 0, err
+
+
+def test_messages_show_plain_numbers_and_singular_counts(tmp_path, capsys) -> None:
+    from relucompile.examples.random_nets import random_mlp, to_onnx_model
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps({"lower": [1, 0], "upper": [0, 1]}))
+    code, _, err = _run([EXAMPLE, "--domain", str(empty), "-o", str(tmp_path / "s.onnx")], capsys)
+    assert code == 2 and "lower[0] = 1.0 > upper[0] = 0.0" in err and "np.float64" not in err, err
+    source = tmp_path / "net1d.onnx"
+    onnx.save(to_onnx_model(random_mlp(1, [4], 1, 0)), str(source))
+    square = tmp_path / "square.json"
+    square.write_text(json.dumps({"lower": [0, 0], "upper": [1, 1]}))
+    for command, extra in [(None, ["-o", str(tmp_path / "s.onnx")]), ("explain", ["--at", "0.5"])]:
+        code, _, err = _run(_command(command, str(source), "--domain", str(square), *extra), capsys)
+        assert code == 2 and "has 1 input" in err and "1 inputs" not in err, err
+
+
+def test_every_command_that_can_take_long_runs_under_a_progress_line(tmp_path, tiny_property, capsys,
+                                                                      monkeypatch) -> None:
+    """Issue 18, case 7: compile, explain, plot, report, verify, bounds, lens and prune install the
+    progress line (relucompile.progress.activity: counts when their loops report, a heartbeat otherwise)."""
+    import relucompile.progress as progress
+    labels = []
+    real = progress.activity
+
+    def recording(label, *args, **kwargs):
+        labels.append(label)
+        return real(label, *args, **kwargs)
+    monkeypatch.setattr(progress, "activity", recording)
+    points = tmp_path / "x.csv"
+    points.write_text("0.1,0.2\n")
+    runs = [[EXAMPLE, "--box", "0", "0.25", "-o", str(tmp_path / "s.onnx")],
+            ["explain", EXAMPLE, "--at", "0.1,0.2"], ["plot", EXAMPLE, "--box", "-1", "1", "-o", str(tmp_path / "p.png")],
+            ["report", EXAMPLE, "--box", "-1", "1", "-o", str(tmp_path / "r.html")], ["verify", EXAMPLE, tiny_property],
+            ["bounds", EXAMPLE, "--box", "-1", "1"], ["lens", EXAMPLE, "--inputs", str(points)],
+            ["prune", EXAMPLE, "--box", "-1", "1", "-o", str(tmp_path / "small.onnx")]]
+    for argv in runs:
+        code, _, err = _run(argv, capsys)
+        assert code == 0, (argv, err)
+    assert labels == ["regions", "explain", "plot", "report", "verify", "bounds", "lens", "prune"]
+
+
+def test_commands_run_with_one_blas_thread(monkeypatch) -> None:
+    """Issue 18, case 3: the tool's parallelism is --jobs alone (numpy's BLAS is capped to one thread)."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from relucompile.cli import main as cli
+    seen = []
+
+    def probe(argv):
+        seen.extend(pool["num_threads"] for pool in threadpoolctl.threadpool_info() if pool["user_api"] == "blas")
+        return 0
+    monkeypatch.setitem(cli.COMMANDS, "probe", probe)
+    assert cli.main(["probe"]) == 0
+    assert seen and set(seen) == {1}

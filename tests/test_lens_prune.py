@@ -189,7 +189,7 @@ def test_lens_and_prune_commands(tmp_path):
     assert np.allclose(small.run(None, {"x": probe})[0], source.run(None, {"x": probe})[0], atol=1e-5)
     # user mistakes: one line, exit 2, nothing written
     bad = _run("prune", str(model), "-o", str(tmp_path / "nodomain.onnx"))
-    assert bad.returncode == 2 and "needs a domain" in bad.stderr and not (tmp_path / "nodomain.onnx").exists()
+    assert bad.returncode == 2 and "prune needs a bounded domain" in bad.stderr and not (tmp_path / "nodomain.onnx").exists()
     bad = _run("lens", str(model), "--inputs", str(tmp_path / "missing.npy"))
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
 

@@ -329,18 +329,21 @@ def test_cli_plot_and_report(tmp_path, capsys, monkeypatch) -> None:
     assert code == 0, err
     assert png.read_bytes()[:4] == b"\x89PNG" and "cells" in out
     html = tmp_path / "r.html"
-    code, out, err = _run("report", run_report, [EXAMPLE, "-o", str(html), "--top", "3"], capsys, monkeypatch)
+    code, out, err = _run("report", run_report, [EXAMPLE, "--box", "-1", "1", "-o", str(html), "--top", "3"],
+                          capsys, monkeypatch)
     assert code == 0, err
     text = html.read_text()
-    assert "(the default; choose one with --box or --domain)" in text and _report_facts(text)["rows"] == 3
+    assert _report_facts(text)["rows"] == 3
 
 
 @pytest.mark.parametrize("name, argv, message", [
     ("plot", ["-o", "{tmp}/p.gif"], "unknown picture format '.gif'"),
-    ("plot", ["--slice", ";e1;e2", "-o", "{tmp}/p.png"], "--slice is for models with more than 2 inputs"),
+    ("plot", ["--box", "-1", "1", "--slice", ";e1;e2", "-o", "{tmp}/p.png"], "--slice is for models with more than 2 inputs"),
+    ("plot", ["-o", "{tmp}/p.png"], "a picture needs a bounded domain: give --box LO HI, --domain FILE or --vnnlib PROP"),
+    ("report", ["-o", "{tmp}/r.html"], "a report needs a bounded domain (for its pictures): give --box LO HI, --domain FILE or --vnnlib PROP"),
     ("report", ["--domain", "{tmp}/open.json", "-o", "{tmp}/r.html"], "unbounded"),
     ("report", ["--top", "0", "-o", "{tmp}/r.html"], "--top must be at least 1"),
-    ("report", ["--max-regions", "3", "-o", "{tmp}/r.html"], "stopped after 3 regions"),
+    ("report", ["--box", "-1", "1", "--max-regions", "3", "-o", "{tmp}/r.html"], "stopped after 3 regions"),
 ])
 def test_cli_errors_are_one_line_and_leave_no_file(name, argv, message, tmp_path, capsys, monkeypatch) -> None:
     (tmp_path / "open.json").write_text('{"G": [[1, 0]], "g": [1]}')

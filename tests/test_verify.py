@@ -174,12 +174,12 @@ def test_bounds_fc_2_2_3_exact(tmp_path, capsys) -> None:
     assert got == [(2, 6), (-3, -1), (1, 3)]
     exact = exact_net(load_network(model))
     for o in doc["outputs"]:                            # the reported inputs attain them, in rationals
-        j = int(o["name"][2:])
+        j = int(o["name"][1:]) - 1                     # outputs are named y1..ym
         for key, want in (("argmin", o["min"]), ("argmax", o["max"])):
             x = np.array([[Fraction(v) for v in o[key]]], dtype=object)
             assert exact.forward(x)[0, j] == Fraction(want)
     assert run_bounds([model, "--domain", str(box)]) == 0
-    assert capsys.readouterr().out.splitlines()[0].startswith("Y_0: [2.0, 6.0]")
+    assert capsys.readouterr().out.splitlines()[0].startswith("y1: [2.0, 6.0]")
 
 
 def _exact_vertex_ranges(net: ReluNet, domain: Domain) -> list[tuple[Fraction, Fraction]]:
@@ -283,7 +283,7 @@ def test_cli_holds_json_and_timeout(tmp_path, capsys) -> None:
 def test_cli_help_documents_exit_codes(capsys) -> None:
     assert run_verify(["--help"]) == 0
     text = capsys.readouterr().out
-    for needle in ("--timeout", "--json", "--result-file", "0 holds", "10 violated", "20 unknown", "e.g."):
+    for needle in ("--time-limit", "--json", "--result-file", "0 holds", "10 violated", "20 unknown", "e.g."):
         assert needle in text
     assert run_bounds(["--help"]) == 0
     text = capsys.readouterr().out
@@ -318,9 +318,9 @@ def test_cli_malformed_vnnlib_exit_2(kind, tmp_path, capsys) -> None:
 
 
 @pytest.mark.parametrize("argv,needle", [
-    (["{model}", "{acas_prop}"], "has 1 inputs"),
+    (["{model}", "{acas_prop}"], "the model has 1 input and 1 output"),
     (["missing.onnx", "{prop}"], "no such file"),
-    (["{model}", "{prop}", "--timeout", "-1"], "--timeout"),
+    (["{model}", "{prop}", "--timeout", "-1"], "--time-limit"),
     (["{model}", "{prop}", "--result-file", "/nonexistent/dir/r.txt"], "does not exist"),
 ])
 def test_cli_user_errors_exit_2(argv, needle, capsys) -> None:

@@ -22,7 +22,7 @@ from relucompile.regions.enumerate import Limits, enumerate_regions
 from relucompile.errors import DomainError
 from relucompile.ir.network import ReluNet
 from relucompile.passes.lowering import canonicalize
-from relucompile.progress import Progress
+from relucompile.progress import Progress, current as current_progress
 from relucompile.shallow.net import ShallowNet, build_shallow
 from relucompile.frontends.load import load_network
 from relucompile.version import __version__
@@ -44,11 +44,13 @@ def compile_network(net: ReluNet, domain: Domain | None = None, *, max_regions: 
     domain = domain or Domain.reals(net.d)
     if domain.d != net.d:
         raise DomainError(f"the domain has dimension {domain.d} but the model has {net.d} inputs")
-    bar = Progress(enabled=progress)
+    ambient = current_progress()   # the command's own line (relucompile.progress.activity), if any
+    bar = ambient if ambient is not None else Progress(enabled=progress)
     try:
         regions = enumerate_regions(net, domain, engine, Limits(max_regions, time_limit), bar, jobs=jobs)
     finally:
-        bar.close()
+        if bar is not ambient:
+            bar.close()
     if len(regions) == 0:
         raise DomainError(f"{domain.describe()}: no cell wider than the enumeration's tolerance; the domain is too "
                           "thin in some direction (give such inputs zero width, or widen the domain)")

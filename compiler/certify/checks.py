@@ -312,7 +312,7 @@ class _Certifier:
         for a in range(len(self.cells)):
             self.check_cell(a)
             if self.progress is not None:
-                self.progress(a + 1, {"lps": 0})
+                self.progress(a + 1, {"total": len(self.cells)})
         if self.deferred is not None:
             raise self.deferred
         used = {h for c in self.cells for h, _ in c["facets"]}

@@ -17,18 +17,20 @@ import json
 import math
 import os
 import sys
+import time
 
 import numpy as np
 
-from relucompile.cli.base import (ExitCode, add_domain_options, add_json_option, add_limit_options,
-                                  add_model_argument, check_limits, exit_codes_text, guarded, make_parser)
-from relucompile.errors import DomainError, UserError
+from relucompile.cli.base import (ExitCode, add_json_option, check_limits, exit_codes_text, guarded, load_model,
+                                  make_parser, max_regions, model_domain, names, refuse_unused)
+from relucompile.errors import UserError
 from relucompile.ir.domain import Domain
 
-DOMAIN_HELP = """domain:
+DOMAIN_HELP = """domain (default: all of R^d; pictures need a bounded one):
   --box LO HI        the box [LO, HI]^d, e.g. --box -1 1
   --domain FILE      JSON: {"lower": [...], "upper": [...]} (a box; sides may have zero width)
                      or {"G": [[...]], "g": [...]} (the polytope G x <= g)
+  --vnnlib PROP      the input box of a VNN-LIB property
 """
 
 
@@ -53,49 +55,9 @@ def attach_values(argv: list[str], options: tuple[str, ...]) -> list[str]:
     return out
 
 
-def _add_model_and_domain(p: argparse.ArgumentParser, default_note: str) -> None:
-    add_model_argument(p)
-    add_domain_options(p, default_note=default_note)
-
-
-def _add_names(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--input-names", metavar="NAMES",
-                   help='comma-separated names of the inputs (default x1..xd), e.g. --input-names "rho,theta,psi"')
-    p.add_argument("--output-names", metavar="NAMES",
-                   help='comma-separated names of the outputs (default y1..ym), e.g. --output-names "COC,WL,WR"')
-
-
-def _names(text: str | None, count: int, what: str) -> list[str] | None:
-    if text is None:
-        return None
-    names = [v.strip() for v in text.split(",")]
-    if len(names) != count or not all(names) or len(set(names)) != count:
-        raise UserError(f"--{what}-names: expected {count} distinct non-empty comma-separated names, got {text!r}")
-    return names
-
-
-def _load(path: str):
-    from relucompile.api import load_network
-    if not os.path.exists(path):
-        raise UserError(f"{path}: no such file")
-    return load_network(path)
-
-
-def _domain(args, d: int, default_box: bool) -> tuple[Domain | None, str]:
-    """The domain from --box/--domain; the note says when it is the default box."""
-    if args.domain:
-        domain = Domain.from_json(args.domain)
-        where = args.domain
-    elif args.box:
-        lo, hi = args.box
-        domain, where = Domain.box([lo] * d, [hi] * d), "--box"
-    elif default_box:
-        return Domain.box([-1.0] * d, [1.0] * d), "(the default; choose one with --box or --domain)"
-    else:
-        return None, ""
-    if domain.d != d:
-        raise DomainError(f"{where}: the domain has dimension {domain.d} but the model has {d} inputs")
-    return domain, ""
+def _names(text: str | None, count: int, what: str) -> list[str]:
+    """``--input-names`` / ``--output-names``, else x1..xd / y1..ym (:func:`relucompile.cli.base.names`)."""
+    return names(text, count, "x" if what == "input" else "y", what)
 
 
 EXIT_CODES = exit_codes_text(ExitCode.OK, ExitCode.USAGE_ERROR, ExitCode.INTERNAL_ERROR)
@@ -119,8 +81,7 @@ condition that limits it.  Layers and units count from 0, as in the regions JSON
 
 def explain_parser() -> argparse.ArgumentParser:
     p = make_parser("explain", "Explain the network's output at given inputs: the linear rule it applies "
-                "there and how far the input can move before the rule changes.", EXPLAIN_EPILOG)
-    _add_model_and_domain(p, "default: all of R^d")
+                "there and how far the input can move before the rule changes.", EXPLAIN_EPILOG, shared=True)
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--at", metavar="X", help='one input as comma-separated numbers, e.g. --at "0.5,-1,2"')
     where.add_argument("--inputs", metavar="FILE", help="many inputs: FILE.npy (array (N, d)) or FILE.csv "
@@ -132,7 +93,6 @@ def explain_parser() -> argparse.ArgumentParser:
                    help="text: list every condition, not only the cell's facets")
     p.add_argument("--no-facets", action="store_true",
                    help="skip marking facets (saves one small LP per condition on large nets)")
-    _add_names(p)
     return p
 
 
@@ -255,14 +215,24 @@ def run_explain(argv: list[str]) -> int:
     if args.output:
         from relucompile.backends.files import check_writable
         check_writable(args.output)
-    net = _load(args.model)
-    domain, _ = _domain(args, net.d, default_box=False)
-    domain = domain or Domain.reals(net.d)
+    refuse_unused(args, "explain", "it enumerates no cells", "max_regions")
+    check_limits(args)
+    net = load_model(args)
+    domain = model_domain(args, net)
     X = parse_point(args.at, net.d)[None, :] if args.at is not None else read_points(args.inputs, net.d)
     names = _names(args.input_names, net.d, "input")
     outs = _names(args.output_names, net.m, "output")
-    explanations = [explain_point(net, x, domain, facets=not args.no_facets, input_names=names, output_names=outs)
-                    for x in X]
+    explanations = []
+    from relucompile.progress import activity
+    with activity("explain", enabled=not args.quiet) as bar:
+        bar.unit, bar.total = "input", len(X)
+        for x in X:
+            if args.time_limit is not None and time.perf_counter() - bar.start > args.time_limit:
+                raise UserError(f"stopped after {args.time_limit:g} s with {len(explanations)} of "
+                                f"{len(X)} inputs explained (--time-limit); give fewer inputs or raise the limit")
+            explanations.append(explain_point(net, x, domain, facets=not args.no_facets, input_names=names,
+                                              output_names=outs))
+            bar(len(explanations))
     if args.json:
         text = json.dumps(explain_document(net, explanations, domain), indent=1) + "\n"
     else:
@@ -296,8 +266,8 @@ def plot_parser() -> argparse.ArgumentParser:
               "2 inputs: the cells of the domain, one colour each (neighbours differ), with each output's zero\n"
               "level set; more inputs: the same on a plane (--slice); 1 input: the function and its breakpoints.\n\n"
               + SLICE_HELP + "\n" + DOMAIN_HELP + "\n" + EXIT_CODES + "\n")
-    p = make_parser("plot", "Draw the activation cells of a network (and its outputs' zero level sets).", epilog)
-    _add_model_and_domain(p, "default: [-1, 1]^d")
+    p = make_parser("plot", "Draw the activation cells of a network (and its outputs' zero level sets).", epilog,
+                    shared=True, domain_note="required: a picture needs a bounded domain")
     p.add_argument("--slice", metavar="POINT;DIR1;DIR2", help='the plane to draw for inputs > 2, e.g. --slice ";e1;e2"')
     p.add_argument("-o", "--output", required=True, metavar="FILE",
                    help="the picture: .png, .svg or .pdf, e.g. -o partition.png")
@@ -305,8 +275,6 @@ def plot_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-edges", action="store_true", help="do not draw the cells' edges")
     p.add_argument("--no-level-sets", action="store_true", help="do not draw the outputs' zero level sets")
     _add_decision(p)
-    add_limit_options(p, max_regions=200_000)
-    _add_names(p)
     return p
 
 
@@ -337,15 +305,18 @@ def run_plot(argv: list[str]) -> int:
     check_limits(args)
     if not 10 <= args.dpi <= 1000:
         raise UserError("--dpi must be between 10 and 1000")
-    net = _load(args.model)
-    domain, _ = _domain(args, net.d, default_box=True)
-    pic = picture(net, domain, _plane(args, net, domain), input_names=_names(args.input_names, net.d, "input"),
-                  output_names=_names(args.output_names, net.m, "output"), edges=not args.no_edges,
-                  level_sets=not args.no_level_sets, decision=args.decision,
-                  limits=Limits(args.max_regions, args.time_limit))
-    data = figure_bytes(pic.figure, fmt, args.dpi)
+    net = load_model(args)
+    domain = model_domain(args, net, bounded_for="a picture")
+    from relucompile.progress import activity
+    with activity("plot", enabled=not args.quiet):
+        pic = picture(net, domain, _plane(args, net, domain), input_names=_names(args.input_names, net.d, "input"),
+                      output_names=_names(args.output_names, net.m, "output"), edges=not args.no_edges,
+                      level_sets=not args.no_level_sets, decision=args.decision,
+                      limits=Limits(max_regions(args), args.time_limit))
+        data = figure_bytes(pic.figure, fmt, args.dpi)
     atomic_write(args.output, lambda f: f.write(data))
-    print(f"{os.path.basename(args.model)}: {pic.title} -> {args.output}")
+    if not args.quiet:
+        print(f"{os.path.basename(args.model)}: {pic.title} -> {args.output}")
     return 0
 
 
@@ -358,8 +329,8 @@ def report_parser() -> argparse.ArgumentParser:
               "With more than 2 inputs, when the whole domain has more cells than --max-regions (or takes longer\n"
               "than --time-limit), the statistics and the table describe the slice instead.\n\n"
               + SLICE_HELP + "\n" + DOMAIN_HELP + "\n" + EXIT_CODES + "\n")
-    p = make_parser("report", "Write an audit report of a network: its cells, their rules and pictures.", epilog)
-    _add_model_and_domain(p, "default: [-1, 1]^d")
+    p = make_parser("report", "Write an audit report of a network: its cells, their rules and pictures.", epilog,
+                    shared=True, domain_note="required: the report's pictures need a bounded domain")
     p.add_argument("--slice", metavar="POINT;DIR1;DIR2", help='the plane to draw for inputs > 2, e.g. --slice ";e1;e2"')
     p.add_argument("-o", "--output", required=True, metavar="FILE.html", help="the report, e.g. -o report.html")
     p.add_argument("--top", type=int, default=12, metavar="N", help="cells in the rules table (default 12), e.g. --top 30")
@@ -367,12 +338,7 @@ def report_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, default=100_000, metavar="N",
                    help="uniform samples for the volume shares of > 2 inputs (default 100000), e.g. --samples 10000")
     p.add_argument("--seed", type=int, default=0, help="seed of those samples (default 0)")
-    add_limit_options(p, max_regions=20_000, time_limit=120.0,
-                      max_regions_help="cells to enumerate at most for the whole domain (default 20000), "
-                                       "e.g. --max-regions 100000",
-                      time_limit_help="seconds for that enumeration (default 120), e.g. --time-limit 600")
     _add_decision(p)
-    _add_names(p)
     p.add_argument("--lens-inputs", metavar="X", help="samples (.npy or .csv): add the linear lens over them, e.g. "
                                                         "--lens-inputs X.npy")
     p.add_argument("--lens-labels", metavar="Y", help="their labels (.npy or .csv): per-class weights and similarity")
@@ -394,12 +360,12 @@ def run_report(argv: list[str]) -> int:
         raise UserError("--samples must be at least 100")
     if not 1 <= args.digits <= 17:
         raise UserError("--digits must be between 1 and 17")
-    net = _load(args.model)
-    domain, note = _domain(args, net.d, default_box=True)
+    net = load_model(args)
+    domain = model_domain(args, net, bounded_for="a report", why="for its pictures")
     opts = ReportOptions(plane=_plane(args, net, domain), top=args.top, digits=args.digits, samples=args.samples,
-                         seed=args.seed, max_regions=args.max_regions, time_limit=args.time_limit,
+                         seed=args.seed, max_regions=max_regions(args), time_limit=args.time_limit,
                          input_names=_names(args.input_names, net.d, "input"),
-                         output_names=_names(args.output_names, net.m, "output"), domain_note=note,
+                         output_names=_names(args.output_names, net.m, "output"), domain_note="",
                          decision=args.decision)
     if args.lens_inputs:
         from relucompile.analysis.lens import linear_lens
@@ -412,6 +378,9 @@ def run_report(argv: list[str]) -> int:
         opts.lens_image_shape = image_shape(args.image_shape, net.d)
     elif args.lens_labels or args.image_shape:
         raise UserError("--lens-labels and --image-shape go with --lens-inputs")
-    write_report(args.output, net, domain, opts)
-    print(f"{os.path.basename(args.model)} over {domain.describe()}: report -> {args.output}")
+    from relucompile.progress import activity
+    with activity("report", enabled=not args.quiet):
+        write_report(args.output, net, domain, opts)
+    if not args.quiet:
+        print(f"{os.path.basename(args.model)} over {domain.describe()}: report -> {args.output}")
     return 0

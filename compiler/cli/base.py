@@ -5,9 +5,8 @@ Kept import-cheap (standard library and :mod:`relucompile.errors` only): ``reluc
 and every subcommand start from here, and each subcommand imports its own work when it runs.
 
 Example:
-    >>> p = make_parser("demo", "A demo command.", exit_codes_text(ExitCode.OK, ExitCode.USAGE_ERROR))
-    >>> add_domain_options(p)
-    >>> p.parse_args(["--box", "-1", "1"]).box
+    >>> p = make_parser("demo", "A demo command.", exit_codes_text(ExitCode.OK, ExitCode.USAGE_ERROR), shared=True)
+    >>> p.parse_args(["m.onnx", "--box", "-1", "1"]).box
     [-1.0, 1.0]
     >>> guarded(lambda argv: int(argv[0]))(["3"]), int(ExitCode.CERTIFY_FAILED)
     (3, 3)
@@ -77,16 +76,22 @@ class Parser(argparse.ArgumentParser):
         self.exit(ExitCode.USAGE_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def make_parser(name: str | None, description: str, epilog: str) -> Parser:
+def make_parser(name: str | None, description: str, epilog: str, *, shared: bool = False,
+                **shared_options) -> Parser:
     """The parser of ``relucompile`` (``name`` None) or of ``relucompile NAME``: examples and
-    notes in ``epilog`` keep their line breaks.
+    notes in ``epilog`` keep their line breaks.  ``shared``: the command takes a model (and a
+    domain): the options every such command shares come first (:func:`add_shared_options`,
+    with ``shared_options``).
 
     Example:
         >>> make_parser("verify", "Decide a property.", "").prog
         'relucompile verify'
     """
-    return Parser(prog=f"{PROG} {name}" if name else PROG, description=description, epilog=epilog,
-                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = Parser(prog=f"{PROG} {name}" if name else PROG, description=description, epilog=epilog,
+               formatter_class=argparse.RawDescriptionHelpFormatter)
+    if shared:
+        add_shared_options(p, **shared_options)
+    return p
 
 
 # -- options shared by several commands, declared once --------------------------------------------
@@ -94,6 +99,12 @@ def make_parser(name: str | None, description: str, epilog: str) -> Parser:
 BOX_HELP = "domain [LO, HI]^d, the same bounds for every input, e.g. --box -1 1"
 DOMAIN_FILE_HELP = ('JSON domain: {"lower": [...], "upper": [...]} for a box or {"G": [[...]], "g": [...]} '
                     "for the polytope G x <= g, e.g. --domain box.json")
+VNNLIB_HELP = "the input region of a VNN-LIB property (its box), e.g. --vnnlib prop_3.vnnlib"
+#: the one cap on the cells of an enumeration, for every command that enumerates (compile, plot, report, ...)
+DEFAULT_MAX_REGIONS = 1_000_000
+#: the options that choose a domain, as the messages name them when none was given
+DOMAIN_OPTIONS = "--box LO HI, --domain FILE or --vnnlib PROP"
+QUIET_HELP = "no progress line and no summary line (results and errors are still printed)"
 
 
 def add_model_argument(p: argparse.ArgumentParser, help: str = "the ONNX model (piecewise-linear ops only), "
@@ -107,34 +118,47 @@ def add_model_argument(p: argparse.ArgumentParser, help: str = "the ONNX model (
     p.add_argument("model", help=help)
 
 
-def add_domain_options(p: argparse.ArgumentParser, *, default_note: str = "default: all of R^d",
-                       required: bool = False, vnnlib_help: str | None = None) -> None:
-    """``--box LO HI | --domain FILE`` (and ``--vnnlib PROP`` when ``vnnlib_help`` is given), one of
-    them at most (exactly one when ``required``)."""
-    group = p.add_mutually_exclusive_group(required=required)
-    group.add_argument("--box", nargs=2, type=float, metavar=("LO", "HI"),
-                       help=BOX_HELP + (f" ({default_note})" if default_note else ""))
-    group.add_argument("--domain", metavar="FILE", help=DOMAIN_FILE_HELP)
-    if vnnlib_help:
-        group.add_argument("--vnnlib", metavar="PROP.vnnlib", help=vnnlib_help)
-
-
-def add_limit_options(p: argparse.ArgumentParser, *, max_regions: int | None = None,
-                      time_limit: float | None = None, max_regions_help: str | None = None,
-                      time_limit_help: str | None = None) -> None:
-    """``--max-regions N`` and ``--time-limit S`` (by default: stop with an error past them).
+def add_shared_options(p: argparse.ArgumentParser, *, domain: bool = True, model_help: str | None = None,
+                       domain_note: str = "default: all of R^d", vnnlib_help: str = VNNLIB_HELP) -> None:
+    """The options of every command that takes a model and a domain, declared once (one group in
+    ``--help``): the model and how to load it (``--trust-model-code``, ``--input-shape``), the
+    domain (``--box | --domain | --vnnlib``, unless ``domain`` is False: ``verify`` reads it from
+    its property), the limits (``--time-limit``, hidden alias ``--timeout``; ``--max-regions``),
+    the names of inputs and outputs, and ``-q``.
 
     Example:
-        >>> p = make_parser("demo", "", ""); add_limit_options(p, max_regions=5)
-        >>> args = p.parse_args(["--time-limit", "2"]); args.max_regions, args.time_limit
-        (5, 2.0)
+        >>> p = make_parser("demo", "", "", shared=True)
+        >>> args = p.parse_args(["m.onnx", "--vnnlib", "p.vnnlib", "--timeout", "3", "-q"])
+        >>> args.model, args.vnnlib, args.time_limit, args.max_regions, args.quiet
+        ('m.onnx', 'p.vnnlib', 3.0, None, True)
     """
-    p.add_argument("--max-regions", type=int, default=max_regions, metavar="N",
-                   help=max_regions_help or "stop with an error after N cells"
-                   + (f" (default {max_regions})" if max_regions else "") + ", e.g. --max-regions 100000")
-    p.add_argument("--time-limit", type=float, default=time_limit, metavar="S",
-                   help=time_limit_help or "stop with an error after S seconds of enumeration"
-                   + (f" (default {time_limit:g})" if time_limit else "") + ", e.g. --time-limit 600")
+    group = p.add_argument_group("model, domain and limits (the same options for every command)")
+    group.add_argument("model", help=model_help or "the source model (piecewise-linear ops only): ONNX, a "
+                       "TorchScript file or a torch.export archive (.pt2; needs relucompile[torch]), e.g. model.onnx")
+    group.add_argument("--trust-model-code", action="store_true",
+                       help="load TorchScript files: torch.jit.load runs code from the file while it loads, so "
+                            "pass this only for a file whose author you trust (ONNX and .pt2 never run code)")
+    group.add_argument("--input-shape", metavar="DIMS",
+                       help="input shape for a TorchScript file (or a .pt2 with free dimensions), e.g. "
+                            "--input-shape 1,2,6,6; ONNX models fix their own shape")
+    if domain:
+        where = group.add_mutually_exclusive_group()
+        where.add_argument("--box", nargs=2, type=float, metavar=("LO", "HI"),
+                           help=BOX_HELP + (f" ({domain_note})" if domain_note else ""))
+        where.add_argument("--domain", metavar="FILE", help=DOMAIN_FILE_HELP)
+        where.add_argument("--vnnlib", metavar="PROP.vnnlib", help=vnnlib_help)
+    group.add_argument("--time-limit", type=float, metavar="S",
+                       help="stop with an error (verify, bounds: with 'unknown', exit 20) after S seconds, "
+                            "e.g. --time-limit 600 (default: none)")
+    group.add_argument("--timeout", type=float, dest="time_limit", help=argparse.SUPPRESS)
+    group.add_argument("--max-regions", type=int, metavar="N",
+                       help=f"stop with an error after N cells of an enumeration (default {DEFAULT_MAX_REGIONS:,}), "
+                            "e.g. --max-regions 100000")
+    group.add_argument("--input-names", metavar="NAMES",
+                       help='comma-separated names of the inputs (default x1..xd), e.g. --input-names "rho,theta,psi"')
+    group.add_argument("--output-names", metavar="NAMES",
+                       help='comma-separated names of the outputs (default y1..ym), e.g. --output-names "COC,WL,WR"')
+    group.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
 
 
 def check_limits(args: argparse.Namespace) -> None:
@@ -148,10 +172,176 @@ def check_limits(args: argparse.Namespace) -> None:
     if args.max_regions is not None and args.max_regions < 1:
         raise UserError("--max-regions must be at least 1")
     if args.time_limit is not None and not 0 < args.time_limit < float("inf"):
-        raise UserError(f"--time-limit must be a positive number of seconds, got {args.time_limit!r}")
+        raise UserError(f"--time-limit must be a positive number of seconds, got {args.time_limit:g}")
 
 
-def add_quiet_option(p: argparse.ArgumentParser, help: str = "no progress bar and no summary") -> None:
+def max_regions(args: argparse.Namespace) -> int:
+    """``--max-regions``, else the one default cap :data:`DEFAULT_MAX_REGIONS`.
+
+    Example:
+        >>> max_regions(argparse.Namespace(max_regions=None)), max_regions(argparse.Namespace(max_regions=7))
+        (1000000, 7)
+    """
+    return DEFAULT_MAX_REGIONS if args.max_regions is None else args.max_regions
+
+
+def refuse_unused(args: argparse.Namespace, command: str, why: str, *options: str) -> None:
+    """A shared option given to a command that has no use for it: say so rather than ignore it.
+
+    Example:
+        >>> refuse_unused(argparse.Namespace(max_regions=5), "explain", "it enumerates no cells", "max_regions")
+        Traceback (most recent call last):
+        relucompile.errors.UserError: --max-regions: explain has no use for it (it enumerates no cells)
+    """
+    for option in options:
+        if getattr(args, option, None) not in (None, False):
+            raise UserError(f"--{option.replace('_', '-')}: {command} has no use for it ({why})")
+
+
+def domain_option(args: argparse.Namespace) -> str:
+    """The option that chose the domain, as messages name it (all three when none was given).
+
+    Example:
+        >>> domain_option(argparse.Namespace(box=None, domain="d.json", vnnlib=None))
+        '--domain'
+        >>> domain_option(argparse.Namespace(box=None, domain=None, vnnlib=None))
+        '--box, --domain or --vnnlib'
+    """
+    for option in ("box", "domain", "vnnlib"):
+        if getattr(args, option, None):
+            return f"--{option}"
+    return "--box, --domain or --vnnlib"
+
+
+def load_model(args: argparse.Namespace):
+    """The model of ``args.model`` as a ReluNet (``--input-shape``, ``--trust-model-code`` applied).
+
+    Example:
+        >>> from relucompile.examples import tiny_mlp_path
+        >>> load_model(argparse.Namespace(model=tiny_mlp_path())).d
+        2
+    """
+    from relucompile.api import load_network
+    from relucompile.frontends.torch_frontend import parse_shape
+    if not os.path.exists(args.model):
+        raise UserError(f"{args.model}: no such file")
+    shape = getattr(args, "input_shape", None)
+    return load_network(args.model, input_shape=parse_shape(shape) if shape else None,
+                        trust_code=getattr(args, "trust_model_code", False))
+
+
+def model_domains(args: argparse.Namespace, net, *, bounded_for: str | None = None, why: str = "") -> list:
+    """The domains of ``--box | --domain | --vnnlib`` over the model's inputs: one, or one per box
+    of a property whose boxes do not form one box; all of R^d when none is given, unless
+    ``bounded_for`` names what needs a bounded domain (then an error says ``why`` and which option
+    to give).
+
+    Example:
+        >>> from relucompile.examples import tiny_mlp_path
+        >>> net = load_model(argparse.Namespace(model=tiny_mlp_path()))
+        >>> given = argparse.Namespace(model="tiny_mlp.onnx", box=[0.0, 1.0], domain=None, vnnlib=None)
+        >>> [d.describe() for d in model_domains(given, net)]
+        ['box [0, 1]^2']
+        >>> [d.describe() for d in model_domains(argparse.Namespace(model="tiny_mlp.onnx"), net)]
+        ['R^2']
+    """
+    from relucompile.errors import DomainError
+    from relucompile.ir.domain import Domain
+    from relucompile.progress import plural
+    name = os.path.basename(args.model)
+    if getattr(args, "vnnlib", None):
+        from relucompile.frontends.vnnlib import parse_vnnlib
+        from relucompile.verify.run import domain_from_vnnlib, domains_from_vnnlib
+        prop = parse_vnnlib(args.vnnlib)
+        if prop.num_inputs != net.d:
+            raise DomainError(f"{args.vnnlib}: the property has {plural(prop.num_inputs, 'input')} but "
+                              f"{name} has {net.d}")
+        try:
+            return [domain_from_vnnlib(prop)]
+        except UserError:  # a union of boxes that is not one box
+            return list(domains_from_vnnlib(prop))
+    if getattr(args, "domain", None):
+        domain = Domain.from_json(args.domain)
+        where = args.domain
+    elif getattr(args, "box", None):
+        lo, hi = args.box
+        domain, where = Domain.box([lo] * net.d, [hi] * net.d), "--box"
+    elif bounded_for:
+        raise UserError(f"{bounded_for} needs a bounded domain{f' ({why})' if why else ''}: give {DOMAIN_OPTIONS}")
+    else:
+        return [Domain.reals(net.d)]
+    if domain.d != net.d:
+        raise DomainError(f"{where}: the domain has dimension {domain.d} but {name} has {plural(net.d, 'input')}")
+    return [domain]
+
+
+def model_domain(args: argparse.Namespace, net, *, bounded_for: str | None = None, why: str = ""):
+    """The one domain of ``--box | --domain | --vnnlib`` (see :func:`model_domains`); a property
+    whose boxes do not form one box is refused with what to do.
+
+    Example:
+        >>> from relucompile.examples import tiny_mlp_path
+        >>> net = load_model(argparse.Namespace(model=tiny_mlp_path()))
+        >>> model_domain(argparse.Namespace(model="tiny_mlp.onnx"), net, bounded_for="a picture")
+        Traceback (most recent call last):
+        relucompile.errors.UserError: a picture needs a bounded domain: give --box LO HI, --domain FILE or --vnnlib PROP
+    """
+    domains = model_domains(args, net, bounded_for=bounded_for, why=why)
+    if len(domains) > 1:
+        raise UserError(f"{args.vnnlib}: the property's input region is {len(domains)} boxes that do not form one "
+                        "box; give one box with --box or --domain (compile and bounds take such properties)")
+    return domains[0]
+
+
+def announce_estimate(bar, net, domain, args: argparse.Namespace) -> None:
+    """Before an enumeration: estimate its cell count from sampled patterns
+    (:func:`relucompile.regions.estimate.estimate_cell_count`) and arm ``bar`` (a
+    :class:`~relucompile.progress.Progress`) to warn, once the rate is measured (a run that ends
+    within seconds says nothing), when the estimate is past ``--max-regions`` or, at that rate,
+    past ``--time-limit``.  One line on stderr, above the progress line (none with ``-q``).
+
+    Example:
+        >>> from relucompile.examples import tiny_mlp_path
+        >>> from relucompile.ir.domain import Domain
+        >>> from relucompile.progress import Progress
+        >>> net, bar = load_model(argparse.Namespace(model=tiny_mlp_path())), Progress()
+        >>> args = argparse.Namespace(box=[-1.0, 1.0], max_regions=None, time_limit=10.0)
+        >>> announce_estimate(bar, net, Domain.box([-1, -1], [1, 1]), args)
+        >>> bar.forecast(1.0)[:62]          # about 100 cells at 1 cell/s: past 10 s
+        'relucompile: warning: about 102 cells (estimate from 2,000 sam'
+        >>> bar.forecast = None; announce_estimate(bar, net, Domain.box([-1, -1], [1, 1]), args)
+        >>> bar.forecast(1000.0) is None    # at 1,000 cells/s it fits
+        True
+    """
+    if not bar.enabled:
+        return
+    from relucompile.regions.estimate import budget_warning, estimate_cell_count
+    guess = estimate_cell_count(net, domain)
+    option, cap, seconds = domain_option(args), max_regions(args), args.time_limit
+
+    def forecast(rate: float) -> str | None:
+        warning = budget_warning(guess, rate, max_regions=cap, time_limit=seconds, domain_option=option)
+        return warning and f"{PROG}: {warning}"
+    bar.forecast = forecast
+
+
+def names(text: str | None, count: int, prefix: str, what: str) -> list[str]:
+    """``--input-names`` / ``--output-names`` as a list, else ``prefix1 .. prefixN``: one naming
+    scheme for every command's output.
+
+    Example:
+        >>> names(None, 3, "y", "output"), names("COC, WL", 2, "y", "output")
+        (['y1', 'y2', 'y3'], ['COC', 'WL'])
+    """
+    if text is None:
+        return [f"{prefix}{i}" for i in range(1, count + 1)]
+    given = [v.strip() for v in text.split(",")]
+    if len(given) != count or not all(given) or len(set(given)) != count:
+        raise UserError(f"--{what}-names: expected {count} distinct non-empty comma-separated names, got {text!r}")
+    return given
+
+
+def add_quiet_option(p: argparse.ArgumentParser, help: str = QUIET_HELP) -> None:
     """``-q/--quiet``.
 
     Example:
@@ -171,29 +361,6 @@ def add_json_option(p: argparse.ArgumentParser, help: str = "print a JSON object
     p.add_argument("--json", action="store_true", help=help)
 
 
-def add_timeout_option(p: argparse.ArgumentParser, help: str) -> None:
-    """``--timeout S`` (checked by :func:`check_timeout`).
-
-    Example:
-        >>> p = make_parser("demo", "", ""); add_timeout_option(p, "give up after S seconds")
-        >>> p.parse_args(["--timeout", "1.5"]).timeout
-        1.5
-    """
-    p.add_argument("--timeout", type=float, metavar="S", help=help)
-
-
-def check_timeout(args: argparse.Namespace) -> None:
-    """``--timeout`` positive when given.
-
-    Example:
-        >>> check_timeout(argparse.Namespace(timeout=-1))
-        Traceback (most recent call last):
-        relucompile.errors.UserError: --timeout must be a positive number of seconds
-    """
-    if args.timeout is not None and not args.timeout > 0:
-        raise UserError("--timeout must be a positive number of seconds")
-
-
 # -- the error guard -----------------------------------------------------------------------------
 
 def guarded(command: Callable[[list[str]], int]) -> Callable[[list[str]], int]:
@@ -203,6 +370,9 @@ def guarded(command: Callable[[list[str]], int]) -> Callable[[list[str]], int]:
     * argparse's exit (``--help``: 0; a usage error: 2, already printed);
     * Ctrl-C: one line, 130; the reader of stdout gone (``| head``): no message, 141;
     * anything else is a bug: one line naming it, 1 (``RELUCOMPILE_DEBUG=1`` adds the traceback).
+
+    The command runs with one BLAS thread (:func:`~relucompile.numeric.threads.single_threaded_blas`):
+    its parallelism is ``--jobs`` alone.
 
     Example:
         >>> import contextlib, io
@@ -256,15 +426,16 @@ def _outcome(command: Callable[[list[str]], int], argv: list[str]) -> int:
     an output naming an input, a special file or another output is refused before any work, and a
     run that fails or is interrupted (Ctrl-C, SIGTERM, SIGHUP) leaves no new or changed file."""
     from relucompile.backends.files import RunOutputs, Terminated, signals_raise
+    from relucompile.numeric.threads import single_threaded_blas
     try:
         inputs, outputs = split_files(argv)
-        with signals_raise(), RunOutputs(inputs, outputs):
+        with signals_raise(), RunOutputs(inputs, outputs), single_threaded_blas():
             return int(command(argv))
     except Terminated as exc:
         print(f"{PROG}: terminated ({exc}); no output written", file=sys.stderr)
         return ExitCode.TERMINATED
     except UserError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {name_the_domain_option(str(exc), argv)}", file=sys.stderr)
         return ExitCode.USAGE_ERROR
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else ExitCode.USAGE_ERROR)
@@ -285,6 +456,26 @@ def _outcome(command: Callable[[list[str]], int], argv: list[str]) -> int:
         print(f"{PROG}: internal error: {type(exc).__name__}: {exc} (a bug; rerun with "
               "RELUCOMPILE_DEBUG=1 for the traceback and please report it)", file=sys.stderr)
         return ExitCode.INTERNAL_ERROR
+
+
+_SMALLER_DOMAIN = re.compile(r"use a smaller domain \(--box\)")
+
+
+def name_the_domain_option(message: str, argv: list[str]) -> str:
+    """A limit error's advice names the domain option of this command line (the enumeration only
+    knows the domain, not which option gave it).
+
+    Example:
+        >>> msg = "stopped after 10 regions (--max-regions 10); use a smaller domain (--box) or raise the limit"
+        >>> name_the_domain_option(msg, ["m.onnx", "--vnnlib=p.vnnlib"]).split("; ")[1]
+        'use a smaller domain (--vnnlib) or raise the limit'
+    """
+    for option in ("--box", "--domain", "--vnnlib"):
+        if any(arg == option or arg.startswith(option + "=") for arg in argv):
+            break
+    else:
+        option = "--box, --domain or --vnnlib"
+    return _SMALLER_DOMAIN.sub(f"use a smaller domain ({option})", message)
 
 
 def _silence_stdout() -> None:

@@ -72,7 +72,7 @@ def build_parser() -> Parser:
     p.add_argument("--update", action="store_true",
                    help="on success, write the certificate into the regions file (and the --onnx model's "
                         "metadata), atomically, e.g. --update")
-    add_quiet_option(p, "no progress line (the summary is still printed)")
+    add_quiet_option(p)   # the certify verdict line is the result: printed also with -q
     return p
 
 

@@ -6,13 +6,14 @@ Example:
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
 
 
-from relucompile.cli.audit import _add_model_and_domain, _domain, _load, image_shape, read_labels, read_points
-from relucompile.cli.base import ExitCode, exit_codes_text, make_parser
+from relucompile.cli.audit import image_shape, read_labels, read_points
+from relucompile.cli.base import ExitCode, exit_codes_text, load_model, make_parser, model_domain, refuse_unused
 from relucompile.errors import UserError
 
 LENS_EPILOG = """examples:
@@ -42,8 +43,7 @@ bounds (--method bounds, the default) or by enumerating the cells (--method cell
 def run_lens(argv: list[str]) -> int:
     """``relucompile lens MODEL --inputs X [--labels y] [-o lens.json] [--table lens.csv]``."""
     p = make_parser("lens", "The linear lens over data: every sample's effective weights and their statistics.",
-                LENS_EPILOG)
-    _add_model_and_domain(p, "optional: distances then also stop at the domain's boundary")
+                    LENS_EPILOG, shared=True, domain_note="optional: distances then also stop at the domain's boundary")
     p.add_argument("--inputs", required=True, metavar="X", help="samples: .npy (N, d) or .csv (N rows of d numbers)")
     p.add_argument("--labels", metavar="Y", help="one label per sample: .npy or .csv")
     p.add_argument("--checkpoints", nargs="+", metavar="MODEL", default=[],
@@ -53,22 +53,27 @@ def run_lens(argv: list[str]) -> int:
     p.add_argument("--plot", metavar="OUT.png", help="similarity matrix, per-class mean weights (and checkpoints) "
                                                      "as a picture; needs matplotlib")
     p.add_argument("--image-shape", metavar="H,W", help="show mean weights as H x W images, e.g. --image-shape 8,8")
-    p.add_argument("-q", "--quiet", action="store_true", help="no summary on stdout")
     args = p.parse_args(argv)
+    refuse_unused(args, "lens", "it enumerates no cells", "max_regions", "time_limit")
     from relucompile.analysis.lens import lens_over_checkpoints, linear_lens
     from relucompile.backends.files import atomic_write
     from relucompile.backends.lens_tables import lens_document, write_lens_csv
-    net = _load(args.model)
+    net = load_model(args)
     X = read_points(args.inputs, net.d)
     labels = read_labels(args.labels, len(X)) if args.labels else None
-    domain, _ = _domain(args, net.d, default_box=False)
+    domain = model_domain(args, net)
+    domain = None if domain.kind == "reals" else domain
+    from relucompile.progress import activity
     try:
-        lens = linear_lens(net, X, labels, domain)
+        with activity("lens", enabled=not args.quiet):
+            lens = linear_lens(net, X, labels, domain)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     doc = lens_document(lens, os.path.basename(args.model))
     if args.checkpoints:
-        nets = [net] + [_load(path) for path in args.checkpoints]
+        nets = [net] + [load_model(argparse.Namespace(model=path, input_shape=args.input_shape,
+                                                       trust_model_code=args.trust_model_code))
+                        for path in args.checkpoints]
         try:
             doc["checkpoints"] = lens_over_checkpoints(nets, X, labels, domain)
         except ValueError as exc:
@@ -106,22 +111,21 @@ def run_lens(argv: list[str]) -> int:
 def run_prune(argv: list[str]) -> int:
     """``relucompile prune MODEL --box LO HI | --domain FILE -o smaller.onnx``."""
     p = make_parser("prune", "The smallest equal deep network on a domain: stable, duplicate and unused units removed.",
-                PRUNE_EPILOG)
-    _add_model_and_domain(p, "required: pruning holds on this domain only")
+                    PRUNE_EPILOG, shared=True, domain_note="required: pruning holds on this domain only")
     p.add_argument("-o", "--output", required=True, metavar="OUT.onnx", help="the pruned ONNX model")
     p.add_argument("--method", choices=["bounds", "cells"], default="bounds",
                    help="how stability is proven: sound linear bounds (default, fast) or cell enumeration (complete)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no summary on stdout")
     args = p.parse_args(argv)
+    refuse_unused(args, "prune", "its enumeration (--method cells) runs without limits", "max_regions", "time_limit")
     from relucompile.analysis.prune import prune_network
     from relucompile.backends.files import atomic_write
     from relucompile.backends.network_onnx import network_onnx
     from relucompile.version import __version__
-    net = _load(args.model)
-    domain, _ = _domain(args, net.d, default_box=False)
-    if domain is None:
-        raise UserError("prune needs a domain (--box or --domain): on all of R^d no unit is stable")
-    small, report = prune_network(net, domain, args.method)
+    net = load_model(args)
+    domain = model_domain(args, net, bounded_for="prune", why="on all of R^d no unit is stable")
+    from relucompile.progress import activity
+    with activity("prune", enabled=not args.quiet):
+        small, report = prune_network(net, domain, args.method)
     model = network_onnx(small, net.signature, __version__)
     atomic_write(args.output, lambda f: f.write(model.SerializeToString()))
     if not args.quiet:

@@ -22,9 +22,10 @@ import sys
 import time
 from typing import Callable
 
-from relucompile.cli.base import (ExitCode, Parser, add_domain_options, add_limit_options, add_quiet_option, check_limits,
-                                  exit_codes_text, guarded, make_parser)
-from relucompile.errors import DomainError, UserError
+from relucompile.cli.base import (ExitCode, Parser, announce_estimate, check_limits, exit_codes_text, guarded,
+                                  load_model, make_parser, max_regions, model_domains, names)
+from relucompile.errors import UserError
+from relucompile.progress import plural
 from relucompile.version import __version__
 
 EPILOG = """examples:
@@ -56,15 +57,10 @@ subcommands (relucompile NAME --help):
 
 def build_parser() -> Parser:
     p = make_parser(None, "Compile a deep ReLU network (ONNX) into the exactly equal network with three "
-                    "hidden layers (docs/design.md), and list its activation regions.", EPILOG)
-    p.add_argument("model", help="the source model (piecewise-linear ops only): ONNX, a TorchScript file or a "
-                                 "torch.export archive (.pt2; needs relucompile[torch]), e.g. model.onnx")
-    p.add_argument("--trust-model-code", action="store_true",
-                   help="load TorchScript files: torch.jit.load runs code from the file while it loads, so "
-                        "pass this only for a file whose author you trust (ONNX and .pt2 never run code)")
-    p.add_argument("--input-shape", metavar="DIMS",
-                   help="input shape for a TorchScript file (or a .pt2 with free dimensions), e.g. "
-                        "--input-shape 1,2,6,6; ONNX models fix their own shape")
+                    "hidden layers (docs/design.md), and list its activation regions.", EPILOG, shared=True,
+                    vnnlib_help="the input region of a VNN-LIB property; a union of boxes that is a box is "
+                                "compiled as one model, otherwise one model per box: OUT.box1.onnx, "
+                                "OUT.box2.onnx, ... (and REGIONS.box1.json, ...), e.g. --vnnlib prop_6.vnnlib")
     p.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="where to write the shallow ONNX model (.onnx) or its equations (.txt .tex .py "
                         ".smt2), e.g. -o shallow.onnx")
@@ -85,13 +81,9 @@ def build_parser() -> Parser:
                         "sides of a pivot breakpoint (two-sided)")
     p.add_argument("--pivot", type=int, metavar="I",
                    help="with --basis two-sided: index (1-based) of the pivot breakpoint (default: middle)")
-    add_domain_options(p, vnnlib_help="the input region of a VNN-LIB property; a union of boxes that is a box is "
-                                      "compiled as one model, otherwise one model per box: OUT.box1.onnx, "
-                                      "OUT.box2.onnx, ... (and REGIONS.box1.json, ...), e.g. --vnnlib prop_6.vnnlib")
     p.add_argument("--regions", metavar="FILE.json",
                    help="also write every cell (pattern, A, c, inequalities, interior point), e.g. "
                         "--regions regions.json")
-    add_limit_options(p)
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="processes for the split engine's enumeration (default 1; the vertex engine "
                         "runs in one process); the result is the same for every N, e.g. --jobs 2")
@@ -104,21 +96,8 @@ def build_parser() -> Parser:
                    help="prove the result in exact rational arithmetic (cells, maps, completeness, tie-break; "
                         "see relucompile certify --help), store the maps as the nearest floats of the exact "
                         "ones and write the certificate into the outputs; exit 3 and write nothing if it fails")
-    add_quiet_option(p)
     p.add_argument("--version", action="version", version=f"relucompile {__version__}")
     return p
-
-
-def _domain(args, d_hint: int | None):
-    from relucompile.ir.domain import Domain
-    if args.domain:
-        return Domain.from_json(args.domain)
-    if args.box:
-        lo, hi = args.box
-        if d_hint is None:
-            raise DomainError("--box needs the model's input size")
-        return Domain.box([lo] * d_hint, [hi] * d_hint)
-    return None
 
 
 @guarded
@@ -126,20 +105,13 @@ def run_compile(argv: list[str]) -> int:
     """``relucompile MODEL -o OUT ...``: compile and write the outputs; returns the exit code."""
     args = build_parser().parse_args(argv)
     from relucompile.backends.files import check_writable
-    from relucompile.api import load_network
     check_limits(args)
     if args.jobs < 1:
         raise UserError("--jobs must be at least 1")
     for path in filter(None, [args.output, args.regions]):
         check_writable(path)
     start = time.perf_counter()
-    from relucompile.frontends.torch_frontend import parse_shape
-    net = load_network(args.model, input_shape=parse_shape(args.input_shape) if args.input_shape else None,
-                       trust_code=args.trust_model_code)
-    domain = _domain(args, net.d)
-    if domain is not None and domain.d != net.d:
-        raise DomainError(f"{args.domain or '--box'}: the domain has dimension {domain.d} but "
-                          f"{os.path.basename(args.model)} has {net.d} inputs")
+    net = load_model(args)
     from relucompile.backends.equations import format_for_path
     equations_format = args.format or (None if args.output.lower().endswith(".onnx")
                                        else format_for_path(args.output))
@@ -154,67 +126,65 @@ def run_compile(argv: list[str]) -> int:
                         f"this one has {net.d}")
     if args.form != "two-layer" and (args.basis != "one-sided" or args.pivot is not None):
         raise UserError("--basis and --pivot go with --form two-layer")
-    for domain, output, regions in _targets(args, net, domain):
+    for domain, output, regions in _targets(args, net):
         code = _compile_one(args, net, domain, output, regions, equations_format, start)
         if code:
             return code
     return 0
 
 
-def _targets(args, net, domain) -> list[tuple]:
-    """(domain, output path, regions path) per model to write: one, or one per box of --vnnlib."""
-    if not args.vnnlib:
-        return [(domain, args.output, args.regions)]
-    from relucompile.verify.run import domain_from_vnnlib, domains_from_vnnlib
-    from relucompile.frontends.vnnlib import parse_vnnlib
-    prop = parse_vnnlib(args.vnnlib)
-    if prop.num_inputs != net.d:
-        raise DomainError(f"{args.vnnlib}: the property has {prop.num_inputs} inputs but "
-                          f"{os.path.basename(args.model)} has {net.d}")
-    try:
-        return [(domain_from_vnnlib(prop), args.output, args.regions)]
-    except UserError:  # a union of boxes that is not convex: one model per box
-        pass
+def _targets(args, net) -> list[tuple]:
+    """(domain, output path, regions path) per model to write: one, or one per box of a --vnnlib
+    property whose boxes do not form one box."""
+    domains = model_domains(args, net)
+    if len(domains) == 1:
+        return [(domains[0], args.output, args.regions)]
 
     def numbered(path, i):
         if not path:
             return path
         stem, ext = os.path.splitext(path)
         return f"{stem}.box{i}{ext}"
-    return [(dom, numbered(args.output, i), numbered(args.regions, i))
-            for i, dom in enumerate(domains_from_vnnlib(prop), start=1)]
+    return [(dom, numbered(args.output, i), numbered(args.regions, i)) for i, dom in enumerate(domains, start=1)]
 
 
 def _compile_one(args, net, domain, output, regions, equations_format, start) -> int:
     """Compile ``net`` over ``domain`` and write ``output`` (ONNX or equations) and ``regions``."""
     from relucompile.api.compile import compile_network, save_onnx, save_regions
-    shallow = compile_network(net, domain, max_regions=args.max_regions, time_limit=args.time_limit,
-                              progress=not args.quiet, seed=args.seed, jobs=args.jobs,
-                              engine=args.engine)
+    from relucompile.progress import activity
+    with activity("regions", enabled=not args.quiet) as bar:
+        announce_estimate(bar, net, domain, args)
+        shallow = compile_network(net, domain, max_regions=max_regions(args), time_limit=args.time_limit,
+                                  progress=not args.quiet, seed=args.seed, jobs=args.jobs, engine=args.engine)
     certificate = None
     if args.certify:
         from relucompile.cli.certify import certify_compiled
         certificate = certify_compiled(shallow, quiet=args.quiet)
         if certificate is None:
             return ExitCode.CERTIFY_FAILED
+    input_names = names(args.input_names, net.d, "x", "input")
+    output_names = names(args.output_names, net.m, "y", "output")
     if args.form == "two-layer":
         from relucompile.backends.two_layer import write_two_layer
         from relucompile.analysis.one_d import two_layer_form
-        write_two_layer(two_layer_form(shallow, args.basis, args.pivot), output,
-                        net.signature, fmt=equations_format, digits=args.digits)
+        form = two_layer_form(shallow, args.basis, args.pivot)
+        write_two_layer(form, output, net.signature, fmt=equations_format, digits=args.digits)
+        written = f"two-layer form: {plural(form.num_hidden, 'hidden unit')} ({args.basis})"
     elif equations_format:
         from relucompile.backends.equations import write_equations
-        write_equations(shallow, output, equations_format, digits=args.digits)
+        write_equations(shallow, output, equations_format, digits=args.digits, input_names=input_names,
+                        output_names=output_names)
+        written = f"equations ({equations_format})"
     else:
         save_onnx(shallow, output, certificate and certificate.metadata(), layout=args.layout)
+        sizes = shallow.layer_sizes()
+        written = f"shallow layers H1={sizes['H1']:,} H2={sizes['H2']:,} H3={sizes['H3']:,} out={sizes['out']}"
     if regions:
         save_regions(shallow, regions, certificate and certificate.to_json())
     if not args.quiet:
-        sizes = shallow.layer_sizes()
         bounded = int(shallow.regions.cells.bounded.sum())
-        print(f"{os.path.basename(args.model)} over {shallow.domain.describe()}: {shallow.num_cells:,} cells "
-              f"({bounded:,} bounded), {shallow.num_hyperplanes:,} hyperplanes; shallow layers "
-              f"H1={sizes['H1']:,} H2={sizes['H2']:,} H3={sizes['H3']:,} out={sizes['out']}; "
+        print(f"{os.path.basename(args.model)} over {shallow.domain.describe()}: {plural(shallow.num_cells, 'cell')} "
+              f"({bounded:,} bounded), {plural(shallow.num_hyperplanes, 'hyperplane')}; {written}; "
               f"{time.perf_counter() - start:.2f} s -> {output}" + (f", {regions}" if regions else ""))
         if certificate is not None:
             print(certificate.summary())

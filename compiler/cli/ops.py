@@ -86,7 +86,9 @@ def run_ops(argv: list[str]) -> int:
     counts = None
     if args.conformance:
         from relucompile.frontends.conformance import conformance_counts
-        counts = conformance_counts()
+        from relucompile.progress import activity
+        with activity("ops --conformance"):
+            counts = conformance_counts()
     if args.markdown:
         print(ops_markdown(counts=counts))
     else:

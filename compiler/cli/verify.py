@@ -28,21 +28,22 @@ from dataclasses import replace
 
 import numpy as np
 
-from relucompile.cli.base import (ExitCode, add_domain_options, add_json_option, add_model_argument,
-                                  add_timeout_option, check_timeout, exit_codes_text, guarded, make_parser)
+from relucompile.cli.base import (ExitCode, add_json_option, check_limits, exit_codes_text, guarded, load_model,
+                                  make_parser, model_domains, names, refuse_unused)
 from relucompile.errors import UserError
 
 VERIFY_EPILOG = """examples:
   relucompile verify ACASXU_run2a_1_2_batch_2000.onnx prop_2.vnnlib
-  relucompile verify net.onnx prop.vnnlib --timeout 116 --result-file out.txt
+  relucompile verify net.onnx prop.vnnlib --time-limit 116 --result-file out.txt
   relucompile verify net.onnx prop.vnnlib --json | jq .verdict
 
 output: the first line is the verdict.
   holds      no input of the property's region satisfies its unsafe condition (exact search)
   violated   followed by the counterexample: x (inside the box, rounded to the model's input type)
              and y = the source model's output at x computed by onnxruntime, which satisfies the
-             unsafe condition up to 1e-6 relative
-  unknown    only when --timeout runs out (or, in pathological float cases, when a counterexample
+             unsafe condition up to 1e-6 relative; each line ends with the names of its values
+             (x1..xd and y1..ym, or --input-names / --output-names)
+  unknown    only when --time-limit runs out (or, in pathological float cases, when a counterexample
              of the exact search is not confirmed by onnxruntime; the reason is printed)
 
 """ + exit_codes_text(ExitCode.OK, ExitCode.VIOLATED, ExitCode.UNKNOWN, ExitCode.USAGE_ERROR,
@@ -56,16 +57,17 @@ result file (VNN-COMP format): 'unsat' (holds), 'sat' followed by ((X_0 v) ... (
 BOUNDS_EPILOG = """examples:
   relucompile bounds fc_2-2-3.onnx --domain box.json        box.json: {"lower": [3, -2], "upper": [4, -1]}
   relucompile bounds net.onnx --box -1 1
-  relucompile bounds ACASXU_run2a_1_1_batch_2000.onnx --vnnlib prop_3.vnnlib --objective "Y_0 - Y_1" --json
+  relucompile bounds ACASXU_run2a_1_1_batch_2000.onnx --vnnlib prop_3.vnnlib --objective "y1 - y2" --json
 
-Prints, for each output (or each --objective), the exact minimum and maximum over the domain and
+Prints, for each output (named y1..ym, or by --output-names; or each --objective), the exact
+minimum and maximum over the domain and
 an input attaining each.  The minimum is the value at the printed input (float64) and no input of
 the domain has a value below it by more than 1e-9 * (1 + |min|) (likewise for the maximum).
 Boxes use branch and bound; polytope domains (--domain with G, g) enumerate every cell.  With
 --vnnlib the domain is the property's input region (the union of its boxes).
 
 """ + exit_codes_text(ExitCode.OK, ExitCode.UNKNOWN, ExitCode.USAGE_ERROR, ExitCode.INTERNAL_ERROR,
-                      UNKNOWN="--timeout ran out (the printed ranges are then the best values found and the "
+                      UNKNOWN="--time-limit ran out (the printed ranges are then the best values found and the "
                       "proven outer bounds)") + "\n"
 
 
@@ -75,11 +77,10 @@ Boxes use branch and bound; polytope domains (--domain with G, g) enumerate ever
 
 def verify_parser() -> argparse.ArgumentParser:
     p = make_parser("verify", "Decide a VNN-LIB property of an ONNX ReLU network exactly: holds, or violated "
-                    "with a counterexample re-checked by onnxruntime on the model.", VERIFY_EPILOG)
-    add_model_argument(p, "the ONNX model (piecewise-linear ops only), e.g. ACASXU_run2a_1_1_batch_2000.onnx")
+                    "with a counterexample re-checked by onnxruntime on the model.", VERIFY_EPILOG, shared=True,
+                    domain=False, model_help="the model (piecewise-linear ops only; ONNX, TorchScript or .pt2), "
+                                             "e.g. ACASXU_run2a_1_1_batch_2000.onnx")
     p.add_argument("property", help="the VNN-LIB property (input box(es) and unsafe output condition), e.g. prop_3.vnnlib")
-    add_timeout_option(p, "give up after S seconds with 'unknown' (exit 20), counted from the process start "
-                          "(loading and parsing included), e.g. --timeout 116 (default: none)")
     add_json_option(p, "print one JSON object (verdict, seconds, counterexample x/y, case, search stats) "
                        "instead of text, e.g. --json")
     p.add_argument("--result-file", metavar="F",
@@ -94,7 +95,9 @@ def verify_parser() -> argparse.ArgumentParser:
 
 @guarded
 def run_verify(argv: list[str]) -> int:
-    """``relucompile verify MODEL PROP.vnnlib [--timeout S] [--json] [--result-file F]``; returns the exit code.
+    """``relucompile verify MODEL PROP.vnnlib [--time-limit S] [--json] [--result-file F]``; returns the exit code.
+
+    ``--time-limit`` (alias ``--timeout``) counts from the process start (loading and parsing included).
 
     Example:
         >>> run_verify(["--help"])                                       # doctest: +ELLIPSIS
@@ -105,31 +108,39 @@ def run_verify(argv: list[str]) -> int:
     from relucompile.backends.files import atomic_write, check_writable
     from relucompile.verify.run import verify_property
     from relucompile.frontends.vnnlib import parse_vnnlib
-    from relucompile.api import load_network
-    check_timeout(args)
+    check_limits(args)
+    refuse_unused(args, "verify", "its search enumerates no cells", "max_regions")
     if args.result_file:
         check_writable(args.result_file)
     prop = parse_vnnlib(args.property)
-    net = load_network(args.model)
+    net = load_model(args)
     from relucompile.verify.budget import process_age
-    result = verify_property(net, prop, timeout=args.timeout, model=args.model, seed=args.seed,
-                             method=args.method, already_spent=process_age())
+    from relucompile.progress import activity
+    onnx_source = args.model if args.model.lower().endswith(".onnx") else None   # re-checked by onnxruntime
+    note = f"(--time-limit {args.time_limit:g} s)" if args.time_limit is not None else ""
+    with activity("verify", enabled=not args.quiet, note=note):
+        result = verify_property(net, prop, timeout=args.time_limit, model=onnx_source, seed=args.seed,
+                                 method=args.method, already_spent=process_age())
     if args.result_file:
         text = result.vnncomp_text() + "\n"
         atomic_write(args.result_file, lambda f: f.write(text), text=True)
+    input_names = names(args.input_names, net.d, "x", "input")
+    output_names = names(args.output_names, net.m, "y", "output")
     if args.json:
         out = result.to_json()
-        out.update(model=args.model, property=args.property)
+        out.update(model=args.model, property=args.property, input_names=input_names, output_names=output_names)
         print(json.dumps(out))
     else:
         print(result.verdict)
         if result.verdict == "violated":
-            print(f"x = {_vector(result.x)}")
-            print(f"y = {_vector(result.y)}  (onnxruntime on {os.path.basename(args.model)})")
+            print(f"x = {_vector(result.x)}  ({', '.join(input_names)})")
+            print(f"y = {_vector(result.y)}  ({', '.join(output_names)}; "
+                  f"{'onnxruntime' if onnx_source else 'the network in float64'} on {os.path.basename(args.model)})")
             print(f"violates case {result.case + 1} of {len(prop.cases)}; found by {result.stats.get('found_by')}")
         if result.reason:
             print(f"reason: {result.reason}")
-        print(f"time: {result.seconds:.2f} s")
+        if not args.quiet:
+            print(f"time: {result.seconds:.2f} s")
     return {"holds": ExitCode.OK, "violated": ExitCode.VIOLATED}.get(result.verdict, ExitCode.UNKNOWN)
 
 
@@ -143,22 +154,22 @@ def _vector(v: np.ndarray) -> str:
 
 def bounds_parser() -> argparse.ArgumentParser:
     p = make_parser("bounds", "Exact minimum and maximum of each output of an ONNX ReLU network over a domain, "
-                    "with the inputs that attain them.", BOUNDS_EPILOG)
-    add_model_argument(p, "the ONNX model, e.g. fc_2-2-3.onnx")
-    add_domain_options(p, default_note="", required=True,
-                       vnnlib_help="the input region of a VNN-LIB property (its boxes), e.g. --vnnlib prop_3.vnnlib")
+                    "with the inputs that attain them.", BOUNDS_EPILOG, shared=True,
+                    domain_note="required: the range over all of R^d may be infinite",
+                    vnnlib_help="the input region of a VNN-LIB property (its boxes), e.g. --vnnlib prop_3.vnnlib")
     p.add_argument("--objective", action="append", metavar="EXPR",
-                   help="bound a linear combination of outputs instead of each output; repeatable, "
-                        "e.g. --objective 'Y_0 - Y_1' --objective '2*Y_3 + 0.5*Y_4'")
-    add_timeout_option(p, "stop after S seconds in total and print the best values and proven bounds so far "
-                          "(exit 20), e.g. --timeout 60")
+                   help="bound a linear combination of outputs instead of each output, in the output names "
+                        "(y1..ym or --output-names; VNN-LIB's Y_0.. also work); repeatable, "
+                        "e.g. --objective 'y1 - y2' --objective '2*y4 + 0.5*y5'")
     add_json_option(p)
     return p
 
 
 @guarded
 def run_bounds(argv: list[str]) -> int:
-    """``relucompile bounds MODEL (--box LO HI | --domain F | --vnnlib PROP) [--objective E] [--json]``.
+    """``relucompile bounds MODEL (--box LO HI | --domain F | --vnnlib PROP) [--objective E] [--json]``;
+    ``--time-limit S`` (alias ``--timeout``): stop after S seconds in total with the best values and
+    the proven bounds so far (exit 20).
 
     Example:
         >>> run_bounds(["--help"])                                       # doctest: +ELLIPSIS
@@ -166,34 +177,23 @@ def run_bounds(argv: list[str]) -> int:
         0
     """
     args = bounds_parser().parse_args(argv)
-    from relucompile.ir.domain import Domain
-    from relucompile.verify.run import domains_from_vnnlib
     from relucompile.verify.optimize import output_bounds
-    from relucompile.frontends.vnnlib import parse_vnnlib
-    from relucompile.api import load_network
-    check_timeout(args)
-    prop = parse_vnnlib(args.vnnlib) if args.vnnlib else None
-    net = load_network(args.model)
-    if args.box:
-        domains = [Domain.box([args.box[0]] * net.d, [args.box[1]] * net.d)]
-    elif args.domain:
-        domains = [Domain.from_json(args.domain)]
-    else:
-        if prop.num_inputs != net.d:
-            raise UserError(f"{args.vnnlib}: the property has {prop.num_inputs} inputs but "
-                            f"{os.path.basename(args.model)} has {net.d}")
-        domains = domains_from_vnnlib(prop)
+    from relucompile.progress import activity
+    check_limits(args)
+    refuse_unused(args, "bounds", "its search enumerates no cells", "max_regions")
+    net = load_model(args)
+    domains = model_domains(args, net, bounded_for="bounds", why="the range over all of R^d may be infinite")
     where = args.domain or args.vnnlib or "--box"
-    if domains[0].d != net.d:
-        raise UserError(f"{where}: the domain has dimension {domains[0].d} but "
-                        f"{os.path.basename(args.model)} has {net.d} inputs")
-    objectives = [parse_objective(e, net.m) for e in args.objective] if args.objective else None
-    deadline = None if args.timeout is None else time.perf_counter() + args.timeout
+    output_names = names(args.output_names, net.m, "y", "output")
+    objectives = ([parse_objective(e, net.m, output_names) for e in args.objective] if args.objective
+                  else [(name, np.eye(net.m)[j]) for j, name in enumerate(output_names)])
+    deadline = None if args.time_limit is None else time.perf_counter() + args.time_limit
     ranges = None
-    for domain in domains:          # a union of boxes: min of the minima, max of the maxima
-        left = None if deadline is None else max(deadline - time.perf_counter(), 1e-3)
-        part = output_bounds(net, domain, objectives, timeout=left)
-        ranges = part if ranges is None else [_union(a, b) for a, b in zip(ranges, part)]
+    with activity("bounds", enabled=not args.quiet):
+        for domain in domains:          # a union of boxes: min of the minima, max of the maxima
+            left = None if deadline is None else max(deadline - time.perf_counter(), 1e-3)
+            part = output_bounds(net, domain, objectives, timeout=left)
+            ranges = part if ranges is None else [_union(a, b) for a, b in zip(ranges, part)]
     exact = all(r.status == "exact" for r in ranges)
     if args.json:
         print(json.dumps({"model": args.model, "domain": where, "outputs": [r.to_json() for r in ranges],
@@ -218,31 +218,39 @@ def _union(a, b):
                    status=status, lower=min(a.lower, b.lower), upper=max(a.upper, b.upper))
 
 
-_TERM = re.compile(r"\s*([+-])?\s*(?:((?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*\*?\s*)?Y_(\d+)\s*")
+_NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 
 
-def parse_objective(text: str, m: int) -> tuple[str, np.ndarray]:
-    """``'Y_0 - 2*Y_3'`` -> ``(text, coefficient vector over the m outputs)``.
+def parse_objective(text: str, m: int, output_names: list[str] | None = None) -> tuple[str, np.ndarray]:
+    """``'y1 - 2*y3'`` -> ``(text, coefficient vector over the m outputs)``: outputs by their names
+    (``output_names``, default y1..ym) or VNN-LIB's ``Y_0 .. Y_{m-1}``.
 
     Example:
-        >>> parse_objective("Y_0 - 2*Y_2 + .5 Y_1", 3)[1].tolist()
+        >>> parse_objective("y1 - 2*y3 + .5 y2", 3)[1].tolist()
         [1.0, 0.5, -2.0]
+        >>> parse_objective("Y_1 - COC", 2, ["COC", "WL"])[1].tolist()
+        [-1.0, 1.0]
     """
+    output_names = output_names or [f"y{j}" for j in range(1, m + 1)]
+    index = {name: j for j, name in enumerate(output_names)}
+    index.update({f"Y_{j}": j for j in range(m)} if not set(output_names) & {f"Y_{j}" for j in range(m)} else {})
+    alternatives = "|".join(re.escape(name) for name in sorted(index, key=len, reverse=True))
+    term = re.compile(rf"\s*([+-])?\s*(?:({_NUMBER})\s*\*?\s*)?({alternatives}|Y_\d+)(?![\w.])\s*")
     coeffs = np.zeros(m)
     pos = 0
     first = True
     stripped = text.strip()
+    example = f"'{output_names[0]} - {output_names[-1]}'"
     while pos < len(stripped):
-        match = _TERM.match(stripped, pos)
+        match = term.match(stripped, pos)
         if not match or match.end() == pos or (not first and not match.group(1)):
-            raise UserError(f"--objective {text!r}: expected a linear combination of outputs such as "
-                            "'Y_0 - 2*Y_1'")
+            raise UserError(f"--objective {text!r}: expected a linear combination of outputs such as {example}")
         sign = -1.0 if match.group(1) == "-" else 1.0
-        j = int(match.group(3))
-        if j >= m:
-            raise UserError(f"--objective {text!r}: Y_{j} does not exist (the model has {m} outputs, Y_0 .. Y_{m - 1})")
-        coeffs[j] += sign * (float(match.group(2)) if match.group(2) else 1.0)
+        if match.group(3) not in index:
+            raise UserError(f"--objective {text!r}: {match.group(3)} does not exist (the model has "
+                            f"{m} output{'s' if m != 1 else ''}: {', '.join(output_names)})")
+        coeffs[index[match.group(3)]] += sign * (float(match.group(2)) if match.group(2) else 1.0)
         pos, first = match.end(), False
     if first:
-        raise UserError("--objective is empty: give e.g. 'Y_0 - Y_1'")
+        raise UserError(f"--objective is empty: give e.g. {example}")
     return stripped, coeffs

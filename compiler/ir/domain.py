@@ -42,6 +42,10 @@ class Hull:
         return self.U.shape[1]
 
 
+#: boxes with more sides are described by their ranges, not side by side
+MAX_DESCRIBED_SIDES = 6
+
+
 @dataclass
 class Domain:
     """``kind`` is 'reals', 'box' or 'polytope'; ``G x <= g`` holds for every kind."""
@@ -66,7 +70,7 @@ class Domain:
         bad = np.nonzero(lo > hi)[0]
         if bad.size:
             i = int(bad[0])
-            raise DomainError(f"box is empty: lower[{i}] = {lo[i]!r} > upper[{i}] = {hi[i]!r}")
+            raise DomainError(f"box is empty: lower[{i}] = {float(lo[i])!r} > upper[{i}] = {float(hi[i])!r}")
         thin = np.nonzero((hi > lo) & (hi - lo < MIN_SIDE))[0]
         if thin.size:
             i = int(thin[0])
@@ -156,9 +160,20 @@ class Domain:
         return np.all(X @ G.T <= g + tol, axis=1) & np.all(np.isfinite(X), axis=1)
 
     def describe(self) -> str:
+        """One short phrase, bounded in length whatever the dimension (a summary line's part).
+
+        Example:
+            >>> Domain.box([0, -1], [1, 2]).describe()
+            'box [0, 1] x [-1, 2]'
+            >>> Domain.box([0.0] * 784, [0.5] * 783 + [1.0]).describe()
+            'box in R^784: lower 0 to 0, upper 0.5 to 1'
+        """
         if self.kind == "box":
             if np.all(self.lower == self.lower[0]) and np.all(self.upper == self.upper[0]):
                 return f"box [{self.lower[0]:g}, {self.upper[0]:g}]^{self.d}"
+            if self.d > MAX_DESCRIBED_SIDES:
+                return (f"box in R^{self.d}: lower {self.lower.min():g} to {self.lower.max():g}, "
+                        f"upper {self.upper.min():g} to {self.upper.max():g}")
             return "box " + " x ".join(f"[{a:g}, {b:g}]" for a, b in zip(self.lower, self.upper))
         if self.kind == "polytope":
             return f"polytope with {self.G.shape[0]} inequalities in R^{self.d}"

@@ -27,6 +27,7 @@ from relucompile.regions.split import Limits, ProgressFn
 from relucompile.regions.store import RegionSet
 from relucompile.regions.vertex_engine import DegenerateVertexSet, VertexEngine, vertex_engine_applies
 from relucompile.numeric.tolerances import ENGINE_REL_TOL
+from relucompile.progress import current as current_progress
 
 __all__ = ["ENGINES", "AutoEngine", "Limits", "SplitEngine", "enumerate_regions"]
 
@@ -78,8 +79,12 @@ def enumerate_regions(net: ReluNet, domain: Domain, engine: str = "auto", limits
 
     ``engine``: a name of :data:`ENGINES`.  ``jobs`` processes share the subtrees of the split
     engine's tree; the result (cells, their order, the hyperplane table) is the same for every
-    ``jobs``.  The vertex engine runs in one process (its work is vectorised numpy).
+    ``jobs``.  The vertex engine runs in one process (its work is vectorised numpy).  Without
+    ``progress``, the progress line of the running command (:func:`relucompile.progress.current`)
+    is told the count.
     """
     if jobs < 1:
         raise ValueError("jobs must be at least 1")
+    if progress is None:
+        progress = current_progress()   # the running command's progress line, if it shows one
     return ENGINES[engine](net, domain, limits, progress, jobs=jobs)

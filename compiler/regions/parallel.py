@@ -56,7 +56,7 @@ def run_split(net: ReluNet, domain: Domain, limits, progress, rel_tol: float, jo
         2
     """
     start = time.time()
-    root = _SplitRun(net, domain, limits, None, rel_tol, cut_depth=cut_depth, start=start)
+    root = _SplitRun(net, domain, limits, progress, rel_tol, cut_depth=cut_depth, start=start)
     root.execute()
     out = RegionSet(domain, net.d, net.m, net.widths)
     totals = {"lps": root.lp.solves, "nodes": root.nodes}
@@ -67,8 +67,9 @@ def run_split(net: ReluNet, domain: Domain, limits, progress, rel_tol: float, jo
             pool = ctx.Pool(min(jobs, len(root.tasks)), initializer=_init_worker,
                             initargs=(net, domain, limits, rel_tol, start))
             results: Iterator = pool.imap(_run_task, root.tasks, chunksize=1)
-        else:
-            _init_worker(net, domain, limits, rel_tol, start)
+        else:   # in this process: a task's cells are shown as they come, after those replayed so far
+            task_progress = None if progress is None else (lambda n, info: progress(len(out.cells) + n, info))
+            _init_worker(net, domain, limits, rel_tol, start, task_progress)
             results = map(_run_task, root.tasks)
         _replay(out, root.result, root.events, results, totals, limits, progress)
     finally:
@@ -83,13 +84,13 @@ def run_split(net: ReluNet, domain: Domain, limits, progress, rel_tol: float, jo
     return out
 
 
-def _init_worker(net, domain, limits, rel_tol, start) -> None:
-    _WORKER.update(net=net, domain=domain, limits=limits, rel_tol=rel_tol, start=start)
+def _init_worker(net, domain, limits, rel_tol, start, progress=None) -> None:
+    _WORKER.update(net=net, domain=domain, limits=limits, rel_tol=rel_tol, start=start, progress=progress)
 
 
 def _run_task(task: dict) -> tuple[RegionSet, array, int, int, float]:
     w = _WORKER
-    run = _SplitRun(w["net"], w["domain"], w["limits"], None, w["rel_tol"], start=w["start"])
+    run = _SplitRun(w["net"], w["domain"], w["limits"], w.get("progress"), w["rel_tol"], start=w["start"])
     regions = run.run_task(task)
     return regions, run.events, run.lp.solves, run.nodes, peak_rss_mb()
 

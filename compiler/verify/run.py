@@ -50,6 +50,7 @@ import numpy as np
 
 from relucompile.ir.domain import Domain
 from relucompile.errors import UserError
+from relucompile.progress import plural
 from relucompile.ir.network import AffineLayer, ReluNet
 from relucompile.verify.attack import falsify, pgd_attack
 from relucompile.verify.budget import Budget
@@ -305,8 +306,9 @@ def verify_property(net: ReluNet, prop: Property, timeout: float | None = None, 
     budget = Budget(timeout, already_spent)
     start = budget.start
     if prop.num_inputs != net.d or prop.num_outputs != net.m:
-        raise UserError(f"{prop.path}: the property has {prop.num_inputs} inputs and {prop.num_outputs} outputs "
-                        f"but the model has {net.d} inputs and {net.m} outputs")
+        raise UserError(f"{prop.path}: the property has {plural(prop.num_inputs, 'input')} and "
+                        f"{plural(prop.num_outputs, 'output')} but the model has {plural(net.d, 'input')} and "
+                        f"{plural(net.m, 'output')}")
     if timeout is not None and timeout <= 0:
         raise UserError("the timeout must be positive")
     choose_method(1, method)
