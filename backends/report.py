@@ -96,15 +96,23 @@ def _cells_by_pattern(net: ReluNet, regions: RegionSet, X: np.ndarray) -> np.nda
     clearly nonzero (no unit within rounding of its hyperplane: there the locator's tie-break
     decides); -1 for the others.  Such a point lies in the interior of exactly the cell of its
     pattern, so this is the locator's answer at a fraction of its cost for many cells."""
-    _, pre = net.forward(X, return_preactivations=True)
-    if not pre:
-        return np.zeros(len(X), dtype=np.int64)
-    Z = np.hstack(pre)
-    scale = GEOMETRIC_TOL * (1.0 + np.abs(Z).max(axis=1, initial=0.0))
-    clear = np.all(np.abs(Z) > scale[:, None], axis=1)
-    bits = np.packbits(Z > 0, axis=1)
     index = {row.tobytes(): k for k, row in enumerate(regions.cells.pattern_bits)}
-    return np.array([index.get(row.tobytes(), -1) if ok else -1 for row, ok in zip(bits, clear)], dtype=np.int64)
+    out = np.full(len(X), -1, dtype=np.int64)
+    for start in range(0, len(X), PATTERN_CHUNK):      # chunks: (rows x units) arrays stay small
+        _, pre = net.forward(X[start:start + PATTERN_CHUNK], return_preactivations=True)
+        if not pre:
+            out[start:start + PATTERN_CHUNK] = 0
+            continue
+        Z = np.hstack(pre)
+        Z_abs = np.abs(Z)
+        clear = Z_abs.min(axis=1) > GEOMETRIC_TOL * (1.0 + Z_abs.max(axis=1))
+        bits = np.packbits(Z > 0, axis=1)
+        out[start:start + PATTERN_CHUNK] = [index.get(row.tobytes(), -1) if ok else -1
+                                            for row, ok in zip(bits, clear.tolist())]
+    return out
+
+
+PATTERN_CHUNK = 4096
 
 
 @dataclass
