@@ -115,3 +115,21 @@ def test_user_docs_speak_of_the_tool_not_of_issues_commits_or_machines() -> None
 def test_normalise_hides_durations_and_dates_only() -> None:
     assert render.normalise("98 cells; 0.09 s, 2.4e-07 max, 3 min") == "98 cells; <seconds>, 2.4e-07 max, <seconds>"
     assert render.normalise("H3=392 out=2") == "H3=392 out=2"
+
+
+def test_readme_python_api_block_runs_and_its_comments_hold(tmp_path, monkeypatch) -> None:
+    """The README's Python API block, run as it stands (prop.vnnlib: a small property of the example)."""
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    section = readme[readme.index("## Python API"):]
+    code = re.search(r"```python\n(.*?)\n```", section, flags=re.S).group(1)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "prop.vnnlib").write_text(
+        "(declare-const X_0 Real)\n(declare-const X_1 Real)\n(declare-const Y_0 Real)\n(declare-const Y_1 Real)\n"
+        "(assert (>= X_0 -1))\n(assert (<= X_0 1))\n(assert (>= X_1 -1))\n(assert (<= X_1 1))\n(assert (>= Y_0 100))\n")
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert "# 98 cells" in code and scope["shallow"].num_cells == 98
+    assert "(True, 98)" in code and (scope["certificate"].ok, scope["certificate"].cells) == (True, 98)
+    assert scope["result"].verdict in ("holds", "violated", "unknown")
+    assert (tmp_path / "out" / "shallow.onnx").exists() and (tmp_path / "out" / "regions.json").exists()
