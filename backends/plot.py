@@ -274,6 +274,7 @@ class Partition2D:
     level_sets: list[list[np.ndarray]] = field(default_factory=list)  # per output: (2, 2) segments
     decision: str | None = None                                         # "argmax", "argmin" or None
     decision_boundary: list[np.ndarray] = field(default_factory=list)   # (2, 2) segments
+    decision_regions: list[tuple[int, np.ndarray]] = field(default_factory=list)  # (winning output, polygon)
 
     def rgb(self, cell: int) -> str:
         """The cell's colour as ``#rrggbb``."""
@@ -326,8 +327,96 @@ def partition_2d(net: ReluNet, domain: Domain, *, regions: RegionSet | None = No
                    if (seg := _zero_segment(poly, cell.A[j], float(cell.c[j]))) is not None]
                   for j in range(net.m)]
     boundary = decision_segments(regions, polygons, decision) if decision and net.m >= 2 else []
+    winners = decision_pieces(regions, polygons, decision) if decision and net.m >= 2 else []
     return Partition2D(net, regions, polygons, colours, lo, hi, level_sets, decision if net.m >= 2 else None,
-                       boundary)
+                       boundary, winners)
+
+
+def decision_pieces(regions: RegionSet, polygons: Sequence[np.ndarray], decision: str) -> list[tuple[int, np.ndarray]]:
+    """Each cell cut into the pieces where one output wins (the largest for "argmax", the smallest
+    for "argmin"): inside a cell the outputs are affine, so output i wins on the convex polygon
+    where it beats every other output.  Returns (output index, polygon) pairs of positive area.
+
+    Example:
+        >>> from relucompile.ir.network import AffineLayer
+        >>> net = ReluNet(2, [AffineLayer({0: np.eye(2)}, np.zeros(2))],
+        ...               AffineLayer({1: np.eye(2)}, np.zeros(2)))      # (relu(x1), relu(x2))
+        >>> regions = enumerate_regions(net, Domain.box([0, 0], [1, 1]))
+        >>> polys = [cell_polygon(regions, c, np.zeros(2), np.ones(2)) for c in regions.cells]
+        >>> sorted((k, polygon_area(p)) for k, p in decision_pieces(regions, polys, "argmax"))
+        [(0, 0.5), (1, 0.5)]
+    """
+    sign = 1.0 if decision == "argmax" else -1.0
+    out = []
+    for cell, poly in zip(regions.cells, polygons):
+        if len(poly) < 3:
+            continue
+        A, c = sign * cell.A, sign * cell.c
+        for i in range(A.shape[0]):
+            piece = [p for p in poly]
+            for j in range(A.shape[0]):
+                if j != i and piece:
+                    piece = clip_polygon(piece, A[i] - A[j], float(c[i] - c[j]))
+            if len(piece) >= 3 and polygon_area(np.array(piece)) > 0:
+                out.append((i, np.array(piece)))
+    return out
+
+
+def decision_labels(pieces: Sequence[tuple[int, np.ndarray]], window_area: float,
+                    min_share: float = 0.005) -> list[tuple[int, np.ndarray]]:
+    """Where to write the winning output's name: one (output, point) per connected decision region
+    (pieces of the same winner that touch) covering at least ``min_share`` of the window, at the
+    centroid of the region's largest piece (inside it: the pieces are convex).
+
+    Example:
+        >>> square = lambda x: np.array([[x, 0], [x + 1, 0], [x + 1, 1], [x, 1]], float)
+        >>> [(k, p.tolist()) for k, p in decision_labels([(0, square(0)), (0, square(1)), (1, square(3))], 4.0)]
+        [(0, [0.5, 0.5]), (1, [3.5, 0.5])]
+    """
+    if not pieces:
+        return []
+    polys = [p for _, p in pieces]
+    areas = np.array([polygon_area(p) for p in polys])
+    parent = list(range(len(pieces)))
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    scale = max(float(np.abs(np.vstack(polys)).max(initial=0.0)), 1e-300)
+    touch = GEOMETRIC_TOL * scale
+    a, b = candidate_pairs(polys, touch)
+    if a.size:
+        close = polygon_distances(polys, a, b) <= touch
+        for i, j in zip(a[close].tolist(), b[close].tolist()):
+            if pieces[i][0] == pieces[j][0]:
+                parent[find(i)] = find(j)
+    groups: dict[int, list[int]] = {}
+    for k in range(len(pieces)):
+        groups.setdefault(find(k), []).append(k)
+    labels = []
+    for members in groups.values():
+        if areas[members].sum() >= min_share * window_area:
+            biggest = max(members, key=lambda k: (areas[k], -k))
+            labels.append((min(members), pieces[biggest][0], polygon_centroid(polys[biggest])))
+    return [(winner, point) for _, winner, point in sorted(labels, key=lambda t: t[0])]
+
+
+def polygon_centroid(poly: np.ndarray) -> np.ndarray:
+    """The centroid of a convex polygon (area-weighted).
+
+    Example:
+        >>> polygon_centroid(np.array([[0, 0], [2, 0], [2, 1], [0, 1]], float)).tolist()
+        [1.0, 0.5]
+    """
+    x, y = poly[:, 0], poly[:, 1]
+    cross = x * np.roll(y, -1) - np.roll(x, -1) * y
+    area = cross.sum() / 2
+    if area == 0:
+        return poly.mean(axis=0)
+    return np.array([((x + np.roll(x, -1)) * cross).sum(), ((y + np.roll(y, -1)) * cross).sum()]) / (6 * area)
 
 
 def decision_segments(regions: RegionSet, polygons: Sequence[np.ndarray], decision: str) -> list[np.ndarray]:
@@ -517,18 +606,24 @@ def draw_partition(ax, part: Partition2D, *, edges: bool = True, level_sets: boo
         width = 0.5 if len(polys) <= 300 else 0.25
         ax.add_collection(LineCollection(segs, colors=EDGE_COLOUR, linewidths=width, antialiaseds=antialiased))
     names = list(output_names) if output_names else default_names(part.net.m, "y")
-    if part.decision:
+    if part.decision and part.decision_boundary:
         ax.add_collection(LineCollection(part.decision_boundary, colors="#111111", linewidths=3.0,
                                          linestyles=(0, (4, 2)), antialiaseds=antialiased,
-                                         label=f"{part.decision} changes" if part.decision_boundary
-                                         else f"{part.decision} never changes here"))
+                                         label=f"{part.decision} changes"))
+    if part.decision:
+        window = float(np.prod(part.upper - part.lower))
+        for winner, (s, t) in decision_labels(part.decision_regions, window):
+            ax.text(s, t, names[winner], fontsize=11, fontweight="bold", ha="center", va="center", zorder=6,
+                    color="white", bbox={"boxstyle": "round,pad=0.25", "facecolor": "#222222", "edgecolor": "none",
+                                         "alpha": 0.85})
     if level_sets:
         for j, segs in enumerate(part.level_sets):
+            if not segs:       # the legend lists only what is drawn; the caption names the others
+                continue
             style = ("-", "--", "-.", ":")[(j // len(LEVEL_COLOURS)) % 4]
-            label = f"{names[j]} = 0" if segs else f"{names[j]}: never 0 here"
             ax.add_collection(LineCollection(segs, colors=LEVEL_COLOURS[j % len(LEVEL_COLOURS)], linewidths=1.8,
-                                             linestyles=style, antialiaseds=antialiased, label=label))
-    if (level_sets and part.level_sets) or part.decision:
+                                             linestyles=style, antialiaseds=antialiased, label=f"{names[j]} = 0"))
+    if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
     ax.set_xlim(part.lower[0], part.upper[0])
     ax.set_ylim(part.lower[1], part.upper[1])
@@ -630,12 +725,41 @@ def picture(net: ReluNet, domain: Domain, plane: PlaneSlice | None = None, *, re
     title = f"{plural(len(part.regions), 'cell')} on {what}"
     ax.set_title(title, fontsize=10)
     caption = (f"The {plural(len(part.regions), 'activation cell')} on {what}, one colour per cell (neighbours differ); "
-               "on each cell the network is one affine map. Lines: the zero level set of each output "
-               "(where it changes sign: the decision boundary of a sign or threshold classifier)"
-               + (f"; thick dashes: where the {decision} of the outputs changes (the decision boundary of a "
-                  f"classifier that picks the {'largest' if decision == 'argmax' else 'smallest'} output)"
-                  if part.decision else "") + ".")
+               "on each cell the network is one affine map."
+               + (" Lines: the zero level set of each output (where it changes sign: the decision boundary of a "
+                  "sign or threshold classifier)." if level_sets and any(part.level_sets) else "")
+               + (never_zero_note(part, outs) if level_sets else "")
+               + (decision_note(part, outs) if part.decision else ""))
     return Picture(fig, kind, caption, title, part, part.regions, plane)
+
+
+def never_zero_note(part: Partition2D, names: Sequence[str]) -> str:
+    """The caption's words for outputs whose zero level set misses the picture (nothing drawn).
+
+    Example:
+        >>> from relucompile.examples.random_nets import random_mlp
+        >>> net = random_mlp(2, [3], 2, seed=0)
+        >>> part = partition_2d(net, Domain.box([-1, -1], [1, 1]))
+        >>> part.level_sets = [[], [np.zeros((2, 2))]]       # no zero of a, one segment of b
+        >>> never_zero_note(part, ["a", "b"])
+        ' a is never 0 here (no line).'
+    """
+    missing = [names[j] for j, segs in enumerate(part.level_sets) if not segs]
+    if not missing:
+        return ""
+    verb = "is" if len(missing) == 1 else "are"
+    return f" {', '.join(missing)} {verb} never 0 here (no line)."
+
+
+def decision_note(part: Partition2D, names: Sequence[str]) -> str:
+    """The caption's words for the decision regions: the rule, the boundary and the winners' names."""
+    rule = "largest" if part.decision == "argmax" else "smallest"
+    winners = sorted({k for k, _ in part.decision_regions})
+    text = (f" Dark labels name the output that is the {rule} ({part.decision}) in each decision region"
+            f" ({', '.join(names[k] for k in winners)})")
+    if part.decision_boundary:
+        return text + "; thick dashes: where the winner changes (the decision boundary)."
+    return text + f"; the {part.decision} does not change here."
 
 
 def label_cells(pic: Picture, cells: Sequence[int]) -> None:

@@ -351,3 +351,165 @@ def test_cli_errors_are_one_line_and_leave_no_file(name, argv, message, tmp_path
     code, _, err = _run(name, fn, [EXAMPLE] + [a.replace("{tmp}", str(tmp_path)) for a in argv], capsys, monkeypatch)
     assert code == 2 and message in err and err.count("\n") == 1, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["open.json"]
+
+
+# -- issue 18, case 10: a report an auditor can sign ----------------------------------------------
+
+def _winner_labels(pic) -> list[tuple[str, np.ndarray]]:
+    """The decision-region labels drawn on the picture: (text, position) of the bold labels."""
+    ax = pic.figure.axes[0]
+    return [(t.get_text(), np.array(t.get_position(), dtype=np.float64)) for t in ax.texts
+            if t.get_fontweight() == "bold"]
+
+
+@pytest.mark.parametrize("decision", ["argmax", "argmin"])
+def test_decision_regions_are_labelled_with_the_winning_outputs_name(decision) -> None:
+    net = random_mlp(2, [6, 6], 3, seed=2)
+    names = ["COC", "WL", "WR"]
+    pic = picture(net, SQUARE, output_names=names, decision=decision)
+    labels = _winner_labels(pic)
+    assert labels, "no decision region is labelled"
+    pick = np.argmax if decision == "argmax" else np.argmin
+    for text, point in labels:     # each label sits where the output it names wins
+        assert text == names[int(pick(net.forward(point[None])[0]))]
+    grid = np.stack(np.meshgrid(np.linspace(-0.99, 0.99, 60), np.linspace(-0.99, 0.99, 60)), -1).reshape(-1, 2)
+    winners, counts = np.unique(pick(net.forward(grid), axis=1), return_counts=True)
+    big = {names[k] for k, n in zip(winners, counts) if n > 0.02 * len(grid)}
+    assert big <= {text for text, _ in labels}      # every output that wins a visible region is named
+    assert "COC" in pic.caption or "WL" in pic.caption
+
+
+def test_report_names_outputs_after_the_model_by_default() -> None:
+    from relucompile.backends.report import model_output_names
+    from relucompile.ir.signature import ModelSignature
+    net = random_mlp(2, [5], 3, seed=4)
+    assert model_output_names(net) == ["y1", "y2", "y3"]                 # built from weights: y1..ym
+    net.signature = ModelSignature(outputs=(("COC", ("N", 1)), ("WL", ("N", 1)), ("WR", ("N", 1))))
+    assert model_output_names(net) == ["COC", "WL", "WR"]
+    html = build_report(net, SQUARE, decision="argmax", top=2)
+    assert "<code>COC</code>, <code>WL</code>, <code>WR</code>" in html and "COC = " in html and "<code>y1</code>" not in html
+    net.signature = ModelSignature(outputs=(("scores", ("N", 3)),))    # one output of 3 numbers
+    assert model_output_names(net) == ["y1", "y2", "y3"]
+
+
+def test_legend_lists_only_what_is_drawn() -> None:
+    # relu outputs: y1 = relu(x1) + 1 is never 0 on the square, y2 = x2 is 0 along x2 = 0
+    from relucompile.ir.network import AffineLayer, ReluNet
+    net = ReluNet(2, [AffineLayer({0: np.eye(2)}, np.zeros(2))],
+                  AffineLayer({0: np.array([[0.0, 0.0], [0.0, 1.0]]), 1: np.array([[1.0, 0.0], [0.0, 0.0]])},
+                              np.array([1.0, 0.0])))
+    pic = picture(net, SQUARE, output_names=["a", "b"], decision="argmax")
+    legend = pic.figure.axes[0].get_legend()
+    texts = [t.get_text() for t in legend.get_texts()]
+    drawn = [c.get_label() for c in pic.figure.axes[0].collections if c.get_label() and not c.get_label().startswith("_")]
+    assert texts == drawn and "b = 0" in texts and "a = 0" not in texts and not any("never" in t for t in texts)
+    assert "a is never 0 here (no line)" in pic.caption
+    quiet = picture(net, SQUARE, level_sets=False)                      # nothing labelled is drawn: no legend
+    assert quiet.figure.axes[0].get_legend() is None
+
+
+def test_report_header_has_date_command_versions_and_model_hash(tmp_path, capsys, monkeypatch) -> None:
+    import hashlib
+    import onnx
+    import onnxruntime
+    import platform
+    from datetime import datetime, timezone
+    from relucompile import __version__
+    out = tmp_path / "r.html"
+    argv = [EXAMPLE, "--box", "-1", "1", "--top", "2", "--decision", "argmax", "-o", str(out)]
+    before = datetime.now(timezone.utc).replace(microsecond=0)
+    code, _, err = _run("report", run_report, argv, capsys, monkeypatch)
+    after = datetime.now(timezone.utc)
+    assert code == 0, err
+    text = out.read_text()
+    stamp = re.search(r"<th>generated</th><td>(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC</td>", text).group(1)
+    assert before <= datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc) <= after
+    import html as html_lib
+    import shlex
+    command = html_lib.unescape(re.search(r"<th>command</th><td><code>(.*?)</code>", text).group(1))
+    assert shlex.split(command) == ["relucompile", "report", *argv]
+    versions = re.search(r"<th>versions</th><td>(.*?)</td>", text).group(1)
+    for name, version in [("relucompile", __version__), ("python", platform.python_version()),
+                          ("numpy", np.__version__), ("onnx", onnx.__version__), ("onnxruntime", onnxruntime.__version__)]:
+        assert f"{name} {version}" in versions
+    digest = hashlib.sha256(open(EXAMPLE, "rb").read()).hexdigest()
+    assert re.search(r"<th>model sha256</th><td><code>([0-9a-f]{64})</code>", text).group(1) == digest
+    fixed = build_report(random_mlp(2, [3], 1, seed=0), SQUARE,
+                         generated_at=datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
+    assert "2030-01-02 03:04:05 UTC" in fixed and "(built from Python" in fixed
+
+
+def test_report_has_the_same_cell_cap_and_limits_as_compile() -> None:
+    from relucompile.cli.audit import report_parser
+    from relucompile.cli.main import build_parser as compile_parser
+    from relucompile.backends.report import ReportOptions
+    report = report_parser().parse_args(["m.onnx", "-o", "r.html"])
+    compiled = compile_parser().parse_args(["m.onnx", "-o", "s.onnx"])
+    assert (report.max_regions, report.time_limit) == (compiled.max_regions, compiled.time_limit) == (None, None)
+    assert (ReportOptions().max_regions, ReportOptions().time_limit) == (None, None)
+    # a 4-input net of more than 20,000 cells is described whole, not cut to a slice
+    net = random_mlp(4, [24, 24], 2, seed=0)
+    domain = Domain.box(-np.ones(4), np.ones(4))
+    cells = len(enumerate_regions(net, domain))
+    assert cells > 20_000
+    html = build_report(net, domain, samples=2000, top=2)
+    assert _report_facts(html)["cells"] == cells and "Cut:" not in html and "Cells of the whole domain" in html
+    # a limit the user sets cuts, and the report says plainly what was cut and why
+    cut = build_report(net, domain, samples=2000, top=2, max_regions=1000)
+    assert "Cut: the cells of the whole domain were not enumerated (stopped after 1000 regions" in cut
+    assert "describe only the slice" in cut
+
+
+def test_report_timings_add_up_to_the_run(tmp_path, capsys, monkeypatch) -> None:
+    import time
+    out = tmp_path / "r.html"
+    start = time.perf_counter()
+    code, _, err = _run("report", run_report, [EXAMPLE, "--box", "-1", "1", "-o", str(out)], capsys, monkeypatch)
+    wall = time.perf_counter() - start
+    assert code == 0, err
+    row = re.search(r"<th>timings</th><td>(.*?)</td>", out.read_text()).group(1)
+    phases = {k.strip(): float(v) for k, v in re.findall(r"([a-z -]+?) (\d+\.\d\d) s(?:,|;)", row)}
+    total = float(re.search(r"total (\d+\.\d\d) s wall", row).group(1))
+    assert {"loading the model", "enumeration and picture", "statistics", "rules and drawing"} <= set(phases)
+    assert "start-up" not in phases                       # in-process: no interpreter start-up to count
+    assert total <= wall + 0.01 and total >= 0.8 * wall - 0.05          # the run's own wall time
+    assert abs(sum(phases.values()) - total) <= 0.05 + 0.05 * total      # the phases make up the total
+    # as a command of its own: the total counts from the process start, start-up included
+    import sys
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "relucompile", "report", EXAMPLE, "-o", str(out)], check=True,
+                   capture_output=True, timeout=300)
+    wall = time.perf_counter() - start
+    row = re.search(r"<th>timings</th><td>(.*?)</td>", out.read_text()).group(1)
+    phases = {k.strip(): float(v) for k, v in re.findall(r"([a-z -]+?) (\d+\.\d\d) s(?:,|;)", row)}
+    total = float(re.search(r"total (\d+\.\d\d) s wall", row).group(1))
+    assert phases["start-up"] > 0 and 0.8 * wall - 0.1 <= total <= wall + 0.01, (row, wall)
+    assert abs(sum(phases.values()) - total) <= 0.05 + 0.05 * total
+
+
+def test_report_picture_uses_the_full_width() -> None:
+    html = build_report(random_mlp(2, [4], 2, seed=0), SQUARE)
+    png = base64_png(html)
+    assert png.shape[1] >= 1000                           # drawn for the page's 1100 px column
+    assert "figure img { width: 100%" in html
+
+
+def base64_png(html: str) -> np.ndarray:
+    import base64
+    data = base64.b64decode(re.search(r"data:image/png;base64,([A-Za-z0-9+/=]+)", html).group(1))
+    return _png_pixels(data)
+
+
+@pytest.mark.slow
+def test_report_acas_prop3_describes_all_71930_cells(tmp_path, capsys, monkeypatch) -> None:
+    """The README's headline case: ACAS Xu 1_1 on the prop_3 box, every cell, no slice."""
+    model = data_path("acasxu", "ACASXU_run2a_1_1_batch_2000.onnx")
+    box = tmp_path / "prop3.json"
+    box.write_text('{"lower": [-0.303531156, -0.009549297, 0.493380324, 0.3, 0.3], '
+                   '"upper": [-0.298552812, 0.009549297, 0.5, 0.5, 0.5]}')
+    out = tmp_path / "acas.html"
+    code, _, err = _run("report", run_report, [model, "--domain", str(box), "--decision", "argmin",
+                                               "--output-names", "COC,WL,WR,SL,SR", "-o", str(out)], capsys, monkeypatch)
+    assert code == 0, err
+    text = out.read_text()
+    assert _report_facts(text)["cells"] == 71_930 and "Cut:" not in text and "Cells of the whole domain" in text

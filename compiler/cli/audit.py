@@ -320,6 +320,14 @@ def run_plot(argv: list[str]) -> int:
     return 0
 
 
+def _is_the_report_process() -> bool:
+    """True when this process was started as ``relucompile report ...`` (console script or
+    ``python -m relucompile``), so its start-up belongs to the report's timings; False when
+    another program (a test run, a notebook) calls :func:`run_report` in-process."""
+    program = os.path.basename(sys.argv[0]) if sys.argv else ""
+    return program in ("relucompile", "__main__.py") and sys.argv[1:2] == ["report"]
+
+
 def report_parser() -> argparse.ArgumentParser:
     epilog = ("examples:\n  relucompile report model.onnx --box -1 1 -o report.html\n"
               "  relucompile report acas.onnx --domain box.json --slice \";e1;e2\" --top 20 -o report.html\n\n"
@@ -327,7 +335,9 @@ def report_parser() -> argparse.ArgumentParser:
               "bounded, facets, distinct affine maps, volume shares), a picture of the partition (2 inputs), of a\n"
               "slice (more inputs) or of the function (1 input), and the largest cells with their rules.\n"
               "With more than 2 inputs, when the whole domain has more cells than --max-regions (or takes longer\n"
-              "than --time-limit), the statistics and the table describe the slice instead.\n\n"
+              "than --time-limit), the statistics and the table describe the slice instead, and the report says so.\n"
+              "The header records the date (UTC), this command line, the versions and the model's sha256.\n"
+              "--decision argmin --output-names COC,WL,WR,SL,SR labels each decision region with its winner.\n\n"
               + SLICE_HELP + "\n" + DOMAIN_HELP + "\n" + EXIT_CODES + "\n")
     p = make_parser("report", "Write an audit report of a network: its cells, their rules and pictures.", epilog,
                     shared=True, domain_note="required: the report's pictures need a bounded domain")
@@ -360,9 +370,19 @@ def run_report(argv: list[str]) -> int:
         raise UserError("--samples must be at least 100")
     if not 1 <= args.digits <= 17:
         raise UserError("--digits must be between 1 and 17")
+    import shlex
+    import time
+    from relucompile.verify.budget import process_age
+    began = time.perf_counter()
     net = load_model(args)
+    loaded = time.perf_counter()
     domain = model_domain(args, net, bounded_for="a report", why="for its pictures")
-    opts = ReportOptions(plane=_plane(args, net, domain), top=args.top, digits=args.digits, samples=args.samples,
+    startup = process_age() - (loaded - began)   # interpreter and imports, when this process is the command
+    timings = {"start-up": max(0.0, startup)} if _is_the_report_process() else {}
+    timings["loading the model"] = loaded - began
+    opts = ReportOptions(command_line=shlex.join(["relucompile", "report", *argv]),
+                         started=began - timings.get("start-up", 0.0), timings=timings,
+                         plane=_plane(args, net, domain), top=args.top, digits=args.digits, samples=args.samples,
                          seed=args.seed, max_regions=max_regions(args), time_limit=args.time_limit,
                          input_names=_names(args.input_names, net.d, "input"),
                          output_names=_names(args.output_names, net.m, "output"), domain_note="",
@@ -371,10 +391,12 @@ def run_report(argv: list[str]) -> int:
         from relucompile.analysis.lens import linear_lens
         X = read_points(args.lens_inputs, net.d)
         labels = read_labels(args.lens_labels, len(X)) if args.lens_labels else None
+        clock = time.perf_counter()
         try:
             opts.lens = linear_lens(net, X, labels, domain)
         except ValueError as exc:
             raise UserError(f"{args.lens_inputs}: {exc}") from None
+        opts.timings["linear lens"] = time.perf_counter() - clock
         opts.lens_image_shape = image_shape(args.image_shape, net.d)
     elif args.lens_labels or args.image_shape:
         raise UserError("--lens-labels and --image-shape go with --lens-inputs")
