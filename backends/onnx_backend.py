@@ -172,6 +172,7 @@ def to_onnx(shallow: ShallowNet, signature: dict, source_bytes: bytes | None = N
         "num_hyperplanes": str(H),
         "layer_sizes": json.dumps(shallow.layer_sizes()),
         "layout": layout,
+        "batch_rows": str(signature.get("batch_rows", "")),
         EMBEDDED_SOURCE_KEY: base64.b64encode(_source_bytes(shallow, signature, version)).decode("ascii"),
     }
     meta.update(extra_metadata or {})

@@ -45,7 +45,8 @@ def embedded_source(proto: onnx.ModelProto) -> bytes | None:
 
 
 def load_network(model: str | os.PathLike | onnx.ModelProto | Any, example_input: Any = None, *,
-                 input_shape: tuple[int, ...] | None = None, trust_code: bool = False) -> ReluNet:
+                 input_shape: tuple[int, ...] | None = None, trust_code: bool = False,
+                 batch_axis: bool = True) -> ReluNet:
     """Read a model into the canonical :class:`ReluNet`.
 
     ``model``: an ONNX path or ModelProto; a ``torch.nn.Module`` with ``example_input`` (a tensor
@@ -53,6 +54,9 @@ def load_network(model: str | os.PathLike | onnx.ModelProto | Any, example_input
     where the file does not fix it.  Torch models go through ONNX (frontends/torch_frontend.py).
     ``trust_code``: load TorchScript files, which run code from the file while they load (only
     for files whose author you trust; ONNX and .pt2 never run code from the file).
+    ``batch_axis``: a fixed leading dimension B > 1 of the input is a batch (the model must act on
+    each row alone; one row is compiled, frontends/batch.py); False reads the whole tensor as one
+    sample.  A shallow ONNX model relucompile wrote gives back the network it was compiled from.
 
     Example:
         >>> from relucompile.examples import tiny_mlp_path
@@ -78,10 +82,11 @@ def load_network(model: str | os.PathLike | onnx.ModelProto | Any, example_input
         source = os.path.basename(os.fspath(model))
     embedded = embedded_source(proto)
     if embedded is not None:   # a shallow model relucompile wrote: read back the network it was compiled from
-        net = load_network(onnx.load_from_string(embedded))
+        meta = {prop.key: prop.value for prop in proto.metadata_props}
+        net = load_network(onnx.load_from_string(embedded), batch_axis=meta.get("batch_rows") != "1")
         net.source = source or net.source
         return net
-    net = _lower_rows(proto, source)
+    net = _lower_rows(proto, source, batch_axis)
     net.source_sha256 = source_sha256 or hashlib.sha256(data).hexdigest()
     net.source_onnx = data
     return net
@@ -91,14 +96,16 @@ def _graph(proto: onnx.ModelProto, source: str | None) -> Graph:
     return fold_constants(drop_identities(load_onnx(proto, source=source)))
 
 
-def _lower_rows(proto: onnx.ModelProto, source: str | None) -> ReluNet:
+def _lower_rows(proto: onnx.ModelProto, source: str | None, batch_axis: bool = True) -> ReluNet:
     """The network of one sample: the model itself, or for a fixed batch of B > 1 rows that it
     treats row by row (frontends/batch.py) the model read with batch 1, with the source's
     signature and ``batch_rows`` B (refused with what to do when it mixes its rows)."""
     graph = _graph(proto, source)
     net = lower(graph)
     signature = graph.signature
-    rows = batch_rows(proto)
+    rows = batch_rows(proto) if batch_axis else 1
+    if not batch_axis:
+        signature = signature.replace(batch_rows=1)   # recorded, so the shallow model reads back the same way
     if rows > 1:
         try:
             row_net = lower(row_graph := _graph(with_batch_one(proto), source))
@@ -112,8 +119,8 @@ def _lower_rows(proto: onnx.ModelProto, source: str | None) -> ReluNet:
             raise ModelError(graph.source, name, "Input",
                              f"a fixed leading dimension of {rows} is read as a batch only when the model acts "
                              f"on each row alone, and here {mismatch}; export the model with batch size 1 (or a "
-                             f"symbolic batch dimension) to compile one sample, or give the input a leading "
-                             f"dimension of 1 if the {rows} rows form one sample")
+                             f"symbolic batch dimension) to compile one sample, or, if the {rows} rows form one sample, "
+                             f"give the input a leading dimension of 1 (Python API: batch_axis=False)")
         net, graph = row_net, row_graph
         signature = signature.replace(batch_rows=rows)
     net.signature = signature.replace(output_sizes=tuple(_output_sizes(graph)))

@@ -75,7 +75,7 @@ SLOW_MODELS = {"cnn_max_mninst2.onnx"}
 def test_model_compiles_on_a_box_and_matches_onnxruntime(name: str) -> None:
     path = data_path("marabou", *name.split("/"))
     half, free, least_cells = MODELS[name]
-    net = load_network(path)
+    net = load_network(path, batch_axis=False)   # the layer-zoo's [2, k] inputs are one sample
     domain = _box(net, half, free)
     shallow = compile_network(net, domain, time_limit=120)
     assert shallow.num_cells >= least_cells
@@ -89,7 +89,7 @@ def test_model_compiles_on_a_box_and_matches_onnxruntime(name: str) -> None:
 
 
 def test_several_inputs_and_outputs_are_concatenated_in_graph_order() -> None:
-    net = load_network(data_path("marabou", "multiInput_add.onnx"))
+    net = load_network(data_path("marabou", "multiInput_add.onnx"), batch_axis=False)
     sig = net.signature
     assert sig["input_name"] == "concatenated_inputs" and net.d == 10
     assert [n for n, _ in sig["inputs"]] == ["X1", "X2"] and [n for n, _ in sig["outputs"]] == ["Y", "relu1"]
@@ -104,3 +104,11 @@ def test_non_piecewise_linear_models_stay_refused(name: str, op: str) -> None:
         load_network(data_path("marabou", *name.split("/")))
     message = str(info.value)
     assert f"({op})" in message and os.path.basename(name) in message and "\n" not in message
+
+
+def test_fixed_batch_models_of_the_layer_zoo() -> None:
+    """Issue 18 case 2: relu.onnx (x[2, 2], elementwise) is a batch of two 2-input rows; transpose.onnx
+    mixes its rows and is refused, with what to do."""
+    assert load_network(data_path("marabou", "layer-zoo", "relu.onnx")).d == 2
+    with pytest.raises(ModelError, match="batch_axis=False"):
+        load_network(data_path("marabou", "layer-zoo", "transpose.onnx"))

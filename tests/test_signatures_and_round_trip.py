@@ -142,3 +142,12 @@ def test_a_network_built_from_weights_reads_back_exactly() -> None:
     again = load_network(shallow_onnx(compile_network(net, Domain.box([-1, -1], [1, 1]))))
     x = np.array([[Fraction(1, 3), Fraction(-2, 7)]], dtype=object)
     assert exact_net(again).forward(x).tolist() == exact_net(net).forward(x).tolist()
+
+
+def test_batch_axis_false_reads_the_whole_tensor_and_round_trips() -> None:
+    source = _batched_mlp(2, mix_rows="mean")
+    shallow = compile_model(source, Domain.box([-1] * 4, [1] * 4), batch_axis=False)
+    emitted = shallow_onnx(shallow)
+    assert shallow.d == 4 and load_network(emitted).d == 4
+    X = np.random.default_rng(4).uniform(-1, 1, (2, 2)).astype(np.float32)
+    assert np.abs(_ort(emitted, {"x": X})[0] - _ort(source, {"x": X})[0]).max() <= 1e-5

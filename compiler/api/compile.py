@@ -57,12 +57,13 @@ def compile_network(net: ReluNet, domain: Domain | None = None, *, max_regions: 
 
 def compile_model(model: str | os.PathLike | onnx.ModelProto | Any, domain: Domain | None = None, *,
                   example_input: Any = None, input_shape: tuple[int, ...] | None = None,
-                  **options: Any) -> ShallowNet:
+                  batch_axis: bool = True, **options: Any) -> ShallowNet:
     """Compile a ReLU network (ONNX, or torch: see :func:`load_network`) into its exact shallow network.
 
     ``domain``: a :class:`Domain` over the flattened input (default all of R^d).  Options:
     ``max_regions``, ``time_limit`` (seconds), ``progress`` (bar on stderr), ``seed`` (reference point),
-    ``jobs`` (processes for the enumeration).
+    ``jobs`` (processes for the enumeration).  ``batch_axis``: see :func:`load_network` (a fixed
+    leading dimension > 1 is a batch of rows; False: the whole input tensor is one sample).
 
     Example:
         >>> from relucompile.examples.random_nets import random_mlp, to_onnx_model
@@ -74,7 +75,8 @@ def compile_model(model: str | os.PathLike | onnx.ModelProto | Any, domain: Doma
 
         >>> shallow = compile_model(torch_module, Domain.box(lo, hi), example_input=x)  # doctest: +SKIP
     """
-    return compile_network(load_network(model, example_input, input_shape=input_shape), domain, **options)
+    net = load_network(model, example_input, input_shape=input_shape, batch_axis=batch_axis)
+    return compile_network(net, domain, **options)
 
 
 def shallow_onnx(shallow: ShallowNet, metadata: dict[str, str] | None = None,
