@@ -2,6 +2,8 @@
 ONNX model relucompile wrote (its embedded source network)."""
 from __future__ import annotations
 
+import os
+import re
 import time
 from fractions import Fraction
 
@@ -151,3 +153,31 @@ def test_batch_axis_false_reads_the_whole_tensor_and_round_trips() -> None:
     assert shallow.d == 4 and load_network(emitted).d == 4
     X = np.random.default_rng(4).uniform(-1, 1, (2, 2)).astype(np.float32)
     assert np.abs(_ort(emitted, {"x": X})[0] - _ort(source, {"x": X})[0]).max() <= 1e-5
+
+
+PROPERTY = ("(declare-const X_0 Real)(declare-const X_1 Real)(declare-const Y_0 Real)(declare-const Y_1 Real)"
+            "(assert (>= X_0 -1))(assert (<= X_0 1))(assert (>= X_1 -1))(assert (<= X_1 1))(assert (>= Y_0 100))")
+
+
+def test_every_command_reads_a_shallow_model_and_says_the_same(tmp_path, capsys) -> None:
+    """Issue 18 case 5: explain, bounds, verify, compile and certify on shallow.onnx print what they
+    print on the source (but the file's name)."""
+    from relucompile.cli.main import main
+    source, shallow = tiny_mlp_path(), str(tmp_path / "shallow.onnx")
+    assert main([source, "--box", "-1", "1", "-o", shallow, "-q"]) == 0
+    prop = tmp_path / "p.vnnlib"
+    prop.write_text(PROPERTY)
+    regions = {m: str(tmp_path / f"r_{i}.json") for i, m in enumerate((source, shallow))}
+    commands = [["explain", "{m}", "--at", "0.25,-0.5"], ["bounds", "{m}", "--box", "-1", "1"],
+                ["verify", "{m}", str(prop)], ["{m}", "--box", "-1", "1", "-o", "{out}", "--regions", "{regions}"],
+                ["certify", "{m}", "{regions}"]]
+    for command in commands:
+        printed = []
+        for m in (source, shallow):
+            argv = [a.format(m=m, out=str(tmp_path / "again.onnx"), regions=regions[m]) for a in command]
+            code = main(argv)
+            out = capsys.readouterr().out
+            out = re.sub(r"\d+\.\d+ s\b", "T s", out.replace(os.path.basename(m), "MODEL"))
+            printed.append((code, out.replace(regions[m], "REGIONS")))
+        assert printed[0] == printed[1], command
+        assert printed[0][0] == 0, command

@@ -135,6 +135,8 @@ class _Confirmer:
         model = self.model
         source = os.fspath(model) if isinstance(model, (str, os.PathLike)) else \
             model if isinstance(model, bytes) else model.SerializeToString()
+        if self.net.source_onnx is not None:   # the bytes the network was read from (a shallow model's source)
+            source = self.net.source_onnx
         self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
         spec = self.session.get_inputs()[0]
         self.input_name = spec.name
