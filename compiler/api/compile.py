@@ -9,8 +9,12 @@ Example:
 """
 from __future__ import annotations
 
+import contextvars
+import functools
 import os
-from typing import Any
+import sys
+import time
+from typing import Any, Callable, TypeVar
 
 import onnx
 
@@ -19,20 +23,101 @@ from relucompile.backends.onnx_backend import to_onnx
 from relucompile.backends.regions_json import write_regions
 from relucompile.ir.domain import Domain
 from relucompile.regions.enumerate import Limits, enumerate_regions
-from relucompile.errors import DomainError
+from relucompile.errors import DomainError, RelucompileError, UserError, in_api_terms
 from relucompile.ir.network import ReluNet
 from relucompile.passes.lowering import canonicalize
 from relucompile.progress import Progress
 from relucompile.shallow.net import ShallowNet, build_shallow
-from relucompile.frontends.load import load_network
+from relucompile.frontends.load import load_network as _load_network
 from relucompile.version import __version__
 
+F = TypeVar("F", bound=Callable[..., Any])
 
+#: the enumeration engines ``engine`` may name
+ENGINES = ("auto", "vertex", "split")
+
+
+#: True while the command line is calling the API (its errors then keep naming the command-line options)
+_FOR_COMMAND_LINE = contextvars.ContextVar("relucompile_for_command_line", default=False)
+
+
+def speaks_api(function: F) -> F:
+    """``function`` with its errors worded in the API's terms: parameter names (``max_regions``,
+    ``domain=Domain.box(...)``), not command-line flags.  The error keeps its type.  Called from
+    the command line (``relucompile.cli``), the errors keep naming its options.
+
+    Example:
+        >>> from relucompile.errors import UserError
+        >>> @speaks_api
+        ... def limited():
+        ...     raise UserError("raise --max-regions")
+        >>> try:
+        ...     limited()
+        ... except UserError as error:
+        ...     print(error)
+        raise max_regions
+    """
+    @functools.wraps(function)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        token = _FOR_COMMAND_LINE.set(True) if caller.startswith("relucompile.cli") else None
+        try:
+            return function(*args, **kwargs)
+        except RelucompileError as exc:
+            if not _FOR_COMMAND_LINE.get() and exc.args and isinstance(exc.args[0], str):
+                exc.args = (in_api_terms(exc.args[0]),) + exc.args[1:]
+            raise
+        finally:
+            if token is not None:
+                _FOR_COMMAND_LINE.reset(token)
+    return run  # type: ignore[return-value]
+
+
+load_network = speaks_api(_load_network)
+
+
+def _check_options(max_regions: int | None, time_limit: float | None, engine: str, jobs: int) -> None:
+    """The compile options are valid, or a UserError naming the parameter and what to pass."""
+    if max_regions is not None and not (isinstance(max_regions, int) and max_regions >= 1):
+        raise UserError(f"max_regions must be a whole number of at least 1 (or None: no limit), got {max_regions!r}")
+    if time_limit is not None and not (isinstance(time_limit, (int, float)) and 0 < time_limit < float("inf")):
+        raise UserError(f"time_limit must be a positive number of seconds (or None: no limit), got {time_limit!r}")
+    if engine not in ENGINES:
+        raise UserError(f"engine must be one of {', '.join(map(repr, ENGINES))}, got {engine!r}")
+    if not (isinstance(jobs, int) and jobs >= 1):
+        raise UserError(f"jobs must be a whole number of at least 1, got {jobs!r}")
+
+
+class CallbackProgress:
+    """Forwards the enumeration's progress to ``callback(cells, info)``: ``cells`` found so far and
+    ``info`` with ``elapsed`` seconds (and the engine's counters, e.g. ``lps``).
+
+    Example:
+        >>> seen = []
+        >>> bar = CallbackProgress(lambda cells, info: seen.append(cells))
+        >>> bar(3, {"lps": 10}); bar.close(); seen
+        [3]
+    """
+
+    def __init__(self, callback: Callable[[int, dict], Any]) -> None:
+        self.callback, self.start = callback, time.perf_counter()
+
+    def __call__(self, count: int, info: dict) -> None:
+        self.callback(count, dict(info, elapsed=time.perf_counter() - self.start))
+
+    def close(self) -> None:
+        pass
+
+
+@speaks_api
 def compile_network(net: ReluNet, domain: Domain | None = None, *, max_regions: int | None = None,
-                    time_limit: float | None = None, progress: bool = False, engine: str = "auto",
-                    seed: int = 0, jobs: int = 1) -> ShallowNet:
+                    time_limit: float | None = None, progress: bool | Callable[[int, dict], Any] = False,
+                    engine: str = "auto", seed: int = 0, jobs: int = 1) -> ShallowNet:
     """Enumerate the cells of ``net`` over ``domain`` (default R^d) and build the shallow net.
 
+    ``max_regions``/``time_limit``: stop with :class:`~relucompile.errors.RegionLimitError` past
+    them.  ``progress``: True draws a progress line on stderr; a callable is called as
+    ``progress(cells, info)`` while cells are found (``info["elapsed"]`` in seconds).
     ``jobs``: processes for the enumeration (the result does not depend on it).
 
     Example:
@@ -40,11 +125,20 @@ def compile_network(net: ReluNet, domain: Domain | None = None, *, max_regions: 
         >>> shallow = compile_network(random_mlp(2, [4, 4], 1, seed=0), Domain.box([-1, -1], [1, 1]))
         >>> shallow.num_cells, shallow.evaluate([[0.5, -0.5]]).shape
         (12, (1, 1))
+        >>> counts = []
+        >>> _ = compile_network(random_mlp(2, [4, 4], 1, seed=0), progress=lambda cells, info: counts.append(cells))
+        >>> counts[-1] > 0
+        True
     """
+    _check_options(max_regions, time_limit, engine, jobs)
     domain = domain or Domain.reals(net.d)
+    if not isinstance(domain, Domain):
+        raise DomainError(f"domain must be a Domain (Domain.box(lower, upper), Domain.polytope(G, g), "
+                          f"Domain.reals(d)), got {type(domain).__name__}")
     if domain.d != net.d:
-        raise DomainError(f"the domain has dimension {domain.d} but the model has {net.d} inputs")
-    bar = Progress(enabled=progress)
+        raise DomainError(f"the domain has dimension {domain.d} but the model has {net.d} inputs "
+                          f"(pass a Domain over {net.d} values, e.g. Domain.box([-1] * {net.d}, [1] * {net.d}))")
+    bar = CallbackProgress(progress) if callable(progress) else Progress(enabled=bool(progress))
     try:
         regions = enumerate_regions(net, domain, engine, Limits(max_regions, time_limit), bar, jobs=jobs)
     finally:
@@ -55,13 +149,15 @@ def compile_network(net: ReluNet, domain: Domain | None = None, *, max_regions: 
     return build_shallow(net, regions, seed=seed)
 
 
+@speaks_api
 def compile_model(model: str | os.PathLike | onnx.ModelProto | Any, domain: Domain | None = None, *,
                   example_input: Any = None, input_shape: tuple[int, ...] | None = None,
                   batch_axis: bool = True, **options: Any) -> ShallowNet:
     """Compile a ReLU network (ONNX, or torch: see :func:`load_network`) into its exact shallow network.
 
     ``domain``: a :class:`Domain` over the flattened input (default all of R^d).  Options:
-    ``max_regions``, ``time_limit`` (seconds), ``progress`` (bar on stderr), ``seed`` (reference point),
+    ``max_regions``, ``time_limit`` (seconds), ``progress`` (True: a line on stderr; or a callable
+    ``progress(cells, info)``), ``seed`` (reference point),
     ``jobs`` (processes for the enumeration).  ``batch_axis``: see :func:`load_network` (a fixed
     leading dimension > 1 is a batch of rows; False: the whole input tensor is one sample).
 
