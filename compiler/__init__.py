@@ -35,6 +35,7 @@ _EXPORTS = {
     "explain_point": "relucompile.api",
     "verify_property": "relucompile.api",
     "certify_shallow": "relucompile.api",
+    "compare_models": "relucompile.verify.compare",
     "ShallowNet": "relucompile.shallow.net",
     "ReluNet": "relucompile.ir.network",
     "RelucompileError": "relucompile.errors",
