@@ -173,6 +173,7 @@ def to_onnx(shallow: ShallowNet, signature: dict, source_bytes: bytes | None = N
         "layer_sizes": json.dumps(shallow.layer_sizes()),
         "layout": layout,
         "batch_rows": str(signature.get("batch_rows", "")),
+        "source_name": shallow.net.source_name,
         EMBEDDED_SOURCE_KEY: base64.b64encode(_source_bytes(shallow, signature, version)).decode("ascii"),
     }
     meta.update(extra_metadata or {})

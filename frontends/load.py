@@ -84,7 +84,8 @@ def load_network(model: str | os.PathLike | onnx.ModelProto | Any, example_input
     if embedded is not None:   # a shallow model relucompile wrote: read back the network it was compiled from
         meta = {prop.key: prop.value for prop in proto.metadata_props}
         net = load_network(onnx.load_from_string(embedded), batch_axis=meta.get("batch_rows") != "1")
-        net.source = source or net.source
+        net.source = meta.get("source_name") or source or net.source     # the source's name and hash, as compiled
+        net.source_sha256 = meta.get("source_sha256") or net.source_sha256
         return net
     net = _lower_rows(proto, source, batch_axis)
     net.source_sha256 = source_sha256 or hashlib.sha256(data).hexdigest()

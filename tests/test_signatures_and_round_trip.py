@@ -128,6 +128,7 @@ def test_a_shallow_model_reads_back_as_its_source_network() -> None:
     emitted = shallow_onnx(shallow)
     again = load_network(emitted)
     assert again.widths == source.widths and again.source_sha256 == source.source_sha256
+    assert again.source == "tiny_mlp.onnx"
     for mine, theirs in zip(again.layers + [again.output], source.layers + [source.output]):
         assert all(np.array_equal(mine.weights[b], theirs.weights[b]) for b in theirs.weights)
         assert np.array_equal(mine.bias, theirs.bias)
@@ -177,7 +178,9 @@ def test_every_command_reads_a_shallow_model_and_says_the_same(tmp_path, capsys)
             argv = [a.format(m=m, out=str(tmp_path / "again.onnx"), regions=regions[m]) for a in command]
             code = main(argv)
             out = capsys.readouterr().out
-            out = re.sub(r"\d+\.\d+ s\b", "T s", out.replace(os.path.basename(m), "MODEL"))
+            for name in (os.path.basename(source), os.path.basename(shallow)):   # a shallow file names its source
+                out = out.replace(name, "MODEL")
+            out = re.sub(r"\d+\.\d+ s\b", "T s", out)
             printed.append((code, out.replace(regions[m], "REGIONS")))
         assert printed[0] == printed[1], command
         assert printed[0][0] == 0, command
