@@ -184,3 +184,17 @@ def test_every_command_reads_a_shallow_model_and_says_the_same(tmp_path, capsys)
             printed.append((code, out.replace(regions[m], "REGIONS")))
         assert printed[0] == printed[1], command
         assert printed[0][0] == 0, command
+
+
+def test_verify_a_fixed_batch_model_checks_its_counterexample_per_row(tmp_path) -> None:
+    from relucompile import verify_property
+    from relucompile.frontends.vnnlib import parse_vnnlib_text
+    path = tmp_path / "batch.onnx"
+    onnx.save(_batched_mlp(4), str(path))
+    text = ("(declare-const X_0 Real)(declare-const X_1 Real)(declare-const Y_0 Real)(declare-const Y_1 Real)"
+            "(assert (>= X_0 -1))(assert (<= X_0 1))(assert (>= X_1 -1))(assert (<= X_1 1))(assert (>= Y_0 -100))")
+    result = verify_property(str(path), parse_vnnlib_text(text))
+    assert result.verdict == "violated"
+    x = np.asarray(result.x, np.float32)
+    rows = _ort(_batched_mlp(4), {"x": np.tile(x, (4, 1))})[0]
+    assert np.allclose(rows, rows[0]) and np.allclose(rows[0], np.asarray(result.y), atol=1e-6)
