@@ -55,7 +55,14 @@ def batch_rows(proto: onnx.ModelProto) -> int:
 
 def with_batch_one(proto: onnx.ModelProto) -> onnx.ModelProto:
     """A copy of ``proto`` whose inputs (and outputs with the same leading dimension) have a leading
-    dimension of 1; intermediate shape annotations are dropped (they would name the old batch)."""
+    dimension of 1; intermediate shape annotations are dropped (they would name the old batch).
+
+    Example:
+        >>> from relucompile.examples import tiny_mlp_path
+        >>> model = onnx.load(tiny_mlp_path())
+        >>> with_batch_one(model).graph.input[0] == model.graph.input[0]    # no fixed batch: unchanged
+        True
+    """
     rows = batch_rows(proto)
     copy = onnx.ModelProto()
     copy.CopyFrom(proto)
