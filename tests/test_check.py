@@ -59,3 +59,13 @@ def test_check_several_inputs_and_outputs(tmp_path, capsys) -> None:
     save_onnx(compile_model(source, Domain.box([-1] * 5, [1] * 5)), shallow)
     assert main(["check", source, shallow, "--samples", "200", "--seed", "3"]) == 0
     assert "32 corners" in capsys.readouterr().out
+
+
+def test_check_a_fixed_batch_model_row_by_row(tmp_path, capsys) -> None:
+    from test_signatures_and_round_trip import _batched_mlp
+    source, shallow = str(tmp_path / "batch.onnx"), str(tmp_path / "batch_shallow.onnx")
+    onnx.save(_batched_mlp(4), source)
+    assert main([source, "--box", "-1", "1", "-o", shallow, "-q"]) == 0
+    assert main(["check", source, shallow, "--samples", "101"]) == 0          # 105 points: 27 batches of 4
+    assert "max abs error" in capsys.readouterr().out
+    assert main(["check", source, shallow, "--box", "-2", "2", "--samples", "0"]) == 1   # corners outside

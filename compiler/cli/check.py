@@ -88,7 +88,11 @@ def run_check(argv: list[str]) -> int:
     if args.domain:
         domain = Domain.from_json(args.domain)
     elif args.box:
-        d = _Runner(args.source).d
+        recorded = _recorded_domain(args.other, args.source)
+        runner = _Runner(args.source)
+        if recorded is not None:
+            runner.read_rows(recorded.d)       # a fixed batch of rows: the domain is over one row
+        d = runner.d
         domain = Domain.box([args.box[0]] * d, [args.box[1]] * d)
     else:
         domain = _recorded_domain(args.other, args.source)
