@@ -81,3 +81,9 @@ def test_command_line_errors_keep_naming_options(tmp_path, capsys) -> None:
     from relucompile.cli.main import main
     assert main([tiny_mlp_path(), "--box", "-1", "1", "--max-regions", "5", "-o", str(tmp_path / "s.onnx")]) == 2
     assert "--max-regions 5" in capsys.readouterr().err
+
+
+def test_explain_point_with_the_wrong_number_of_values_is_a_user_error() -> None:
+    from relucompile import explain_point
+    with pytest.raises(relucompile.UserError, match="x has 3 values but the model has 2 inputs"):
+        explain_point(tiny_mlp_path(), [1.0, 2.0, 3.0])

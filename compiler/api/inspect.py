@@ -10,10 +10,13 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Sequence
 
+import numpy as np
+
 from relucompile.analysis.explain import Explanation
 from relucompile.analysis.explain import explain_point as explain
 from relucompile.api.compile import load_network, speaks_api
 from relucompile.certify.checks import Certificate
+from relucompile.errors import UserError
 from relucompile.certify.checks import certify_shallow as certify
 from relucompile.frontends.vnnlib import Property, parse_vnnlib
 from relucompile.ir.domain import Domain
@@ -41,7 +44,11 @@ def explain_point(model: Any, x: Sequence[float], domain: Domain | None = None, 
         >>> e.W_eff.shape
         (2, 2)
     """
-    return explain(_network(model), x, domain, **options)
+    net = _network(model)
+    size = np.size(np.asarray(x, dtype=object))
+    if size != net.d:
+        raise UserError(f"x has {size} values but the model has {net.d} inputs (pass a sequence of {net.d} numbers)")
+    return explain(net, x, domain, **options)
 
 
 @speaks_api
