@@ -40,6 +40,7 @@ Example (the public API's ``relucompile.shallow_onnx`` passes the source model's
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 
@@ -47,6 +48,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from relucompile.ir.network import EMBEDDED_SOURCE_KEY
 from relucompile.shallow.net import ShallowNet
 from relucompile.numeric.tolerances import GEOMETRIC_TOL
 
@@ -95,8 +97,19 @@ def to_onnx(shallow: ShallowNet, signature: dict, source_bytes: bytes | None = N
         nodes.append(helper.make_node(op, inputs, [name], name=name, **attrs))
         return name
 
-    x64 = node("Cast", [in_name], "x_float64", to=TensorProto.DOUBLE)
-    x = node("Reshape", [x64, const("flat_shape", np.array([-1, d], np.int64))], "x")
+    inputs = _tensors(signature, "inputs", in_name, in_dims)
+    outputs = _tensors(signature, "outputs", out_name, out_dims)
+    rows = signature.get("batch_rows", 1)
+    if len(inputs) == 1:
+        x64 = node("Cast", [in_name], "x_float64", to=TensorProto.DOUBLE)
+        x = node("Reshape", [x64, const("flat_shape", np.array([-1, d], np.int64))], "x")
+    else:   # several inputs: each flattened per sample, concatenated in graph.input order
+        parts = []
+        for i, (name, dims) in enumerate(inputs):
+            size = _per_sample(dims, rows)
+            cast = node("Cast", [name], f"x{i}_float64", to=TensorProto.DOUBLE)
+            parts.append(node("Reshape", [cast, const(f"x{i}_flat_shape", np.array([-1, size], np.int64))], f"x{i}"))
+        x = node("Concat", parts, "x", axis=1)
     domain = shallow.domain
     if layout == "index":
         y = _index_output(shallow, x, in_type, const, node)
@@ -130,14 +143,23 @@ def to_onnx(shallow: ShallowNet, signature: dict, source_bytes: bytes | None = N
     else:
         raise ValueError(f"unknown layout {layout!r}: 'index' or 'layers'")
     y = node("Cast", [y], "out_cast", to=out_type)
-    symbolic = [i for i, v in enumerate(out_dims) if not isinstance(v, int)]
-    shape = [(-1 if i in symbolic else v) for i, v in enumerate(out_dims)] if len(symbolic) <= 1 else [-1, m]
-    nodes.append(helper.make_node("Reshape", [y, const("out_shape", np.array(shape, np.int64))], [out_name],
-                                  name="out"))
+    if len(outputs) == 1:
+        nodes.append(helper.make_node("Reshape", [y, const("out_shape", _target_shape(out_dims, m))], [out_name],
+                                      name="out"))
+    else:   # several outputs: the columns of each, in graph.output order, in its own shape
+        sizes = list(signature.get("output_sizes", ()))
+        if len(sizes) != len(outputs) or sum(sizes) != m:
+            raise ValueError(f"the signature's output sizes {sizes} do not split the {m} outputs")
+        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        for j, (name, dims) in enumerate(outputs):
+            part = node("Slice", [y, const(f"out{j}_start", offsets[j:j + 1]), const(f"out{j}_end", offsets[j + 1:j + 2]),
+                                  const(f"out{j}_axis", np.array([1], np.int64))], f"out{j}_columns")
+            nodes.append(helper.make_node("Reshape", [part, const(f"out{j}_shape", _target_shape(dims, sizes[j]))],
+                                          [name], name=f"out{j}"))
     graph = helper.make_graph(
         nodes, "relucompile_shallow",
-        [helper.make_tensor_value_info(in_name, in_type, _dims(in_dims))],
-        [helper.make_tensor_value_info(out_name, out_type, _dims(out_dims))], inits)
+        [helper.make_tensor_value_info(name, in_type, _dims(dims)) for name, dims in inputs],
+        [helper.make_tensor_value_info(name, out_type, _dims(dims)) for name, dims in outputs], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="relucompile", producer_version=version)
     model.ir_version = 8
@@ -150,11 +172,46 @@ def to_onnx(shallow: ShallowNet, signature: dict, source_bytes: bytes | None = N
         "num_hyperplanes": str(H),
         "layer_sizes": json.dumps(shallow.layer_sizes()),
         "layout": layout,
+        "batch_rows": str(signature.get("batch_rows", "")),
+        "source_name": shallow.net.source_name,
+        EMBEDDED_SOURCE_KEY: base64.b64encode(_source_bytes(shallow, signature, version)).decode("ascii"),
     }
     meta.update(extra_metadata or {})
     helper.set_model_props(model, meta)
     onnx.checker.check_model(model)
     return model
+
+
+def _tensors(signature, key: str, name: str, dims) -> list[tuple[str, list]]:
+    """(name, dims) of every model input or output (``key``: "inputs" or "outputs"); the one
+    concatenated tensor when the source has a single one."""
+    listed = list(signature.get(key, ()) or ())
+    return [(n, list(t)) for n, t in listed] if len(listed) > 1 else [(name, list(dims))]
+
+
+def _per_sample(dims, rows: int) -> int:
+    """Values per sample of a tensor of ``dims`` (symbolic dims count 1; a fixed batch of
+    ``rows`` rows is split off)."""
+    return int(np.prod([v if isinstance(v, int) else 1 for v in dims])) // max(rows, 1)
+
+
+def _target_shape(dims, size: int) -> np.ndarray:
+    """The Reshape target giving a (samples, size) tensor the shape ``dims``: a symbolic dim
+    becomes -1; with several symbolic dims, (-1, size)."""
+    symbolic = [i for i, v in enumerate(dims) if not isinstance(v, int)]
+    shape = [(-1 if i in symbolic else v) for i, v in enumerate(dims)] if len(symbolic) <= 1 else [-1, size]
+    return np.array(shape, np.int64)
+
+
+def _source_bytes(shallow: ShallowNet, signature, version: str) -> bytes:
+    """The source model's ONNX bytes to embed, so relucompile can read the file back: those it
+    was read from, or for a network built from weights that network written as ONNX (float64
+    weights: the same numbers)."""
+    if shallow.net.source_onnx is not None:
+        return shallow.net.source_onnx
+    from relucompile.backends.network_onnx import network_onnx
+    model = network_onnx(shallow.net, signature if len(_tensors(signature, "inputs", "", [])) <= 1 else None, version)
+    return model.SerializeToString()
 
 
 def _index_output(shallow: ShallowNet, x: str, in_type, const, node) -> str:

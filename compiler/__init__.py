@@ -9,6 +9,12 @@ Example:
     >>> shallow = compile_model(tiny_mlp_path(), Domain.box([0, 0], [0.25, 0.25]))
     >>> shallow.num_cells
     4
+    >>> from relucompile import RelucompileError, ModelError, DomainError, RegionLimitError
+    >>> try:
+    ...     compile_model(tiny_mlp_path(), Domain.box([-1, -1], [1, 1]), max_regions=5)
+    ... except RelucompileError as error:
+    ...     print(type(error).__name__, "max_regions" in str(error))
+    RegionLimitError True
 """
 from __future__ import annotations
 
@@ -29,9 +35,12 @@ _EXPORTS = {
     "explain_point": "relucompile.api",
     "verify_property": "relucompile.api",
     "certify_shallow": "relucompile.api",
+    "compare_models": "relucompile.verify.compare",
     "ShallowNet": "relucompile.shallow.net",
     "ReluNet": "relucompile.ir.network",
+    "RelucompileError": "relucompile.errors",
     "UserError": "relucompile.errors",
+    "CertificationFailed": "relucompile.certify.checks",
     "ModelError": "relucompile.errors",
     "DomainError": "relucompile.errors",
     "RegionLimitError": "relucompile.errors",

@@ -10,7 +10,16 @@ import json
 from typing import Any
 
 
-class UserError(Exception):
+class RelucompileError(Exception):
+    """Base of every error relucompile raises on purpose (``except RelucompileError`` catches them all).
+
+    Example:
+        >>> issubclass(ModelError, RelucompileError) and issubclass(RegionLimitError, RelucompileError)
+        True
+    """
+
+
+class UserError(RelucompileError):
     """A mistake in the user's input or options: reported in one line, exit code 2."""
 
 
@@ -33,6 +42,26 @@ class DomainError(UserError):
 
 class RegionLimitError(UserError):
     """Enumeration stopped at a user-given bound (``--max-regions`` or ``--time-limit``)."""
+
+
+#: command-line options -> the Python API's parameter names, for messages raised through the API
+API_TERMS = {
+    "--max-regions": "max_regions", "--time-limit": "time_limit", "--input-shape": "input_shape",
+    "--trust-model-code": "trust_code", "--engine": "engine", "--jobs": "jobs", "--seed": "seed",
+    "--box": "domain=Domain.box(...)", "--domain": "domain=Domain.from_json(...)", "--vnnlib": "a VNN-LIB property",
+}
+
+
+def in_api_terms(message: str) -> str:
+    """``message`` with command-line options replaced by the API's parameter names.
+
+    Example:
+        >>> in_api_terms("stopped at --max-regions 10; use a smaller domain (--box)")
+        'stopped at max_regions 10; use a smaller domain (domain=Domain.box(...))'
+    """
+    for flag in sorted(API_TERMS, key=len, reverse=True):
+        message = message.replace(flag, API_TERMS[flag])
+    return message
 
 
 def read_json_file(path: str, error: type[UserError] = UserError, invalid: str = "not valid JSON") -> Any:

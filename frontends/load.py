@@ -11,21 +11,42 @@ Example:
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 from typing import Any
 
+import numpy as np
 import onnx
 
-from relucompile.errors import UserError
+from relucompile.errors import ModelError, UserError
 from relucompile.frontends import torch_frontend as tf
+from relucompile.frontends.batch import batch_rows, row_by_row_mismatch, with_batch_one
 from relucompile.frontends.onnx_frontend import load_onnx, read_model_file
-from relucompile.ir.network import ReluNet
+from relucompile.ir.graph import Graph
+from relucompile.ir.network import EMBEDDED_SOURCE_KEY, ReluNet
+from relucompile.ops.interpreter import ConcreteContext, execute
 from relucompile.passes.lowering import drop_identities, fold_constants, lower
+
+def embedded_source(proto: onnx.ModelProto) -> bytes | None:
+    """The source ONNX model a relucompile-written shallow model carries (None for any other model).
+
+    Example:
+        >>> from relucompile.examples import tiny_mlp_path
+        >>> embedded_source(onnx.load(tiny_mlp_path())) is None
+        True
+    """
+    if proto.producer_name != "relucompile":
+        return None
+    for prop in proto.metadata_props:
+        if prop.key == EMBEDDED_SOURCE_KEY:
+            return base64.b64decode(prop.value)
+    return None
 
 
 def load_network(model: str | os.PathLike | onnx.ModelProto | Any, example_input: Any = None, *,
-                 input_shape: tuple[int, ...] | None = None, trust_code: bool = False) -> ReluNet:
+                 input_shape: tuple[int, ...] | None = None, trust_code: bool = False,
+                 batch_axis: bool = True) -> ReluNet:
     """Read a model into the canonical :class:`ReluNet`.
 
     ``model``: an ONNX path or ModelProto; a ``torch.nn.Module`` with ``example_input`` (a tensor
@@ -33,6 +54,9 @@ def load_network(model: str | os.PathLike | onnx.ModelProto | Any, example_input
     where the file does not fix it.  Torch models go through ONNX (frontends/torch_frontend.py).
     ``trust_code``: load TorchScript files, which run code from the file while they load (only
     for files whose author you trust; ONNX and .pt2 never run code from the file).
+    ``batch_axis``: a fixed leading dimension B > 1 of the input is a batch (the model must act on
+    each row alone; one row is compiled, frontends/batch.py); False reads the whole tensor as one
+    sample.  A shallow ONNX model relucompile wrote gives back the network it was compiled from.
 
     Example:
         >>> from relucompile.examples import tiny_mlp_path
@@ -56,8 +80,72 @@ def load_network(model: str | os.PathLike | onnx.ModelProto | Any, example_input
     else:  # read and parse the file once; its bytes give the hash
         proto, data = read_model_file(model)
         source = os.path.basename(os.fspath(model))
-    graph = fold_constants(drop_identities(load_onnx(proto, source=source)))
-    net = lower(graph)
-    net.signature = graph.signature
+    embedded = embedded_source(proto)
+    if embedded is not None:   # a shallow model relucompile wrote: read back the network it was compiled from
+        meta = {prop.key: prop.value for prop in proto.metadata_props}
+        net = load_network(onnx.load_from_string(embedded), batch_axis=meta.get("batch_rows") != "1")
+        net.source = meta.get("source_name") or source or net.source     # the source's name and hash, as compiled
+        net.source_sha256 = meta.get("source_sha256") or net.source_sha256
+        return net
+    net = _lower_rows(proto, source, batch_axis)
     net.source_sha256 = source_sha256 or hashlib.sha256(data).hexdigest()
+    net.source_onnx = data
     return net
+
+
+def _graph(proto: onnx.ModelProto, source: str | None) -> Graph:
+    return fold_constants(drop_identities(load_onnx(proto, source=source)))
+
+
+def _lower_rows(proto: onnx.ModelProto, source: str | None, batch_axis: bool = True) -> ReluNet:
+    """The network of one sample: the model itself, or for a fixed batch of B > 1 rows that it
+    treats row by row (frontends/batch.py) the model read with batch 1, with the source's
+    signature and ``batch_rows`` B (refused with what to do when it mixes its rows)."""
+    graph = _graph(proto, source)
+    net = lower(graph)
+    signature = graph.signature
+    rows = batch_rows(proto) if batch_axis else 1
+    if not batch_axis:
+        signature = signature.replace(batch_rows=1)   # recorded, so the shallow model reads back the same way
+    if rows > 1:
+        try:
+            row_net = lower(row_graph := _graph(with_batch_one(proto), source))
+        except UserError as exc:
+            row_net, mismatch = None, f"it fails on one row ({str(exc)[:160]})"
+        if row_net is not None:
+            mismatch = row_by_row_mismatch(net, row_net, rows, _input_sizes(row_graph),
+                                           _output_sizes(row_graph) or [row_net.m])
+        if mismatch:
+            name = signature.inputs[0][0] if signature.inputs else ""
+            raise ModelError(graph.source, name, "Input",
+                             f"a fixed leading dimension of {rows} is read as a batch only when the model acts "
+                             f"on each row alone, and here {mismatch}; export the model with batch size 1 (or a "
+                             f"symbolic batch dimension) to compile one sample, or, if the {rows} rows form one sample, "
+                             f"give the input a leading dimension of 1 (Python API: batch_axis=False)")
+        net, graph = row_net, row_graph
+        signature = signature.replace(batch_rows=rows)
+    net.signature = signature.replace(output_sizes=tuple(_output_sizes(graph)))
+    return net
+
+
+def _input_sizes(graph: Graph) -> list[int]:
+    """Values per sample of each model input, in graph.input order."""
+    dims = [dims for _, dims in graph.signature.inputs or ()]
+    return [int(np.prod([d if isinstance(d, int) else 1 for d in shape])) for shape in dims]
+
+
+def _output_sizes(graph: Graph) -> list[int]:
+    """Values per sample of each model output, in graph.output order (from a run at zero)."""
+    names = [name for name, _ in graph.signature.outputs or ()]
+    if len(names) <= 1:
+        return []
+    inp = graph.node(graph.inputs[0])
+    values = {inp.name: np.zeros(inp.shape)}
+    sizes, outputs = [], graph.outputs
+    try:
+        for name in names:
+            graph.outputs = [name]
+            sizes.append(int(np.size(execute(graph, values, ConcreteContext(graph.source, exact=False)))))
+    finally:
+        graph.outputs = outputs
+    return sizes

@@ -7,7 +7,8 @@ not piecewise linear are refused with one line naming file, node, op and why.
 
 Several graph inputs become one flat input ``concatenated_inputs`` (graph.input order, each
 flattened row-major) and several outputs one flat output ``concatenated_outputs``
-(graph.output order); docs/ops.md describes the convention.
+(graph.output order); docs/ops.md describes the convention.  The shallow ONNX model has the
+source's inputs and outputs again (backends/onnx_backend.py).
 
 Example:
     >>> from relucompile.examples import tiny_mlp_path

@@ -40,9 +40,9 @@ REFUSED = {"fc_2-2sigmoids-3.onnx": "Sigmoid", "tanh_test.onnx": "Tanh", "softma
            "layer-zoo/dropout_training_mode_true.onnx": "Dropout"}
 
 
-def _source_outputs(path: str, X: np.ndarray) -> np.ndarray:
-    """onnxruntime on the source: inputs split from the concatenated vector, outputs concatenated
-    (the order documented in docs/ops.md)."""
+def _source_outputs(path: str | bytes, X: np.ndarray) -> np.ndarray:
+    """onnxruntime on the source (or on the shallow model, which has the same inputs and outputs):
+    inputs split from the concatenated vector, outputs concatenated (the order documented in docs/ops.md)."""
     sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     rows = []
     for x in X:
@@ -75,7 +75,7 @@ SLOW_MODELS = {"cnn_max_mninst2.onnx"}
 def test_model_compiles_on_a_box_and_matches_onnxruntime(name: str) -> None:
     path = data_path("marabou", *name.split("/"))
     half, free, least_cells = MODELS[name]
-    net = load_network(path)
+    net = load_network(path, batch_axis=False)   # the layer-zoo's [2, k] inputs are one sample
     domain = _box(net, half, free)
     shallow = compile_network(net, domain, time_limit=120)
     assert shallow.num_cells >= least_cells
@@ -84,15 +84,12 @@ def test_model_compiles_on_a_box_and_matches_onnxruntime(name: str) -> None:
     scale = 1.0 + np.abs(want).max()
     got = shallow.evaluate(X).reshape(want.shape)
     assert np.abs(got - want).max() <= 1e-5 * scale
-    sess = ort.InferenceSession(shallow_onnx(shallow).SerializeToString(), providers=["CPUExecutionProvider"])
-    inp = sess.get_inputs()[0]
-    emitted = np.array([sess.run(None, {inp.name: x.reshape([s if isinstance(s, int) else 1 for s in inp.shape])
-                                        .astype(np.float32)})[0].reshape(-1) for x in X[:50]])
+    emitted = _source_outputs(shallow_onnx(shallow).SerializeToString(), X[:50])   # the same inputs and outputs
     assert np.abs(emitted - want[:50]).max() <= 1e-5 * scale
 
 
 def test_several_inputs_and_outputs_are_concatenated_in_graph_order() -> None:
-    net = load_network(data_path("marabou", "multiInput_add.onnx"))
+    net = load_network(data_path("marabou", "multiInput_add.onnx"), batch_axis=False)
     sig = net.signature
     assert sig["input_name"] == "concatenated_inputs" and net.d == 10
     assert [n for n, _ in sig["inputs"]] == ["X1", "X2"] and [n for n, _ in sig["outputs"]] == ["Y", "relu1"]
@@ -107,3 +104,11 @@ def test_non_piecewise_linear_models_stay_refused(name: str, op: str) -> None:
         load_network(data_path("marabou", *name.split("/")))
     message = str(info.value)
     assert f"({op})" in message and os.path.basename(name) in message and "\n" not in message
+
+
+def test_fixed_batch_models_of_the_layer_zoo() -> None:
+    """Issue 18 case 2: relu.onnx (x[2, 2], elementwise) is a batch of two 2-input rows; transpose.onnx
+    mixes its rows and is refused, with what to do."""
+    assert load_network(data_path("marabou", "layer-zoo", "relu.onnx")).d == 2
+    with pytest.raises(ModelError, match="batch_axis=False"):
+        load_network(data_path("marabou", "layer-zoo", "transpose.onnx"))

@@ -244,4 +244,5 @@ def _drop_empty_layers(net: ReluNet, layers: list[AffineLayer], output: AffineLa
     def remap(L: AffineLayer) -> AffineLayer:
         return AffineLayer({new_index[b]: W for b, W in L.weights.items() if b in new_index}, L.bias)
 
-    return dataclasses.replace(net, layers=[remap(L) for L in kept], output=remap(output), graph=None, relu_nodes=[])
+    return dataclasses.replace(net, layers=[remap(L) for L in kept], output=remap(output), graph=None, relu_nodes=[],
+                               source_onnx=None)

@@ -23,7 +23,7 @@ _EXPORTS = {
     "save_onnx": "relucompile.api.compile",
     "save_regions": "relucompile.api.compile",
     "shallow_onnx": "relucompile.api.compile",
-    "load_network": "relucompile.frontends.load",
+    "load_network": "relucompile.api.wording",
     "explain_point": "relucompile.api.inspect",
     "verify_property": "relucompile.api.inspect",
     "certify_shallow": "relucompile.api.inspect",

@@ -10,7 +10,8 @@ Example:
 from __future__ import annotations
 
 import os
-from typing import Any
+import time
+from typing import Any, Callable
 
 import onnx
 
@@ -19,20 +20,61 @@ from relucompile.backends.onnx_backend import to_onnx
 from relucompile.backends.regions_json import write_regions
 from relucompile.ir.domain import Domain
 from relucompile.regions.enumerate import Limits, enumerate_regions
-from relucompile.errors import DomainError
+from relucompile.errors import DomainError, UserError
 from relucompile.ir.network import ReluNet
 from relucompile.passes.lowering import canonicalize
 from relucompile.progress import Progress, current as current_progress
 from relucompile.shallow.net import ShallowNet, build_shallow
-from relucompile.frontends.load import load_network
+from relucompile.api.wording import load_network, speaks_api
 from relucompile.version import __version__
 
+#: the enumeration engines ``engine`` may name
+ENGINES = ("auto", "vertex", "split")
 
+
+
+def _check_options(max_regions: int | None, time_limit: float | None, engine: str, jobs: int) -> None:
+    """The compile options are valid, or a UserError naming the parameter and what to pass."""
+    if max_regions is not None and not (isinstance(max_regions, int) and max_regions >= 1):
+        raise UserError(f"max_regions must be a whole number of at least 1 (or None: no limit), got {max_regions!r}")
+    if time_limit is not None and not (isinstance(time_limit, (int, float)) and 0 < time_limit < float("inf")):
+        raise UserError(f"time_limit must be a positive number of seconds (or None: no limit), got {time_limit!r}")
+    if engine not in ENGINES:
+        raise UserError(f"engine must be one of {', '.join(map(repr, ENGINES))}, got {engine!r}")
+    if not (isinstance(jobs, int) and jobs >= 1):
+        raise UserError(f"jobs must be a whole number of at least 1, got {jobs!r}")
+
+
+class CallbackProgress:
+    """Forwards the enumeration's progress to ``callback(cells, info)``: ``cells`` found so far and
+    ``info`` with ``elapsed`` seconds (and the engine's counters, e.g. ``lps``).
+
+    Example:
+        >>> seen = []
+        >>> bar = CallbackProgress(lambda cells, info: seen.append(cells))
+        >>> bar(3, {"lps": 10}); bar.close(); seen
+        [3]
+    """
+
+    def __init__(self, callback: Callable[[int, dict], Any]) -> None:
+        self.callback, self.start = callback, time.perf_counter()
+
+    def __call__(self, count: int, info: dict) -> None:
+        self.callback(count, dict(info, elapsed=time.perf_counter() - self.start))
+
+    def close(self) -> None:
+        pass
+
+
+@speaks_api
 def compile_network(net: ReluNet, domain: Domain | None = None, *, max_regions: int | None = None,
-                    time_limit: float | None = None, progress: bool = False, engine: str = "auto",
-                    seed: int = 0, jobs: int = 1) -> ShallowNet:
+                    time_limit: float | None = None, progress: bool | Callable[[int, dict], Any] = False,
+                    engine: str = "auto", seed: int = 0, jobs: int = 1) -> ShallowNet:
     """Enumerate the cells of ``net`` over ``domain`` (default R^d) and build the shallow net.
 
+    ``max_regions``/``time_limit``: stop with :class:`~relucompile.errors.RegionLimitError` past
+    them.  ``progress``: True draws a progress line on stderr; a callable is called as
+    ``progress(cells, info)`` while cells are found (``info["elapsed"]`` in seconds).
     ``jobs``: processes for the enumeration (the result does not depend on it).
 
     Example:
@@ -40,12 +82,24 @@ def compile_network(net: ReluNet, domain: Domain | None = None, *, max_regions: 
         >>> shallow = compile_network(random_mlp(2, [4, 4], 1, seed=0), Domain.box([-1, -1], [1, 1]))
         >>> shallow.num_cells, shallow.evaluate([[0.5, -0.5]]).shape
         (12, (1, 1))
+        >>> counts = []
+        >>> _ = compile_network(random_mlp(2, [4, 4], 1, seed=0), progress=lambda cells, info: counts.append(cells))
+        >>> counts[-1] > 0
+        True
     """
+    _check_options(max_regions, time_limit, engine, jobs)
     domain = domain or Domain.reals(net.d)
+    if not isinstance(domain, Domain):
+        raise DomainError(f"domain must be a Domain (Domain.box(lower, upper), Domain.polytope(G, g), "
+                          f"Domain.reals(d)), got {type(domain).__name__}")
     if domain.d != net.d:
-        raise DomainError(f"the domain has dimension {domain.d} but the model has {net.d} inputs")
+        raise DomainError(f"the domain has dimension {domain.d} but the model has {net.d} inputs "
+                          f"(pass a Domain over {net.d} values, e.g. Domain.box([-1] * {net.d}, [1] * {net.d}))")
     ambient = current_progress()   # the command's own line (relucompile.progress.activity), if any
-    bar = ambient if ambient is not None else Progress(enabled=progress)
+    if callable(progress):
+        bar = CallbackProgress(progress)
+    else:
+        bar = ambient if ambient is not None else Progress(enabled=bool(progress))
     try:
         regions = enumerate_regions(net, domain, engine, Limits(max_regions, time_limit), bar, jobs=jobs)
     finally:
@@ -57,14 +111,17 @@ def compile_network(net: ReluNet, domain: Domain | None = None, *, max_regions: 
     return build_shallow(net, regions, seed=seed)
 
 
+@speaks_api
 def compile_model(model: str | os.PathLike | onnx.ModelProto | Any, domain: Domain | None = None, *,
                   example_input: Any = None, input_shape: tuple[int, ...] | None = None,
-                  **options: Any) -> ShallowNet:
+                  batch_axis: bool = True, **options: Any) -> ShallowNet:
     """Compile a ReLU network (ONNX, or torch: see :func:`load_network`) into its exact shallow network.
 
     ``domain``: a :class:`Domain` over the flattened input (default all of R^d).  Options:
-    ``max_regions``, ``time_limit`` (seconds), ``progress`` (bar on stderr), ``seed`` (reference point),
-    ``jobs`` (processes for the enumeration).
+    ``max_regions``, ``time_limit`` (seconds), ``progress`` (True: a line on stderr; or a callable
+    ``progress(cells, info)``), ``seed`` (reference point),
+    ``jobs`` (processes for the enumeration).  ``batch_axis``: see :func:`load_network` (a fixed
+    leading dimension > 1 is a batch of rows; False: the whole input tensor is one sample).
 
     Example:
         >>> from relucompile.examples.random_nets import random_mlp, to_onnx_model
@@ -76,7 +133,8 @@ def compile_model(model: str | os.PathLike | onnx.ModelProto | Any, domain: Doma
 
         >>> shallow = compile_model(torch_module, Domain.box(lo, hi), example_input=x)  # doctest: +SKIP
     """
-    return compile_network(load_network(model, example_input, input_shape=input_shape), domain, **options)
+    net = load_network(model, example_input, input_shape=input_shape, batch_axis=batch_axis)
+    return compile_network(net, domain, **options)
 
 
 def shallow_onnx(shallow: ShallowNet, metadata: dict[str, str] | None = None,

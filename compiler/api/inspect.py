@@ -10,10 +10,13 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Sequence
 
+import numpy as np
+
 from relucompile.analysis.explain import Explanation
 from relucompile.analysis.explain import explain_point as explain
-from relucompile.api.compile import load_network
+from relucompile.api.compile import load_network, speaks_api
 from relucompile.certify.checks import Certificate
+from relucompile.errors import UserError
 from relucompile.certify.checks import certify_shallow as certify
 from relucompile.frontends.vnnlib import Property, parse_vnnlib
 from relucompile.ir.domain import Domain
@@ -27,6 +30,7 @@ def _network(model: Any) -> ReluNet:
     return model if isinstance(model, ReluNet) else load_network(model)
 
 
+@speaks_api
 def explain_point(model: Any, x: Sequence[float], domain: Domain | None = None, **options: Any) -> Explanation:
     """The linear rule of the model at ``x`` (an :class:`~relucompile.analysis.explain.Explanation`):
     activation pattern, effective weights ``W_eff``/``b_eff`` and how far ``x`` can move.
@@ -40,9 +44,14 @@ def explain_point(model: Any, x: Sequence[float], domain: Domain | None = None, 
         >>> e.W_eff.shape
         (2, 2)
     """
-    return explain(_network(model), x, domain, **options)
+    net = _network(model)
+    size = np.size(np.asarray(x, dtype=object))
+    if size != net.d:
+        raise UserError(f"x has {size} values but the model has {net.d} inputs (pass a sequence of {net.d} numbers)")
+    return explain(net, x, domain, **options)
 
 
+@speaks_api
 def verify_property(model: Any, prop: str | os.PathLike | Property, timeout: float | None = None,
                     seed: int = 0) -> VerifyResult:
     """Decide a VNN-LIB property (a path or a parsed ``Property``) on the model: a
@@ -63,6 +72,7 @@ def verify_property(model: Any, prop: str | os.PathLike | Property, timeout: flo
     return verify(_network(model), prop, timeout=timeout, model=source, seed=seed)
 
 
+@speaks_api
 def certify_shallow(shallow: ShallowNet, progress: Callable[[int, dict], None] | None = None) -> Certificate:
     """Prove a compiled :class:`ShallowNet` exact in rational arithmetic; returns the
     :class:`~relucompile.certify.checks.Certificate` (raises ``CertificationFailed`` on a defect).

@@ -45,7 +45,7 @@ import numpy as np
 
 from relucompile.backends.regions_json import regions_document
 from relucompile.certify.exact import ExactHull, ExactMaps, FoldingBounds
-from relucompile.errors import UserError, read_json_file
+from relucompile.errors import RelucompileError, UserError, read_json_file
 from relucompile.frontends.load import load_network
 from relucompile.ir.domain import Domain
 from relucompile.numeric.lp import LinearProgram
@@ -58,7 +58,7 @@ _U = UNIT_ROUNDOFF
 _SAFETY = 4.0            # factor on the a-priori float error bounds
 
 
-class CertificationFailed(Exception):
+class CertificationFailed(RelucompileError):
     """The first failing check: ``cell`` (None for global checks), ``check`` number, message."""
 
     def __init__(self, cell: int | None, check: int, message: str) -> None:

@@ -50,6 +50,7 @@ subcommands (relucompile NAME --help):
   certify   prove a regions file exact (exit 0 certified, 3 failed); or compile with --certify
   lens      effective weights over data: cells visited, per-class weights and similarity
   prune     the smallest equal deep network on a domain (stable and duplicate units removed)
+  check     compare two models on a domain: largest output difference and where (exit 0 within tolerance, 1 not)
 
 """ + exit_codes_text(ExitCode.OK, ExitCode.USAGE_ERROR, ExitCode.INTERNAL_ERROR, ExitCode.CERTIFY_FAILED,
                       CERTIFY_FAILED="--certify failed") + "\n"
@@ -215,6 +216,7 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "certify": LazyCommand("relucompile.cli.certify", "run_certify"),
     "lens": LazyCommand("relucompile.cli.lens", "run_lens"),
     "prune": LazyCommand("relucompile.cli.lens", "run_prune"),
+    "check": LazyCommand("relucompile.cli.check", "run_check"),
 }
 
 

@@ -28,6 +28,11 @@ if TYPE_CHECKING:
     from relucompile.ir.graph import Graph
 
 
+#: metadata key under which a relucompile-written shallow ONNX model embeds its source model (base64
+#: of the ONNX bytes): the frontends read the network back from it, so every command accepts the file
+EMBEDDED_SOURCE_KEY = "relucompile_source_onnx"
+
+
 @dataclass
 class AffineLayer:
     """``z = sum_b weights[b] @ v_b + bias``; weights are float64, or Fraction object arrays."""
@@ -48,7 +53,9 @@ class ReluNet:
     model file ("" when built from weights), ``signature`` is the source's input/output
     interface, ``graph`` the IR graph it was lowered from (None when built from weights;
     :func:`relucompile.passes.lowering.exact_net` re-lowers it in rationals) and ``relu_nodes``
-    the source node each ReLU layer came from (one name per layer; empty when built from weights)."""
+    the source node each ReLU layer came from (one name per layer; empty when built from weights);
+    ``source_onnx`` the ONNX bytes it was read from (None when built from weights), which the shallow
+    ONNX embeds so relucompile can read its own output back."""
 
     d: int
     layers: list[AffineLayer]
@@ -61,6 +68,7 @@ class ReluNet:
     signature: ModelSignature = field(default_factory=ModelSignature)
     graph: Graph | None = field(default=None, repr=False, compare=False)
     relu_nodes: list[str] = field(default_factory=list, compare=False)
+    source_onnx: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def source_name(self) -> str:

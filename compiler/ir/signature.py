@@ -28,7 +28,9 @@ class ModelSignature(Mapping):
     """Input/output names, dims and ONNX element types of the source model (None: unknown).
 
     ``inputs``/``outputs`` list every graph input/output as (name, dims) when the model has
-    several (they are concatenated into ``input_name``/``output_name``)."""
+    several (they are concatenated into ``input_name``/``output_name``); ``output_sizes`` the
+    number of values of each of them per sample.  ``batch_rows``: the fixed leading dimension B > 1
+    of a model that acts row by row, compiled as one sample (the emitted model applies it per row)."""
 
     input_name: str | None = None
     output_name: str | None = None
@@ -40,6 +42,8 @@ class ModelSignature(Mapping):
     ir_version: int | None = None
     inputs: tuple[tuple[str, Dims], ...] | None = None
     outputs: tuple[tuple[str, Dims], ...] | None = None
+    output_sizes: tuple[int, ...] | None = None
+    batch_rows: int | None = None
 
     def replace(self, **changes: Any) -> "ModelSignature":
         """A copy with some fields changed."""

@@ -140,6 +140,74 @@ class ShallowNet:
             out[inside] = np.einsum("nmd,nd->nm", self.A[idx], Xi) + self.c[idx]
         return out
 
+    def predict(self, X: Any) -> np.ndarray:
+        """f at a batch of points, as numpy: ``X`` of shape (N, d) gives (N, m); one point (d,)
+        gives (m,).  Float64; NaN rows outside the domain (as the emitted ONNX model).
+
+        Example:
+            >>> from relucompile import compile_model, Domain
+            >>> from relucompile.examples import tiny_mlp_path
+            >>> shallow = compile_model(tiny_mlp_path(), Domain.box([-1, -1], [1, 1]))
+            >>> shallow.predict([[0.25, -0.5], [2.0, 0.0]]).round(4).tolist()
+            [[-0.7453, -0.0298], [nan, nan]]
+            >>> shallow([0.25, -0.5]).shape
+            (2,)
+        """
+        from relucompile.errors import UserError
+        array = np.asarray(X, dtype=np.float64)
+        if array.ndim == 1 and array.shape[0] == self.d:
+            return self.evaluate(array[None, :])[0]
+        if array.ndim != 2 or array.shape[1] != self.d:
+            raise UserError(f"X must have shape (N, {self.d}) (or ({self.d},) for one point): the network "
+                            f"takes {self.d} inputs, got an array of shape {array.shape}")
+        return self.evaluate(array)
+
+    __call__ = predict
+
+    def __repr__(self) -> str:
+        """Sizes, not arrays.
+
+        Example:
+            >>> from relucompile import compile_model, Domain
+            >>> from relucompile.examples import tiny_mlp_path
+            >>> compile_model(tiny_mlp_path(), Domain.box([-1, -1], [1, 1]))
+            ShallowNet(d=2, m=2, cells=98, hyperplanes=61, domain=box [-1, 1]^2, source='tiny_mlp.onnx')
+        """
+        source = f", source={self.net.source_name!r}" if self.net.source_name else ""
+        return (f"ShallowNet(d={self.d}, m={self.m}, cells={self.num_cells:,}, hyperplanes={self.num_hyperplanes:,}, "
+                f"domain={self.domain.describe()}{source})")
+
+    def cells(self, as_frame: bool | None = None) -> Any:
+        """One row per cell: ``cell`` (index), ``bounded``, ``radius`` (Chebyshev radius), ``facets``
+        (irredundant constraints), ``active_units`` (ReLUs on), ``interior`` (a point inside, (d,)),
+        ``A`` ((m, d)) and ``c`` ((m,)): the rule f(x) = A x + c there.  A pandas DataFrame when
+        pandas is importable (``as_frame=None``, or True), else (``as_frame=False``) a list of dicts.
+
+        Example:
+            >>> from relucompile import compile_model, Domain
+            >>> from relucompile.examples import tiny_mlp_path
+            >>> rows = compile_model(tiny_mlp_path(), Domain.box([0, 0], [0.25, 0.25])).cells(as_frame=False)
+            >>> len(rows), sorted(rows[0])
+            (4, ['A', 'active_units', 'bounded', 'c', 'cell', 'facets', 'interior', 'radius'])
+        """
+        store = self.regions.cells
+        facets = np.diff(self.cell_ptr)
+        active = store.patterns.sum(axis=1) if len(store) else np.zeros(0, np.int64)
+        rows = [{"cell": a, "bounded": bool(store.bounded[a]), "radius": float(store.radius[a]),
+                 "facets": int(facets[a]), "active_units": int(active[a]), "interior": store.interior[a].copy(),
+                 "A": self.A[a].copy(), "c": self.c[a].copy()} for a in range(self.num_cells)]
+        if as_frame is False:
+            return rows
+        try:
+            import pandas
+        except ImportError:
+            if as_frame:
+                from relucompile.errors import UserError
+                raise UserError("cells(as_frame=True) needs pandas (pip install pandas); "
+                                "cells(as_frame=False) gives a list of dicts") from None
+            return rows
+        return pandas.DataFrame(rows, columns=list(rows[0]) if rows else None).set_index("cell", drop=False)
+
     # -- exact evaluation -------------------------------------------------------------------
     def exact_net(self) -> ReluNet:
         if "net" not in self._exact_cache:

@@ -136,12 +136,15 @@ class _Confirmer:
         model = self.model
         source = os.fspath(model) if isinstance(model, (str, os.PathLike)) else \
             model if isinstance(model, bytes) else model.SerializeToString()
+        if self.net.source_onnx is not None:   # the bytes the network was read from (a shallow model's source)
+            source = self.net.source_onnx
         self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
         spec = self.session.get_inputs()[0]
         self.input_name = spec.name
         self.float32 = spec.type != "tensor(double)"
         shape = [s if isinstance(s, int) and s > 0 else 1 for s in spec.shape]
-        self.shape = shape if math.prod(shape) == self.net.d else [1, self.net.d]
+        self.rows = self.net.signature.batch_rows or 1   # a fixed batch of rows: each row gets x
+        self.shape = shape if math.prod(shape) == self.net.d * self.rows else [1, self.net.d]
 
     def outputs(self, x: np.ndarray) -> np.ndarray:
         if self.model is None:
@@ -149,7 +152,11 @@ class _Confirmer:
         if self.session is None:
             self.open_session()
         dtype = np.float32 if self.float32 else np.float64
-        out = self.session.run(None, {self.input_name: x.astype(dtype).reshape(self.shape)})[0]
+        rows = getattr(self, "rows", 1) if math.prod(self.shape) != self.net.d else 1
+        feed = np.tile(x.astype(dtype), rows).reshape(self.shape)
+        out = self.session.run(None, {self.input_name: feed})[0]
+        if rows > 1:
+            return np.asarray(out, dtype=np.float64).reshape(rows, -1)[0]
         return np.asarray(out, dtype=np.float64).ravel()
 
     def __call__(self, x: np.ndarray, case: int) -> bool:
