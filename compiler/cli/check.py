@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 
-from relucompile.cli.base import (ExitCode, add_domain_options, add_json_option, exit_codes_text, guarded,
+from relucompile.cli.base import (BOX_HELP, DOMAIN_FILE_HELP, ExitCode, add_json_option, exit_codes_text, guarded,
                                   make_parser)
 from relucompile.errors import UserError
 
@@ -43,7 +43,10 @@ def build_parser():
                              "(onnxruntime, random points and the box's corners).", EPILOG)
     p.add_argument("source", help="the reference model, e.g. model.onnx")
     p.add_argument("other", help="the model to check against it, e.g. shallow.onnx")
-    add_domain_options(p, default_note="default: the domain recorded in a relucompile shallow model")
+    where = p.add_mutually_exclusive_group()      # two models: not the shared one-model option group
+    where.add_argument("--box", nargs=2, type=float, metavar=("LO", "HI"),
+                       help=BOX_HELP + " (default: the domain recorded in a relucompile shallow model)")
+    where.add_argument("--domain", metavar="FILE", help=DOMAIN_FILE_HELP)
     p.add_argument("--samples", type=int, default=1000, metavar="N",
                    help="random points of the domain (default 1000), e.g. --samples 10000")
     p.add_argument("--seed", type=int, default=0, help="seed of the random points (default 0)")

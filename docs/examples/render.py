@@ -193,6 +193,17 @@ def synopsis_text(ws: Workspace) -> str:
     return "\n".join(parts) + "\n"
 
 
+CHECK = "relucompile check compiler/examples/tiny_mlp.onnx out/shallow.onnx"
+
+
+@example("readme-check")
+def _readme_check(ws: Workspace) -> str:
+    """The quick start's shallow model checked against its source."""
+    os.makedirs(os.path.join(ws.path, "out"), exist_ok=True)
+    ws.run(QUICK_START)
+    return fence("text", "$ " + CHECK + "\n" + ws.run(CHECK))
+
+
 def _rules(ws: Workspace, ext: str, *extra: str) -> str:
     ws.run(f"relucompile compiler/examples/tiny_mlp.onnx --domain small.json -o rules.{ext} {' '.join(extra)}".strip())
     return ws.read(f"rules.{ext}")
