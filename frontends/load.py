@@ -17,7 +17,8 @@ from typing import Any
 
 import onnx
 
-from relucompile.errors import UserError
+from relucompile.errors import UserError, regular_input_file
+from relucompile.limits import check_time, doing
 from relucompile.frontends import torch_frontend as tf
 from relucompile.frontends.onnx_frontend import load_onnx, read_model_file
 from relucompile.ir.network import ReluNet
@@ -39,6 +40,15 @@ def load_network(model: str | os.PathLike | onnx.ModelProto | Any, example_input
         >>> load_network(tiny_mlp_path()).widths
         [8, 8]
     """
+    if isinstance(model, (str, os.PathLike)):
+        regular_input_file(model)
+        with doing(f"loading {os.path.basename(os.fspath(model))}"):
+            return _load(model, example_input, input_shape, trust_code)
+    with doing("loading the model"):
+        return _load(model, example_input, input_shape, trust_code)
+
+
+def _load(model, example_input, input_shape, trust_code) -> ReluNet:
     source_sha256 = None
     if tf.is_module(model):
         model = tf.module_to_onnx(model, example_input, input_shape=input_shape)
@@ -56,7 +66,9 @@ def load_network(model: str | os.PathLike | onnx.ModelProto | Any, example_input
     else:  # read and parse the file once; its bytes give the hash
         proto, data = read_model_file(model)
         source = os.path.basename(os.fspath(model))
+    check_time()
     graph = fold_constants(drop_identities(load_onnx(proto, source=source)))
+    check_time()
     net = lower(graph)
     net.signature = graph.signature
     net.source_sha256 = source_sha256 or hashlib.sha256(data).hexdigest()

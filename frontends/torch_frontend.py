@@ -380,8 +380,7 @@ def file_to_onnx(path: str | os.PathLike, input_shape: tuple[int, ...] | None = 
     """
     path = os.fspath(path)
     name = os.path.basename(path)
-    if not os.path.isfile(path):
-        raise UserError(f"{path}: no such file")
+    regular_input_file(path)
     torch = require_torch(f"{name}: reading a PyTorch file")
     kind = _archive_kind(path)
     if kind == "pickle":

@@ -20,6 +20,7 @@ from relucompile.backends.regions_json import write_regions
 from relucompile.ir.domain import Domain
 from relucompile.regions.enumerate import Limits, enumerate_regions
 from relucompile.errors import DomainError
+from relucompile.limits import doing, time_budget
 from relucompile.ir.network import ReluNet
 from relucompile.passes.lowering import canonicalize
 from relucompile.progress import Progress
@@ -33,7 +34,9 @@ def compile_network(net: ReluNet, domain: Domain | None = None, *, max_regions: 
                     seed: int = 0, jobs: int = 1) -> ShallowNet:
     """Enumerate the cells of ``net`` over ``domain`` (default R^d) and build the shallow net.
 
-    ``jobs``: processes for the enumeration (the result does not depend on it).
+    ``jobs``: processes for the enumeration (the result does not depend on it).  ``time_limit``
+    (seconds) bounds the whole compile, every LP included (:mod:`relucompile.limits`); the memory
+    budget is :data:`relucompile.limits.DEFAULT_MEMORY_MB` unless a ``memory_budget`` is open.
 
     Example:
         >>> from relucompile.examples.random_nets import random_mlp
@@ -45,14 +48,16 @@ def compile_network(net: ReluNet, domain: Domain | None = None, *, max_regions: 
     if domain.d != net.d:
         raise DomainError(f"the domain has dimension {domain.d} but the model has {net.d} inputs")
     bar = Progress(enabled=progress)
-    try:
-        regions = enumerate_regions(net, domain, engine, Limits(max_regions, time_limit), bar, jobs=jobs)
-    finally:
-        bar.close()
-    if len(regions) == 0:
-        raise DomainError(f"{domain.describe()}: no cell wider than the enumeration's tolerance; the domain is too "
-                          "thin in some direction (give such inputs zero width, or widen the domain)")
-    return build_shallow(net, regions, seed=seed)
+    with time_budget(time_limit, hint="use a smaller domain (--box) or raise --time-limit"):
+        try:
+            regions = enumerate_regions(net, domain, engine, Limits(max_regions, time_limit), bar, jobs=jobs)
+        finally:
+            bar.close()
+        if len(regions) == 0:
+            raise DomainError(f"{domain.describe()}: no cell wider than the enumeration's tolerance; the domain is "
+                              "too thin in some direction (give such inputs zero width, or widen the domain)")
+        with doing("building the shallow network"):
+            return build_shallow(net, regions, seed=seed)
 
 
 def compile_model(model: str | os.PathLike | onnx.ModelProto | Any, domain: Domain | None = None, *,

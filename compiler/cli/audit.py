@@ -22,7 +22,7 @@ import numpy as np
 
 from relucompile.cli.base import (ExitCode, add_domain_options, add_json_option, add_limit_options,
                                   add_model_argument, check_limits, exit_codes_text, guarded, make_parser)
-from relucompile.errors import DomainError, UserError
+from relucompile.errors import DomainError, UserError, regular_input_file
 from relucompile.ir.domain import Domain
 
 DOMAIN_HELP = """domain:
@@ -76,8 +76,6 @@ def _names(text: str | None, count: int, what: str) -> list[str] | None:
 
 def _load(path: str):
     from relucompile.api.compile import load_network
-    if not os.path.exists(path):
-        raise UserError(f"{path}: no such file")
     return load_network(path)
 
 
@@ -166,8 +164,7 @@ def read_points(path: str, d: int) -> np.ndarray:
         [[1.0, 2.0], [3.0, 4.0]]
     """
     name = os.path.basename(path)
-    if not os.path.exists(path):
-        raise UserError(f"{path}: no such file")
+    regular_input_file(path)
     if path.lower().endswith(".npy"):
         try:
             arr = np.load(path, allow_pickle=False)

@@ -1,7 +1,7 @@
 """What every command shares: the exit-code table, the parser factory (shared options declared
 once) and the error guard.
 
-Kept import-cheap (standard library and :mod:`relucompile.errors` only): ``relucompile --help``
+Kept import-cheap (standard library, :mod:`relucompile.errors` and :mod:`relucompile.limits` only): ``relucompile --help``
 and every subcommand start from here, and each subcommand imports its own work when it runs.
 
 Example:
@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import enum
 import functools
 import os
@@ -22,9 +23,10 @@ import re
 import sys
 import textwrap
 import traceback
-from typing import Callable
+from typing import Callable, Iterator
 
 from relucompile.errors import UserError
+from relucompile.limits import memory_budget, process_age, time_budget
 
 PROG = "relucompile"
 
@@ -122,7 +124,8 @@ def add_domain_options(p: argparse.ArgumentParser, *, default_note: str = "defau
 def add_limit_options(p: argparse.ArgumentParser, *, max_regions: int | None = None,
                       time_limit: float | None = None, max_regions_help: str | None = None,
                       time_limit_help: str | None = None) -> None:
-    """``--max-regions N`` and ``--time-limit S`` (by default: stop with an error past them).
+    """``--max-regions N``, ``--time-limit S`` and ``--max-memory MB`` (stop with an error past
+    them; the time limit counts from the command's start, loading included).
 
     Example:
         >>> p = make_parser("demo", "", ""); add_limit_options(p, max_regions=5)
@@ -133,8 +136,12 @@ def add_limit_options(p: argparse.ArgumentParser, *, max_regions: int | None = N
                    help=max_regions_help or "stop with an error after N cells"
                    + (f" (default {max_regions})" if max_regions else "") + ", e.g. --max-regions 100000")
     p.add_argument("--time-limit", type=float, default=time_limit, metavar="S",
-                   help=time_limit_help or "stop with an error after S seconds of enumeration"
+                   help=time_limit_help or "stop with an error after S seconds, counted from the start "
+                   "(loading, parsing, enumeration and every LP)"
                    + (f" (default {time_limit:g})" if time_limit else "") + ", e.g. --time-limit 600")
+    p.add_argument("--max-memory", type=float, default=None, metavar="MB",
+                   help="stop with an error before the process grows past MB MiB (default: 3/4 of the "
+                        "machine's memory, at most 8192), e.g. --max-memory 16000")
 
 
 def check_limits(args: argparse.Namespace) -> None:
@@ -149,6 +156,24 @@ def check_limits(args: argparse.Namespace) -> None:
         raise UserError("--max-regions must be at least 1")
     if args.time_limit is not None and not 0 < args.time_limit < float("inf"):
         raise UserError(f"--time-limit must be a positive number of seconds, got {args.time_limit!r}")
+    max_memory = getattr(args, "max_memory", None)
+    if max_memory is not None and not 0 < max_memory < float("inf"):
+        raise UserError(f"--max-memory must be a positive number of MiB, got {max_memory!r}")
+
+
+@contextlib.contextmanager
+def run_limits(args: argparse.Namespace, option: str = "--time-limit") -> Iterator[None]:
+    """The command's time budget (``args.time_limit`` seconds counted from the process start, so
+    loading and parsing count) and memory budget (``args.max_memory``) around its work.
+
+    Example:
+        >>> with run_limits(argparse.Namespace(time_limit=None, max_memory=None)):
+        ...     pass
+    """
+    seconds = getattr(args, "time_limit", None)
+    with time_budget(seconds, option, already_spent=process_age() if seconds is not None else 0.0), \
+            memory_budget(getattr(args, "max_memory", None)):
+        yield
 
 
 def add_quiet_option(p: argparse.ArgumentParser, help: str = "no progress bar and no summary") -> None:

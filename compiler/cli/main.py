@@ -23,7 +23,7 @@ import time
 from typing import Callable
 
 from relucompile.cli.base import (ExitCode, Parser, add_domain_options, add_limit_options, add_quiet_option, check_limits,
-                                  exit_codes_text, guarded, make_parser)
+                                  exit_codes_text, guarded, make_parser, run_limits)
 from relucompile.errors import DomainError, UserError
 from relucompile.version import __version__
 
@@ -125,9 +125,15 @@ def _domain(args, d_hint: int | None):
 def run_compile(argv: list[str]) -> int:
     """``relucompile MODEL -o OUT ...``: compile and write the outputs; returns the exit code."""
     args = build_parser().parse_args(argv)
+    check_limits(args)
+    with run_limits(args):
+        return _run_compile(args)
+
+
+def _run_compile(args) -> int:
+    """The compile command's work, within its limits (see :func:`run_compile`)."""
     from relucompile.backends.files import check_writable
     from relucompile.api.compile import load_network
-    check_limits(args)
     if args.jobs < 1:
         raise UserError("--jobs must be at least 1")
     for path in filter(None, [args.output, args.regions]):

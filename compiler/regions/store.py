@@ -55,6 +55,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from relucompile.ir.domain import Domain
+from relucompile.limits import check_growth
 
 
 @dataclass
@@ -85,7 +86,10 @@ def _grown(array: np.ndarray, rows: int) -> np.ndarray:
     """``array`` with room for at least ``rows`` rows (capacity doubled; contents kept)."""
     if array.shape[0] >= rows:
         return array
-    out = np.empty((max(rows, 2 * array.shape[0], 16),) + array.shape[1:], dtype=array.dtype)
+    shape = (max(rows, 2 * array.shape[0], 16),) + array.shape[1:]
+    if array.nbytes >= 2**20:   # the memory budget (relucompile.limits), checked on growth past 1 MiB
+        check_growth(int(np.prod(shape)) * array.itemsize, f"the region store ({array.shape[0]:,} rows growing)")
+    out = np.empty(shape, dtype=array.dtype)
     out[:array.shape[0]] = array
     return out
 
