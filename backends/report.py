@@ -34,7 +34,8 @@ from relucompile.backends.plot import (PlaneSlice, Picture, bounding_box, figure
                            plural, slice_network)
 from relucompile.ir.domain import Domain
 from relucompile.regions.enumerate import Limits, enumerate_regions
-from relucompile.errors import RegionLimitError
+from relucompile.limits import doing, remaining, time_budget
+from relucompile.errors import RegionLimitError, TimeLimitError
 from relucompile.analysis.cells import DEFAULT_SAMPLES, denoised_map, float_inequality, number_text
 from relucompile.analysis.cells import volume_shares as cell_volume_shares
 from relucompile.analysis.explain import affine_text, default_names
@@ -207,22 +208,36 @@ def build_report(net: ReluNet, domain: Domain, options: ReportOptions | None = N
     ``options`` (or keyword overrides of its fields): ``plane`` for inputs > 2 (default: through
     the centre of the domain's box along the first two inputs that vary), ``top`` cells in the
     rules table, ``digits`` of the numbers, ``samples``/``seed`` of the volume estimate,
-    ``max_regions``/``time_limit`` of the full enumeration (past them a d > 2 report describes
-    the slice; the picture's own enumeration stops at ``picture_max_regions`` and the same time
-    limit), ``decision`` ("argmax"/"argmin": also draw where the largest/smallest output changes),
+    ``time_limit`` (seconds) for the whole report, every loop included, ``max_regions`` and half
+    of ``time_limit`` for the full enumeration (past them a d > 2 report describes the slice; the
+    picture's own enumeration stops at ``picture_max_regions``), ``decision`` ("argmax"/"argmin": also draw where the largest/smallest output changes),
     names of inputs and outputs, and a ``domain_note`` shown after the domain.
     """
     opts = options or ReportOptions()
     for key, value in overrides.items():
         setattr(opts, key, value)
+    with time_budget(opts.time_limit), doing("building the report"):
+        return _build_report(net, domain, opts)
+
+
+def _build_report(net: ReluNet, domain: Domain, opts: ReportOptions) -> str:
+    """:func:`build_report` within its time budget."""
     names = list(opts.input_names) if opts.input_names else default_names(net.d, "x")
     outs = list(opts.output_names) if opts.output_names else default_names(net.m, "y")
-    limits = Limits(opts.max_regions, opts.time_limit)
+    # the whole report stops at time_limit; the whole domain's enumeration (d > 2) at half of it,
+    # leaving the rest for the slice that replaces it
+    whole = None if opts.time_limit is None else opts.time_limit / 2 if net.d > 2 else opts.time_limit
+    limits = Limits(opts.max_regions, whole)
     bounding_box(domain)  # a clear error for unbounded domains, before any work
     regions, scope, note = None, "domain", ""
     if net.d > 2:
         try:
             regions = enumerate_regions(net, domain, limits=limits)
+        except TimeLimitError as exc:
+            if remaining() <= 0:    # the report's own budget, not the enumeration's share of it
+                raise
+            note = (f"The cells of the whole domain were not enumerated ({exc}); the statistics and the "
+                    "table below describe the slice shown in the picture.")
         except RegionLimitError as exc:
             note = (f"The cells of the whole domain were not enumerated ({exc}); the statistics and the "
                     "table below describe the slice shown in the picture.")

@@ -21,8 +21,9 @@ import sys
 import numpy as np
 
 from relucompile.cli.base import (ExitCode, add_domain_options, add_json_option, add_limit_options,
-                                  add_model_argument, check_limits, exit_codes_text, guarded, make_parser)
+                                  add_model_argument, check_limits, exit_codes_text, guarded, make_parser, run_limits)
 from relucompile.errors import DomainError, UserError, regular_input_file
+from relucompile.limits import doing
 from relucompile.ir.domain import Domain
 
 DOMAIN_HELP = """domain:
@@ -325,15 +326,23 @@ def _plane(args, net, domain):
 @guarded
 def run_plot(argv: list[str]) -> int:
     """``relucompile plot MODEL [--box LO HI | --domain F] [--slice P;D1;D2] -o partition.png``."""
-    from relucompile.backends.files import atomic_write, check_writable
-    from relucompile.backends.plot import figure_bytes, picture, plot_format
-    from relucompile.regions.enumerate import Limits
+    from relucompile.backends.files import check_writable
+    from relucompile.backends.plot import plot_format
     args = plot_parser().parse_args(attach_values(argv, ("--slice",)))
     fmt = plot_format(args.output)
     check_writable(args.output)
     check_limits(args)
     if not 10 <= args.dpi <= 1000:
         raise UserError("--dpi must be between 10 and 1000")
+    with run_limits(args), doing("drawing the picture"):
+        return _plot(args, fmt)
+
+
+def _plot(args, fmt: str) -> int:
+    """The plot command's work, within its limits (see :func:`run_plot`)."""
+    from relucompile.backends.files import atomic_write
+    from relucompile.backends.plot import figure_bytes, picture
+    from relucompile.regions.enumerate import Limits
     net = _load(args.model)
     domain, _ = _domain(args, net.d, default_box=True)
     pic = picture(net, domain, _plane(args, net, domain), input_names=_names(args.input_names, net.d, "input"),
@@ -353,7 +362,7 @@ def report_parser() -> argparse.ArgumentParser:
               "bounded, facets, distinct affine maps, volume shares), a picture of the partition (2 inputs), of a\n"
               "slice (more inputs) or of the function (1 input), and the largest cells with their rules.\n"
               "With more than 2 inputs, when the whole domain has more cells than --max-regions (or takes longer\n"
-              "than --time-limit), the statistics and the table describe the slice instead.\n\n"
+              "than half of --time-limit), the statistics and the table describe the slice instead.\n\n"
               + SLICE_HELP + "\n" + DOMAIN_HELP + "\n" + EXIT_CODES + "\n")
     p = make_parser("report", "Write an audit report of a network: its cells, their rules and pictures.", epilog)
     _add_model_and_domain(p, "default: [-1, 1]^d")
@@ -367,7 +376,9 @@ def report_parser() -> argparse.ArgumentParser:
     add_limit_options(p, max_regions=20_000, time_limit=120.0,
                       max_regions_help="cells to enumerate at most for the whole domain (default 20000), "
                                        "e.g. --max-regions 100000",
-                      time_limit_help="seconds for that enumeration (default 120), e.g. --time-limit 600")
+                      time_limit_help="stop with an error after S seconds, counted from the start (default 120); "
+                                      "the whole domain's enumeration (inputs > 2) gets half of them before the "
+                                      "report describes the slice instead, e.g. --time-limit 600")
     _add_decision(p)
     _add_names(p)
     p.add_argument("--lens-inputs", metavar="X", help="samples (.npy or .csv): add the linear lens over them, e.g. "
@@ -381,7 +392,6 @@ def report_parser() -> argparse.ArgumentParser:
 def run_report(argv: list[str]) -> int:
     """``relucompile report MODEL [--box LO HI | --domain F] [--slice P;D1;D2] -o report.html``."""
     from relucompile.backends.files import check_writable
-    from relucompile.backends.report import ReportOptions, write_report
     args = report_parser().parse_args(attach_values(argv, ("--slice",)))
     check_writable(args.output)
     check_limits(args)
@@ -391,6 +401,13 @@ def run_report(argv: list[str]) -> int:
         raise UserError("--samples must be at least 100")
     if not 1 <= args.digits <= 17:
         raise UserError("--digits must be between 1 and 17")
+    with run_limits(args), doing("building the report"):
+        return _report(args)
+
+
+def _report(args) -> int:
+    """The report command's work, within its limits (see :func:`run_report`)."""
+    from relucompile.backends.report import ReportOptions, write_report
     net = _load(args.model)
     domain, note = _domain(args, net.d, default_box=True)
     opts = ReportOptions(plane=_plane(args, net, domain), top=args.top, digits=args.digits, samples=args.samples,

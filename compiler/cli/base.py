@@ -22,6 +22,7 @@ import os
 import re
 import sys
 import textwrap
+import time
 import traceback
 from typing import Callable, Iterator
 
@@ -161,18 +162,40 @@ def check_limits(args: argparse.Namespace) -> None:
         raise UserError(f"--max-memory must be a positive number of MiB, got {max_memory!r}")
 
 
+#: ``time.perf_counter()`` when the running command started (set by ``main``: the process start
+#: for the console script, the call for an in-process ``main([...])``); None: when its limits open
+COMMAND_CLOCK: list[float] = []
+
+
+@contextlib.contextmanager
+def command_clock(from_process_start: bool) -> Iterator[None]:
+    """Within the block, :func:`run_limits` counts from now, or from the process start.
+
+    Example:
+        >>> with command_clock(False):
+        ...     len(COMMAND_CLOCK)
+        1
+    """
+    COMMAND_CLOCK.append(time.perf_counter() - (process_age() if from_process_start else 0.0))
+    try:
+        yield
+    finally:
+        COMMAND_CLOCK.pop()
+
+
 @contextlib.contextmanager
 def run_limits(args: argparse.Namespace, option: str = "--time-limit") -> Iterator[None]:
-    """The command's time budget (``args.time_limit`` seconds counted from the process start, so
-    loading and parsing count) and memory budget (``args.max_memory``) around its work.
+    """The command's time budget (``args.time_limit`` seconds counted from the command's start,
+    see :func:`command_clock`, so loading and parsing count) and memory budget
+    (``args.max_memory``) around its work.
 
     Example:
         >>> with run_limits(argparse.Namespace(time_limit=None, max_memory=None)):
         ...     pass
     """
-    seconds = getattr(args, "time_limit", None)
-    with time_budget(seconds, option, already_spent=process_age() if seconds is not None else 0.0), \
-            memory_budget(getattr(args, "max_memory", None)):
+    seconds = getattr(args, option.lstrip("-").replace("-", "_"), None)
+    spent = time.perf_counter() - COMMAND_CLOCK[-1] if COMMAND_CLOCK else 0.0
+    with time_budget(seconds, option, already_spent=spent), memory_budget(getattr(args, "max_memory", None)):
         yield
 
 

@@ -23,7 +23,7 @@ import time
 from typing import Callable
 
 from relucompile.cli.base import (ExitCode, Parser, add_domain_options, add_limit_options, add_quiet_option, check_limits,
-                                  exit_codes_text, guarded, make_parser, run_limits)
+                                  command_clock, exit_codes_text, guarded, make_parser, run_limits)
 from relucompile.errors import DomainError, UserError
 from relucompile.version import __version__
 
@@ -257,11 +257,12 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``relucompile`` console script (and ``python -m relucompile``); returns
     the exit code (:class:`~relucompile.cli.base.ExitCode`)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    command = COMMANDS.get(argv[0]) if argv else None
-    if command is None:
-        return int(run_compile(argv))
-    return int(guarded(command)(argv[1:]))
+    with command_clock(from_process_start=argv is None):   # --time-limit counts from here
+        argv = list(sys.argv[1:] if argv is None else argv)
+        command = COMMANDS.get(argv[0]) if argv else None
+        if command is None:
+            return int(run_compile(argv))
+        return int(guarded(command)(argv[1:]))
 
 
 if __name__ == "__main__":

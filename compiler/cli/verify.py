@@ -28,8 +28,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from relucompile.cli.base import (ExitCode, add_domain_options, add_json_option, add_model_argument,
-                                  add_timeout_option, check_timeout, exit_codes_text, guarded, make_parser)
+from relucompile.cli.base import (COMMAND_CLOCK, ExitCode, add_domain_options, add_json_option, add_model_argument,
+                                  add_timeout_option, check_timeout, exit_codes_text, guarded, make_parser,
+                                  run_limits)
 from relucompile.errors import UserError
 
 VERIFY_EPILOG = """examples:
@@ -172,8 +173,10 @@ def run_bounds(argv: list[str]) -> int:
     from relucompile.frontends.vnnlib import parse_vnnlib
     from relucompile.api.compile import load_network
     check_timeout(args)
-    prop = parse_vnnlib(args.vnnlib) if args.vnnlib else None
-    net = load_network(args.model)
+    start = COMMAND_CLOCK[-1] if COMMAND_CLOCK else time.perf_counter()
+    with run_limits(args, "--timeout"):    # --timeout counts from the start: loading and parsing included
+        prop = parse_vnnlib(args.vnnlib) if args.vnnlib else None
+        net = load_network(args.model)
     if args.box:
         domains = [Domain.box([args.box[0]] * net.d, [args.box[1]] * net.d)]
     elif args.domain:
@@ -188,7 +191,7 @@ def run_bounds(argv: list[str]) -> int:
         raise UserError(f"{where}: the domain has dimension {domains[0].d} but "
                         f"{os.path.basename(args.model)} has {net.d} inputs")
     objectives = [parse_objective(e, net.m) for e in args.objective] if args.objective else None
-    deadline = None if args.timeout is None else time.perf_counter() + args.timeout
+    deadline = None if args.timeout is None else start + args.timeout
     ranges = None
     for domain in domains:          # a union of boxes: min of the minima, max of the maxima
         left = None if deadline is None else max(deadline - time.perf_counter(), 1e-3)

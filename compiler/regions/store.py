@@ -87,8 +87,9 @@ def _grown(array: np.ndarray, rows: int) -> np.ndarray:
     if array.shape[0] >= rows:
         return array
     shape = (max(rows, 2 * array.shape[0], 16),) + array.shape[1:]
-    if array.nbytes >= 2**20:   # the memory budget (relucompile.limits), checked on growth past 1 MiB
-        check_growth(int(np.prod(shape)) * array.itemsize, f"the region store ({array.shape[0]:,} rows growing)")
+    new_bytes = int(np.prod(shape)) * array.itemsize
+    if new_bytes >= 2**16:   # the memory budget (relucompile.limits), on every doubling past 64 KiB
+        check_growth(new_bytes, f"the region store (growing to {shape[0]:,} rows)")
     out = np.empty(shape, dtype=array.dtype)
     out[:array.shape[0]] = array
     return out

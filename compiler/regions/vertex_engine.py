@@ -179,8 +179,9 @@ class _Rows:
         """Append m uninitialised rows and return them (a view to fill in)."""
         if self.n + m > len(self.data):
             shape = (max(2 * len(self.data), self.n + m, 64),) + self.data.shape[1:]
-            if self.data.nbytes >= 2**20:   # the memory budget (relucompile.limits), on growth past 1 MiB
-                check_growth(int(np.prod(shape)) * self.data.itemsize, "the vertex engine's vertex arrays")
+            new_bytes = int(np.prod(shape)) * self.data.itemsize
+            if new_bytes >= 2**16:   # the memory budget (relucompile.limits), on every doubling past 64 KiB
+                check_growth(new_bytes, f"the vertex engine's arrays (growing to {shape[0]:,} rows)")
             grown = np.empty(shape, self.data.dtype)
             grown[:self.n] = self.data[:self.n]
             self.data = grown

@@ -30,7 +30,7 @@ import numpy as np
 from relucompile.verify.bounds import SpecNet
 from relucompile.verify.exact import box_cells, min_row
 from relucompile.verify.search import _Batch, bisect_boxes
-from relucompile.errors import UserError
+from relucompile.errors import TimeLimitError, UserError
 from relucompile.verify.run import _restrict
 from relucompile.regions.enumerate import Limits, enumerate_regions
 
@@ -239,6 +239,9 @@ def _polytope_bounds(net, domain, objectives, deadline) -> list[OutputRange]:
         coeffs = np.asarray(coeffs, float)
         best = {1.0: (np.inf, None), -1.0: (np.inf, None)}
         for cell in regions.cells:
+            if deadline is not None and time.perf_counter() > deadline:
+                raise TimeLimitError(f"--timeout ran out while bounding the outputs over the {len(regions):,} cells; "
+                                     "raise --timeout or use a smaller domain")
             rows = [G] + [(-s * regions.hyperplanes[h].w)[None] for h, s in cell.facets]
             rhs = [g] + [np.array([s * regions.hyperplanes[h].b]) for h, s in cell.facets]
             Aub, bub = np.vstack(rows), np.concatenate(rhs)
