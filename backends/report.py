@@ -34,7 +34,7 @@ from relucompile.backends.plot import (PlaneSlice, Picture, bounding_box, figure
                            plural, slice_network)
 from relucompile.ir.domain import Domain
 from relucompile.regions.enumerate import Limits, enumerate_regions
-from relucompile.limits import doing, remaining, time_budget
+from relucompile.limits import check_time, checked, doing, remaining, time_budget
 from relucompile.errors import RegionLimitError, TimeLimitError
 from relucompile.analysis.cells import DEFAULT_SAMPLES, denoised_map, float_inequality, number_text
 from relucompile.analysis.cells import volume_shares as cell_volume_shares
@@ -120,8 +120,8 @@ def cell_stats(net: ReluNet, regions: RegionSet, *, areas: np.ndarray | None = N
         >>> stats.cells == len(regions), stats.share_method, round(float(stats.shares.sum()), 6)
         (True, 'exact', 1.0)
     """
-    facets = [len(cell.facets) for cell in regions.cells] or [0]
-    maps = np.array([np.concatenate([cell.A.ravel(), cell.c.ravel()]) for cell in regions.cells])
+    facets = [len(cell.facets) for cell in checked(regions.cells)] or [0]
+    maps = np.array([np.concatenate([cell.A.ravel(), cell.c.ravel()]) for cell in checked(regions.cells)])
     scale = float(np.abs(maps).max(initial=0.0)) or 1.0
     distinct = len({tuple(row) for row in np.round(maps / (scale * GEOMETRIC_TOL)).astype(np.int64).tolist()}) if len(maps) else 0
     shares, method = volume_shares(net, regions, samples=samples, seed=seed, areas=areas)
@@ -209,7 +209,7 @@ def build_report(net: ReluNet, domain: Domain, options: ReportOptions | None = N
     the centre of the domain's box along the first two inputs that vary), ``top`` cells in the
     rules table, ``digits`` of the numbers, ``samples``/``seed`` of the volume estimate,
     ``time_limit`` (seconds) for the whole report, every loop included, ``max_regions`` and half
-    of ``time_limit`` for the full enumeration (past them a d > 2 report describes the slice; the
+    of the time left for the full enumeration (past them a d > 2 report describes the slice; the
     picture's own enumeration stops at ``picture_max_regions``), ``decision`` ("argmax"/"argmin": also draw where the largest/smallest output changes),
     names of inputs and outputs, and a ``domain_note`` shown after the domain.
     """
@@ -224,9 +224,10 @@ def _build_report(net: ReluNet, domain: Domain, opts: ReportOptions) -> str:
     """:func:`build_report` within its time budget."""
     names = list(opts.input_names) if opts.input_names else default_names(net.d, "x")
     outs = list(opts.output_names) if opts.output_names else default_names(net.m, "y")
-    # the whole report stops at time_limit; the whole domain's enumeration (d > 2) at half of it,
-    # leaving the rest for the slice that replaces it
-    whole = None if opts.time_limit is None else opts.time_limit / 2 if net.d > 2 else opts.time_limit
+    # the whole report stops at time_limit; the whole domain's enumeration (d > 2) at half of what
+    # is left of it, leaving the rest for the slice that replaces it
+    left = remaining()
+    whole = None if opts.time_limit is None else max(left / 2, 1e-3) if net.d > 2 else left
     limits = Limits(opts.max_regions, whole)
     bounding_box(domain)  # a clear error for unbounded domains, before any work
     regions, scope, note = None, "domain", ""
@@ -244,6 +245,7 @@ def _build_report(net: ReluNet, domain: Domain, opts: ReportOptions) -> str:
     pic = picture(net, domain, opts.plane, regions=regions if net.d <= 2 else None, input_names=names,
                   output_names=outs, limits=limits if net.d <= 2 else Limits(opts.picture_max_regions, opts.time_limit),
                   decision=opts.decision)
+    check_time()
     areas = pic.partition.areas() if pic.partition is not None and pic.kind == "partition" else None
     if regions is None and pic.kind == "slice":
         regions, scope = pic.regions, "slice"
@@ -256,6 +258,7 @@ def _build_report(net: ReluNet, domain: Domain, opts: ReportOptions) -> str:
         stats = cell_stats(net, regions, areas=areas, samples=opts.samples, seed=opts.seed)
     order = (np.argsort(-stats.shares, kind="stable") if stats.shares is not None
              else np.arange(len(regions)))[:opts.top]
+    check_time()
     rules = cell_rules(regions, [int(k) for k in order], table_names, stats.shares, opts.digits)
     same_cells = pic.partition is not None and pic.regions is regions   # the table's cells are drawn
     if same_cells:

@@ -377,7 +377,7 @@ def report_parser() -> argparse.ArgumentParser:
                       max_regions_help="cells to enumerate at most for the whole domain (default 20000), "
                                        "e.g. --max-regions 100000",
                       time_limit_help="stop with an error after S seconds, counted from the start (default 120); "
-                                      "the whole domain's enumeration (inputs > 2) gets half of them before the "
+                                      "the whole domain's enumeration (inputs > 2) gets half of what is left before the "
                                       "report describes the slice instead, e.g. --time-limit 600")
     _add_decision(p)
     _add_names(p)
