@@ -92,13 +92,13 @@ def test_cycling_model_on_the_command_line(tmp_path):
 def test_lp_honours_the_time_budget_inside_one_solve():
     from relucompile.numeric.lp import LinearProgram
     rng = np.random.default_rng(0)
-    lp = LinearProgram(120)
-    for _ in range(2500):
-        lp.add_row(rng.normal(size=120), 1.0 + rng.random())
+    lp = LinearProgram(250)
+    for _ in range(6000):
+        lp.add_row(rng.normal(size=250), 1.0 + rng.random())
     start = time.perf_counter()
     with pytest.raises(TimeLimitError, match="--time-limit 0.3 s ran out"):
         with time_budget(0.3):
-            lp.minimize(rng.normal(size=120))    # seconds of simplex without the budget
+            lp.minimize(rng.normal(size=250))    # about 100 s of simplex here without the budget
     assert time.perf_counter() - start < 0.3 + 1.0
 
 
@@ -106,12 +106,12 @@ BIG_LP = textwrap.dedent("""
     import numpy as np
     from relucompile.numeric.lp import LinearProgram
     rng = np.random.default_rng(0)
-    lp = LinearProgram(150)
-    for _ in range(3000):
-        lp.add_row(rng.normal(size=150), 1.0 + rng.random())
+    lp = LinearProgram(250)                 # about 100 s of simplex here without the slices
+    for _ in range(6000):
+        lp.add_row(rng.normal(size=250), 1.0 + rng.random())
     lp.set_limits(seconds=1000)          # a caller's limit: no iteration cap, only Ctrl-C ends it early
     print("solving", flush=True)
-    print(lp.minimize(rng.normal(size=150)).status, flush=True)
+    print(lp.minimize(rng.normal(size=250)).status, flush=True)
 """)
 
 
