@@ -38,6 +38,7 @@ import numpy as np
 
 from relucompile.ir.domain import Domain
 from relucompile.regions.enumerate import Limits, enumerate_regions
+from relucompile.limits import check_time, checked
 from relucompile.errors import UserError
 from relucompile.analysis import cells as cell_geometry
 from relucompile.analysis.cells import cell_interval, cell_polygon, clip_polygon, number_text, polygon_area
@@ -320,10 +321,10 @@ def partition_2d(net: ReluNet, domain: Domain, *, regions: RegionSet | None = No
     lo, hi = bounding_box(domain)
     if regions is None:
         regions = enumerate_regions(net, domain, limits=limits)
-    polygons = [cell_polygon(regions, cell, lo, hi) for cell in regions.cells]
+    polygons = [cell_polygon(regions, cell, lo, hi) for cell in checked(regions.cells)]
     gap = pixel_gap if pixel_gap is not None else float(np.max(hi - lo)) / 200
     colours = colour_cells(polygons, gap)
-    level_sets = [[seg for cell, poly in zip(regions.cells, polygons)
+    level_sets = [[seg for cell, poly in checked(zip(regions.cells, polygons))
                    if (seg := _zero_segment(poly, cell.A[j], float(cell.c[j]))) is not None]
                   for j in range(net.m)]
     boundary = decision_segments(regions, polygons, decision) if decision and net.m >= 2 else []
@@ -435,7 +436,7 @@ def decision_segments(regions: RegionSet, polygons: Sequence[np.ndarray], decisi
     """
     sign = 1.0 if decision == "argmax" else -1.0
     out = []
-    for cell, poly in zip(regions.cells, polygons):
+    for cell, poly in checked(zip(regions.cells, polygons)):
         if len(poly) < 3:
             continue
         A, c = sign * cell.A, sign * cell.c
@@ -488,14 +489,16 @@ def colour_cells(polygons: Sequence[np.ndarray], gap: float) -> np.ndarray:
     n = len(polygons)
     neighbours: list[set[int]] = [set() for _ in range(n)]
     a, b = candidate_pairs(polygons, gap)
+    check_time()
     if a.size:
         close = polygon_distances(polygons, a, b) < gap
+        check_time()
         for i, j in zip(a[close].tolist(), b[close].tolist()):
             neighbours[i].add(j)
             neighbours[j].add(i)
     order = sorted(range(n), key=lambda k: (-len(neighbours[k]), k))
     colours = np.full(n, -1, dtype=np.int64)
-    for k in order:
+    for k in checked(order):
         used = {int(colours[j]) for j in neighbours[k]}
         colours[k] = next(c for c in range(n + 1) if c not in used)
     return np.maximum(colours, 0)
@@ -559,6 +562,7 @@ def polygon_distances(polygons: Sequence[np.ndarray], a: np.ndarray, b: np.ndarr
                        for p in polygons])
     out = np.empty(a.size)
     for s in range(0, a.size, chunk):
+        check_time()
         P, Q = padded[a[s:s + chunk]], padded[b[s:s + chunk]]
         out[s:s + chunk] = np.minimum(_points_to_edges(P, Q), _points_to_edges(Q, P))
     return out

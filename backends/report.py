@@ -37,7 +37,8 @@ from relucompile.backends.plot import (PlaneSlice, Picture, bounding_box, figure
                            plural, slice_network)
 from relucompile.ir.domain import Domain
 from relucompile.regions.enumerate import Limits, enumerate_regions
-from relucompile.errors import RegionLimitError
+from relucompile.limits import check_time, doing, remaining, time_budget
+from relucompile.errors import RegionLimitError, TimeLimitError
 from relucompile.analysis.cells import DEFAULT_SAMPLES, denoised_map, float_inequality, number_text
 from relucompile.analysis.cells import volume_shares as cell_volume_shares
 from relucompile.analysis.explain import affine_text, default_names
@@ -153,6 +154,7 @@ def cell_stats(net: ReluNet, regions: RegionSet, *, areas: np.ndarray | None = N
         (True, 'exact', 1.0)
     """
     start = time.perf_counter()
+    check_time()
     cells = regions.cells
     facets = np.diff(cells.facet_ptr) if len(regions) else np.zeros(1, dtype=np.int64)
     maps = np.concatenate([cells.A.reshape(len(regions), -1), cells.c.reshape(len(regions), -1)], axis=1)
@@ -241,6 +243,7 @@ class ReportOptions:
     generated_at: datetime | None = None
     started: float | None = None
     timings: dict[str, float] = field(default_factory=dict)   # filled by build_report (and the caller: "load")
+    picture_max_regions: int | None = 200_000                   # the slice picture's own enumeration
     figure_size: tuple[float, float] = (11.0, 6.5)              # inches at 100 dpi: the page's full width
 
 
@@ -278,34 +281,51 @@ def build_report(net: ReluNet, domain: Domain, options: ReportOptions | None = N
     ``options`` (or keyword overrides of its fields): ``plane`` for inputs > 2 (default: through
     the centre of the domain's box along the first two inputs that vary), ``top`` cells in the
     rules table, ``digits`` of the numbers, ``samples``/``seed`` of the volume estimate,
-    ``max_regions``/``time_limit`` of the enumeration (none by default, as compile; past them a
-    d > 2 report describes the slice, whose plane is enumerated under the time limit alone, and
-    says what was cut), ``decision`` ("argmax"/"argmin": also draw and
-    label where each output wins), names of inputs and outputs (default: the model's output names,
-    else y1..ym), a ``domain_note`` shown after the domain, and the header's command line and date.
+    ``time_limit`` (seconds) for the whole report, every loop included; ``max_regions`` (none by
+    default, as compile) and half of the time left for the full enumeration (past them a d > 2
+    report describes the slice and says what was cut; the picture's own enumeration stops at
+    ``picture_max_regions``), ``decision`` ("argmax"/"argmin": also draw and label where each
+    output wins), names of inputs and outputs (default: the model's output names, else y1..ym),
+    a ``domain_note`` shown after the domain, and the header's command line and date.
     """
     opts = options or ReportOptions()
     for key, value in overrides.items():
         setattr(opts, key, value)
+    with time_budget(opts.time_limit), doing("building the report"):
+        return _build_report(net, domain, opts)
+
+
+def _build_report(net: ReluNet, domain: Domain, opts: ReportOptions) -> str:
+    """:func:`build_report` within its time budget."""
     started = opts.started if opts.started is not None else time.perf_counter()
     timings = opts.timings
     names = list(opts.input_names) if opts.input_names else default_names(net.d, "x")
     outs = list(opts.output_names) if opts.output_names else model_output_names(net)
-    limits = Limits(opts.max_regions, opts.time_limit)
+    # the whole report stops at time_limit; the whole domain's enumeration (d > 2) at half of what
+    # is left of it, leaving the rest for the slice that replaces it
+    left = remaining()
+    whole = None if opts.time_limit is None else max(left / 2, 1e-3) if net.d > 2 else left
+    limits = Limits(opts.max_regions, whole)
     bounding_box(domain)  # a clear error for unbounded domains, before any work
     regions, scope, note = None, "domain", ""
     if net.d > 2:
         clock = time.perf_counter()
         try:
             regions = enumerate_regions(net, domain, limits=limits)
+        except TimeLimitError as exc:
+            if remaining() <= 0:    # the report's own budget, not the enumeration's share of it
+                raise
+            note = (f"The cells of the whole domain were not enumerated ({exc}); the statistics and the "
+                    "table below describe the slice shown in the picture.")
         except RegionLimitError as exc:
             note = (f"Cut: the cells of the whole domain were not enumerated ({exc}); the statistics and the "
                     "table below describe only the slice shown in the picture, not the whole domain.")
         timings["enumeration of the domain"] = time.perf_counter() - clock
     clock = time.perf_counter()
     pic = picture(net, domain, opts.plane, regions=regions if net.d <= 2 else None, input_names=names,
-                  output_names=outs, limits=limits if net.d <= 2 else Limits(None, opts.time_limit),
+                  output_names=outs, limits=limits if net.d <= 2 else Limits(opts.picture_max_regions, opts.time_limit),
                   decision=opts.decision, size=opts.figure_size)
+    check_time()
     timings["enumeration and picture" if net.d <= 2 else "picture of the slice"] = time.perf_counter() - clock
     areas = pic.partition.areas() if pic.partition is not None and pic.kind == "partition" else None
     if regions is None and pic.kind == "slice":
@@ -321,6 +341,7 @@ def build_report(net: ReluNet, domain: Domain, options: ReportOptions | None = N
     clock = time.perf_counter()
     order = (np.argsort(-stats.shares, kind="stable") if stats.shares is not None
              else np.arange(len(regions)))[:opts.top]
+    check_time()
     rules = cell_rules(regions, [int(k) for k in order], table_names, stats.shares, opts.digits)
     same_cells = pic.partition is not None and pic.regions is regions   # the table's cells are drawn
     if same_cells:

@@ -7,6 +7,8 @@ Example:
 from __future__ import annotations
 
 import json
+import os
+import stat
 from typing import Any
 
 
@@ -75,6 +77,7 @@ def read_json_file(path: str, error: type[UserError] = UserError, invalid: str =
         ...     print(exc)
         no/such/file.json: no such file
     """
+    regular_input_file(path, error)
     try:
         with open(path) as f:
             return json.load(f)
@@ -84,3 +87,47 @@ def read_json_file(path: str, error: type[UserError] = UserError, invalid: str =
         raise error(f"{path}: {invalid} ({str(exc).splitlines()[0][:200]})") from None
     except RecursionError:
         raise error(f"{path}: {invalid} (nested too deeply)") from None
+
+
+class TimeLimitError(RegionLimitError):
+    """The run's time budget (``--time-limit``, ``--timeout``) ran out (see :mod:`relucompile.limits`)."""
+
+
+class MemoryLimitError(RegionLimitError):
+    """The cell store would grow past the run's memory budget (``--max-memory``)."""
+
+
+class SolverLimitError(UserError):
+    """An LP did not finish within its iteration cap: the solver cycles on this model's numbers."""
+
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def regular_input_file(path: str | os.PathLike, error: type[UserError] = UserError,
+                       label: str | None = None) -> str:
+    """Every file the tool reads is checked here first: ``path`` (as a str) if it names an existing regular file, else ``error`` with one line:
+    ``PATH: no such file`` or ``PATH: a FIFO (named pipe), not a regular file; ...``.  ``label``
+    replaces the path in the message (e.g. ``--points FILE``).  A FIFO, a device (``/dev/zero``),
+    a socket or a directory would block a read or feed it without end, so it is refused before
+    anything opens it (symlinks are followed).
+
+    Example:
+        >>> regular_input_file("/dev/zero")
+        Traceback (most recent call last):
+        relucompile.errors.UserError: /dev/zero: a character device, not a regular file; give the path of a file
+    """
+    path = os.fspath(path)
+    name = label or path
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise error(f"{name}: no such file") from None
+    except (OSError, ValueError) as exc:   # permission, a name too long, an embedded NUL, ...
+        why = getattr(exc, "strerror", None) or str(exc)
+        raise error(f"{name}: cannot read ({why})") from None
+    if not stat.S_ISREG(mode):
+        kind = next((what for test, what in _KINDS if test(mode)), "a special file")
+        raise error(f"{name}: {kind}, not a regular file; give the path of a file")
+    return path

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 import onnx
 
-from relucompile.errors import ModelError, UserError
+from relucompile.errors import ModelError, UserError, regular_input_file
+from relucompile.limits import check_time, doing
 from relucompile.frontends import torch_frontend as tf
 from relucompile.frontends.batch import batch_rows, row_by_row_mismatch, with_batch_one
 from relucompile.frontends.onnx_frontend import load_onnx, read_model_file
@@ -63,6 +64,15 @@ def load_network(model: str | os.PathLike | onnx.ModelProto | Any, example_input
         >>> load_network(tiny_mlp_path()).widths
         [8, 8]
     """
+    if isinstance(model, (str, os.PathLike)):
+        regular_input_file(model)
+        with doing(f"loading {os.path.basename(os.fspath(model))}"):
+            return _load(model, example_input, input_shape, trust_code, batch_axis)
+    with doing("loading the model"):
+        return _load(model, example_input, input_shape, trust_code, batch_axis)
+
+
+def _load(model, example_input, input_shape, trust_code, batch_axis) -> ReluNet:
     source_sha256 = None
     if tf.is_module(model):
         model = tf.module_to_onnx(model, example_input, input_shape=input_shape)
@@ -87,6 +97,7 @@ def load_network(model: str | os.PathLike | onnx.ModelProto | Any, example_input
         net.source = meta.get("source_name") or source or net.source     # the source's name and hash, as compiled
         net.source_sha256 = meta.get("source_sha256") or net.source_sha256
         return net
+    check_time()
     net = _lower_rows(proto, source, batch_axis)
     net.source_sha256 = source_sha256 or hashlib.sha256(data).hexdigest()
     net.source_onnx = data
@@ -102,6 +113,7 @@ def _lower_rows(proto: onnx.ModelProto, source: str | None, batch_axis: bool = T
     treats row by row (frontends/batch.py) the model read with batch 1, with the source's
     signature and ``batch_rows`` B (refused with what to do when it mixes its rows)."""
     graph = _graph(proto, source)
+    check_time()
     net = lower(graph)
     signature = graph.signature
     rows = batch_rows(proto) if batch_axis else 1

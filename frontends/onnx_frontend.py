@@ -26,7 +26,8 @@ import onnx
 import onnx.external_data_helper
 from onnx import numpy_helper
 
-from relucompile.errors import ModelError, UserError
+from relucompile.errors import ModelError, UserError, regular_input_file
+from relucompile.limits import check_time
 from relucompile.ir.graph import Graph
 from relucompile.ir.signature import ModelSignature
 from relucompile.ops.table import NOT_PIECEWISE_LINEAR, OPS, unsupported_attributes
@@ -52,17 +53,31 @@ def read_model_file(path: str | os.PathLike) -> tuple[onnx.ModelProto, bytes]:
         >>> proto.SerializeToString() == data
         True
     """
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise UserError(f"{path}: no such file")
+    path = regular_input_file(path)
     with open(path, "rb") as f:
         data = f.read()
     try:
         proto = onnx.load_model(io.BytesIO(data), format=_file_format(path), load_external_data=False)
+    except Exception as exc:  # onnx raises DecodeError and others
+        raise UserError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
+    _check_external_data_files(proto, path)
+    try:
         onnx.external_data_helper.load_external_data_for_model(proto, os.path.dirname(path))
     except Exception as exc:  # onnx raises DecodeError and others
         raise UserError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
     return proto, data
+
+
+def _check_external_data_files(proto: onnx.ModelProto, path: str) -> None:
+    """Every external-data file the model names is a regular file (not a FIFO or a device that
+    would block the read or feed it without end); one line naming the tensor and the file."""
+    folder = os.path.dirname(path)
+    for tensor in onnx.external_data_helper._get_all_tensors(proto):
+        if not onnx.external_data_helper.uses_external_data(tensor):
+            continue
+        location = onnx.external_data_helper.ExternalDataInfo(tensor).location
+        regular_input_file(os.path.join(folder, location),
+                           label=f"{path}: tensor '{tensor.name}': external data {location!r}")
 
 
 def _file_format(path: str) -> str:
@@ -274,10 +289,12 @@ def load_onnx(model: str | os.PathLike | onnx.ModelProto, source: str | None = N
         g.signature = g.signature.replace(output_name=out.name, output_dims=tuple(_dims(out)))
     constants: dict[str, np.ndarray] = {}
     for t in onnx_graph.initializer:
+        check_time()
         constants[t.name] = _tensor(t, source)
         g.add(t.name, "Constant", value=constants[t.name])
     produced_by: dict[str, str] = {}
     for node in _sorted_nodes(onnx_graph, {i.name for i in inputs} | init_names, source):
+        check_time()   # the run's time budget (relucompile.limits)
         label = node.name or node.output[0]
         op = node.op_type
         if node.domain not in ("", "ai.onnx"):

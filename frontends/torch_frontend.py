@@ -42,7 +42,7 @@ from typing import Any, Iterator
 
 import onnx
 
-from relucompile.errors import UserError
+from relucompile.errors import UserError, regular_input_file
 
 INSTALL_HINT = "pip install 'relucompile[torch]' (torch==2.13.0 and onnxscript; CPU wheel is enough)"
 TORCH_EXTENSIONS = (".pt", ".pth", ".pt2", ".ts", ".torchscript", ".jit", ".pkl")
@@ -233,6 +233,50 @@ def module_to_onnx(module: Any, example_input: Any = None, *, input_shape: tuple
         return _named(_dynamo_onnx(program, source, torch), source)
 
 
+MAX_ARCHIVE_BYTES = 4 * 2**30
+"""A torch archive expands to at most this many bytes (members' uncompressed sizes summed)."""
+MAX_COMPRESSION_RATIO = 200
+"""A member larger than 1 MiB may be at most this many times larger than its compressed bytes
+(torch saves its archives uncompressed; a zip bomb reaches ratios of 1000 and more)."""
+MAX_ARCHIVE_MEMBERS = 100_000
+
+
+def check_archive(path: str) -> None:
+    """Refuse a zip archive that would expand past :data:`MAX_ARCHIVE_BYTES`, has a member
+    compressed more than :data:`MAX_COMPRESSION_RATIO` times, or has more than
+    :data:`MAX_ARCHIVE_MEMBERS` members (a zip bomb); read from the archive's directory only,
+    before any member is read.  One line naming the file and what is wrong.
+
+    Example:
+        >>> import io, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "bomb.pt2")
+        >>> with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        ...     z.writestr("bomb/data/0", bytes(20 * 2**20))
+        >>> check_archive(path)                                    # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        relucompile.errors.UserError: ...bomb.pt2: member 'bomb/data/0' expands 20,971,520 bytes from ... (... times); refused as a possible zip bomb (at most 200 times)
+    """
+    name = path
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise UserError(f"{name}: not a readable zip archive ({_first_line(exc)})") from None
+    if len(members) > MAX_ARCHIVE_MEMBERS:
+        raise UserError(f"{name}: the archive has {len(members):,} members (at most {MAX_ARCHIVE_MEMBERS:,}); "
+                        "refused as a possible zip bomb")
+    total = sum(m.file_size for m in members)
+    if total > MAX_ARCHIVE_BYTES:
+        raise UserError(f"{name}: the archive expands to {total:,} bytes (at most {MAX_ARCHIVE_BYTES:,}); refused "
+                        "as a possible zip bomb")
+    for m in members:
+        ratio = m.file_size / max(m.compress_size, 1)
+        if m.file_size > 2**20 and ratio > MAX_COMPRESSION_RATIO:
+            raise UserError(f"{name}: member '{m.filename[:80]}' expands {m.file_size:,} bytes from "
+                            f"{m.compress_size:,} ({ratio:,.0f} times); refused as a possible zip bomb "
+                            f"(at most {MAX_COMPRESSION_RATIO} times)")
+
+
 def _archive_kind(path: str) -> str:
     """'export' (torch.export.save), 'torchscript' (torch.jit.save), 'pickle' (torch.save) or 'other'."""
     if not zipfile.is_zipfile(path):
@@ -380,8 +424,9 @@ def file_to_onnx(path: str | os.PathLike, input_shape: tuple[int, ...] | None = 
     """
     path = os.fspath(path)
     name = os.path.basename(path)
-    if not os.path.isfile(path):
-        raise UserError(f"{path}: no such file")
+    regular_input_file(path)
+    if zipfile.is_zipfile(path):
+        check_archive(path)
     torch = require_torch(f"{name}: reading a PyTorch file")
     kind = _archive_kind(path)
     if kind == "pickle":

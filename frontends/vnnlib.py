@@ -62,7 +62,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from relucompile.errors import UserError
+from relucompile.errors import UserError, regular_input_file
+from relucompile.limits import check_time, doing
 
 __all__ = ["LinearConstraint", "Case", "Property", "parse_vnnlib", "parse_vnnlib_text", "MAX_CASES"]
 
@@ -221,7 +222,11 @@ class _Parser:
         stack: list[_List] = []
         line, i = 1, 0
         delimiters = set("();\"| \t\r\n\f\v")
+        next_check = 0
         while i < n:
+            if i >= next_check:   # the run's time budget (relucompile.limits), every 64 K characters
+                check_time()
+                next_check = i + 65536
             ch = text[i]
             if ch == "\n":
                 line += 1
@@ -277,6 +282,7 @@ class _Parser:
         asserted: list[list[tuple]] = []
         size, size_line = 1, 1
         for node in self.read():
+            check_time()
             if isinstance(node, _Atom):
                 raise self.error(node.line, f"expected '(' to start a command, got {_show(node.text)!r}")
             if not node.items or not isinstance(node.items[0], _Atom) or node.items[0].quoted:
@@ -463,6 +469,7 @@ class _Parser:
         seen: set[tuple] = set()
         boxes: dict[tuple, tuple] = {}          # the box of a tuple of input atoms, computed once
         for number, conjunction in enumerate(dnf, start=1):
+            check_time()
             box_atoms = []
             constraints: list[LinearConstraint] = []
             keys: set[tuple] = set()
@@ -609,9 +616,7 @@ def parse_vnnlib(path: str | os.PathLike) -> Property:
         >>> p.cases[0].constraints[0].exact[0][0], p.cases[0].constraints[0].rhs
         (Fraction(-1, 1), -3.991125645861615)
     """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise UserError(f"{path}: no such file")
+    path = regular_input_file(path)
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
@@ -619,4 +624,5 @@ def parse_vnnlib(path: str | os.PathLike) -> Property:
         raise UserError(f"{path}: not a UTF-8 text file") from None
     except OSError as exc:
         raise UserError(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from None
-    return parse_vnnlib_text(text, path)
+    with doing(f"parsing {path}"):
+        return parse_vnnlib_text(text, path)

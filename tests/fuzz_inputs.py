@@ -71,7 +71,7 @@ def mutate_model(rng: random.Random, model: onnx.ModelProto) -> bytes:
     m = copy.deepcopy(model)
     g = m.graph
     for _ in range(rng.choice([1, 1, 2])):
-        kind = rng.randrange(16)
+        kind = rng.randrange(17)
         node = rng.choice(g.node) if g.node else None
         if kind == 0 and node is not None:
             node.op_type = rng.choice(OPS)
@@ -116,6 +116,18 @@ def mutate_model(rng: random.Random, model: onnx.ModelProto) -> bytes:
             t.CopyFrom(numpy_helper.from_array(arr, t.name))
         elif kind == 13 and g.input:
             g.input[0].type.tensor_type.elem_type = rng.choice([TensorProto.INT32, TensorProto.STRING, 0, 99])
+        elif kind == 15 and g.initializer:
+            # one unit scaled by 1e8 (weights and bias): GLPK cycled on such a model for ever
+            t = rng.choice(g.initializer)
+            try:
+                arr = numpy_helper.to_array(t).astype(np.float32)
+            except Exception:
+                continue
+            if arr.ndim == 2 and arr.size:
+                arr[:, rng.randrange(arr.shape[1])] *= np.float32(rng.choice([1e8, -1e8, 1e-8]))
+            elif arr.size:
+                arr.reshape(-1)[rng.randrange(arr.size)] *= np.float32(1e8)
+            t.CopyFrom(numpy_helper.from_array(arr, t.name))
         elif kind == 14 and node is not None:
             node.domain = rng.choice(["com.microsoft", "ai.onnx.ml", "evil"])
         else:

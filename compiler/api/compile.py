@@ -21,6 +21,7 @@ from relucompile.backends.regions_json import write_regions
 from relucompile.ir.domain import Domain
 from relucompile.regions.enumerate import Limits, enumerate_regions
 from relucompile.errors import DomainError, UserError
+from relucompile.limits import doing, time_budget
 from relucompile.ir.network import ReluNet
 from relucompile.passes.lowering import canonicalize
 from relucompile.progress import Progress, current as current_progress
@@ -73,9 +74,11 @@ def compile_network(net: ReluNet, domain: Domain | None = None, *, max_regions: 
     """Enumerate the cells of ``net`` over ``domain`` (default R^d) and build the shallow net.
 
     ``max_regions``/``time_limit``: stop with :class:`~relucompile.errors.RegionLimitError` past
-    them.  ``progress``: True draws a progress line on stderr; a callable is called as
-    ``progress(cells, info)`` while cells are found (``info["elapsed"]`` in seconds).
-    ``jobs``: processes for the enumeration (the result does not depend on it).
+    them; ``time_limit`` (seconds) bounds the whole compile, every LP included
+    (:mod:`relucompile.limits`); the memory budget is :data:`relucompile.limits.DEFAULT_MEMORY_MB`
+    unless a ``memory_budget`` is open.  ``progress``: True draws a progress line on stderr; a
+    callable is called as ``progress(cells, info)`` while cells are found (``info["elapsed"]`` in
+    seconds).  ``jobs``: processes for the enumeration (the result does not depend on it).
 
     Example:
         >>> from relucompile.examples.random_nets import random_mlp
@@ -100,15 +103,17 @@ def compile_network(net: ReluNet, domain: Domain | None = None, *, max_regions: 
         bar = CallbackProgress(progress)
     else:
         bar = ambient if ambient is not None else Progress(enabled=bool(progress))
-    try:
-        regions = enumerate_regions(net, domain, engine, Limits(max_regions, time_limit), bar, jobs=jobs)
-    finally:
-        if bar is not ambient:
-            bar.close()
-    if len(regions) == 0:
-        raise DomainError(f"{domain.describe()}: no cell wider than the enumeration's tolerance; the domain is too "
-                          "thin in some direction (give such inputs zero width, or widen the domain)")
-    return build_shallow(net, regions, seed=seed)
+    with time_budget(time_limit, hint="use a smaller domain (--box) or raise --time-limit"):
+        try:
+            regions = enumerate_regions(net, domain, engine, Limits(max_regions, time_limit), bar, jobs=jobs)
+        finally:
+            if bar is not ambient:
+                bar.close()
+        if len(regions) == 0:
+            raise DomainError(f"{domain.describe()}: no cell wider than the enumeration's tolerance; the domain is "
+                              "too thin in some direction (give such inputs zero width, or widen the domain)")
+        with doing("building the shallow network"):
+            return build_shallow(net, regions, seed=seed)
 
 
 @speaks_api

@@ -22,8 +22,9 @@ import time
 import numpy as np
 
 from relucompile.cli.base import (ExitCode, add_json_option, check_limits, exit_codes_text, guarded, load_model,
-                                  make_parser, max_regions, model_domain, names, refuse_unused)
-from relucompile.errors import UserError
+                                  make_parser, max_regions, model_domain, names, refuse_unused, run_limits)
+from relucompile.errors import UserError, regular_input_file
+from relucompile.limits import doing
 from relucompile.ir.domain import Domain
 
 DOMAIN_HELP = """domain (default: all of R^d; pictures need a bounded one):
@@ -126,8 +127,7 @@ def read_points(path: str, d: int) -> np.ndarray:
         [[1.0, 2.0], [3.0, 4.0]]
     """
     name = os.path.basename(path)
-    if not os.path.exists(path):
-        raise UserError(f"{path}: no such file")
+    regular_input_file(path)
     if path.lower().endswith(".npy"):
         try:
             arr = np.load(path, allow_pickle=False)
@@ -296,18 +296,26 @@ def _plane(args, net, domain):
 @guarded
 def run_plot(argv: list[str]) -> int:
     """``relucompile plot MODEL [--box LO HI | --domain F] [--slice P;D1;D2] -o partition.png``."""
-    from relucompile.backends.files import atomic_write, check_writable
-    from relucompile.backends.plot import figure_bytes, picture, plot_format
-    from relucompile.regions.enumerate import Limits
+    from relucompile.backends.files import check_writable
+    from relucompile.backends.plot import plot_format
     args = plot_parser().parse_args(attach_values(argv, ("--slice",)))
     fmt = plot_format(args.output)
     check_writable(args.output)
     check_limits(args)
     if not 10 <= args.dpi <= 1000:
         raise UserError("--dpi must be between 10 and 1000")
+    with run_limits(args), doing("drawing the picture"):
+        return _plot(args, fmt)
+
+
+def _plot(args, fmt: str) -> int:
+    """The plot command's work, within its limits (see :func:`run_plot`)."""
+    from relucompile.backends.files import atomic_write
+    from relucompile.backends.plot import figure_bytes, picture
+    from relucompile.regions.enumerate import Limits
+    from relucompile.progress import activity
     net = load_model(args)
     domain = model_domain(args, net, bounded_for="a picture")
-    from relucompile.progress import activity
     with activity("plot", enabled=not args.quiet):
         pic = picture(net, domain, _plane(args, net, domain), input_names=_names(args.input_names, net.d, "input"),
                       output_names=_names(args.output_names, net.m, "output"), edges=not args.no_edges,
@@ -335,7 +343,7 @@ def report_parser() -> argparse.ArgumentParser:
               "bounded, facets, distinct affine maps, volume shares), a picture of the partition (2 inputs), of a\n"
               "slice (more inputs) or of the function (1 input), and the largest cells with their rules.\n"
               "With more than 2 inputs, when the whole domain has more cells than --max-regions (or takes longer\n"
-              "than --time-limit), the statistics and the table describe the slice instead, and the report says so.\n"
+              "than half of --time-limit), the statistics and the table describe the slice instead, and the report says so.\n"
               "The header records the date (UTC), this command line, the versions and the model's sha256.\n"
               "--decision argmin --output-names COC,WL,WR,SL,SR labels each decision region with its winner.\n\n"
               + SLICE_HELP + "\n" + DOMAIN_HELP + "\n" + EXIT_CODES + "\n")
@@ -360,7 +368,6 @@ def report_parser() -> argparse.ArgumentParser:
 def run_report(argv: list[str]) -> int:
     """``relucompile report MODEL [--box LO HI | --domain F] [--slice P;D1;D2] -o report.html``."""
     from relucompile.backends.files import check_writable
-    from relucompile.backends.report import ReportOptions, write_report
     args = report_parser().parse_args(attach_values(argv, ("--slice",)))
     check_writable(args.output)
     check_limits(args)
@@ -370,8 +377,15 @@ def run_report(argv: list[str]) -> int:
         raise UserError("--samples must be at least 100")
     if not 1 <= args.digits <= 17:
         raise UserError("--digits must be between 1 and 17")
+    with run_limits(args), doing("building the report"):
+        return _report(args, argv)
+
+
+def _report(args, argv: list[str]) -> int:
+    """The report command's work, within its limits (see :func:`run_report`)."""
     import shlex
     import time
+    from relucompile.backends.report import ReportOptions, write_report
     from relucompile.verify.budget import process_age
     began = time.perf_counter()
     net = load_model(args)

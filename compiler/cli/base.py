@@ -1,7 +1,7 @@
 """What every command shares: the exit-code table, the parser factory (shared options declared
 once) and the error guard.
 
-Kept import-cheap (standard library and :mod:`relucompile.errors` only): ``relucompile --help``
+Kept import-cheap (standard library, :mod:`relucompile.errors` and :mod:`relucompile.limits` only): ``relucompile --help``
 and every subcommand start from here, and each subcommand imports its own work when it runs.
 
 Example:
@@ -14,16 +14,19 @@ Example:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import enum
 import functools
 import os
 import re
 import sys
 import textwrap
+import time
 import traceback
-from typing import Callable
+from typing import Callable, Iterator
 
 from relucompile.errors import UserError
+from relucompile.limits import memory_budget, process_age, time_budget
 
 PROG = "relucompile"
 
@@ -148,12 +151,16 @@ def add_shared_options(p: argparse.ArgumentParser, *, domain: bool = True, model
         where.add_argument("--domain", metavar="FILE", help=DOMAIN_FILE_HELP)
         where.add_argument("--vnnlib", metavar="PROP.vnnlib", help=vnnlib_help)
     group.add_argument("--time-limit", type=float, metavar="S",
-                       help="stop with an error (verify, bounds: with 'unknown', exit 20) after S seconds, "
-                            "e.g. --time-limit 600 (default: none)")
+                       help="stop with an error (verify, bounds: with 'unknown', exit 20) after S seconds, counted "
+                            "from the start (loading, parsing, enumeration and every LP), e.g. --time-limit 600 "
+                            "(default: none)")
     group.add_argument("--timeout", type=float, dest="time_limit", help=argparse.SUPPRESS)
     group.add_argument("--max-regions", type=int, metavar="N",
                        help=f"stop with an error after N cells of an enumeration (default {DEFAULT_MAX_REGIONS:,}), "
                             "e.g. --max-regions 100000")
+    group.add_argument("--max-memory", type=float, default=None, metavar="MB",
+                       help="stop with an error before the process grows past MB MiB (default: 3/4 of the "
+                            "machine's memory, at most 8192), e.g. --max-memory 16000")
     group.add_argument("--input-names", metavar="NAMES",
                        help='comma-separated names of the inputs (default x1..xd), e.g. --input-names "rho,theta,psi"')
     group.add_argument("--output-names", metavar="NAMES",
@@ -173,6 +180,46 @@ def check_limits(args: argparse.Namespace) -> None:
         raise UserError("--max-regions must be at least 1")
     if args.time_limit is not None and not 0 < args.time_limit < float("inf"):
         raise UserError(f"--time-limit must be a positive number of seconds, got {args.time_limit:g}")
+    max_memory = getattr(args, "max_memory", None)
+    if max_memory is not None and not 0 < max_memory < float("inf"):
+        raise UserError(f"--max-memory must be a positive number of MiB, got {max_memory!r}")
+
+
+#: ``time.perf_counter()`` when the running command started (set by ``main``: the process start
+#: for the console script, the call for an in-process ``main([...])``); None: when its limits open
+COMMAND_CLOCK: list[float] = []
+
+
+@contextlib.contextmanager
+def command_clock(from_process_start: bool) -> Iterator[None]:
+    """Within the block, :func:`run_limits` counts from now, or from the process start.
+
+    Example:
+        >>> with command_clock(False):
+        ...     len(COMMAND_CLOCK)
+        1
+    """
+    COMMAND_CLOCK.append(time.perf_counter() - (process_age() if from_process_start else 0.0))
+    try:
+        yield
+    finally:
+        COMMAND_CLOCK.pop()
+
+
+@contextlib.contextmanager
+def run_limits(args: argparse.Namespace, option: str = "--time-limit") -> Iterator[None]:
+    """The command's time budget (``args.time_limit`` seconds counted from the command's start,
+    see :func:`command_clock`, so loading and parsing count) and memory budget
+    (``args.max_memory``) around its work.
+
+    Example:
+        >>> with run_limits(argparse.Namespace(time_limit=None, max_memory=None)):
+        ...     pass
+    """
+    seconds = getattr(args, option.lstrip("-").replace("-", "_"), None)
+    spent = time.perf_counter() - COMMAND_CLOCK[-1] if COMMAND_CLOCK else 0.0
+    with time_budget(seconds, option, already_spent=spent), memory_budget(getattr(args, "max_memory", None)):
+        yield
 
 
 def max_regions(args: argparse.Namespace) -> int:

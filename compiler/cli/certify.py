@@ -31,7 +31,7 @@ from relucompile.certify.checks import Certificate, certify_files, certify_shall
 from relucompile.certify.onnx_metadata import onnx_mismatch
 from relucompile.cli.base import (ExitCode, Parser, add_model_argument, add_quiet_option, exit_codes_text, guarded,
                                   make_parser)
-from relucompile.errors import UserError
+from relucompile.errors import UserError, regular_input_file
 from relucompile.progress import Progress
 
 EPILOG = """examples:
@@ -87,10 +87,9 @@ def run_certify(argv: list[str]) -> int:
         bar.close()
     shallow_model = None
     if cert.ok and args.onnx:
+        regular_input_file(args.onnx)
         try:
             shallow_model = onnx.load(args.onnx)
-        except FileNotFoundError:
-            raise UserError(f"{args.onnx}: no such file") from None
         except Exception as exc:
             raise UserError(f"{args.onnx}: not a readable ONNX model ({exc})") from None
         why = onnx_mismatch(shallow_model, doc)

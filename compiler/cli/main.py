@@ -22,8 +22,8 @@ import sys
 import time
 from typing import Callable
 
-from relucompile.cli.base import (ExitCode, Parser, announce_estimate, check_limits, exit_codes_text, guarded,
-                                  load_model, make_parser, max_regions, model_domains, names)
+from relucompile.cli.base import (ExitCode, Parser, announce_estimate, check_limits, command_clock, exit_codes_text,
+                                  guarded, load_model, make_parser, max_regions, model_domains, names, run_limits)
 from relucompile.errors import UserError
 from relucompile.progress import plural
 from relucompile.version import __version__
@@ -105,6 +105,13 @@ def build_parser() -> Parser:
 def run_compile(argv: list[str]) -> int:
     """``relucompile MODEL -o OUT ...``: compile and write the outputs; returns the exit code."""
     args = build_parser().parse_args(argv)
+    check_limits(args)
+    with run_limits(args):
+        return _run_compile(args)
+
+
+def _run_compile(args) -> int:
+    """The compile command's work, within its limits (see :func:`run_compile`)."""
     from relucompile.backends.files import check_writable
     check_limits(args)
     if args.jobs < 1:
@@ -223,11 +230,12 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``relucompile`` console script (and ``python -m relucompile``); returns
     the exit code (:class:`~relucompile.cli.base.ExitCode`)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    command = COMMANDS.get(argv[0]) if argv else None
-    if command is None:
-        return int(run_compile(argv))
-    return int(guarded(command)(argv[1:]))
+    with command_clock(from_process_start=argv is None):   # --time-limit counts from here
+        argv = list(sys.argv[1:] if argv is None else argv)
+        command = COMMANDS.get(argv[0]) if argv else None
+        if command is None:
+            return int(run_compile(argv))
+        return int(guarded(command)(argv[1:]))
 
 
 if __name__ == "__main__":

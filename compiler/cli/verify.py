@@ -28,8 +28,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from relucompile.cli.base import (ExitCode, add_json_option, check_limits, exit_codes_text, guarded, load_model,
-                                  make_parser, model_domains, names, refuse_unused)
+from relucompile.cli.base import (COMMAND_CLOCK, ExitCode, add_json_option, check_limits, exit_codes_text, guarded,
+                                  load_model, make_parser, model_domains, names, refuse_unused, run_limits)
 from relucompile.errors import UserError
 
 VERIFY_EPILOG = """examples:
@@ -116,11 +116,13 @@ def run_verify(argv: list[str]) -> int:
     net = load_model(args)
     from relucompile.verify.budget import process_age
     from relucompile.progress import activity
+    # --time-limit counts from the command's start (the process start for the console script)
+    spent = time.perf_counter() - COMMAND_CLOCK[-1] if COMMAND_CLOCK else process_age()
     onnx_source = args.model if args.model.lower().endswith(".onnx") else None   # re-checked by onnxruntime
     note = f"(--time-limit {args.time_limit:g} s)" if args.time_limit is not None else ""
     with activity("verify", enabled=not args.quiet, note=note):
         result = verify_property(net, prop, timeout=args.time_limit, model=onnx_source, seed=args.seed,
-                                 method=args.method, already_spent=process_age())
+                                 method=args.method, already_spent=spent)
     if args.result_file:
         text = result.vnncomp_text() + "\n"
         atomic_write(args.result_file, lambda f: f.write(text), text=True)
@@ -181,13 +183,15 @@ def run_bounds(argv: list[str]) -> int:
     from relucompile.progress import activity
     check_limits(args)
     refuse_unused(args, "bounds", "its search enumerates no cells", "max_regions")
-    net = load_model(args)
-    domains = model_domains(args, net, bounded_for="bounds", why="the range over all of R^d may be infinite")
+    start = COMMAND_CLOCK[-1] if COMMAND_CLOCK else time.perf_counter()
+    with run_limits(args):    # --time-limit counts from the start: loading and parsing included
+        net = load_model(args)
+        domains = model_domains(args, net, bounded_for="bounds", why="the range over all of R^d may be infinite")
     where = args.domain or args.vnnlib or "--box"
     output_names = names(args.output_names, net.m, "y", "output")
     objectives = ([parse_objective(e, net.m, output_names) for e in args.objective] if args.objective
                   else [(name, np.eye(net.m)[j]) for j, name in enumerate(output_names)])
-    deadline = None if args.time_limit is None else time.perf_counter() + args.time_limit
+    deadline = None if args.time_limit is None else start + args.time_limit
     ranges = None
     with activity("bounds", enabled=not args.quiet):
         for domain in domains:          # a union of boxes: min of the minima, max of the maxima

@@ -27,6 +27,7 @@ Example:
 from __future__ import annotations
 
 import ctypes
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
@@ -34,6 +35,8 @@ from typing import Iterator
 import numpy as np
 import swiglpk as glp
 
+from relucompile import limits
+from relucompile.errors import SolverLimitError
 from relucompile.numeric.tolerances import LP_FEASIBILITY, LP_ACTIVE
 
 glp.glp_term_out(glp.GLP_OFF)  # GLPK prints basis messages to stdout otherwise
@@ -73,6 +76,60 @@ _STATUS = {glp.GLP_OPT: "optimal", glp.GLP_UNBND: "unbounded", glp.GLP_NOFEAS: "
 
 _LIMITS = (glp.GLP_ETMLIM, glp.GLP_EITLIM)
 
+SLICE_SECONDS = 0.25
+"""A long simplex run returns to Python this often (GLPK's ``tm_lim``) and then resumes from its
+basis, so Ctrl-C, SIGTERM and the run's time budget (:mod:`relucompile.limits`) are honoured
+within a quarter second even inside one LP."""
+
+_NO_LIMIT = 2**31 - 1
+
+
+def iteration_cap(rows: int, cols: int) -> int:
+    """Simplex iterations an LP of this size may take unless its caller sets a limit: far above
+    what a well-posed LP needs (a few times rows + cols), so only a solver that cycles on badly
+    scaled numbers reaches it (then :class:`~relucompile.errors.SolverLimitError`).
+
+    Example:
+        >>> iteration_cap(5, 3)
+        10800
+    """
+    return 10_000 + 100 * (rows + cols)
+
+
+def run_simplex(lp, parm, seconds: float | None = None, iterations: int | None = None) -> int:
+    """``glp_simplex(lp, parm)`` under every limit: the caller's ``seconds`` and ``iterations``
+    (then GLPK's ``GLP_ETMLIM``/``GLP_EITLIM``), the run's time budget (raises
+    :class:`~relucompile.errors.TimeLimitError`), run in slices of :data:`SLICE_SECONDS` so that
+    signals are handled between them.  Returns GLPK's code.
+
+    Example:
+        >>> lp = glp.glp_create_prob(); _ = glp.glp_add_cols(lp, 1)
+        >>> glp.glp_set_col_bnds(lp, 1, glp.GLP_DB, 0.0, 1.0); glp.glp_set_obj_coef(lp, 1, -1.0)
+        >>> parm = glp.glp_smcp(); glp.glp_init_smcp(parm); parm.msg_lev = glp.GLP_MSG_OFF
+        >>> run_simplex(lp, parm, seconds=1.0), glp.glp_get_obj_val(lp)
+        (0, -1.0)
+        >>> glp.glp_delete_prob(lp)
+    """
+    start = time.perf_counter()
+    first_iteration = glp.glp_get_it_cnt(lp)
+    parm.it_lim = _NO_LIMIT if iterations is None else max(1, int(iterations))
+    while True:
+        budget = limits.remaining()
+        if budget <= 0:
+            limits.check_time()
+        own = float("inf") if seconds is None else seconds - (time.perf_counter() - start)
+        if own <= 0:
+            return glp.GLP_ETMLIM
+        parm.tm_lim = max(1, int(1000 * min(SLICE_SECONDS, budget, own)))
+        ret = glp.glp_simplex(lp, parm)
+        if ret != glp.GLP_ETMLIM:
+            return ret
+        if iterations is not None:   # resume with the iterations left
+            done = glp.glp_get_it_cnt(lp) - first_iteration
+            if done >= iterations:
+                return glp.GLP_EITLIM
+            parm.it_lim = max(1, int(iterations - done))
+
 
 class LinearProgram:
     """min c.t subject to pushed rows a.t <= b, with t free in R^k (one GLPK problem)."""
@@ -99,10 +156,9 @@ class LinearProgram:
         self._parm.meth = glp.GLP_DUALP
         self._parm.tol_bnd = LP_FEASIBILITY
         self._parm.tol_dj = LP_FEASIBILITY
-        if iteration_limit is not None:
-            self._parm.it_lim = iteration_limit
-        if time_limit_ms is not None:
-            self._parm.tm_lim = time_limit_ms
+        self._seconds = None if time_limit_ms is None else time_limit_ms / 1000.0
+        self._iterations = iteration_limit
+        self._caller_limits = iteration_limit is not None or time_limit_ms is not None
         self.rows: list[tuple[np.ndarray, float]] = []
         self._A = np.empty((16, k))                     # the rows again, stacked (see matrix())
         self._b = np.empty(16)
@@ -254,31 +310,53 @@ class LinearProgram:
             >>> lp.minimize(np.array([-1.0])).status
             'optimal'
         """
-        self._parm.tm_lim = 2**31 - 1 if seconds is None else max(1, int(seconds * 1000))
-        self._parm.it_lim = 2**31 - 1 if iterations is None else max(1, int(iterations))
+        self._seconds = seconds
+        self._iterations = iterations
+        self._caller_limits = seconds is not None or iterations is not None
+
+    def _simplex(self) -> int:
+        """One simplex run under the limits (:func:`run_simplex`): the caller's, else the
+        :func:`iteration_cap` of this LP's size."""
+        iterations = self._iterations if self._caller_limits else iteration_cap(self.num_rows + 1, self.k + 1)
+        return run_simplex(self._lp, self._parm, self._seconds, iterations)
 
     def _solve(self) -> int:
+        """Solve, recovering from numerical trouble; returns GLPK's code.  Without caller limits,
+        a solver that cycles past :func:`iteration_cap` raises :class:`SolverLimitError` (its
+        answer would be no answer, and taking it for one would give wrong cells)."""
         self.solves += 1
-        ret = glp.glp_simplex(self._lp, self._parm)
-        if ret in _LIMITS:
+        ret = self._simplex()
+        if ret == glp.GLP_EITLIM and not self._caller_limits:
+            ret = glp.GLP_EFAIL   # one more try: the standard basis and the primal simplex (below)
+        elif ret in _LIMITS:
             return ret
         if ret in (glp.GLP_EBADB, glp.GLP_ESING, glp.GLP_ECOND):
             glp.glp_adv_basis(self._lp, 0)
-            ret = glp.glp_simplex(self._lp, self._parm)
+            ret = self._simplex()
         if ret != 0:  # numerical trouble: restart from the standard basis with primal simplex
             glp.glp_std_basis(self._lp)
             self._parm.meth = glp.GLP_PRIMAL
-            ret = glp.glp_simplex(self._lp, self._parm)
+            ret = self._simplex()
             self._parm.meth = glp.GLP_DUALP
             if ret in _LIMITS:
-                return ret
+                return self._limit_reached(ret)
         if glp.glp_get_status(self._lp) not in (glp.GLP_OPT, glp.GLP_UNBND):
             # the dual simplex reports a primal-unbounded LP as "no feasible solution" when it
             # starts from a basis that is not dual feasible: settle the status with the primal
             self._parm.meth = glp.GLP_PRIMAL
-            ret = glp.glp_simplex(self._lp, self._parm)
+            ret = self._simplex()
             self._parm.meth = glp.GLP_DUALP
+            if ret in _LIMITS:
+                return self._limit_reached(ret)
         return ret
+
+    def _limit_reached(self, ret: int) -> int:
+        """A caller's limit: its code; the default iteration cap: :class:`SolverLimitError`."""
+        if self._caller_limits:
+            return ret
+        raise SolverLimitError(f"a linear program ({self.num_rows} rows, {self.k} variables) did not finish in "
+                               f"{iteration_cap(self.num_rows + 1, self.k + 1):,} simplex iterations: GLPK cycles "
+                               "on this model's numbers (weights or biases of very different magnitudes?)")
 
     def _set_objective(self, c: np.ndarray, r_cost: float) -> None:
         new = np.asarray(c, dtype=np.float64).tolist()
@@ -397,16 +475,12 @@ def solve_bounded_lp(cost: np.ndarray, A: np.ndarray, b: np.ndarray, lower: np.n
         glp.glp_init_smcp(parm)
         parm.msg_lev = glp.GLP_MSG_OFF
         parm.presolve = glp.GLP_OFF
-        if time_limit is not None:
-            parm.tm_lim = max(1, int(time_limit * 1000))
-        if iteration_limit is not None:
-            parm.it_lim = max(1, int(iteration_limit))
-        ret = glp.glp_simplex(lp, parm)
+        ret = run_simplex(lp, parm, time_limit, iteration_limit)
         if ret in _LIMITS:
             return BoundedLPResult("limit")
         if ret != 0:
             glp.glp_std_basis(lp)
-            ret = glp.glp_simplex(lp, parm)
+            ret = run_simplex(lp, parm, time_limit, iteration_limit)
             if ret in _LIMITS:
                 return BoundedLPResult("limit")
         status = _STATUS.get(glp.glp_get_status(lp), "infeasible") if ret == 0 else "error"

@@ -21,6 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from relucompile.errors import ModelError, UserError
+from relucompile.limits import check_time
 from relucompile.ir.graph import Graph
 from relucompile.ops.table import OPS
 from relucompile.ir.values import Value, to_exact
@@ -49,6 +50,7 @@ def execute(graph: Graph, feeds: dict[str, Value], ctx: Any) -> Value:
     """Run every node in topological order with ``ctx``; return the output value."""
     values: dict[str, Value] = dict(feeds)
     for node in graph.nodes():
+        check_time()   # the run's time budget (relucompile.limits)
         if node.name in values:
             continue
         spec = OPS.get(node.op)

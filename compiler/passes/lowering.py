@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from relucompile.errors import ModelError
+from relucompile.limits import check_time
 from relucompile.ops.interpreter import ConcreteContext, execute
 from relucompile.ir.graph import Graph
 from relucompile.ir.network import AffineLayer, ReluNet
@@ -57,6 +58,7 @@ def fold_constants(graph: Graph) -> Graph:
     g = graph.copy()
     ctx = ConcreteContext(g.source, exact=False)
     for name in g.topological_order():
+        check_time()   # the run's time budget (relucompile.limits)
         node = g.node(name)
         if node.op in ("Input", "Constant") or not node.inputs:
             continue

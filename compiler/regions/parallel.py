@@ -32,6 +32,7 @@ import numpy as np
 
 from relucompile.ir.domain import Domain
 from relucompile.errors import RegionLimitError
+from relucompile.limits import doing, time_budget
 from relucompile.ir.network import ReluNet
 from relucompile.regions.split import EVENT_C, EVENT_H, _SplitRun
 from relucompile.regions.store import RegionSet
@@ -56,6 +57,14 @@ def run_split(net: ReluNet, domain: Domain, limits, progress, rel_tol: float, jo
         2
     """
     start = time.time()
+    # the time limit also bounds every LP (relucompile.limits: GLPK's time limit and the checks of the
+    # bounding-box step's 2k LPs per node), not only the cells' count between them
+    with time_budget(limits.time_limit, hint="use a smaller domain (--box) or raise --time-limit"), \
+            doing("enumerating the cells (split engine)"):
+        return _run_split(net, domain, limits, progress, rel_tol, jobs, cut_depth, start)
+
+
+def _run_split(net, domain, limits, progress, rel_tol, jobs, cut_depth, start) -> RegionSet:
     root = _SplitRun(net, domain, limits, progress, rel_tol, cut_depth=cut_depth, start=start)
     root.execute()
     out = RegionSet(domain, net.d, net.m, net.widths)

@@ -42,6 +42,7 @@ import numpy as np
 from relucompile.errors import DomainError, RegionLimitError
 from relucompile.ir.domain import Domain
 from relucompile.ir.network import ReluNet
+from relucompile.limits import check_time
 from relucompile.numeric.lp import LinearProgram, chebyshev_center
 from relucompile.regions.facet_certificates import facet_certificates
 from relucompile.regions.store import RegionSet
@@ -120,6 +121,7 @@ class _SplitRun:
         if self.limits.time_limit is not None and time.time() - self.start > self.limits.time_limit:
             raise RegionLimitError(f"stopped after {self.limits.time_limit:g} s with {n} regions "
                                    "(--time-limit); use a smaller domain (--box) or raise the limit")
+        check_time()   # the run's budget, when it started before this engine (relucompile.limits)
 
     # -- main -----------------------------------------------------------------------------
     def hyperplane(self, key: tuple, w: np.ndarray, b: float) -> int:

@@ -55,6 +55,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from relucompile.ir.domain import Domain
+from relucompile.limits import check_growth
 
 
 @dataclass
@@ -85,7 +86,11 @@ def _grown(array: np.ndarray, rows: int) -> np.ndarray:
     """``array`` with room for at least ``rows`` rows (capacity doubled; contents kept)."""
     if array.shape[0] >= rows:
         return array
-    out = np.empty((max(rows, 2 * array.shape[0], 16),) + array.shape[1:], dtype=array.dtype)
+    shape = (max(rows, 2 * array.shape[0], 16),) + array.shape[1:]
+    new_bytes = int(np.prod(shape)) * array.itemsize
+    if new_bytes >= 2**16:   # the memory budget (relucompile.limits), on every doubling past 64 KiB
+        check_growth(new_bytes, f"the region store (growing to {shape[0]:,} rows)")
+    out = np.empty(shape, dtype=array.dtype)
     out[:array.shape[0]] = array
     return out
 

@@ -57,6 +57,7 @@ import numpy as np
 from relucompile.regions import vertex_kernels
 from relucompile.ir.domain import Domain, Hull
 from relucompile.errors import RegionLimitError
+from relucompile.limits import check_growth, check_time, doing
 from relucompile.ir.network import AffineLayer, ReluNet
 from relucompile.regions.store import RegionSet
 from relucompile.errors import DomainError
@@ -177,7 +178,11 @@ class _Rows:
     def reserve(self, m: int) -> np.ndarray:
         """Append m uninitialised rows and return them (a view to fill in)."""
         if self.n + m > len(self.data):
-            grown = np.empty((max(2 * len(self.data), self.n + m, 64),) + self.data.shape[1:], self.data.dtype)
+            shape = (max(2 * len(self.data), self.n + m, 64),) + self.data.shape[1:]
+            new_bytes = int(np.prod(shape)) * self.data.itemsize
+            if new_bytes >= 2**16:   # the memory budget (relucompile.limits), on every doubling past 64 KiB
+                check_growth(new_bytes, f"the vertex engine's arrays (growing to {shape[0]:,} rows)")
+            grown = np.empty(shape, self.data.dtype)
             grown[:self.n] = self.data[:self.n]
             self.data = grown
         self.n += m
@@ -197,7 +202,8 @@ class VertexEngine:
 
     def __call__(self, net: ReluNet, domain: Domain, limits=None, progress: ProgressFn | None = None,
                  jobs: int = 1) -> RegionSet:
-        return _VertexRun(net, domain, limits, progress, self.rel_tol).run()
+        with doing("enumerating the cells (vertex engine)"):
+            return _VertexRun(net, domain, limits, progress, self.rel_tol).run()
 
 
 class _VertexRun:
@@ -236,6 +242,7 @@ class _VertexRun:
     def check_limits(self, n: int) -> None:
         lim = self.limits
         if lim is None:
+            check_time()
             return
         if lim.max_regions is not None and n > lim.max_regions:
             raise RegionLimitError(f"stopped after {lim.max_regions} regions (--max-regions "
@@ -244,6 +251,7 @@ class _VertexRun:
         if lim.time_limit is not None and time.time() - self.start > lim.time_limit:
             raise RegionLimitError(f"stopped after {lim.time_limit:g} s with {n} regions "
                                    "(--time-limit); use a smaller domain (--box) or raise the limit")
+        check_time()   # the run's budget, when it started before this engine (relucompile.limits)
 
     # -- setup --------------------------------------------------------------------------------
     def start_vertices(self) -> int:

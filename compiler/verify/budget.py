@@ -13,8 +13,9 @@ Example:
 """
 from __future__ import annotations
 
-import os
 import time
+
+from relucompile.limits import process_age  # noqa: F401  (re-exported: verify's --timeout counts from the process start)
 
 
 class OutOfTime(Exception):
@@ -49,20 +50,3 @@ class Budget:
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
-
-
-def process_age() -> float:
-    """Wall seconds since this process started (Linux ``/proc``; 0.0 where unavailable).
-
-    Example:
-        >>> 0.0 <= process_age() < 1e6
-        True
-    """
-    try:
-        with open("/proc/self/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        with open("/proc/uptime") as f:
-            uptime = float(f.read().split()[0])
-        return max(0.0, uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK"))
-    except (OSError, ValueError, IndexError):
-        return 0.0

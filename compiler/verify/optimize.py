@@ -30,7 +30,7 @@ import numpy as np
 from relucompile.verify.bounds import SpecNet
 from relucompile.verify.exact import box_cells, min_row
 from relucompile.verify.search import _Batch, bisect_boxes
-from relucompile.errors import UserError
+from relucompile.errors import TimeLimitError, UserError
 from relucompile.verify.run import _restrict
 from relucompile.regions.enumerate import Limits, enumerate_regions
 
@@ -65,7 +65,14 @@ class _Minimize:
         if values[i] < self.best:
             self.best, self.best_x = float(values[i]), X[i].copy()
 
+    def expired(self) -> bool:
+        return self.deadline is not None and time.perf_counter() > self.deadline
+
     def seed_incumbent(self, rng: np.random.Generator, samples: int = 512, steps: int = 30) -> None:
+        """A good first incumbent: the best of random samples, improved by signed-gradient steps
+        (skipped, or cut short, past the deadline: the centre's value stands)."""
+        if self.expired():
+            return
         width = self.hi - self.lo
         X = self.lo + rng.random((samples, self.lo.size)) * width
         self.offer(X)
@@ -73,6 +80,8 @@ class _Minimize:
         P = X[np.argsort(values)[:8]]
         step = 0.25
         for _ in range(steps):
+            if self.expired():
+                return
             grad = self.spec.row_gradients(P, np.zeros(P.shape[0], int))
             P = np.clip(P - step * np.sign(grad) * width, self.lo, self.hi)
             self.offer(P)
@@ -84,7 +93,7 @@ class _Minimize:
     def run(self) -> Optimum:
         stack = [_Batch(self.lo[None].copy(), self.hi[None].copy(), None, np.ones((1, 1), bool), np.zeros(1, int))]
         while stack:
-            if self.deadline is not None and time.perf_counter() > self.deadline:
+            if self.expired():
                 return Optimum(self.best, self.best_x, "timeout", self.lower_bound(stack), self.stats)
             work = stack.pop()
             if len(work) > self.batch:
@@ -239,6 +248,9 @@ def _polytope_bounds(net, domain, objectives, deadline) -> list[OutputRange]:
         coeffs = np.asarray(coeffs, float)
         best = {1.0: (np.inf, None), -1.0: (np.inf, None)}
         for cell in regions.cells:
+            if deadline is not None and time.perf_counter() > deadline:
+                raise TimeLimitError(f"--timeout ran out while bounding the outputs over the {len(regions):,} cells; "
+                                     "raise --timeout or use a smaller domain")
             rows = [G] + [(-s * regions.hyperplanes[h].w)[None] for h, s in cell.facets]
             rhs = [g] + [np.array([s * regions.hyperplanes[h].b]) for h, s in cell.facets]
             Aub, bub = np.vstack(rows), np.concatenate(rhs)
