@@ -170,6 +170,7 @@ def run_bounds(argv: list[str]) -> int:
     from relucompile.verify.run import domains_from_vnnlib
     from relucompile.verify.optimize import output_bounds
     from relucompile.frontends.vnnlib import parse_vnnlib
+    from relucompile.numeric.tolerances import MIN_SOLVE_SECONDS
     from relucompile.api.compile import load_network
     check_timeout(args)
     prop = parse_vnnlib(args.vnnlib) if args.vnnlib else None
@@ -191,7 +192,7 @@ def run_bounds(argv: list[str]) -> int:
     deadline = None if args.timeout is None else time.perf_counter() + args.timeout
     ranges = None
     for domain in domains:          # a union of boxes: min of the minima, max of the maxima
-        left = None if deadline is None else max(deadline - time.perf_counter(), 1e-3)
+        left = None if deadline is None else max(deadline - time.perf_counter(), MIN_SOLVE_SECONDS)
         part = output_bounds(net, domain, objectives, timeout=left)
         ranges = part if ranges is None else [_union(a, b) for a, b in zip(ranges, part)]
     exact = all(r.status == "exact" for r in ranges)
