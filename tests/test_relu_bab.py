@@ -18,7 +18,8 @@ from relucompile.ir.domain import Domain
 from relucompile.numeric.lp import solve_bounded_lp
 from relucompile.verify.attack import pgd_attack
 from relucompile.ir.network import with_output_rows
-from relucompile.verify.bounds import branching_scores, output_lower_bounds, preactivation_bounds
+from relucompile.verify.bounds import (branching_scores, optimized_output_lower_bounds, output_lower_bounds,
+                                       preactivation_bounds)
 from relucompile.verify.budget import Budget
 from relucompile.verify.optimize import output_bounds
 from relucompile.verify.relu_bab import _joint_bound, relu_bab
@@ -39,7 +40,7 @@ def _spec(seed: int, d: int, widths: list[int], k: int):
 @given(seed=st.integers(0, 10_000), d=st.integers(1, 6), depth=st.integers(1, 3), k=st.integers(1, 3),
        splits=st.integers(0, 3))
 def test_crown_bounds_hold_at_sampled_points_also_on_split_nodes(seed, d, depth, k, splits) -> None:
-    """Pre-activation bounds and row lower bounds (node bounds with some units' phases fixed, as the
+    """Pre-activation bounds and row lower bounds, fixed or optimised slopes (node bounds with some units' phases fixed, as the
     ReLU search makes them) hold at every sampled point of the node's domain."""
     net, spec, _, lo, hi, rng = _spec(seed, d, [6] * depth, k)
     bounds = preactivation_bounds(spec, lo[None], hi[None])
@@ -68,6 +69,9 @@ def test_crown_bounds_hold_at_sampled_points_also_on_split_nodes(seed, d, depth,
     r = spec.forward(X[keep])
     assert np.all(r >= low[0] - 1e-9)
     assert np.all(r >= X[keep] @ A[0].T + c[0] - 1e-9)       # the linear bound itself
+    tuned, A, c = optimized_output_lower_bounds(spec, lo[None], hi[None], bounds)
+    assert np.all(tuned >= low)                               # never worse than the fixed slopes
+    assert np.all(r >= tuned[0] - 1e-9) and np.all(r >= X[keep] @ A[0].T + c[0] - 1e-9)
     scores = branching_scores(spec, lo[None], hi[None], bounds, np.ones((1, spec.m)))
     for (lb, ub), s in zip(bounds, scores):
         unstable = (lb < 0) & (ub > 0)
@@ -80,11 +84,12 @@ def test_output_lower_bounds_are_below_the_exact_minimum(seed, d) -> None:
     net, spec, C, lo, hi, _ = _spec(seed, d, [6, 5], 2)
     bounds = preactivation_bounds(spec, lo[None], hi[None])
     low, _, _ = output_lower_bounds(spec, lo[None], hi[None], bounds)
+    tuned, _, _ = optimized_output_lower_bounds(spec, lo[None], hi[None], bounds, steps=20)
     objectives = [(f"r{i}", C[i]) for i in range(2)]
     exact = output_bounds(net, Domain.box(lo, hi), objectives)
     for i, rng_i in enumerate(exact):
         rhs_shift = spec.output.bias[i] - C[i] @ net.output.bias          # r_i = C_i y - rhs_i
-        assert low[0, i] <= rng_i.minimum + rhs_shift + 1e-9
+        assert low[0, i] <= tuned[0, i] <= rng_i.minimum + rhs_shift + 1e-9
 
 
 @settings(max_examples=20, deadline=None)

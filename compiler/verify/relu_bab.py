@@ -7,8 +7,10 @@ relaxation is exact).  For a batch of nodes (depth first) the search
 
 1. re-bounds every unit still unstable in the layers after the last split (CROWN back-substitution,
    :mod:`relucompile.verify.bounds`; intersected with the parent's bounds), drops the node when
-   some unit's bounds cross (its phases contradict each other), and bounds the case's spec rows from below with the best
-   of two lower-slope choices per row; a node where some row is > 0 everywhere is dropped;
+   some unit's bounds cross (its phases contradict each other), and bounds the case's spec rows from
+   below with the best of two lower-slope choices per row, then, on nodes that survive, with lower
+   slopes optimised per row (alpha-CROWN style, :data:`OPTIMISE_SLOPES`); a node where some row
+   is > 0 everywhere is dropped;
 2. when a case has several rows, bounds the conjunction *jointly*: the row bounds are linear
    functions ``r_i(x) >= a_i . x + c_i``; one LP ``min t s.t. a_i . x + c_i <= t`` over the box
    gives multipliers ``mu`` (a convex combination of the rows), and ``min over the box of
@@ -53,8 +55,8 @@ import numpy as np
 from relucompile.ir.network import ReluNet
 from relucompile.numeric.lp import solve_bounded_lp, weak_duality_bound
 from relucompile.numeric.tolerances import LP_DECISION_TOL, MIN_SOLVE_SECONDS
-from relucompile.verify.bounds import (Bounds, branching_scores, output_lower_bounds, preactivation_bounds,
-                                       unit_linear_bounds)
+from relucompile.verify.bounds import (Bounds, branching_scores, optimized_output_lower_bounds,
+                                       output_lower_bounds, preactivation_bounds, unit_linear_bounds)
 from relucompile.verify.budget import Budget, OutOfTime
 from relucompile.verify.search import Confirm, SearchOutcome
 
@@ -67,6 +69,10 @@ LP_TOL = LP_DECISION_TOL
 its multipliers (with margins) is not positive: the stated tolerance of a 'holds' (counted in
 ``stats['borderline']``).  Nodes with an optimum closer to 0 and no confirmed counterexample are
 ``unresolved_leaves``: the verdict is then not 'holds'."""
+
+OPTIMISE_SLOPES = True
+"""Nodes that the fixed lower slopes do not prune get their rows' slopes optimised
+(:func:`relucompile.verify.bounds.optimized_output_lower_bounds`, alpha-CROWN style)."""
 
 JOINT_MAX_DIM = 2000
 """Joint LP bound of a multi-row case only up to this many free inputs (one LP per node)."""
@@ -123,8 +129,16 @@ class _CaseSearch:
         work.fresh_below[:] = len(work.bounds)
         self.stats["empty"] += int(np.sum(empty))
         self.budget.check()
-        low, A, c = output_lower_bounds(spec, LO, HI, work.bounds, weights=np.eye(spec.m)[self.rows])
+        weights = np.eye(spec.m)[self.rows]
+        low, A, c = output_lower_bounds(spec, LO, HI, work.bounds, weights=weights)
         alive = ~np.any(low > 0, axis=1) & ~empty
+        if OPTIMISE_SLOPES and np.any(alive):           # where the fixed slopes do not prune
+            idx = np.nonzero(alive)[0]
+            low[idx], A[idx], c[idx] = optimized_output_lower_bounds(
+                spec, LO[idx], HI[idx], [(lb[idx], ub[idx]) for lb, ub in work.bounds], weights=weights)
+            pruned = np.any(low[idx] > 0, axis=1)
+            alive[idx] &= ~pruned
+            self.stats["slope_pruned"] += int(np.sum(pruned))
         if self.rows.size > 1 and self.lo.size <= JOINT_MAX_DIM:
             for i in np.nonzero(alive)[0]:
                 if _joint_bound(A[i], c[i], self.lo, self.hi, self.budget) > 0:
@@ -330,7 +344,7 @@ def relu_bab(spec: ReluNet, lo: np.ndarray, hi: np.ndarray, cases: list[np.ndarr
     counterexample was not confirmed (the caller must not then claim 'holds').
     """
     lo, hi = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
-    stats = dict(nodes=0, pruned=0, empty=0, node_lps=0, lp_pruned=0, lp_infeasible=0, joint_pruned=0, splits=0, leaves=0, lps=0, candidates=0, rejected=0,
+    stats = dict(nodes=0, pruned=0, slope_pruned=0, empty=0, node_lps=0, lp_pruned=0, lp_infeasible=0, joint_pruned=0, splits=0, leaves=0, lps=0, candidates=0, rejected=0,
                  unconfirmed=0, borderline=0, unresolved_leaves=0, infeasible_leaves=0)
     try:
         root = preactivation_bounds(spec, lo[None], hi[None])
