@@ -386,7 +386,7 @@ def decision_labels(pieces: Sequence[tuple[int, np.ndarray]], window_area: float
             a = parent[a]
         return a
 
-    scale = max(float(np.abs(np.vstack(polys)).max(initial=0.0)), 1e-300)
+    scale = max(float(np.abs(np.vstack(polys)).max(initial=0.0)), TINY)
     touch = GEOMETRIC_TOL * scale
     a, b = candidate_pairs(polys, touch)
     if a.size:

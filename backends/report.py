@@ -45,7 +45,7 @@ from relucompile.analysis.explain import affine_text, default_names
 from relucompile.ir.network import ReluNet
 from relucompile.regions.store import RegionSet
 from relucompile.version import __version__
-from relucompile.numeric.tolerances import GEOMETRIC_TOL, ROUNDING_NOISE
+from relucompile.numeric.tolerances import GEOMETRIC_TOL, MIN_SOLVE_SECONDS, ROUNDING_NOISE
 
 
 
@@ -304,7 +304,7 @@ def _build_report(net: ReluNet, domain: Domain, opts: ReportOptions) -> str:
     # the whole report stops at time_limit; the whole domain's enumeration (d > 2) at half of what
     # is left of it, leaving the rest for the slice that replaces it
     left = remaining()
-    whole = None if opts.time_limit is None else max(left / 2, 1e-3) if net.d > 2 else left
+    whole = None if opts.time_limit is None else max(left / 2, MIN_SOLVE_SECONDS) if net.d > 2 else left
     limits = Limits(opts.max_regions, whole)
     bounding_box(domain)  # a clear error for unbounded domains, before any work
     regions, scope, note = None, "domain", ""

@@ -26,6 +26,7 @@ import numpy as np
 import onnx
 
 from relucompile.ir.network import ReluNet
+from relucompile.numeric.tolerances import ROUNDING_NOISE, TINY
 
 
 def _leading(value_info: onnx.ValueInfoProto) -> int | None:
@@ -108,7 +109,7 @@ def row_by_row_mismatch(full: ReluNet, row: ReluNet, rows: int, input_sizes: lis
         if big.size != rows * small.size or set(big.weights) != set(small.weights):
             return f"{where} does not repeat per row"
         bias = np.asarray(big.bias, np.float64)[out_order].reshape(rows, small.size)
-        if not np.allclose(bias, np.asarray(small.bias, np.float64)[None, :], rtol=1e-12, atol=0):
+        if not np.allclose(bias, np.asarray(small.bias, np.float64)[None, :], rtol=ROUNDING_NOISE, atol=0):
             return f"{where}'s bias differs between rows"
         for block, weights in big.weights.items():
             W = np.asarray(weights, np.float64)[np.ix_(out_order, orders[block])]
@@ -118,7 +119,7 @@ def row_by_row_mismatch(full: ReluNet, row: ReluNet, rows: int, input_sizes: lis
                 others = np.delete(blocks[r], r, axis=1)
                 if np.any(others != 0):
                     return f"{where} mixes rows (row {r + 1} reads other rows)"
-                if not np.allclose(blocks[r, :, r, :], w, rtol=1e-12, atol=1e-300):
+                if not np.allclose(blocks[r, :, r, :], w, rtol=ROUNDING_NOISE, atol=TINY):
                     return f"{where} differs between rows"
     return ""
 

@@ -17,7 +17,9 @@ from relucompile.frontends.vnnlib import parse_vnnlib, parse_vnnlib_text
 from relucompile.ir.domain import Domain
 from relucompile.numeric.lp import solve_bounded_lp
 from relucompile.verify.attack import pgd_attack
-from relucompile.verify.bounds import SpecNet
+from relucompile.ir.network import with_output_rows
+from relucompile.verify.bounds import (branching_scores, optimized_output_lower_bounds, output_lower_bounds,
+                                       preactivation_bounds)
 from relucompile.verify.budget import Budget
 from relucompile.verify.optimize import output_bounds
 from relucompile.verify.relu_bab import _joint_bound, relu_bab
@@ -28,7 +30,7 @@ def _spec(seed: int, d: int, widths: list[int], k: int):
     net = random_mlp(d, widths, k, seed=seed)
     rng = np.random.default_rng(seed)
     C = rng.normal(size=(k, k))
-    spec = SpecNet.from_net(net, C, np.zeros((k, d)), rng.normal(size=k))
+    spec = with_output_rows(net, C, np.zeros((k, d)), rng.normal(size=k))
     lo = -rng.uniform(0.2, 1.0, d)
     hi = rng.uniform(0.2, 1.0, d)
     return net, spec, C, lo, hi, rng
@@ -38,12 +40,12 @@ def _spec(seed: int, d: int, widths: list[int], k: int):
 @given(seed=st.integers(0, 10_000), d=st.integers(1, 6), depth=st.integers(1, 3), k=st.integers(1, 3),
        splits=st.integers(0, 3))
 def test_crown_bounds_hold_at_sampled_points_also_on_split_nodes(seed, d, depth, k, splits) -> None:
-    """Pre-activation bounds and row lower bounds (node bounds with some units' phases fixed, as the
+    """Pre-activation bounds and row lower bounds, fixed or optimised slopes (node bounds with some units' phases fixed, as the
     ReLU search makes them) hold at every sampled point of the node's domain."""
     net, spec, _, lo, hi, rng = _spec(seed, d, [6] * depth, k)
-    bounds = spec.preactivation_bounds(lo[None], hi[None])
+    bounds = preactivation_bounds(spec, lo[None], hi[None])
     X = lo + rng.random((4000, d)) * (hi - lo)
-    _, pre = spec.forward(X)
+    _, pre = spec.forward(X, return_preactivations=True)
     keep = np.ones(len(X), bool)
     for _ in range(splits):                     # fix the phase of random units still unstable
         unstable = [(l, j) for l, (lb, ub) in enumerate(bounds) for j in np.nonzero((lb[0] < 0) & (ub[0] > 0))[0]]
@@ -57,17 +59,20 @@ def test_crown_bounds_hold_at_sampled_points_also_on_split_nodes(seed, d, depth,
         else:
             bounds[l][1][0, j] = 0.0
             keep &= pre[l][:, j] <= 0
-        bounds = spec.preactivation_bounds(lo[None], hi[None], bounds)
+        bounds = preactivation_bounds(spec, lo[None], hi[None], bounds)
     if not np.any(keep):
         return
-    _, pre = spec.forward(X[keep])
+    _, pre = spec.forward(X[keep], return_preactivations=True)
     for (lb, ub), z in zip(bounds, pre):
         assert np.all(z >= lb[0] - 1e-9) and np.all(z <= ub[0] + 1e-9)
-    low, A, c = spec.row_lower_bounds(lo[None], hi[None], bounds)
-    r = spec.evaluate(X[keep])
+    low, A, c = output_lower_bounds(spec, lo[None], hi[None], bounds)
+    r = spec.forward(X[keep])
     assert np.all(r >= low[0] - 1e-9)
     assert np.all(r >= X[keep] @ A[0].T + c[0] - 1e-9)       # the linear bound itself
-    scores = spec.branching_scores(lo[None], hi[None], bounds, np.ones((1, spec.k)))
+    tuned, A, c = optimized_output_lower_bounds(spec, lo[None], hi[None], bounds)
+    assert np.all(tuned >= low)                               # never worse than the fixed slopes
+    assert np.all(r >= tuned[0] - 1e-9) and np.all(r >= X[keep] @ A[0].T + c[0] - 1e-9)
+    scores = branching_scores(spec, lo[None], hi[None], bounds, np.ones((1, spec.m)))
     for (lb, ub), s in zip(bounds, scores):
         unstable = (lb < 0) & (ub > 0)
         assert np.all((s >= 0) == unstable)
@@ -75,15 +80,16 @@ def test_crown_bounds_hold_at_sampled_points_also_on_split_nodes(seed, d, depth,
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), d=st.integers(1, 3))
-def test_row_lower_bounds_are_below_the_exact_minimum(seed, d) -> None:
+def test_output_lower_bounds_are_below_the_exact_minimum(seed, d) -> None:
     net, spec, C, lo, hi, _ = _spec(seed, d, [6, 5], 2)
-    bounds = spec.preactivation_bounds(lo[None], hi[None])
-    low, _, _ = spec.row_lower_bounds(lo[None], hi[None], bounds)
+    bounds = preactivation_bounds(spec, lo[None], hi[None])
+    low, _, _ = output_lower_bounds(spec, lo[None], hi[None], bounds)
+    tuned, _, _ = optimized_output_lower_bounds(spec, lo[None], hi[None], bounds, steps=20)
     objectives = [(f"r{i}", C[i]) for i in range(2)]
     exact = output_bounds(net, Domain.box(lo, hi), objectives)
     for i, rng_i in enumerate(exact):
-        rhs_shift = spec.out.bias[i] - C[i] @ net.output.bias          # r_i = C_i y - rhs_i
-        assert low[0, i] <= rng_i.minimum + rhs_shift + 1e-9
+        rhs_shift = spec.output.bias[i] - C[i] @ net.output.bias          # r_i = C_i y - rhs_i
+        assert low[0, i] <= tuned[0, i] <= rng_i.minimum + rhs_shift + 1e-9
 
 
 @settings(max_examples=20, deadline=None)
@@ -158,7 +164,7 @@ def test_relu_bab_proves_and_refutes_on_a_wider_net() -> None:
     net, spec, _, lo, hi, rng = _spec(3, 5, [12, 10], 1)
     exact = output_bounds(net, Domain.box(lo, hi), [("r", np.eye(1)[0])])[0].minimum
     for t, status in ((exact - 1e-3, "safe"), (exact + 1e-3, "unsafe")):
-        s = SpecNet.from_net(net, np.eye(1), np.zeros((1, 5)), np.array([t]))
+        s = with_output_rows(net, np.eye(1), np.zeros((1, 5)), np.array([t]))
         out = relu_bab(s, lo, hi, [np.array([0])], lambda x, case: True, Budget(60))
         assert out.status == status
         if status == "unsafe":
@@ -169,10 +175,10 @@ def test_pgd_attack_finds_a_planted_violation_and_respects_its_cap() -> None:
     net, spec, _, lo, hi, rng = _spec(5, 30, [20, 20], 1)
     X = lo + rng.random((20000, 30)) * (hi - lo)
     best = float(net.forward(X)[:, 0].min())
-    s = SpecNet.from_net(net, np.eye(1), np.zeros((1, 30)), np.array([best]))
+    s = with_output_rows(net, np.eye(1), np.zeros((1, 30)), np.array([best]))
     x, case = pgd_attack(s, lo, hi, [np.array([0])], lambda x, c: True, np.random.default_rng(0), seconds=10.0)
     assert case == 0 and net.forward(x[None])[0, 0] <= best and np.all((lo <= x) & (x <= hi))
-    s = SpecNet.from_net(net, np.eye(1), np.zeros((1, 30)), np.array([best - 1e3]))   # impossible
+    s = with_output_rows(net, np.eye(1), np.zeros((1, 30)), np.array([best - 1e3]))   # impossible
     start = time.perf_counter()
     assert pgd_attack(s, lo, hi, [np.array([0])], lambda x, c: True, np.random.default_rng(0), seconds=0.3)[0] is None
     assert time.perf_counter() - start < 1.5

@@ -8,13 +8,6 @@ from package_sources import package_files
 
 SOLVERS = ("swiglpk", "highspy", "scipy.optimize")
 LP_MODULE = "relucompile/numeric/lp.py"
-# Modules that still import a solver, each with why; remove an entry when its module moves to lp.py.
-PENDING = {
-    "relucompile/verify/optimize.py": "verify/ is reworked in parallel (SpecNet into ReluNet): "
-                                      "_polytope_bounds moves to lp.solve_highs there",
-    "relucompile/verify/lp_relaxation.py": "verify/ is reworked in parallel: its direct highspy model "
-                                           "(a third of linprog's overhead) moves into lp.py there",
-}
 
 
 def solver_imports(source: str) -> list[tuple[int, str]]:
@@ -45,18 +38,11 @@ def test_only_the_lp_module_imports_solvers() -> None:
     offenders, seen = [], set()
     for path, source in package_files():
         seen.add(path)
-        if path == LP_MODULE or path in PENDING:
+        if path == LP_MODULE:
             continue
         offenders += [f"{path}:{line} imports {module}" for line, module in solver_imports(source)]
     assert LP_MODULE in seen
     assert not offenders, "use relucompile.numeric.lp instead:\n" + "\n".join(offenders)
-
-
-def test_pending_entries_still_need_their_exemption() -> None:
-    """An exemption whose module no longer imports a solver is stale: remove it."""
-    sources = dict(package_files())
-    stale = [path for path in PENDING if path not in sources or not solver_imports(sources[path])]
-    assert not stale, f"remove from PENDING: {stale}"
 
 
 def test_the_check_sees_a_planted_import() -> None:

@@ -340,29 +340,31 @@ def test_cli_user_errors_exit_2(argv, needle, capsys) -> None:
 def test_bounds_hold_at_sampled_points(seed, d, depth, m) -> None:
     """Pre-activation bounds (also when refined from a parent box), linear row bounds, gradient
     bounds and the triangle LP never exceed what the network does at sampled points."""
-    from relucompile.verify.bounds import SpecNet
+    from relucompile.ir.network import with_output_rows
+    from relucompile.verify.bounds import (gradient_magnitude, output_gradients, output_lower_bounds,
+                                           preactivation_bounds)
     from relucompile.verify.lp_relaxation import triangle_lp
     rng = np.random.default_rng(seed)
     net = random_mlp(d, [int(w) for w in rng.integers(2, 9, depth)], m, seed=seed)
     k = int(rng.integers(1, 4))
-    spec = SpecNet.from_net(net, rng.normal(size=(k, m)), rng.normal(size=(k, d)) * (rng.random() < 0.3),
+    spec = with_output_rows(net, rng.normal(size=(k, m)), rng.normal(size=(k, d)) * (rng.random() < 0.3),
                             rng.normal(size=k))
     root_lo, root_hi = -rng.uniform(0.1, 2, d), rng.uniform(0.1, 2, d)
     a, b = rng.uniform(root_lo, root_hi, (2, 6, d))
     lo, hi = np.minimum(a, b), np.maximum(a, b)
     lo[0], hi[0] = root_lo, root_hi
-    parent = [(np.repeat(x, 6, 0), np.repeat(y, 6, 0)) for x, y in spec.preactivation_bounds(root_lo[None], root_hi[None])]
-    for bounds in (spec.preactivation_bounds(lo, hi), spec.preactivation_bounds(lo, hi, parent)):
-        low, A, c = spec.row_lower_bounds(lo, hi, bounds)
+    parent = [(np.repeat(x, 6, 0), np.repeat(y, 6, 0)) for x, y in preactivation_bounds(spec, root_lo[None], root_hi[None])]
+    for bounds in (preactivation_bounds(spec, lo, hi), preactivation_bounds(spec, lo, hi, parent)):
+        low, A, c = output_lower_bounds(spec, lo, hi, bounds)
         for n in range(6):
             X = np.vstack([lo[n] + rng.random((400, d)) * (hi[n] - lo[n]), lo[n], hi[n]])
-            r, pre = spec.forward(X)
+            r, pre = spec.forward(X, return_preactivations=True)
             for z, (lb, ub) in zip(pre, bounds):
                 assert np.all(z >= lb[n]) and np.all(z <= ub[n])
             assert np.all(r >= low[n]) and np.all(r >= X @ A[n].T + c[n] - 1e-9)
             rows = np.zeros(len(X), int)
-            bound = spec.gradient_magnitude([(lb[n:n + 1], ub[n:n + 1]) for lb, ub in bounds], np.zeros(1, int))[0]
-            assert np.all(np.abs(spec.row_gradients(X, rows)) <= bound + 1e-9)
+            bound = gradient_magnitude(spec, [(lb[n:n + 1], ub[n:n + 1]) for lb, ub in bounds], np.zeros(1, int))[0]
+            assert np.all(np.abs(output_gradients(spec, X, rows)) <= bound + 1e-9)
             (t, x), = triangle_lp(spec, lo[n], hi[n], [(lb[n], ub[n]) for lb, ub in bounds], [np.arange(k)])
             assert t <= r.max(axis=1).min()
 

@@ -90,13 +90,12 @@ def unit_states(net: ReluNet, domain: Domain, method: str = "bounds") -> list[np
 
 
 def _states_by_bounds(net: ReluNet, domain: Domain) -> list[np.ndarray]:
-    from relucompile.verify.bounds import SpecNet
+    from relucompile.verify.bounds import preactivation_bounds
     box = _bounding_box(domain)
     if box is None:   # unbounded: no unit is provably stable on all of it
         return [np.zeros(w, dtype=np.int8) for w in net.widths]
     lo, hi = box
-    spec = SpecNet.from_net(_float_net(net), np.zeros((1, net.m)), np.zeros((1, net.d)), np.zeros(1))
-    bounds = spec.preactivation_bounds(lo[None, :], hi[None, :])
+    bounds = preactivation_bounds(_float_net(net), lo[None, :], hi[None, :])
     states = []
     for lower, upper in bounds:
         s = np.zeros(lower.shape[1], dtype=np.int8)

@@ -181,6 +181,7 @@ def run_bounds(argv: list[str]) -> int:
     args = bounds_parser().parse_args(argv)
     from relucompile.verify.optimize import output_bounds
     from relucompile.progress import activity
+    from relucompile.numeric.tolerances import MIN_SOLVE_SECONDS
     check_limits(args)
     refuse_unused(args, "bounds", "its search enumerates no cells", "max_regions")
     start = COMMAND_CLOCK[-1] if COMMAND_CLOCK else time.perf_counter()
@@ -195,7 +196,7 @@ def run_bounds(argv: list[str]) -> int:
     ranges = None
     with activity("bounds", enabled=not args.quiet):
         for domain in domains:          # a union of boxes: min of the minima, max of the maxima
-            left = None if deadline is None else max(deadline - time.perf_counter(), 1e-3)
+            left = None if deadline is None else max(deadline - time.perf_counter(), MIN_SOLVE_SECONDS)
             part = output_bounds(net, domain, objectives, timeout=left)
             ranges = part if ranges is None else [_union(a, b) for a, b in zip(ranges, part)]
     exact = all(r.status == "exact" for r in ranges)

@@ -16,8 +16,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -83,19 +82,6 @@ class ReluNet:
         return self.source if self.source_sha256 else ""
 
     @property
-    def meta(self) -> Mapping[str, Any]:
-        """Read-only legacy view ``{"signature", "source_sha256", "source_name"}`` of the typed
-        fields, for code not yet moved to them (verify/run.py); new code reads the fields.
-
-        Example:
-            >>> from relucompile.examples.random_nets import random_mlp
-            >>> sorted(random_mlp(2, [3], 1).meta)
-            ['signature', 'source_name', 'source_sha256']
-        """
-        return MappingProxyType({"signature": self.signature, "source_sha256": self.source_sha256,
-                                 "source_name": self.source_name})
-
-    @property
     def m(self) -> int:
         return self.output.size
 
@@ -154,6 +140,55 @@ class ReluNet:
 
     def layer_of_unit(self) -> np.ndarray:
         return np.repeat(np.arange(len(self.layers)), self.widths)
+
+
+def with_output_rows(net: ReluNet, coeffs_y: np.ndarray, coeffs_x: np.ndarray, rhs: np.ndarray) -> ReluNet:
+    """The float64 network whose outputs are the rows ``r(x) = coeffs_y f(x) + coeffs_x x - rhs``
+    (``coeffs_y`` (k, m), ``coeffs_x`` (k, d), ``rhs`` (k,)), composed into ``net``'s output layer.
+
+    A verification property's linear output conditions become the network's outputs, so the bound
+    propagation of :mod:`relucompile.verify.bounds` bounds them directly.
+
+    Example:
+        >>> net = ReluNet(1, [], AffineLayer({0: np.array([[2.0]])}, np.array([1.0])))
+        >>> rows = with_output_rows(net, np.array([[-1.0]]), np.array([[1.0]]), np.array([3.0]))
+        >>> rows.output.weights[0].tolist(), rows.output.bias.tolist()     # -(2x + 1) + x - 3
+        ([[-1.0]], [-4.0])
+        >>> rows.forward(np.array([[1.0]])).tolist()
+        [[-5.0]]
+    """
+    cy = np.atleast_2d(np.asarray(coeffs_y, dtype=np.float64))
+    weights = {b: cy @ np.asarray(W, dtype=np.float64) for b, W in net.output.weights.items()}
+    cx = np.atleast_2d(np.asarray(coeffs_x, dtype=np.float64))
+    if np.any(cx):
+        weights[0] = weights.get(0, np.zeros((cy.shape[0], net.d))) + cx
+    bias = cy @ np.asarray(net.output.bias, dtype=np.float64) - np.asarray(rhs, dtype=np.float64)
+    layers = [AffineLayer({b: np.asarray(W, dtype=np.float64) for b, W in layer.weights.items()},
+                          np.asarray(layer.bias, dtype=np.float64)) for layer in net.layers]
+    return ReluNet(net.d, layers, AffineLayer(weights, bias))
+
+
+def restrict_inputs(net: ReluNet, free: np.ndarray, values: np.ndarray) -> ReluNet:
+    """``net`` as a function of its ``free`` inputs only (bool mask over the d inputs): the other
+    inputs are fixed at ``values`` and folded into the biases.  ``net`` itself when all are free.
+
+    Example:
+        >>> net = ReluNet(2, [], AffineLayer({0: np.array([[1.0, 2.0]])}, np.zeros(1)))   # x0 + 2 x1
+        >>> part = restrict_inputs(net, np.array([True, False]), np.array([0.0, 3.0]))
+        >>> part.d, part.forward(np.array([[1.0]])).tolist()
+        (1, [[7.0]])
+    """
+    if np.all(free):
+        return net
+
+    def fold(layer: AffineLayer) -> AffineLayer:
+        weights, bias = dict(layer.weights), layer.bias
+        if 0 in weights:
+            W = weights[0]
+            bias = bias + W[:, ~free] @ values[~free]
+            weights[0] = W[:, free]
+        return AffineLayer(weights, bias)
+    return ReluNet(int(np.sum(free)), [fold(layer) for layer in net.layers], fold(net.output), exact=net.exact)
 
 
 def _apply(layer: AffineLayer, blocks: list[np.ndarray]) -> np.ndarray:

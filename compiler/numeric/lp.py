@@ -1,4 +1,5 @@
-"""Small warm-started linear programs (GLPK through swiglpk), and the one-shot HiGHS solve.
+"""Small warm-started linear programs (GLPK through swiglpk), one-shot GLPK and HiGHS solves, and
+sound bounds from an LP's multipliers.
 
 This is the package's only module that imports an LP solver (swiglpk, highspy,
 scipy.optimize); ``tests/test_solver_imports.py`` fails on any other importer.  Callers use the
@@ -37,7 +38,8 @@ import swiglpk as glp
 
 from relucompile import limits
 from relucompile.errors import SolverLimitError
-from relucompile.numeric.tolerances import LP_FEASIBILITY, LP_ACTIVE
+from relucompile.numeric.tolerances import (BOUND_FLOOR, BOUND_ROUNDING, LP_ACTIVE, LP_FEASIBILITY,
+                                            MIN_SOLVE_SECONDS)
 
 glp.glp_term_out(glp.GLP_OFF)  # GLPK prints basis messages to stdout otherwise
 
@@ -435,19 +437,29 @@ class BoundedLPResult:
 
 
 def solve_bounded_lp(cost: np.ndarray, A: np.ndarray, b: np.ndarray, lower: np.ndarray, upper: np.ndarray,
-                     time_limit: float | None = None, iteration_limit: int | None = None) -> BoundedLPResult:
-    """``min cost . x  s.t.  A x <= b,  lower <= x <= upper`` (one-shot GLPK; bounds may be +-inf).
+                     time_limit: float | None = None, iteration_limit: int | None = None,
+                     solver: str = "glpk") -> BoundedLPResult:
+    """``min cost . x  s.t.  A x <= b,  lower <= x <= upper`` (one-shot; bounds may be +-inf).
 
     Column bounds stay bounds (not rows), so a problem over a 784-dimensional box with a few rows
-    stays small.  ``time_limit`` (seconds) / ``iteration_limit`` make GLPK stop with status
-    ``'limit'``.  The multipliers let a caller recompute a bound valid whatever GLPK's tolerances.
+    stays small.  ``time_limit`` (seconds) / ``iteration_limit`` make the solver stop with status
+    ``'limit'``.  The multipliers let a caller recompute a bound valid whatever the solver's
+    tolerances (:func:`weak_duality_bound`).  ``solver``: 'glpk', or 'highs' for dense LPs with
+    more rows (a reused HiGHS instance without presolve, a third of ``linprog``'s overhead on
+    small LPs; ``iteration_limit`` does not apply).
 
     Example:
-        >>> res = solve_bounded_lp(np.array([1.0, 1.0]), np.array([[-1.0, -1.0]]), np.array([-1.0]),
-        ...                        np.zeros(2), np.array([5.0, 5.0]))
-        >>> res.status, round(res.value, 9), np.round(res.multipliers, 9).tolist()
-        ('optimal', 1.0, [1.0])
+        >>> for solver in ("glpk", "highs"):
+        ...     res = solve_bounded_lp(np.array([1.0, 1.0]), np.array([[-1.0, -1.0]]), np.array([-1.0]),
+        ...                            np.zeros(2), np.array([5.0, 5.0]), solver=solver)
+        ...     print(res.status, round(res.value, 9), np.round(res.multipliers, 9).tolist())
+        optimal 1.0 [1.0]
+        optimal 1.0 [1.0]
     """
+    if solver == "highs":
+        return _solve_bounded_highs(cost, A, b, lower, upper, time_limit)
+    if solver != "glpk":
+        raise ValueError(f"unknown solver {solver!r}: use 'glpk' or 'highs'")
     A = np.atleast_2d(np.asarray(A, dtype=np.float64))
     nr, nc = A.shape
     lp = glp.glp_create_prob()
@@ -491,3 +503,99 @@ def solve_bounded_lp(cost: np.ndarray, A: np.ndarray, b: np.ndarray, lower: np.n
         return BoundedLPResult(status, glp.glp_get_obj_val(lp), x, multipliers)
     finally:
         glp.glp_delete_prob(lp)
+
+
+_HIGHS: list = []          # the one reused HiGHS instance of _solve_bounded_highs
+
+
+def _solve_bounded_highs(cost: np.ndarray, A: np.ndarray, b: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+                         time_limit: float | None) -> BoundedLPResult:
+    """:func:`solve_bounded_lp` by highspy (dense rows, no presolve), or by ``linprog`` when highspy
+    is not installed; any status but optimal is reported as 'failed' (or 'limit')."""
+    A = np.atleast_2d(np.asarray(A, dtype=np.float64))
+    nr, nv = A.shape
+    try:
+        import highspy
+    except ImportError:
+        from scipy.optimize import linprog
+        res = linprog(cost, A_ub=A, b_ub=b, method="highs",
+                      bounds=[(None if lo == -np.inf else lo, None if hi == np.inf else hi)
+                              for lo, hi in zip(lower, upper)])
+        if res.status != 0:
+            return BoundedLPResult("limit" if res.status == 1 else "failed")
+        return BoundedLPResult("optimal", float(res.fun), np.asarray(res.x),
+                               np.maximum(-np.asarray(res.ineqlin.marginals), 0.0))
+    if not _HIGHS:
+        h = _quiet_highs(highspy)
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("presolve", "off")
+        _HIGHS.append(h)
+    h = _HIGHS[0]
+    h.setOptionValue("time_limit", float("inf") if time_limit is None else max(float(time_limit), MIN_SOLVE_SECONDS))
+    inf = highspy.kHighsInf
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = nv, nr
+    lp.col_cost_ = np.asarray(cost, dtype=np.float64)
+    lp.col_lower_ = np.where(np.isneginf(lower), -inf, lower).astype(np.float64)
+    lp.col_upper_ = np.where(np.isposinf(upper), inf, upper).astype(np.float64)
+    lp.row_lower_ = np.full(nr, -inf)
+    lp.row_upper_ = np.asarray(b, dtype=np.float64)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.start_ = np.arange(0, nr * nv + 1, nv, dtype=np.int32)
+    lp.a_matrix_.index_ = np.tile(np.arange(nv, dtype=np.int32), nr)
+    lp.a_matrix_.value_ = A.ravel()
+    h.passModel(lp)
+    h.run()
+    status = h.getModelStatus()
+    if status != highspy.HighsModelStatus.kOptimal:
+        return BoundedLPResult("limit" if status == highspy.HighsModelStatus.kTimeLimit else "failed")
+    solution = h.getSolution()
+    x = np.array(solution.col_value)
+    return BoundedLPResult("optimal", float(np.asarray(cost, dtype=np.float64) @ x), x,
+                           np.maximum(-np.array(solution.row_dual), 0.0))
+
+
+def _quiet_highs(highspy):
+    """A Highs object without the banner its constructor prints to file descriptor 1."""
+    import os
+    import sys
+    sys.stdout.flush()
+    saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        return highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
+def weak_duality_bound(A: np.ndarray, b: np.ndarray, multipliers: np.ndarray, objective_rows: int,
+                       lower: np.ndarray, upper: np.ndarray, relative_margin: float = BOUND_ROUNDING,
+                       absolute_margin: float = BOUND_FLOOR) -> float:
+    """A lower bound of ``min t  s.t.  A (x, t) <= b,  lower <= x <= upper`` from *any* multipliers
+    (weak duality), so a solver's tolerances never make it unsound.
+
+    ``t`` is the last column of ``A``, and the last ``objective_rows`` rows are the ones carrying
+    ``-t`` (``r_i(x) <= t``); their multipliers are scaled to sum to 1, negative ones count as 0.
+    The bound ``-mu . b + min over the box of (A^T mu) . x`` is lowered by ``relative_margin`` times
+    the magnitude of its terms plus ``absolute_margin``; ``-inf`` when the objective rows get no
+    weight.
+
+    Example:
+        >>> A = np.array([[1.0, -1.0], [-1.0, -1.0]])        # t >= x and t >= -x, x in [-1, 2]
+        >>> b = np.zeros(2)
+        >>> res = solve_bounded_lp(np.array([0.0, 1.0]), A, b, np.array([-1.0, -np.inf]), np.array([2.0, np.inf]))
+        >>> bound = weak_duality_bound(A, b, res.multipliers, 2, np.array([-1.0]), np.array([2.0]))
+        >>> -1e-9 < bound <= 0.0                              # min |x| = 0
+        True
+    """
+    mu = np.maximum(np.asarray(multipliers, np.float64), 0.0)
+    total = float(np.sum(mu[-objective_rows:]))
+    if not total > 0:
+        return -np.inf
+    mu = mu / total
+    g = A[:, :-1].T @ mu
+    value = -float(mu @ b) + float(np.sum(np.minimum(g * lower, g * upper)))
+    scale = float(np.abs(mu) @ np.abs(b)) + float(np.sum(np.maximum(np.abs(g * lower), np.abs(g * upper))))
+    return value - relative_margin * scale - absolute_margin

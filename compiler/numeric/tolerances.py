@@ -76,3 +76,38 @@ MIN_SIDE = 1e-9
 """Least non-zero width of a box side: the engines drop cells thinner than their tolerance
 (:data:`ENGINE_REL_TOL` times the domain's size, floored at :data:`MIN_TOL_SCALE`), so a side far
 thinner than 1 is refused rather than enumerated to nothing; zero width (a fixed input) is fine."""
+
+BOUND_ROUNDING = 1e-10
+"""Relative outward margin of every float64 bound of the verifier (CROWN bounds, LP dual bounds),
+times the magnitude of the terms summed: ~10^6 unit roundoffs, far above the rounding of sums of
+a few thousand products, so a float bound never claims more than the exact one."""
+
+BOUND_FLOOR = 1e-12
+"""Absolute margin added to :data:`BOUND_ROUNDING`'s, for bounds whose terms all vanish (a
+relative margin of 0 would leave their rounding uncovered)."""
+
+BRANCH_TIE_BREAK = 1e-12
+"""Weight of an unstable unit's interval width in its branching score: ranks the units whose
+back-propagated coefficient is 0 by width, and is far too small to outrank a coefficient's score."""
+
+SIGN_ROUNDING = 1e-13
+"""Absolute slack, times 1 + |bias|, of a pre-activation's sign at an LP optimum in the verifier's
+exact cell search: the rounding of evaluating ``M x + m`` (a tenth of :data:`ROUNDING_NOISE`)."""
+
+LP_DECISION_TOL = 1e-9
+"""The verifier's stated tolerance of a 'holds': an exact LP decision (a cell's or a fully split
+node's ``min max_i r_i``) above it drops the cell, one in ``[0, LP_DECISION_TOL]`` is counted as
+borderline; GLPK's own accuracy (:data:`LP_FEASIBILITY`)."""
+
+OPTIMUM_RTOL = 1e-9
+"""Default relative tolerance of the exact output minimum and maximum (verify.optimize): a box is
+dropped when its bound is within this of the incumbent, times 1 + |incumbent| (the LPs' accuracy,
+:data:`LP_FEASIBILITY`)."""
+
+CONFIRM_RTOL = 1e-6
+"""Relative tolerance of the onnxruntime re-check of a counterexample: onnxruntime computes in
+float32 (unit roundoff ~6e-8), so an exact float64 counterexample may miss by a few float32 ulps."""
+
+MIN_SOLVE_SECONDS = 1e-3
+"""Least time limit handed to a solve (seconds; a duration, not a float tolerance): a spent or
+nearly spent budget still gives a positive limit, which every solver accepts (then stops at once)."""

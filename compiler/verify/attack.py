@@ -10,11 +10,10 @@ the sign of the gradient of the currently largest row (the network is piecewise 
 gradient is the row's effective weights at the point) and clips to the box.
 
 Example:
-    >>> from relucompile.ir.network import ReluNet, AffineLayer
-    >>> from relucompile.verify.bounds import SpecNet
+    >>> from relucompile.ir.network import ReluNet, AffineLayer, with_output_rows
     >>> net = ReluNet(1, [AffineLayer({0: np.array([[1.0], [-1.0]])}, np.zeros(2))],
     ...               AffineLayer({1: np.array([[1.0, 1.0]])}, np.zeros(1)))      # |x|
-    >>> spec = SpecNet.from_net(net, np.array([[1.0]]), np.zeros((1, 1)), np.array([1e-3]))
+    >>> spec = with_output_rows(net, np.array([[1.0]]), np.zeros((1, 1)), np.array([1e-3]))
     >>> x, case = falsify(spec, np.array([-5.0]), np.array([5.0]), [np.array([0])],
     ...                   lambda x, c: True, np.random.default_rng(0))
     >>> case, bool(abs(x[0]) <= 1e-3)
@@ -27,20 +26,22 @@ from typing import Callable
 
 import numpy as np
 
-from relucompile.verify.bounds import SpecNet
+from relucompile.ir.network import ReluNet
+from relucompile.verify.bounds import output_gradients
 
 
-def falsify(spec: SpecNet, lo: np.ndarray, hi: np.ndarray, cases: list[np.ndarray],
+def falsify(spec: ReluNet, lo: np.ndarray, hi: np.ndarray, cases: list[np.ndarray],
             confirm: Callable[[np.ndarray, int], bool], rng: np.random.Generator, samples: int = 2048,
             starts: int = 16, steps: int = 60, deadline: float | None = None) -> tuple[np.ndarray | None, int]:
     """Look for a counterexample of some case in ``[lo, hi]``; ``(x, case)`` or ``(None, -1)``.
 
+    ``spec``'s outputs are the rows (:func:`relucompile.ir.network.with_output_rows`);
     ``confirm(x, case)`` re-checks a candidate (e.g. with onnxruntime) and may reject it.
     """
     d = lo.size
     width = hi - lo
     X = np.vstack([(lo + hi)[None] / 2, lo + rng.random((samples, d)) * width])
-    r = spec.evaluate(X)
+    r = spec.forward(X)
     for j, rows in enumerate(cases):
         score = np.max(r[:, rows], axis=1)
         for i in np.argsort(score)[:4]:
@@ -53,11 +54,11 @@ def falsify(spec: SpecNet, lo: np.ndarray, hi: np.ndarray, cases: list[np.ndarra
         for _ in range(steps):
             if deadline is not None and time.perf_counter() > deadline:
                 return None, -1
-            values = spec.evaluate(P)[:, rows]
+            values = spec.forward(P)[:, rows]
             worst = rows[np.argmax(values, axis=1)]
-            grad = spec.row_gradients(P, worst)
+            grad = output_gradients(spec, P, worst)
             P = np.clip(P - step * np.sign(grad) * width, lo, hi)
-            values = np.max(spec.evaluate(P)[:, rows], axis=1)
+            values = np.max(spec.forward(P)[:, rows], axis=1)
             for i in np.nonzero(values <= 0)[0][:4]:
                 if confirm(P[i], j):
                     return P[i], j
@@ -65,7 +66,7 @@ def falsify(spec: SpecNet, lo: np.ndarray, hi: np.ndarray, cases: list[np.ndarra
     return None, -1
 
 
-def pgd_attack(spec: SpecNet, lo: np.ndarray, hi: np.ndarray, cases: list[np.ndarray],
+def pgd_attack(spec: ReluNet, lo: np.ndarray, hi: np.ndarray, cases: list[np.ndarray],
                confirm: Callable[[np.ndarray, int], bool], rng: np.random.Generator, seconds: float,
                starts: int = 32, steps: int = 40, deadline: float | None = None) -> tuple[np.ndarray | None, int]:
     """Projected sign-gradient descent with random restarts for about ``seconds`` (or until
@@ -75,10 +76,10 @@ def pgd_attack(spec: SpecNet, lo: np.ndarray, hi: np.ndarray, cases: list[np.nda
     worst row, the step shrinking linearly from 20% to 0.5% of the box width.
 
     Example:
-        >>> from relucompile.ir.network import ReluNet, AffineLayer
+        >>> from relucompile.ir.network import ReluNet, AffineLayer, with_output_rows
         >>> net = ReluNet(1, [AffineLayer({0: np.array([[1.0], [-1.0]])}, np.zeros(2))],
         ...               AffineLayer({1: np.array([[1.0, 1.0]])}, np.zeros(1)))      # |x|
-        >>> spec = SpecNet.from_net(net, np.array([[-1.0]]), np.zeros((1, 1)), np.array([-4.99]))  # |x| >= 4.99
+        >>> spec = with_output_rows(net, np.array([[-1.0]]), np.zeros((1, 1)), np.array([-4.99]))  # |x| >= 4.99
         >>> x, case = pgd_attack(spec, np.array([-5.0]), np.array([5.0]), [np.array([0])],
         ...                      lambda x, c: True, np.random.default_rng(0), seconds=5.0)
         >>> case, bool(abs(x[0]) >= 4.99)
@@ -91,7 +92,7 @@ def pgd_attack(spec: SpecNet, lo: np.ndarray, hi: np.ndarray, cases: list[np.nda
     d = lo.size
     schedule = np.linspace(0.2, 0.005, steps)
     X = np.vstack([(lo + hi)[None] / 2, lo + rng.random((4 * starts, d)) * width])   # every case first
-    r = spec.evaluate(X)
+    r = spec.forward(X)
     for j, rows in enumerate(cases):
         worst = np.max(r[:, rows], axis=1)
         for i in np.nonzero(worst <= 0)[0][:4]:
@@ -104,16 +105,16 @@ def pgd_attack(spec: SpecNet, lo: np.ndarray, hi: np.ndarray, cases: list[np.nda
             if first:
                 P[0] = (lo + hi) / 2                  # e.g. a misclassified image itself
             for step in schedule:
-                values = spec.evaluate(P)[:, rows]
+                values = spec.forward(P)[:, rows]
                 worst = np.max(values, axis=1)
                 for i in np.nonzero(worst <= 0)[0][:4]:
                     if confirm(P[i], j):
                         return P[i], j
                 if time.perf_counter() > end:
                     return None, -1
-                grad = spec.row_gradients(P, rows[np.argmax(values, axis=1)])
+                grad = output_gradients(spec, P, rows[np.argmax(values, axis=1)])
                 P = np.clip(P - step * np.sign(grad) * width, lo, hi)
-            worst = np.max(spec.evaluate(P)[:, rows], axis=1)
+            worst = np.max(spec.forward(P)[:, rows], axis=1)
             for i in np.nonzero(worst <= 0)[0][:4]:
                 if confirm(P[i], j):
                     return P[i], j

@@ -2,41 +2,43 @@
 
 The verifier prunes a box when the unsafe condition cannot hold in it.  For a batch of N boxes
 this module computes valid bounds of every pre-activation and a valid *linear lower bound*
-``r_i(x) >= a_i . x + c_i`` of every spec row ``r_i`` (the unsafe condition of a case is
-``r_i(x) <= 0`` for all its rows), by back-substitution: each ReLU ``v = relu(z)`` with
+``r_i(x) >= a_i . x + c_i`` of every output ``r_i`` of a :class:`~relucompile.ir.network.ReluNet`
+(in the verifier, the network whose outputs are the spec rows,
+:func:`~relucompile.ir.network.with_output_rows`; the unsafe condition of a case is ``r_i(x) <= 0``
+for all its rows), by back-substitution: each ReLU ``v = relu(z)`` with
 ``l < 0 < u`` is replaced by the lower bound ``alpha z`` (alpha = 1 if u > -l, else 0) or by the
 upper chord ``u (z - l) / (u - l)``, as the sign of the back-propagated coefficient asks; stable
 units are exact.  Minimising the resulting linear function over a box is closed form.
 
+:func:`optimized_output_lower_bounds` also tunes the lower slopes ``alpha`` of each output row by
+projected gradient ascent (alpha-CROWN style; any alpha in [0, 1] is sound).
+
 Work is done per *row* (one box and one quantity), so only the units that a parent box left
 unstable are re-bounded in a sub-box: bounds of a box stay valid in its sub-boxes and are passed
 in as ``parent``.  Everything runs in float64; every lower bound is lowered (and every upper bound
-raised) by :data:`ROUNDING` times the magnitude of the terms summed, plus 1e-12, so float
-rounding never makes a bound unsound in practice.
+raised) by :data:`~relucompile.numeric.tolerances.BOUND_ROUNDING` times the magnitude of the terms
+summed, plus :data:`~relucompile.numeric.tolerances.BOUND_FLOOR`, so float rounding never makes a
+bound unsound in practice.
 
 Example:
-    >>> from relucompile.ir.network import ReluNet, AffineLayer
+    >>> from relucompile.ir.network import with_output_rows
     >>> net = ReluNet(1, [AffineLayer({0: np.array([[1.0], [-1.0]])}, np.zeros(2))],
     ...               AffineLayer({1: np.array([[1.0, 1.0]])}, np.zeros(1)))      # |x|
-    >>> spec = SpecNet.from_net(net, np.array([[1.0]]), np.zeros((1, 1)), np.array([0.5]))
+    >>> spec = with_output_rows(net, np.array([[1.0]]), np.zeros((1, 1)), np.array([0.5]))
     >>> lo, hi = np.array([[0.75], [-1.0]]), np.array([[1.0], [1.0]])
-    >>> pre = spec.preactivation_bounds(lo, hi)
+    >>> pre = preactivation_bounds(spec, lo, hi)
     >>> [np.round(b, 6).tolist() for b in pre[0]]               # z = (x, -x) on the two boxes
     [[[0.75, -1.0], [-1.0, -1.0]], [[1.0, -0.75], [1.0, 1.0]]]
-    >>> low, A, c = spec.row_lower_bounds(lo, hi, pre)         # |x| - 0.5 >= 0.25 on [0.75, 1]
+    >>> low, A, c = output_lower_bounds(spec, lo, hi, pre)     # |x| - 0.5 >= 0.25 on [0.75, 1]
     >>> np.round(low, 6).tolist()
     [[0.25], [-0.5]]
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from relucompile.ir.network import AffineLayer, ReluNet
-
-ROUNDING = 1e-10
-"""Relative safety margin of every float64 bound (see the module docstring)."""
+from relucompile.numeric.tolerances import BOUND_FLOOR, BOUND_ROUNDING, BRANCH_TIE_BREAK
 
 Bounds = list[tuple[np.ndarray, np.ndarray]]
 
@@ -45,275 +47,310 @@ SPEC_MODES = ("adaptive", "parallel")
 'parallel' slopes prune most boxes that 'adaptive' ones leave (e.g. 80% of the deep boxes of 3_3
 prop_2), and neither dominates."""
 
+ALPHA_STEPS, ALPHA_STEP, ALPHA_DECAY = 8, 0.25, 0.7
+"""Optimised lower slopes (:func:`optimized_output_lower_bounds`): ascent steps per bound, the
+first step's size in slope units, and its shrink factor per step."""
 
 
-@dataclass
-class SpecNet:
-    """A ReLU network whose output layer gives the spec rows ``r(x) = C_y f(x) + C_x x - rhs``.
+# -- gradients ------------------------------------------------------------------------------
+def output_gradients(net: ReluNet, X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Gradient of output ``rows[n]`` at ``X[n]`` (the row's effective weights there), (N, d).
 
-    ``layers`` are the hidden layers of the source net in float64 (block 0 is x, block l the
-    output of ReLU layer l); ``out`` maps the blocks to the k spec rows.
+    Example:
+        >>> net = ReluNet(1, [AffineLayer({0: np.array([[1.0]])}, np.zeros(1))],
+        ...               AffineLayer({1: np.array([[3.0]])}, np.zeros(1)))
+        >>> output_gradients(net, np.array([[1.0], [-1.0]]), np.array([0, 0])).tolist()
+        [[3.0], [0.0]]
     """
+    _, pre = net.forward(X, return_preactivations=True)
+    coef: dict[int, np.ndarray] = {b: W[rows] for b, W in net.output.weights.items()}
+    for b in range(len(net.layers), 0, -1):
+        lam = coef.pop(b, None)
+        if lam is None:
+            continue
+        lam = lam * (pre[b - 1] > 0)
+        for src, W in net.layers[b - 1].weights.items():
+            coef[src] = coef[src] + lam @ W if src in coef else lam @ W
+    return coef.get(0, np.zeros((X.shape[0], net.d)))
 
-    d: int
-    layers: list[AffineLayer]
-    out: AffineLayer
 
-    @staticmethod
-    def from_net(net: ReluNet, coeffs_y: np.ndarray, coeffs_x: np.ndarray, rhs: np.ndarray) -> "SpecNet":
-        """Fold the rows (``coeffs_y`` (k, m), ``coeffs_x`` (k, d), ``rhs`` (k,)) into the output layer.
+def gradient_magnitude(net: ReluNet, bounds: Bounds, rows: np.ndarray) -> np.ndarray:
+    """Bound on ``|d r_rows[n] / d x|`` over box n (interval back-propagation, ReluVal's smear).
 
-        Example:
-            >>> net = ReluNet(1, [], AffineLayer({0: np.array([[2.0]])}, np.array([1.0])))
-            >>> s = SpecNet.from_net(net, np.array([[-1.0]]), np.array([[1.0]]), np.array([3.0]))
-            >>> s.out.weights[0].tolist(), s.out.bias.tolist()     # -(2x + 1) + x - 3
-            ([[-1.0]], [-4.0])
-        """
-        cy = np.atleast_2d(np.asarray(coeffs_y, dtype=np.float64))
-        weights = {b: cy @ np.asarray(W, dtype=np.float64) for b, W in net.output.weights.items()}
-        cx = np.atleast_2d(np.asarray(coeffs_x, dtype=np.float64))
-        if np.any(cx):
-            weights[0] = weights.get(0, np.zeros((cy.shape[0], net.d))) + cx
-        bias = cy @ np.asarray(net.output.bias, dtype=np.float64) - np.asarray(rhs, dtype=np.float64)
-        layers = [AffineLayer({b: np.asarray(W, dtype=np.float64) for b, W in layer.weights.items()},
-                              np.asarray(layer.bias, dtype=np.float64)) for layer in net.layers]
-        return SpecNet(net.d, layers, AffineLayer(weights, bias))
+    Example:
+        >>> net = ReluNet(1, [AffineLayer({0: np.array([[1.0]])}, np.zeros(1))],
+        ...               AffineLayer({1: np.array([[-3.0]])}, np.zeros(1)))
+        >>> gradient_magnitude(net, [(np.array([[-1.0]]), np.array([[1.0]]))], np.array([0])).tolist()
+        [[3.0]]
+    """
+    low = {b: W[rows] for b, W in net.output.weights.items()}
+    high = {b: W[rows].copy() for b, W in net.output.weights.items()}
+    for b in range(len(net.layers), 0, -1):
+        if b not in low:
+            continue
+        lo_b, hi_b = low.pop(b), high.pop(b)
+        lb, ub = bounds[b - 1]
+        on, off = lb >= 0, ub <= 0
+        unstable = ~on & ~off
+        lo_b = np.where(off, 0.0, np.where(unstable, np.minimum(lo_b, 0.0), lo_b))
+        hi_b = np.where(off, 0.0, np.where(unstable, np.maximum(hi_b, 0.0), hi_b))
+        for src, W in net.layers[b - 1].weights.items():
+            Wp, Wm = np.maximum(W, 0.0), np.minimum(W, 0.0)
+            l2, h2 = lo_b @ Wp + hi_b @ Wm, hi_b @ Wp + lo_b @ Wm
+            low[src] = low[src] + l2 if src in low else l2
+            high[src] = high[src] + h2 if src in high else h2
+    if 0 not in low:
+        return np.zeros((rows.size, net.d))
+    return np.maximum(np.abs(low[0]), np.abs(high[0]))
 
-    @property
-    def k(self) -> int:
-        return self.out.size
 
-    @property
-    def widths(self) -> list[int]:
-        return [layer.size for layer in self.layers]
+# -- bounds ---------------------------------------------------------------------------------
+def preactivation_bounds(net: ReluNet, lo: np.ndarray, hi: np.ndarray, parent: Bounds | None = None,
+                         mode: str = "adaptive", start_layer: int = 0,
+                         empty: np.ndarray | None = None) -> Bounds:
+    """Sound ``(lower, upper)`` of every hidden layer's pre-activation on each box, (N, n_l) each.
 
-    # -- concrete evaluation ----------------------------------------------------------------
-    def evaluate(self, X: np.ndarray) -> np.ndarray:
-        """Spec rows r(X) for a batch X (N, d), float64.
+    ``parent``: bounds valid on boxes containing these (same order); units stable there keep
+    their bounds, the others are re-bounded and intersected with the parent's.  ``mode``: the
+    lower slopes of unstable units (see :func:`_relaxation`).  ``start_layer``: layers below it
+    keep the parent's bounds as they are (valid when only the relaxations of layers from
+    ``start_layer - 1`` on changed, e.g. after fixing the phase of a unit there).  ``empty``
+    (N,) bool, if given: set where some unit's lower bound exceeds its upper bound, which proves
+    the box (with the phases fixed in ``parent``) empty; the upper bound is then raised to the lower.
+    """
+    n = lo.shape[0]
+    bounds: Bounds = []
+    relax: list = []
+    for l, layer in enumerate(net.layers):
+        if parent is not None and l < start_layer:
+            bounds.append(parent[l])
+            relax.append(_relaxation(*parent[l], mode))
+            continue
+        if parent is None:
+            box_idx, unit_idx = np.divmod(np.arange(n * layer.size), layer.size)
+            lb = np.full((n, layer.size), -np.inf)
+            ub = np.full((n, layer.size), np.inf)
+        else:
+            lb, ub = parent[l][0].copy(), parent[l][1].copy()
+            box_idx, unit_idx = np.nonzero((lb < 0) & (ub > 0))
+        if box_idx.size:
+            rows = np.concatenate([box_idx, box_idx])
+            units = np.concatenate([unit_idx, unit_idx])
+            sign = np.concatenate([np.ones(box_idx.size), -np.ones(box_idx.size)])
+            coef = {b: W[units] * sign[:, None] for b, W in layer.weights.items()}
+            low, _, _ = _backward(net, coef, layer.bias[units] * sign, rows, l, lo, hi, relax)
+            p = box_idx.size
+            lb[box_idx, unit_idx] = np.maximum(lb[box_idx, unit_idx], low[:p])
+            ub[box_idx, unit_idx] = np.minimum(ub[box_idx, unit_idx], -low[p:])
+            if empty is not None:
+                empty |= np.any(lb > ub, axis=1)
+            ub = np.maximum(ub, lb)
+        bounds.append((lb, ub))
+        relax.append(_relaxation(lb, ub, mode))
+    return bounds
 
-        Example:
-            >>> net = ReluNet(1, [], AffineLayer({0: np.array([[2.0]])}, np.array([1.0])))
-            >>> SpecNet.from_net(net, np.eye(1), np.zeros((1, 1)), np.zeros(1)).evaluate(np.array([[1.0]])).tolist()
-            [[3.0]]
-        """
-        return self.forward(X)[0]
 
-    def forward(self, X: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Spec rows and the pre-activations of every layer at each row of X."""
-        blocks = [np.asarray(X, dtype=np.float64)]
-        pre = []
-        for layer in self.layers:
-            z = _apply(layer, blocks)
-            pre.append(z)
-            blocks.append(np.maximum(z, 0.0))
-        return _apply(self.out, blocks), pre
+def output_lower_bounds(net: ReluNet, lo: np.ndarray, hi: np.ndarray, bounds: Bounds,
+                        weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lower bounds of the outputs r (or of ``weights @ r`` for ``weights`` (q, m) >= 0), each the
+    best of the :data:`SPEC_MODES` lower slopes.
 
-    def row_gradients(self, X: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Gradient of spec row ``rows[n]`` at ``X[n]`` (the row's effective weights there), (N, d).
+    Returns ``(low (N, q), A (N, q, d), c (N, q))``: ``r(x) >= A x + c`` on each box and
+    ``low`` is the minimum of that bound over the box, minus the rounding margin.
+    """
+    low, A, c, _ = _best_mode_bounds(net, lo, hi, bounds, weights)
+    return low, A, c
 
-        Example:
-            >>> net = ReluNet(1, [AffineLayer({0: np.array([[1.0]])}, np.zeros(1))],
-            ...               AffineLayer({1: np.array([[3.0]])}, np.zeros(1)))
-            >>> s = SpecNet.from_net(net, np.eye(1), np.zeros((1, 1)), np.zeros(1))
-            >>> s.row_gradients(np.array([[1.0], [-1.0]]), np.array([0, 0])).tolist()
-            [[3.0], [0.0]]
-        """
-        _, pre = self.forward(X)
-        coef: dict[int, np.ndarray] = {b: W[rows] for b, W in self.out.weights.items()}
-        for b in range(len(self.layers), 0, -1):
-            lam = coef.pop(b, None)
-            if lam is None:
-                continue
-            lam = lam * (pre[b - 1] > 0)
-            for src, W in self.layers[b - 1].weights.items():
-                coef[src] = coef[src] + lam @ W if src in coef else lam @ W
-        return coef.get(0, np.zeros((X.shape[0], self.d)))
 
-    def gradient_magnitude(self, bounds: Bounds, rows: np.ndarray) -> np.ndarray:
-        """Bound on ``|d r_rows[n] / d x|`` over box n (interval back-propagation, ReluVal's smear).
+def _best_mode_bounds(net: ReluNet, lo: np.ndarray, hi: np.ndarray, bounds: Bounds, weights: np.ndarray | None):
+    """:func:`output_lower_bounds` and, per box and row, the index in :data:`SPEC_MODES` of the
+    lower slopes that gave it."""
+    n = lo.shape[0]
+    Wq = np.eye(net.m) if weights is None else np.atleast_2d(np.asarray(weights, dtype=np.float64))
+    q = Wq.shape[0]
+    modes = SPEC_MODES
+    reps = len(modes)
+    rows = np.repeat(np.arange(n * reps), q)
+    coef = {b: np.tile(Wq @ W, (n * reps, 1)) for b, W in net.output.weights.items()}
+    const = np.tile(Wq @ net.output.bias, n * reps)
+    relax = [tuple(np.concatenate(parts) for parts in zip(*(_relaxation(lb, ub, m) for m in modes)))
+             for lb, ub in bounds]
+    low, A, c = _backward(net, coef, const, rows, len(net.layers), np.tile(lo, (reps, 1)),
+                          np.tile(hi, (reps, 1)), relax)
+    low, A, c = low.reshape(reps, n, q), A.reshape(reps, n, q, net.d), c.reshape(reps, n, q)
+    best = np.argmax(low, axis=0)                      # per box and row: the tighter relaxation
+    take = lambda a: np.take_along_axis(a, best.reshape((1,) + best.shape + (1,) * (a.ndim - 3)), 0)[0]
+    return take(low), take(A), take(c), best
 
-        Example:
-            >>> net = ReluNet(1, [AffineLayer({0: np.array([[1.0]])}, np.zeros(1))],
-            ...               AffineLayer({1: np.array([[-3.0]])}, np.zeros(1)))
-            >>> s = SpecNet.from_net(net, np.eye(1), np.zeros((1, 1)), np.zeros(1))
-            >>> s.gradient_magnitude([(np.array([[-1.0]]), np.array([[1.0]]))], np.array([0])).tolist()
-            [[3.0]]
-        """
-        low = {b: W[rows] for b, W in self.out.weights.items()}
-        high = {b: W[rows].copy() for b, W in self.out.weights.items()}
-        for b in range(len(self.layers), 0, -1):
-            if b not in low:
-                continue
-            lo_b, hi_b = low.pop(b), high.pop(b)
-            lb, ub = bounds[b - 1]
-            on, off = lb >= 0, ub <= 0
-            unstable = ~on & ~off
-            lo_b = np.where(off, 0.0, np.where(unstable, np.minimum(lo_b, 0.0), lo_b))
-            hi_b = np.where(off, 0.0, np.where(unstable, np.maximum(hi_b, 0.0), hi_b))
-            for src, W in self.layers[b - 1].weights.items():
-                Wp, Wm = np.maximum(W, 0.0), np.minimum(W, 0.0)
-                l2, h2 = lo_b @ Wp + hi_b @ Wm, hi_b @ Wp + lo_b @ Wm
-                low[src] = low[src] + l2 if src in low else l2
-                high[src] = high[src] + h2 if src in high else h2
-        if 0 not in low:
-            return np.zeros((rows.size, self.d))
-        return np.maximum(np.abs(low[0]), np.abs(high[0]))
 
-    # -- bounds -----------------------------------------------------------------------------
-    def preactivation_bounds(self, lo: np.ndarray, hi: np.ndarray, parent: Bounds | None = None,
-                             mode: str = "adaptive", start_layer: int = 0,
-                             empty: np.ndarray | None = None) -> Bounds:
-        """Sound ``(lower, upper)`` of every hidden layer's pre-activation on each box, (N, n_l) each.
+def optimized_output_lower_bounds(net: ReluNet, lo: np.ndarray, hi: np.ndarray, bounds: Bounds,
+                                  weights: np.ndarray | None = None,
+                                  steps: int = ALPHA_STEPS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`output_lower_bounds` with the lower slopes optimised per box and row (alpha-CROWN).
 
-        ``parent``: bounds valid on boxes containing these (same order); units stable there keep
-        their bounds, the others are re-bounded and intersected with the parent's.  ``mode``: the
-        lower slopes of unstable units (see :func:`_relaxation`).  ``start_layer``: layers below it
-        keep the parent's bounds as they are (valid when only the relaxations of layers from
-        ``start_layer - 1`` on changed, e.g. after fixing the phase of a unit there).  ``empty``
-        (N,) bool, if given: set where some unit's lower bound exceeds its upper bound, which proves
-        the box (with the phases fixed in ``parent``) empty; the upper bound is then raised to the lower.
-        """
-        n = lo.shape[0]
-        bounds: Bounds = []
-        relax: list = []
-        for l, layer in enumerate(self.layers):
-            if parent is not None and l < start_layer:
-                bounds.append(parent[l])
-                relax.append(_relaxation(*parent[l], mode))
-                continue
-            if parent is None:
-                box_idx, unit_idx = np.divmod(np.arange(n * layer.size), layer.size)
-                lb = np.full((n, layer.size), -np.inf)
-                ub = np.full((n, layer.size), np.inf)
-            else:
-                lb, ub = parent[l][0].copy(), parent[l][1].copy()
-                box_idx, unit_idx = np.nonzero((lb < 0) & (ub > 0))
-            if box_idx.size:
-                rows = np.concatenate([box_idx, box_idx])
-                units = np.concatenate([unit_idx, unit_idx])
-                sign = np.concatenate([np.ones(box_idx.size), -np.ones(box_idx.size)])
-                coef = {b: W[units] * sign[:, None] for b, W in layer.weights.items()}
-                low, _, _ = self._backward(coef, layer.bias[units] * sign, rows, l, lo, hi, relax)
-                p = box_idx.size
-                lb[box_idx, unit_idx] = np.maximum(lb[box_idx, unit_idx], low[:p])
-                ub[box_idx, unit_idx] = np.minimum(ub[box_idx, unit_idx], -low[p:])
-                if empty is not None:
-                    empty |= np.any(lb > ub, axis=1)
-                ub = np.maximum(ub, lb)
-            bounds.append((lb, ub))
-            relax.append(_relaxation(lb, ub, mode))
-        return bounds
+    Any slope ``alpha`` in [0, 1] gives a sound bound (``relu(z) >= alpha z``), so each row's
+    slopes of its unstable units start from the better of :data:`SPEC_MODES` and take ``steps``
+    projected sign-gradient ascent steps on the row's bound (step :data:`ALPHA_STEP`, shrinking by
+    :data:`ALPHA_DECAY`); the best bound met is returned, never worse than
+    :func:`output_lower_bounds`.  The gradient is exact for the relaxation in force: the bound is
+    the minimum over the box of the network with every unstable ReLU replaced by its chosen line,
+    so the derivative in ``alpha_j`` is ``lambda_j z_j(x*)`` (the unit's back-propagated
+    coefficient times its pre-activation in that linear network, at the minimising vertex x*).
+    Intermediate bounds are not re-optimised.
 
-    def row_lower_bounds(self, lo: np.ndarray, hi: np.ndarray, bounds: Bounds,
-                         weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Lower bounds of the spec rows (or of ``weights @ r`` for ``weights`` (q, k) >= 0).
-
-        Returns ``(low (N, q), A (N, q, d), c (N, q))``: ``r(x) >= A x + c`` on each box and
-        ``low`` is the minimum of that bound over the box, minus the rounding margin.
-        """
-        n = lo.shape[0]
-        Wq = np.eye(self.k) if weights is None else np.atleast_2d(np.asarray(weights, dtype=np.float64))
-        q = Wq.shape[0]
-        modes = SPEC_MODES
-        reps = len(modes)
-        rows = np.repeat(np.arange(n * reps), q)
-        coef = {b: np.tile(Wq @ W, (n * reps, 1)) for b, W in self.out.weights.items()}
-        const = np.tile(Wq @ self.out.bias, n * reps)
-        relax = [tuple(np.concatenate(parts) for parts in zip(*(_relaxation(lb, ub, m) for m in modes)))
-                 for lb, ub in bounds]
-        low, A, c = self._backward(coef, const, rows, len(self.layers), np.tile(lo, (reps, 1)),
-                                   np.tile(hi, (reps, 1)), relax)
-        low, A, c = low.reshape(reps, n, q), A.reshape(reps, n, q, self.d), c.reshape(reps, n, q)
-        best = np.argmax(low, axis=0)                      # per box and row: the tighter relaxation
-        take = lambda a: np.take_along_axis(a, best.reshape((1,) + best.shape + (1,) * (a.ndim - 3)), 0)[0]
-        return take(low), take(A), take(c)
-
-    def branching_scores(self, lo: np.ndarray, hi: np.ndarray, bounds: Bounds, weights: np.ndarray) -> list[np.ndarray]:
-        """BaBSR-like score of splitting each unit on each box, for the bound of ``weights[n] @ r``.
-
-        ``weights`` (N, k) >= 0, one combination of spec rows per box.  The score of an unstable unit
-        is ``|lambda| * u (-l) / (u - l)``: the back-propagated coefficient of its output times the
-        height of its triangle relaxation (what fixing its phase can win); stable units score -1.
-
-        Example:
-            >>> net = ReluNet(1, [AffineLayer({0: np.array([[1.0], [-1.0]])}, np.zeros(2))],
-            ...               AffineLayer({1: np.array([[1.0, 2.0]])}, np.zeros(1)))
-            >>> spec = SpecNet.from_net(net, np.eye(1), np.zeros((1, 1)), np.zeros(1))
-            >>> lo, hi = np.array([[-1.0]]), np.array([[1.0]])
-            >>> np.round(spec.branching_scores(lo, hi, spec.preactivation_bounds(lo, hi), np.ones((1, 1)))[0], 6).tolist()
-            [[0.5, 1.0]]
-        """
-        n = lo.shape[0]
-        coef = {b: np.asarray(weights, np.float64) @ W for b, W in self.out.weights.items()}
-        const = np.asarray(weights, np.float64) @ self.out.bias
+    Example:
+        >>> net = ReluNet(1, [AffineLayer({0: np.array([[1.0], [-1.0]])}, np.zeros(2))],
+        ...               AffineLayer({1: np.array([[1.0, 1.0]])}, np.array([-0.5])))   # |x| - 0.5
+        >>> lo, hi = np.array([[-1.0]]), np.array([[2.0]])
+        >>> bounds = preactivation_bounds(net, lo, hi)
+        >>> plain = output_lower_bounds(net, lo, hi, bounds)[0]
+        >>> tuned = optimized_output_lower_bounds(net, lo, hi, bounds)[0]
+        >>> round(float(plain[0, 0]), 3), round(float(tuned[0, 0]), 3)        # min |x| - 0.5 = -0.5
+        (-0.833, -0.515)
+    """
+    n = lo.shape[0]
+    Wq = np.eye(net.m) if weights is None else np.atleast_2d(np.asarray(weights, dtype=np.float64))
+    q = Wq.shape[0]
+    best_low, best_A, best_c, mode = _best_mode_bounds(net, lo, hi, bounds, Wq)
+    if steps <= 0:
+        return best_low, best_A, best_c
+    best_low, best_A, best_c = best_low.reshape(n * q), best_A.reshape(n * q, net.d), best_c.reshape(n * q)
+    box = np.repeat(np.arange(n), q)                     # row p bounds objective p % q on box p // q
+    lo_rows, hi_rows = lo[box], hi[box]
+    parallel = mode.reshape(n * q) == SPEC_MODES.index("parallel")
+    fixed, alphas, unstable = [], [], []
+    for lb, ub in bounds:
+        lower_slope, upper_slope, upper_shift = (a[box] for a in _relaxation(lb, ub))
+        loose = (lb < 0)[box] & (ub > 0)[box]
+        fixed.append((upper_slope, upper_shift, (lb >= 0)[box].astype(np.float64)))
+        alphas.append(np.where(parallel[:, None], upper_slope, lower_slope))
+        unstable.append(loose)
+    coef0 = {b: Wq @ W for b, W in net.output.weights.items()}
+    const = np.tile(Wq @ net.output.bias, n)
+    rows = np.arange(n * q)
+    step = ALPHA_STEP
+    for k in range(steps):
+        relax = [(np.where(u, a, on), s, t) for a, (s, t, on), u in zip(alphas, fixed, unstable)]
         record: dict[int, np.ndarray] = {}
-        relax = [_relaxation(lb, ub) for lb, ub in bounds]
-        self._backward(coef, const, np.arange(n), len(self.layers), lo, hi, relax, record)
-        scores = []
-        for b, (lb, ub) in enumerate(bounds, start=1):
-            unstable = (lb < 0) & (ub > 0)
-            height = np.where(unstable, ub * -lb / np.where(unstable, ub - lb, 1.0), 0.0)
-            lam = record.get(b, np.zeros_like(lb))
-            scores.append(np.where(unstable, np.abs(lam) * height + 1e-12 * (ub - lb), -1.0))
-        return scores
-
-    def unit_linear_bounds(self, lo: np.ndarray, hi: np.ndarray, bounds: Bounds, boxes: np.ndarray, layer: int,
-                           units: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Linear bounds in x of pre-activation ``units[i]`` of hidden ``layer`` on box ``boxes[i]``:
-        ``(A_low, c_low, A_up, c_up)`` with ``A_low x + c_low <= z <= A_up x + c_up`` on the box
-        (rounding margins folded into the constants).  Exact (``A_low = A_up``) for the first layer.
-
-        Example:
-            >>> net = ReluNet(1, [AffineLayer({0: np.array([[2.0]])}, np.array([1.0]))],
-            ...               AffineLayer({1: np.array([[1.0]])}, np.zeros(1)))
-            >>> spec = SpecNet.from_net(net, np.eye(1), np.zeros((1, 1)), np.zeros(1))
-            >>> lo, hi = np.array([[-1.0]]), np.array([[1.0]])
-            >>> A, c, B, e = spec.unit_linear_bounds(lo, hi, spec.preactivation_bounds(lo, hi), np.array([0]), 0, np.array([0]))
-            >>> A.tolist(), round(float(c[0]), 6), B.tolist(), round(float(e[0]), 6)
-            ([[2.0]], 1.0, [[2.0]], 1.0)
-        """
-        relax = [_relaxation(lb, ub) for lb, ub in bounds]
-        L = self.layers[layer]
-        rows = np.concatenate([boxes, boxes])
-        sign = np.concatenate([np.ones(boxes.size), -np.ones(boxes.size)])
-        coef = {b: W[np.concatenate([units, units])] * sign[:, None] for b, W in L.weights.items()}
-        low, A, const = self._backward(coef, L.bias[np.concatenate([units, units])] * sign, rows, layer, lo, hi, relax)
-        mid, half = (lo[rows] + hi[rows]) / 2, (hi[rows] - lo[rows]) / 2
-        exact_min = np.einsum("pd,pd->p", A, mid) - np.einsum("pd,pd->p", np.abs(A), half) + const
-        const = const - np.maximum(exact_min - low, 0.0)        # the margin, folded in
-        p = boxes.size
-        return A[:p], const[:p], -A[p:], -const[p:]
-
-    def _backward(self, coef: dict[int, np.ndarray], const: np.ndarray, rows: np.ndarray, top: int,
-                  lo: np.ndarray, hi: np.ndarray, relax: list, record: dict | None = None):
-        """Lower-bound ``sum_b coef[b] . v_b + const`` (one row per entry of ``rows``, the box
-        index) by back-substituting through ReLU blocks ``top .. 1`` down to x; ``record[b]``
-        receives the coefficients of block b's outputs (for :meth:`branching_scores`)."""
-        const = np.array(const, dtype=np.float64)
-        mag = np.abs(const)
-        for b in range(top, 0, -1):
-            lam = coef.pop(b, None)
+        coef = {b: np.tile(W, (n, 1)) for b, W in coef0.items()}
+        low, A, c = _backward(net, coef, const, rows, len(net.layers), lo_rows, hi_rows, relax, record)
+        better = low > best_low
+        best_low, best_A, best_c = (np.where(better, low, best_low), np.where(better[:, None], A, best_A),
+                                    np.where(better, c, best_c))
+        if k == steps - 1:
+            break
+        blocks = [np.where(A > 0, lo_rows, hi_rows)]      # the vertex minimising the bound's linear part
+        for l, layer in enumerate(net.layers):
+            z = _apply_rows(layer, blocks)
+            lam = record.get(l + 1)
+            a, (s, t, on), u = alphas[l], fixed[l], unstable[l]
             if lam is None:
+                blocks.append(np.where(u, a * z, on * z))
                 continue
-            if record is not None:
-                record[b] = lam
-            lower_slope, upper_slope, upper_shift = (a[rows] for a in relax[b - 1])
-            negative = np.minimum(lam, 0.0)
-            shift = negative * upper_shift
-            const = const + shift.sum(axis=1)
-            mag = mag + np.abs(shift).sum(axis=1)
-            lam_z = np.maximum(lam, 0.0) * lower_slope + negative * upper_slope
-            layer = self.layers[b - 1]
-            const = const + lam_z @ layer.bias
-            mag = mag + np.abs(lam_z) @ np.abs(layer.bias)
-            for src, W in layer.weights.items():
-                term = lam_z @ W
-                coef[src] = coef[src] + term if src in coef else term
-        A = coef.get(0, np.zeros((rows.size, self.d)))
-        mid, half = (lo[rows] + hi[rows]) / 2, (hi[rows] - lo[rows]) / 2
-        low = np.einsum("pd,pd->p", A, mid) - np.einsum("pd,pd->p", np.abs(A), half) + const
-        mag = mag + np.einsum("pd,pd->p", np.abs(A), np.abs(mid) + half)
-        return low - ROUNDING * mag - 1e-12, A, const
+            blocks.append(np.where(u, np.where(lam >= 0, a * z, s * z + t), on * z))
+            grad = np.where(u & (lam > 0), lam * z, 0.0)
+            alphas[l] = np.clip(a + step * np.sign(grad), 0.0, 1.0)
+        step *= ALPHA_DECAY
+    return best_low.reshape(n, q), best_A.reshape(n, q, net.d), best_c.reshape(n, q)
+
+
+def _apply_rows(layer: AffineLayer, blocks: list[np.ndarray]) -> np.ndarray:
+    """The layer's pre-activation for a batch of rows of the earlier blocks."""
+    out = layer.bias
+    for b, W in layer.weights.items():
+        out = out + blocks[b] @ W.T
+    return out
+
+
+def branching_scores(net: ReluNet, lo: np.ndarray, hi: np.ndarray, bounds: Bounds,
+                     weights: np.ndarray) -> list[np.ndarray]:
+    """BaBSR-like score of splitting each unit on each box, for the bound of ``weights[n] @ r``.
+
+    ``weights`` (N, m) >= 0, one combination of the outputs (spec rows) per box.  The score of an unstable unit
+    is ``|lambda| * u (-l) / (u - l)``: the back-propagated coefficient of its output times the
+    height of its triangle relaxation (what fixing its phase can win); stable units score -1.
+
+    Example:
+        >>> net = ReluNet(1, [AffineLayer({0: np.array([[1.0], [-1.0]])}, np.zeros(2))],
+        ...               AffineLayer({1: np.array([[1.0, 2.0]])}, np.zeros(1)))
+        >>> lo, hi = np.array([[-1.0]]), np.array([[1.0]])
+        >>> bounds = preactivation_bounds(net, lo, hi)
+        >>> np.round(branching_scores(net, lo, hi, bounds, np.ones((1, 1)))[0], 6).tolist()
+        [[0.5, 1.0]]
+    """
+    n = lo.shape[0]
+    coef = {b: np.asarray(weights, np.float64) @ W for b, W in net.output.weights.items()}
+    const = np.asarray(weights, np.float64) @ net.output.bias
+    record: dict[int, np.ndarray] = {}
+    relax = [_relaxation(lb, ub) for lb, ub in bounds]
+    _backward(net, coef, const, np.arange(n), len(net.layers), lo, hi, relax, record)
+    scores = []
+    for b, (lb, ub) in enumerate(bounds, start=1):
+        unstable = (lb < 0) & (ub > 0)
+        height = np.where(unstable, ub * -lb / np.where(unstable, ub - lb, 1.0), 0.0)
+        lam = record.get(b, np.zeros_like(lb))
+        scores.append(np.where(unstable, np.abs(lam) * height + BRANCH_TIE_BREAK * (ub - lb), -1.0))
+    return scores
+
+
+def unit_linear_bounds(net: ReluNet, lo: np.ndarray, hi: np.ndarray, bounds: Bounds, boxes: np.ndarray,
+                       layer: int, units: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Linear bounds in x of pre-activation ``units[i]`` of hidden ``layer`` on box ``boxes[i]``:
+    ``(A_low, c_low, A_up, c_up)`` with ``A_low x + c_low <= z <= A_up x + c_up`` on the box
+    (rounding margins folded into the constants).  Exact (``A_low = A_up``) for the first layer.
+
+    Example:
+        >>> net = ReluNet(1, [AffineLayer({0: np.array([[2.0]])}, np.array([1.0]))],
+        ...               AffineLayer({1: np.array([[1.0]])}, np.zeros(1)))
+        >>> lo, hi = np.array([[-1.0]]), np.array([[1.0]])
+        >>> bounds = preactivation_bounds(net, lo, hi)
+        >>> A, c, B, e = unit_linear_bounds(net, lo, hi, bounds, np.array([0]), 0, np.array([0]))
+        >>> A.tolist(), round(float(c[0]), 6), B.tolist(), round(float(e[0]), 6)
+        ([[2.0]], 1.0, [[2.0]], 1.0)
+    """
+    relax = [_relaxation(lb, ub) for lb, ub in bounds]
+    L = net.layers[layer]
+    rows = np.concatenate([boxes, boxes])
+    sign = np.concatenate([np.ones(boxes.size), -np.ones(boxes.size)])
+    coef = {b: W[np.concatenate([units, units])] * sign[:, None] for b, W in L.weights.items()}
+    low, A, const = _backward(net, coef, L.bias[np.concatenate([units, units])] * sign, rows, layer, lo, hi, relax)
+    mid, half = (lo[rows] + hi[rows]) / 2, (hi[rows] - lo[rows]) / 2
+    exact_min = np.einsum("pd,pd->p", A, mid) - np.einsum("pd,pd->p", np.abs(A), half) + const
+    const = const - np.maximum(exact_min - low, 0.0)        # the margin, folded in
+    p = boxes.size
+    return A[:p], const[:p], -A[p:], -const[p:]
+
+
+def _backward(net: ReluNet, coef: dict[int, np.ndarray], const: np.ndarray, rows: np.ndarray, top: int,
+              lo: np.ndarray, hi: np.ndarray, relax: list, record: dict | None = None):
+    """Lower-bound ``sum_b coef[b] . v_b + const`` (one row per entry of ``rows``, the box
+    index) by back-substituting through ReLU blocks ``top .. 1`` down to x; ``record[b]``
+    receives the coefficients of block b's outputs (for :func:`branching_scores`)."""
+    const = np.array(const, dtype=np.float64)
+    mag = np.abs(const)
+    for b in range(top, 0, -1):
+        lam = coef.pop(b, None)
+        if lam is None:
+            continue
+        if record is not None:
+            record[b] = lam
+        lower_slope, upper_slope, upper_shift = (a[rows] for a in relax[b - 1])
+        negative = np.minimum(lam, 0.0)
+        shift = negative * upper_shift
+        const = const + shift.sum(axis=1)
+        mag = mag + np.abs(shift).sum(axis=1)
+        lam_z = np.maximum(lam, 0.0) * lower_slope + negative * upper_slope
+        layer = net.layers[b - 1]
+        const = const + lam_z @ layer.bias
+        mag = mag + np.abs(lam_z) @ np.abs(layer.bias)
+        for src, W in layer.weights.items():
+            term = lam_z @ W
+            coef[src] = coef[src] + term if src in coef else term
+    A = coef.get(0, np.zeros((rows.size, net.d)))
+    mid, half = (lo[rows] + hi[rows]) / 2, (hi[rows] - lo[rows]) / 2
+    low = np.einsum("pd,pd->p", A, mid) - np.einsum("pd,pd->p", np.abs(A), half) + const
+    mag = mag + np.einsum("pd,pd->p", np.abs(A), np.abs(mid) + half)
+    return low - BOUND_ROUNDING * mag - BOUND_FLOOR, A, const
 
 
 def _relaxation(lb: np.ndarray, ub: np.ndarray, mode: str = "adaptive") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -333,10 +370,3 @@ def _relaxation(lb: np.ndarray, ub: np.ndarray, mode: str = "adaptive") -> tuple
         lower_slope = np.where(unstable, (ub > -lb).astype(np.float64), active)
     return lower_slope, upper_slope, upper_shift
 
-
-def _apply(layer: AffineLayer, blocks: list[np.ndarray]) -> np.ndarray:
-    out = None
-    for b, W in layer.weights.items():
-        term = blocks[b] @ W.T
-        out = term if out is None else out + term
-    return out + layer.bias

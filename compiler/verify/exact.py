@@ -12,18 +12,19 @@ the cell and an :class:`CellLP` positioned on the cell, so callers solve one LP 
   the cell holds a counterexample; the optimum is the deepest point of the unsafe set);
 * :func:`min_row` -- ``min A_i x + c_i`` over the cell (exact output bounds).
 
-Units whose sign changes only within ``1e-9`` of the box's diameter (slivers) are treated as
-stable; the error this admits is that tolerance times the network's Lipschitz constant.
+Units whose sign changes only within :data:`~relucompile.numeric.tolerances.GEOMETRIC_TOL` of the
+box's diameter (slivers) are treated as stable; the error this admits is that tolerance times the
+network's Lipschitz constant.
 
 Example:
-    >>> from relucompile.ir.network import ReluNet, AffineLayer
-    >>> from relucompile.verify.bounds import SpecNet
+    >>> from relucompile.ir.network import ReluNet, AffineLayer, with_output_rows
+    >>> from relucompile.verify.bounds import preactivation_bounds
     >>> net = ReluNet(1, [AffineLayer({0: np.array([[1.0], [-1.0]])}, np.zeros(2))],
     ...               AffineLayer({1: np.array([[1.0, 1.0]])}, np.zeros(1)))      # |x| - 0.5
-    >>> spec = SpecNet.from_net(net, np.array([[1.0]]), np.zeros((1, 1)), np.array([0.5]))
+    >>> spec = with_output_rows(net, np.array([[1.0]]), np.zeros((1, 1)), np.array([0.5]))
     >>> lo, hi = np.array([-1.0]), np.array([2.0])
     >>> stats = {}
-    >>> cells = box_cells(spec, lo, hi, spec.preactivation_bounds(lo[None], hi[None]), stats)
+    >>> cells = box_cells(spec, lo, hi, preactivation_bounds(spec, lo[None], hi[None]), stats)
     >>> [(round(min_row(lp, A[0], c[0])[1], 9), round(min_violation(lp, A, c)[1], 9)) for A, c, lp in cells]
     [(-0.5, -0.5), (-0.5, -0.5)]
     >>> stats["cells"]
@@ -38,7 +39,8 @@ import numpy as np
 
 from relucompile.numeric.lp import LinearProgram
 from relucompile.ir.network import ReluNet
-from relucompile.verify.bounds import Bounds, SpecNet
+from relucompile.numeric.tolerances import GEOMETRIC_TOL, SIGN_ROUNDING
+from relucompile.verify.bounds import Bounds
 from relucompile.verify.budget import OutOfTime
 
 
@@ -79,9 +81,9 @@ class CellLP:
         return (-np.inf if res.status == "unbounded" else np.inf), None
 
 
-def box_cells(spec: SpecNet, lo: np.ndarray, hi: np.ndarray, bounds: Bounds,
+def box_cells(spec: ReluNet, lo: np.ndarray, hi: np.ndarray, bounds: Bounds,
               stats: dict, deadline: float | None = None) -> Iterator[tuple[np.ndarray, np.ndarray, CellLP]]:
-    """Every activation cell of ``spec`` inside ``[lo, hi]``: ``(A, c, lp)`` with ``r = A x + c`` there.
+    """Every activation cell of ``spec`` inside ``[lo, hi]``: ``(A, c, lp)`` with output ``r = A x + c`` there.
 
     ``bounds``: valid pre-activation bounds on the box (units stable there are not examined).
     ``stats`` counts ``cells`` and ``lps``.  The LP is only valid until the next iteration.
@@ -96,7 +98,7 @@ def box_cells(spec: SpecNet, lo: np.ndarray, hi: np.ndarray, bounds: Bounds,
     def enter_layer(l: int, blocks: list) -> Iterator:
         if l == len(spec.layers):
             stats["cells"] += 1
-            A, c = ReluNet.preactivation(spec.out, blocks)
+            A, c = ReluNet.preactivation(spec.output, blocks)
             yield A, c, lp
             return
         M, m = ReluNet.preactivation(spec.layers[l], blocks)
@@ -107,7 +109,7 @@ def box_cells(spec: SpecNet, lo: np.ndarray, hi: np.ndarray, bounds: Bounds,
     def resolve(l: int, blocks: list, M: np.ndarray, m: np.ndarray, signs: np.ndarray) -> Iterator:
         for j in np.nonzero(signs == 0)[0]:
             norm = float(np.linalg.norm(M[j]))
-            tol = 1e-9 * norm * diameter + 1e-13 * (1.0 + abs(m[j]))
+            tol = GEOMETRIC_TOL * norm * diameter + SIGN_ROUNDING * (1.0 + abs(m[j]))
             if norm == 0.0:
                 signs[j] = 1 if m[j] > 0 else -1
             elif lp.minimize(M[j])[0] + m[j] >= -tol:

@@ -8,15 +8,14 @@ network is affine are solved in closed form, and boxes with few unstable units (
 bisections) cell by cell with one LP each (:mod:`relucompile.verify.exact`).
 
 So the reported minimum is attained (at the reported input, evaluated in float64) and no input of
-the box has a value below it by more than ``rtol * (1 + |U|)`` (default ``rtol`` 1e-9).
+the box has a value below it by more than ``rtol * (1 + |U|)`` (default ``rtol``
+:data:`~relucompile.numeric.tolerances.OPTIMUM_RTOL`).
 
 Example:
     >>> from relucompile.ir.network import ReluNet, AffineLayer
-    >>> from relucompile.verify.bounds import SpecNet
     >>> net = ReluNet(1, [AffineLayer({0: np.array([[1.0], [-1.0]])}, np.zeros(2))],
     ...               AffineLayer({1: np.array([[1.0, 1.0]])}, np.array([-0.5])))   # |x| - 0.5
-    >>> spec = SpecNet.from_net(net, np.array([[1.0]]), np.zeros((1, 1)), np.zeros(1))
-    >>> opt = minimize_row(spec, np.array([-1.0]), np.array([2.0]))
+    >>> opt = minimize_row(net, np.array([-1.0]), np.array([2.0]))
     >>> opt.status, opt.value, opt.x.tolist()
     ('optimal', -0.5, [0.0])
 """
@@ -27,12 +26,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from relucompile.verify.bounds import SpecNet
+from relucompile.errors import TimeLimitError, UserError
+from relucompile.ir.network import ReluNet, restrict_inputs, with_output_rows
+from relucompile.numeric.lp import solve_highs
+from relucompile.numeric.tolerances import MIN_SOLVE_SECONDS, OPTIMUM_RTOL
+from relucompile.regions.enumerate import Limits, enumerate_regions
+from relucompile.verify.bounds import output_gradients, output_lower_bounds, preactivation_bounds
 from relucompile.verify.exact import box_cells, min_row
 from relucompile.verify.search import _Batch, bisect_boxes
-from relucompile.errors import TimeLimitError, UserError
-from relucompile.verify.run import _restrict
-from relucompile.regions.enumerate import Limits, enumerate_regions
 
 
 @dataclass
@@ -48,19 +49,19 @@ class Optimum:
 
 
 class _Minimize:
-    def __init__(self, spec: SpecNet, lo: np.ndarray, hi: np.ndarray, deadline: float | None, rtol: float,
+    def __init__(self, spec: ReluNet, lo: np.ndarray, hi: np.ndarray, deadline: float | None, rtol: float,
                  batch: int, exact_unstable: int, exact_depth: int, rng: np.random.Generator) -> None:
         self.spec, self.lo, self.hi, self.deadline, self.rtol = spec, lo, hi, deadline, rtol
         self.batch, self.exact_unstable, self.exact_depth = batch, exact_unstable, exact_depth
         self.stats = dict(boxes=0, pruned=0, affine_leaves=0, exact_leaves=0, cells=0, lps=0, max_depth=0)
         self.best_x = (lo + hi) / 2
-        self.best = float(spec.evaluate(self.best_x[None])[0, 0])
+        self.best = float(spec.forward(self.best_x[None])[0, 0])
         self.seed_incumbent(rng)
 
     def offer(self, X: np.ndarray) -> None:
         """Evaluate points of the box and keep the lowest as the incumbent."""
         X = np.clip(np.atleast_2d(X), self.lo, self.hi)
-        values = self.spec.evaluate(X)[:, 0]
+        values = self.spec.forward(X)[:, 0]
         i = int(np.argmin(values))
         if values[i] < self.best:
             self.best, self.best_x = float(values[i]), X[i].copy()
@@ -76,13 +77,13 @@ class _Minimize:
         width = self.hi - self.lo
         X = self.lo + rng.random((samples, self.lo.size)) * width
         self.offer(X)
-        values = self.spec.evaluate(X)[:, 0]
+        values = self.spec.forward(X)[:, 0]
         P = X[np.argsort(values)[:8]]
         step = 0.25
         for _ in range(steps):
             if self.expired():
                 return
-            grad = self.spec.row_gradients(P, np.zeros(P.shape[0], int))
+            grad = output_gradients(self.spec, P, np.zeros(P.shape[0], int))
             P = np.clip(P - step * np.sign(grad) * width, self.lo, self.hi)
             self.offer(P)
             step *= 0.85
@@ -106,16 +107,16 @@ class _Minimize:
         """The proven lower bound when stopping early: the least bound over the boxes left."""
         lower = self.cutoff()
         for work in stack:
-            bounds = self.spec.preactivation_bounds(work.lo, work.hi, work.bounds)
-            lower = min(lower, float(np.min(self.spec.row_lower_bounds(work.lo, work.hi, bounds)[0])))
+            bounds = preactivation_bounds(self.spec, work.lo, work.hi, work.bounds)
+            lower = min(lower, float(np.min(output_lower_bounds(self.spec, work.lo, work.hi, bounds)[0])))
         return lower
 
     def step(self, work: _Batch, stack: list[_Batch]) -> None:
         spec = self.spec
         self.stats["boxes"] += len(work)
         self.stats["max_depth"] = max(self.stats["max_depth"], int(work.depth.max()))
-        work.bounds = spec.preactivation_bounds(work.lo, work.hi, work.bounds)
-        low, A, _ = spec.row_lower_bounds(work.lo, work.hi, work.bounds)
+        work.bounds = preactivation_bounds(spec, work.lo, work.hi, work.bounds)
+        low, A, _ = output_lower_bounds(spec, work.lo, work.hi, work.bounds)
         low, A = low[:, 0], A[:, 0]
         self.offer(np.vstack([(work.lo + work.hi) / 2, np.where(A > 0, work.lo, work.hi)]))
         live = low < self.cutoff()
@@ -139,16 +140,17 @@ class _Minimize:
             stack.append(bisect_boxes(spec, work.take(split), np.zeros(int(np.sum(split)), int), self.hi - self.lo))
 
 
-def minimize_row(spec: SpecNet, lo: np.ndarray, hi: np.ndarray, deadline: float | None = None,
-                 rtol: float = 1e-9, batch: int = 256, exact_unstable: int = 4, exact_depth: int = 40,
+def minimize_row(spec: ReluNet, lo: np.ndarray, hi: np.ndarray, deadline: float | None = None,
+                 rtol: float = OPTIMUM_RTOL, batch: int = 256, exact_unstable: int = 4, exact_depth: int = 40,
                  seed: int = 0) -> Optimum:
-    """The minimum of ``spec``'s single row over ``[lo, hi]`` and an input attaining it.
+    """The minimum of ``spec``'s single output over ``[lo, hi]`` (a float64 network) and an input
+    attaining it.
 
     ``deadline``: a ``time.perf_counter()`` value; past it the result has status 'timeout' and
     ``[lower, value]`` brackets the minimum.
     """
-    if spec.k != 1:
-        raise ValueError("minimize_row needs a spec with exactly one row")
+    if spec.m != 1:
+        raise ValueError("minimize_row needs a network with exactly one output")
     lo, hi = np.asarray(lo, float), np.asarray(hi, float)
     return _Minimize(spec, lo, hi, deadline, rtol, batch, exact_unstable, exact_depth,
                      np.random.default_rng(seed)).run()
@@ -186,7 +188,7 @@ class OutputRange:
 
 
 def output_bounds(net, domain, objectives: list[tuple[str, np.ndarray]] | None = None,
-                  timeout: float | None = None, rtol: float = 1e-9) -> list[OutputRange]:
+                  timeout: float | None = None, rtol: float = OPTIMUM_RTOL) -> list[OutputRange]:
     """Exact min and max of each output (or of each ``(name, coeffs)`` objective ``coeffs . y``).
 
     Box domains (zero-width sides allowed) use the branch and bound above; polytope domains
@@ -217,14 +219,13 @@ def output_bounds(net, domain, objectives: list[tuple[str, np.ndarray]] | None =
     for name, coeffs in objectives:
         ends = []
         for sign in (1.0, -1.0):
-            spec = SpecNet.from_net(net, sign * np.asarray(coeffs, float)[None], np.zeros((1, net.d)), np.zeros(1))
-            if not np.all(free):
-                spec = _restrict(spec, free, np.where(free, 0.0, lower))
+            spec = with_output_rows(net, sign * np.asarray(coeffs, float)[None], np.zeros((1, net.d)), np.zeros(1))
+            spec = restrict_inputs(spec, free, np.where(free, 0.0, lower))
             if np.any(free):
                 opt = minimize_row(spec, lower[free], upper[free], deadline, rtol)
                 t, value, status, bound = opt.x, opt.value, opt.status, opt.lower
             else:
-                t, value, status = np.zeros(0), float(spec.evaluate(np.zeros((1, 0)))[0, 0]), "optimal"
+                t, value, status = np.zeros(0), float(spec.forward(np.zeros((1, 0)))[0, 0]), "optimal"
                 bound = value
             x = np.where(free, 0.0, lower)
             x[free] = t
@@ -238,9 +239,7 @@ def output_bounds(net, domain, objectives: list[tuple[str, np.ndarray]] | None =
 
 def _polytope_bounds(net, domain, objectives, deadline) -> list[OutputRange]:
     """Enumerate the cells of a polytope domain; one LP per cell and objective end."""
-    from scipy.optimize import linprog
-
-    limit = None if deadline is None else max(deadline - time.perf_counter(), 1e-3)
+    limit = None if deadline is None else max(deadline - time.perf_counter(), MIN_SOLVE_SECONDS)
     regions = enumerate_regions(net, domain, limits=Limits(time_limit=limit))
     G, g = domain.inequalities()
     results = []
@@ -255,11 +254,10 @@ def _polytope_bounds(net, domain, objectives, deadline) -> list[OutputRange]:
             rhs = [g] + [np.array([s * regions.hyperplanes[h].b]) for h, s in cell.facets]
             Aub, bub = np.vstack(rows), np.concatenate(rhs)
             for sign in (1.0, -1.0):
-                res = linprog(sign * coeffs @ cell.A, A_ub=Aub, b_ub=bub, bounds=[(None, None)] * net.d,
-                              method="highs")
-                if res.status == 3:         # unbounded
+                res = solve_highs(sign * coeffs @ cell.A, Aub, bub)
+                if res.status == "unbounded":
                     best[sign] = (-np.inf, None)
-                elif res.status == 0 and best[sign][0] > -np.inf:
+                elif res.status == "optimal" and best[sign][0] > -np.inf:
                     value = sign * float(coeffs @ net.forward(res.x[None])[0])
                     if value < best[sign][0]:
                         best[sign] = (value, res.x)

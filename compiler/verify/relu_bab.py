@@ -7,8 +7,10 @@ relaxation is exact).  For a batch of nodes (depth first) the search
 
 1. re-bounds every unit still unstable in the layers after the last split (CROWN back-substitution,
    :mod:`relucompile.verify.bounds`; intersected with the parent's bounds), drops the node when
-   some unit's bounds cross (its phases contradict each other), and bounds the case's spec rows from below with the best
-   of two lower-slope choices per row; a node where some row is > 0 everywhere is dropped;
+   some unit's bounds cross (its phases contradict each other), and bounds the case's spec rows from
+   below with the best of two lower-slope choices per row, then, on nodes that survive, with lower
+   slopes optimised per row (alpha-CROWN style, :data:`OPTIMISE_SLOPES`); a node where some row
+   is > 0 everywhere is dropped;
 2. when a case has several rows, bounds the conjunction *jointly*: the row bounds are linear
    functions ``r_i(x) >= a_i . x + c_i``; one LP ``min t s.t. a_i . x + c_i <= t`` over the box
    gives multipliers ``mu`` (a convex combination of the rows), and ``min over the box of
@@ -20,25 +22,26 @@ relaxation is exact).  For a batch of nodes (depth first) the search
    the box and the split rows (``min t`` s.t. every case row ``<= t``) either finds a counterexample
    (confirmed) or proves the node safe by its dual bound (sound; see above);
 5. otherwise splits the unstable unit with the best BaBSR-like score
-   (:meth:`SpecNet.branching_scores`) into its two phases.
+   (:func:`relucompile.verify.bounds.branching_scores`) into its two phases.
 
-Float policy: bounds are float64 with outward margins (:data:`relucompile.verify.bounds.ROUNDING`);
-LP decisions are re-derived from multipliers with a margin.  A leaf LP optimum in ``(0, LP_TOL]`` whose multipliers do not prove it positive leaves the
-verdict undecided (:data:`LP_TOL`).  An LP that is infeasible on a fully
+Float policy: bounds are float64 with outward margins
+(:data:`relucompile.numeric.tolerances.BOUND_ROUNDING`); LP decisions are re-derived from
+multipliers with a margin (:func:`relucompile.numeric.lp.weak_duality_bound`).  A leaf LP optimum
+in ``(0, LP_TOL]`` whose multipliers do not prove it positive leaves the verdict undecided
+(:data:`LP_TOL`).  An LP that is infeasible on a fully
 split node (the phases contradict each other, which bound propagation cannot see) drops the node:
 GLPK's feasibility tolerance (1e-7) is the stated tolerance there; ``stats['infeasible_leaves']``
 counts them.
 
 Example:
-    >>> from relucompile.ir.network import ReluNet, AffineLayer
-    >>> from relucompile.verify.bounds import SpecNet
+    >>> from relucompile.ir.network import ReluNet, AffineLayer, with_output_rows
     >>> from relucompile.verify.budget import Budget
     >>> net = ReluNet(1, [AffineLayer({0: np.array([[1.0], [-1.0]])}, np.zeros(2))],
     ...               AffineLayer({1: np.array([[1.0, 1.0]])}, np.zeros(1)))      # |x|
-    >>> spec = SpecNet.from_net(net, np.array([[1.0]]), np.zeros((1, 1)), np.array([-0.5]))  # |x| <= -0.5?
+    >>> spec = with_output_rows(net, np.array([[1.0]]), np.zeros((1, 1)), np.array([-0.5]))  # |x| <= -0.5?
     >>> relu_bab(spec, np.array([-1.0]), np.array([1.0]), [np.array([0])], lambda x, c: True, Budget(10)).status
     'safe'
-    >>> spec = SpecNet.from_net(net, np.array([[1.0]]), np.zeros((1, 1)), np.array([0.25]))   # |x| <= 0.25?
+    >>> spec = with_output_rows(net, np.array([[1.0]]), np.zeros((1, 1)), np.array([0.25]))   # |x| <= 0.25?
     >>> out = relu_bab(spec, np.array([-1.0]), np.array([1.0]), [np.array([0])], lambda x, c: True, Budget(10))
     >>> out.status, bool(abs(out.x[0]) <= 0.25)
     ('unsafe', True)
@@ -50,8 +53,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from relucompile.ir.network import ReluNet
-from relucompile.numeric.lp import solve_bounded_lp
-from relucompile.verify.bounds import ROUNDING, Bounds, SpecNet
+from relucompile.numeric.lp import solve_bounded_lp, weak_duality_bound
+from relucompile.numeric.tolerances import LP_DECISION_TOL, MIN_SOLVE_SECONDS
+from relucompile.verify.bounds import (Bounds, branching_scores, optimized_output_lower_bounds,
+                                       output_lower_bounds, preactivation_bounds, unit_linear_bounds)
 from relucompile.verify.budget import Budget, OutOfTime
 from relucompile.verify.search import Confirm, SearchOutcome
 
@@ -59,11 +64,15 @@ BATCH, BATCH_UNITS = 32, 16384
 """At most BATCH nodes are bounded together (numpy batching), fewer on big nets (at most
 BATCH_UNITS hidden units in a batch), so that the time budget is checked often."""
 
-LP_TOL = 1e-9
+LP_TOL = LP_DECISION_TOL
 """A fully split node whose LP optimum exceeds this is dropped even when the bound re-derived from
 its multipliers (with margins) is not positive: the stated tolerance of a 'holds' (counted in
 ``stats['borderline']``).  Nodes with an optimum closer to 0 and no confirmed counterexample are
 ``unresolved_leaves``: the verdict is then not 'holds'."""
+
+OPTIMISE_SLOPES = True
+"""Nodes that the fixed lower slopes do not prune get their rows' slopes optimised
+(:func:`relucompile.verify.bounds.optimized_output_lower_bounds`, alpha-CROWN style)."""
 
 JOINT_MAX_DIM = 2000
 """Joint LP bound of a multi-row case only up to this many free inputs (one LP per node)."""
@@ -90,7 +99,7 @@ class _Nodes:
 
 
 class _CaseSearch:
-    def __init__(self, spec: SpecNet, lo: np.ndarray, hi: np.ndarray, rows: np.ndarray, case: int,
+    def __init__(self, spec: ReluNet, lo: np.ndarray, hi: np.ndarray, rows: np.ndarray, case: int,
                  confirm: Confirm, budget: Budget, stats: dict) -> None:
         self.spec, self.lo, self.hi, self.rows, self.case = spec, lo, hi, rows, case
         self.confirm, self.budget, self.stats = confirm, budget, stats
@@ -115,13 +124,21 @@ class _CaseSearch:
         self.stats["nodes"] += n
         LO, HI = np.broadcast_to(self.lo, (n, self.lo.size)), np.broadcast_to(self.hi, (n, self.hi.size))
         empty = np.zeros(n, bool)
-        work.bounds = spec.preactivation_bounds(LO, HI, work.bounds, start_layer=int(work.fresh_below.min()),
-                                                empty=empty)
+        work.bounds = preactivation_bounds(spec, LO, HI, work.bounds, start_layer=int(work.fresh_below.min()),
+                                           empty=empty)
         work.fresh_below[:] = len(work.bounds)
         self.stats["empty"] += int(np.sum(empty))
         self.budget.check()
-        low, A, c = spec.row_lower_bounds(LO, HI, work.bounds, weights=np.eye(spec.k)[self.rows])
+        weights = np.eye(spec.m)[self.rows]
+        low, A, c = output_lower_bounds(spec, LO, HI, work.bounds, weights=weights)
         alive = ~np.any(low > 0, axis=1) & ~empty
+        if OPTIMISE_SLOPES and np.any(alive):           # where the fixed slopes do not prune
+            idx = np.nonzero(alive)[0]
+            low[idx], A[idx], c[idx] = optimized_output_lower_bounds(
+                spec, LO[idx], HI[idx], [(lb[idx], ub[idx]) for lb, ub in work.bounds], weights=weights)
+            pruned = np.any(low[idx] > 0, axis=1)
+            alive[idx] &= ~pruned
+            self.stats["slope_pruned"] += int(np.sum(pruned))
         if self.rows.size > 1 and self.lo.size <= JOINT_MAX_DIM:
             for i in np.nonzero(alive)[0]:
                 if _joint_bound(A[i], c[i], self.lo, self.hi, self.budget) > 0:
@@ -158,7 +175,7 @@ class _CaseSearch:
         tight = np.argmax(low, axis=1)
         slope = A[np.arange(len(low)), tight]
         X = np.unique(np.where(slope > 0, self.lo, self.hi), axis=0)
-        r = self.spec.evaluate(X)[:, self.rows]
+        r = self.spec.forward(X)[:, self.rows]
         for i in np.nonzero(np.all(r <= 0, axis=1))[0][:4]:
             self.stats["candidates"] += 1
             if self.confirm(X[i], self.case):
@@ -170,9 +187,9 @@ class _CaseSearch:
         """Split every node on its best-scoring unstable unit: the z >= 0 child, then z <= 0."""
         n = len(work)
         LO, HI = np.broadcast_to(self.lo, (n, self.lo.size)), np.broadcast_to(self.hi, (n, self.hi.size))
-        weights = np.zeros((n, self.spec.k))
+        weights = np.zeros((n, self.spec.m))
         weights[np.arange(n), self.rows[np.argmax(low, axis=1)]] = 1.0
-        scores = self.spec.branching_scores(LO, HI, work.bounds, weights)
+        scores = branching_scores(self.spec, LO, HI, work.bounds, weights)
         flat = np.concatenate(scores, axis=1)
         best = np.argmax(flat, axis=1)
         offsets = np.cumsum([0] + [s.shape[1] for s in scores])
@@ -194,7 +211,7 @@ class _CaseSearch:
         cut_low, cut_up = [None] * n, [None] * n     # z >= A x + c and z <= B x + e, per node
         for l in np.unique(layer):
             sel = np.nonzero(layer == l)[0]
-            A, c, B, e = self.spec.unit_linear_bounds(LO, HI, work.bounds, sel, int(l), unit[sel])
+            A, c, B, e = unit_linear_bounds(self.spec, LO, HI, work.bounds, sel, int(l), unit[sel])
             for k, i in enumerate(sel):
                 cut_low[i], cut_up[i] = (A[k], c[k]), (B[k], e[k])
         for i in range(n):
@@ -251,11 +268,11 @@ class _CaseSearch:
             return False
         if res.status != "optimal":
             return True
-        if _dual_bound(G, h, res.multipliers, A.shape[0], self.lo, self.hi) > 0:
+        if weak_duality_bound(G, h, res.multipliers, A.shape[0], self.lo, self.hi) > 0:
             self.stats["lp_pruned"] += 1
             return False
         x = np.clip(res.x[:d], self.lo, self.hi)
-        if np.all(self.spec.evaluate(x[None])[0, self.rows] <= 0):
+        if np.all(self.spec.forward(x[None])[0, self.rows] <= 0):
             self.stats["candidates"] += 1
             if self.confirm(x, self.case):
                 return SearchOutcome("unsafe", x, self.case, self.stats)
@@ -276,7 +293,7 @@ class _CaseSearch:
                 split_rows.append(-s * M[j])
                 split_rhs.append(s * m[j])
             blocks.append((M * on[:, None], m * on))
-        M, m = ReluNet.preactivation(self.spec.out, blocks)
+        M, m = ReluNet.preactivation(self.spec.output, blocks)
         R = M[self.rows]
         G, h, res = self.joint_lp(split_rows, split_rhs, R, m[self.rows])
         self.stats["lps"] += 1
@@ -286,10 +303,10 @@ class _CaseSearch:
         if res.status != "optimal":
             self.stats["unresolved_leaves"] += 1
             return None
-        if _dual_bound(G, h, res.multipliers, R.shape[0], self.lo, self.hi) > 0:
+        if weak_duality_bound(G, h, res.multipliers, R.shape[0], self.lo, self.hi) > 0:
             return None
         x = np.clip(res.x[:d], self.lo, self.hi)
-        values = self.spec.evaluate(x[None])[0, self.rows]
+        values = self.spec.forward(x[None])[0, self.rows]
         if np.all(values <= 0):
             self.stats["candidates"] += 1
             if self.confirm(x, self.case):
@@ -303,21 +320,6 @@ class _CaseSearch:
         return None
 
 
-def _dual_bound(G: np.ndarray, h: np.ndarray, multipliers: np.ndarray, spec_rows: int, lo: np.ndarray,
-                hi: np.ndarray) -> float:
-    """A lower bound of ``min t s.t. G (x, t) <= h, x in [lo, hi]`` from any multipliers >= 0 (weak
-    duality; the last ``spec_rows`` rows carry ``-t``), with an outward rounding margin."""
-    mu = np.maximum(np.asarray(multipliers, np.float64), 0.0)
-    total = float(np.sum(mu[-spec_rows:]))
-    if not total > 0:
-        return -np.inf
-    mu = mu / total
-    g = G[:, :-1].T @ mu
-    value = -float(mu @ h) + float(np.sum(np.minimum(g * lo, g * hi)))
-    scale = float(np.abs(mu) @ np.abs(h)) + float(np.sum(np.maximum(np.abs(g * lo), np.abs(g * hi))))
-    return value - ROUNDING * scale - 1e-12
-
-
 def _joint_bound(A: np.ndarray, c: np.ndarray, lo: np.ndarray, hi: np.ndarray, budget: Budget) -> float:
     """Sound lower bound of ``min over the box of max_i (A_i x + c_i)`` (one LP, then its dual)."""
     q, d = A.shape
@@ -326,26 +328,27 @@ def _joint_bound(A: np.ndarray, c: np.ndarray, lo: np.ndarray, hi: np.ndarray, b
     cost[d] = 1.0
     left = budget.remaining()
     res = solve_bounded_lp(cost, G, -c, np.append(lo, -np.inf), np.append(hi, np.inf),
-                           time_limit=None if left == np.inf else max(left, 1e-3))
+                           time_limit=None if left == np.inf else max(left, MIN_SOLVE_SECONDS))
     if res.status != "optimal":
         return -np.inf
-    return _dual_bound(G, -c, res.multipliers, q, lo, hi)
+    return weak_duality_bound(G, -c, res.multipliers, q, lo, hi)
 
 
-def relu_bab(spec: SpecNet, lo: np.ndarray, hi: np.ndarray, cases: list[np.ndarray], confirm: Confirm,
+def relu_bab(spec: ReluNet, lo: np.ndarray, hi: np.ndarray, cases: list[np.ndarray], confirm: Confirm,
              budget: Budget) -> SearchOutcome:
-    """Look for ``x`` in ``[lo, hi]`` with every row of some case ``<= 0`` by branching on ReLU phases.
+    """Look for ``x`` in ``[lo, hi]`` with every row of some case ``<= 0`` by branching on ReLU phases
+    (``spec``'s outputs are the rows, :func:`relucompile.ir.network.with_output_rows`).
 
     ``confirm(x, case)`` re-checks a candidate (e.g. with onnxruntime).  Status 'safe', 'unsafe'
     (with ``x`` and ``case``) or 'timeout'; ``stats['unconfirmed']`` > 0 means a float64
     counterexample was not confirmed (the caller must not then claim 'holds').
     """
     lo, hi = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
-    stats = dict(nodes=0, pruned=0, empty=0, node_lps=0, lp_pruned=0, lp_infeasible=0, joint_pruned=0, splits=0, leaves=0, lps=0, candidates=0, rejected=0,
+    stats = dict(nodes=0, pruned=0, slope_pruned=0, empty=0, node_lps=0, lp_pruned=0, lp_infeasible=0, joint_pruned=0, splits=0, leaves=0, lps=0, candidates=0, rejected=0,
                  unconfirmed=0, borderline=0, unresolved_leaves=0, infeasible_leaves=0)
     try:
-        root = spec.preactivation_bounds(lo[None], hi[None])
-        root = spec.preactivation_bounds(lo[None], hi[None], root, mode="parallel")
+        root = preactivation_bounds(spec, lo[None], hi[None])
+        root = preactivation_bounds(spec, lo[None], hi[None], root, mode="parallel")
         for j, rows in enumerate(cases):
             found = _CaseSearch(spec, lo, hi, np.asarray(rows, int), j, confirm, budget, stats).run(root)
             if found is not None:

@@ -23,20 +23,12 @@ all of its linear output constraints hold.  :func:`verify_property`
 Counterexample tolerance: the input is rounded to the model's input type (float32 for ACAS Xu)
 toward the inside of the box, so it lies in the box exactly; each unsafe constraint
 ``c_y . y + c_x . x <= rhs`` must then hold on onnxruntime's output up to
-``1e-6 * max(1, |rhs|, |c_y| . |y| + |c_x| . |x|)`` (:data:`CONFIRM_RTOL`).
+``CONFIRM_RTOL * max(1, |rhs|, |c_y| . |y| + |c_x| . |x|)``
+(:data:`~relucompile.numeric.tolerances.CONFIRM_RTOL`, 1e-6).
 
 The verdict is ``unknown`` only when ``timeout`` runs out, or in the pathological case where the
 exact search met a float64 counterexample that onnxruntime does not confirm (``reason`` says so).
-
-Example:
-    >>> from relucompile.examples.random_nets import random_mlp
-    >>> from relucompile.frontends.vnnlib import parse_vnnlib_text
-    >>> net = random_mlp(2, [8, 8], 1, seed=1)
-    >>> text = ("(declare-const X_0 Real)(declare-const X_1 Real)(declare-const Y_0 Real)"
-    ...         "(assert (>= X_0 -1))(assert (<= X_0 1))(assert (>= X_1 -1))(assert (<= X_1 1))"
-    ...         "(assert (>= Y_0 100))")
-    >>> verify_property(net, parse_vnnlib_text(text)).verdict
-    'holds'
+:func:`verify_property` shows a verdict of each kind.
 """
 from __future__ import annotations
 
@@ -51,16 +43,13 @@ import numpy as np
 from relucompile.ir.domain import Domain
 from relucompile.errors import UserError
 from relucompile.progress import plural
-from relucompile.ir.network import AffineLayer, ReluNet
+from relucompile.ir.network import ReluNet, restrict_inputs, with_output_rows
+from relucompile.numeric.tolerances import CONFIRM_RTOL
 from relucompile.verify.attack import falsify, pgd_attack
 from relucompile.verify.budget import Budget
 from relucompile.verify.relu_bab import relu_bab
-from relucompile.verify.bounds import SpecNet
 from relucompile.verify.search import search_box
 from relucompile.frontends.vnnlib import Property
-
-CONFIRM_RTOL = 1e-6
-"""Relative tolerance of the onnxruntime re-check of a counterexample (see module docstring)."""
 
 
 @dataclass
@@ -119,8 +108,7 @@ class _Confirmer:
     def __init__(self, net: ReluNet, prop: Property, model: Any = None) -> None:
         self.net, self.prop, self.model = net, prop, model
         self.session = None
-        sig = net.meta.get("signature", {})
-        self.float32 = sig.get("input_elem_type", 1) != 11          # 11 = ONNX double
+        self.float32 = net.signature.input_elem_type != 11           # 11 = ONNX double; None: float32
         self.found: tuple[np.ndarray, np.ndarray, int] | None = None
 
     @property
@@ -195,7 +183,7 @@ def _round_inside(x: np.ndarray, lower: np.ndarray, upper: np.ndarray, float32: 
 
 @dataclass
 class _Group:
-    spec: SpecNet
+    spec: ReluNet                # outputs: the spec rows, as functions of the free inputs
     lo: np.ndarray               # free inputs only
     hi: np.ndarray
     free: np.ndarray             # bool mask over the d inputs
@@ -230,28 +218,13 @@ def _groups(net: ReluNet, prop: Property) -> list[_Group]:
                     rhs.append(bound)
                 idx.append(rows[key])
             case_rows.append(np.array(idx, dtype=int))
-        spec = SpecNet.from_net(net, np.array(cy), np.array(cx), np.array(rhs))
+        spec = with_output_rows(net, np.array(cy), np.array(cx), np.array(rhs))
         lower, upper = prop.cases[members[0]].lower, prop.cases[members[0]].upper
         free = lower < upper
         fixed_values = np.where(free, 0.0, lower)
-        groups.append(_Group(_restrict(spec, free, fixed_values), lower[free].copy(), upper[free].copy(),
+        groups.append(_Group(restrict_inputs(spec, free, fixed_values), lower[free].copy(), upper[free].copy(),
                              free, fixed_values, members, case_rows))
     return groups
-
-
-def _restrict(spec: SpecNet, free: np.ndarray, values: np.ndarray) -> SpecNet:
-    """The same rows as functions of the free inputs only (fixed inputs folded into biases)."""
-    if np.all(free):
-        return spec
-
-    def fold(layer: AffineLayer) -> AffineLayer:
-        weights, bias = dict(layer.weights), layer.bias
-        if 0 in weights:
-            W = weights[0]
-            bias = bias + W[:, ~free] @ values[~free]
-            weights[0] = W[:, free]
-        return AffineLayer(weights, bias)
-    return SpecNet(int(np.sum(free)), [fold(layer) for layer in spec.layers], fold(spec.out))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -302,11 +275,12 @@ def verify_property(net: ReluNet, prop: Property, timeout: float | None = None, 
     Example:
         >>> from relucompile.examples.random_nets import random_mlp
         >>> from relucompile.frontends.vnnlib import parse_vnnlib_text
-        >>> net = random_mlp(2, [8, 8], 1, seed=1)
-        >>> text = ("(declare-const X_0 Real)(declare-const X_1 Real)(declare-const Y_0 Real)"
-        ...         "(assert (>= X_0 -1))(assert (<= X_0 1))(assert (>= X_1 -1))(assert (<= X_1 1))"
-        ...         "(assert (<= Y_0 0.3))")                     # f ranges over about [0.27, 0.61]
-        >>> result = verify_property(net, parse_vnnlib_text(text))
+        >>> net = random_mlp(2, [8, 8], 1, seed=1)                  # f ranges over about [0.27, 0.61]
+        >>> box = ("(declare-const X_0 Real)(declare-const X_1 Real)(declare-const Y_0 Real)"
+        ...        "(assert (>= X_0 -1))(assert (<= X_0 1))(assert (>= X_1 -1))(assert (<= X_1 1))")
+        >>> verify_property(net, parse_vnnlib_text(box + "(assert (>= Y_0 100))")).verdict
+        'holds'
+        >>> result = verify_property(net, parse_vnnlib_text(box + "(assert (<= Y_0 0.3))"))
         >>> result.verdict, bool(net.forward(result.x[None])[0, 0] <= 0.3)
         ('violated', True)
     """

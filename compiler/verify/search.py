@@ -21,19 +21,20 @@ every box of a batch:
    the gradient, unstable units contribute [0, 1]), i.e. the input that loosens the bound most.
 
 A box is only ever dropped by a sound bound or an exact LP, so "safe" is exact up to float64
-rounding (margins in :mod:`relucompile.verify.bounds`; LP decisions closer to 0 than ``lp_tol``
-are *borderline* and counted in the stats).
+rounding (margins in :mod:`relucompile.verify.bounds`; LP decisions closer to 0 than ``lp_tol``,
+by default :data:`~relucompile.numeric.tolerances.LP_DECISION_TOL`, are *borderline* and counted
+in the stats).  The network searched is the one whose outputs are the spec rows
+(:func:`relucompile.ir.network.with_output_rows`).
 
 Example:
-    >>> from relucompile.ir.network import ReluNet, AffineLayer
-    >>> from relucompile.verify.bounds import SpecNet
+    >>> from relucompile.ir.network import ReluNet, AffineLayer, with_output_rows
     >>> net = ReluNet(1, [AffineLayer({0: np.array([[1.0], [-1.0]])}, np.zeros(2))],
     ...               AffineLayer({1: np.array([[1.0, 1.0]])}, np.zeros(1)))      # |x|
-    >>> spec = SpecNet.from_net(net, np.array([[1.0]]), np.zeros((1, 1)), np.array([0.25]))
+    >>> spec = with_output_rows(net, np.array([[1.0]]), np.zeros((1, 1)), np.array([0.25]))
     >>> out = search_box(spec, np.array([-1.0]), np.array([1.0]), [np.array([0])], lambda x, case: True)
     >>> out.status, bool(abs(out.x[0]) <= 0.25)           # |x| <= 0.25 happens
     ('unsafe', True)
-    >>> spec = SpecNet.from_net(net, np.array([[1.0]]), np.zeros((1, 1)), np.array([-0.5]))
+    >>> spec = with_output_rows(net, np.array([[1.0]]), np.zeros((1, 1)), np.array([-0.5]))
     >>> search_box(spec, np.array([-1.0]), np.array([1.0]), [np.array([0])], lambda x, case: True).status
     'safe'
 """
@@ -45,7 +46,10 @@ from typing import Callable
 
 import numpy as np
 
-from relucompile.verify.bounds import Bounds, SpecNet
+from relucompile.ir.network import ReluNet
+from relucompile.numeric.tolerances import LP_DECISION_TOL, TINY
+from relucompile.verify.bounds import (Bounds, gradient_magnitude, output_lower_bounds,
+                                       preactivation_bounds)
 from relucompile.verify.budget import OutOfTime
 from relucompile.verify.exact import box_cells, min_violation
 from relucompile.verify.lp_relaxation import triangle_lp
@@ -79,19 +83,17 @@ class _Batch:
     bounds: Bounds | None
     alive: np.ndarray          # (n, cases) bool: cases not yet excluded on the box
     depth: np.ndarray          # (n,) number of bisections from the root
-    lp_t: np.ndarray | None = None
 
     def __len__(self) -> int:
         return self.lo.shape[0]
 
     def take(self, keep: np.ndarray) -> "_Batch":
         bounds = None if self.bounds is None else [(a[keep], b[keep]) for a, b in self.bounds]
-        lp_t = None if self.lp_t is None else self.lp_t[keep]
-        return _Batch(self.lo[keep], self.hi[keep], bounds, self.alive[keep], self.depth[keep], lp_t)
+        return _Batch(self.lo[keep], self.hi[keep], bounds, self.alive[keep], self.depth[keep])
 
 
 class _Search:
-    def __init__(self, spec: SpecNet, lo: np.ndarray, hi: np.ndarray, cases: list[np.ndarray],
+    def __init__(self, spec: ReluNet, lo: np.ndarray, hi: np.ndarray, cases: list[np.ndarray],
                  confirm: Confirm, deadline: float | None, batch: int, exact_depth: int, lp_tol: float) -> None:
         self.spec, self.cases, self.confirm, self.deadline = spec, cases, confirm, deadline
         self.batch, self.exact_depth, self.lp_tol = batch, exact_depth, lp_tol
@@ -124,8 +126,8 @@ class _Search:
         self.stats["batches"] += 1
         self.stats["boxes"] += len(work)
         self.stats["max_depth"] = max(self.stats["max_depth"], int(work.depth.max()))
-        work.bounds = spec.preactivation_bounds(work.lo, work.hi, work.bounds)
-        low, A, _ = spec.row_lower_bounds(work.lo, work.hi, work.bounds)
+        work.bounds = preactivation_bounds(spec, work.lo, work.hi, work.bounds)
+        low, A, _ = output_lower_bounds(spec, work.lo, work.hi, work.bounds)
         for j, rows in enumerate(self.cases):
             work.alive[:, j] &= ~np.any(low[:, rows] > 0, axis=1)
         live = np.any(work.alive, axis=1)
@@ -141,7 +143,7 @@ class _Search:
         small = np.nonzero(~affine & (unstable <= LP_UNSTABLE))[0]
         if small.size:
             sub = work.take(small)
-            tighter = spec.preactivation_bounds(sub.lo, sub.hi, sub.bounds, mode="parallel")
+            tighter = preactivation_bounds(spec, sub.lo, sub.hi, sub.bounds, mode="parallel")
             for (lb, ub), (tl, tu) in zip(work.bounds, tighter):
                 lb[small], ub[small] = tl, tu
             unstable = sum(np.sum((lb < 0) & (ub > 0), axis=1) for lb, ub in work.bounds)
@@ -175,13 +177,9 @@ class _Search:
             results = triangle_lp(self.spec, work.lo[n], work.hi[n], [(lb[n], ub[n]) for lb, ub in work.bounds],
                                   [self.cases[j] for j in live])
             for j, (t, x) in zip(live, results):
-                val = float(np.max(self.spec.evaluate(x[None])[0, self.cases[j]])) if x is not None else np.nan
-                if work.lp_t is None:
-                    work.lp_t = np.full(len(work), np.nan)
-                work.lp_t[n] = t / max(val, 1e-12) if t <= 0 else np.nan
                 if t > 0:
                     work.alive[n, j] = False
-                elif x is not None and np.all(self.spec.evaluate(x[None])[0, self.cases[j]] <= 0):
+                elif x is not None and np.all(self.spec.forward(x[None])[0, self.cases[j]] <= 0):
                     found = self.check_point(x, int(j))
                     if found is not None:
                         return found
@@ -208,7 +206,7 @@ class _Search:
         if x is None or t > self.lp_tol:
             return None
         x = np.clip(x, lo, hi)
-        value = float(np.max(self.spec.evaluate(x[None])[0, self.cases[case]]))
+        value = float(np.max(self.spec.forward(x[None])[0, self.cases[case]]))
         if t <= 0 or value <= 0:
             return self.check_point(x, case, final=True)
         self.stats["borderline"] += 1
@@ -233,7 +231,7 @@ class _Search:
             slope = A[np.arange(len(work)), tight]
             points.append(np.where(slope > 0, work.lo, work.hi))
         X = np.concatenate(points)
-        r = self.spec.evaluate(X)
+        r = self.spec.forward(X)
         owner = np.tile(np.arange(len(work)), len(points))
         for j, rows in enumerate(self.cases):
             bad = np.nonzero(np.all(r[:, rows] <= 0, axis=1) & work.alive[owner, j])[0]
@@ -245,14 +243,14 @@ class _Search:
 
     def bisect(self, work: _Batch, low: np.ndarray) -> _Batch:
         """Halve every box along its most influential input for its tightest live row."""
-        row_alive = np.zeros((len(work), self.spec.k), bool)
+        row_alive = np.zeros((len(work), self.spec.m), bool)
         for j, rows in enumerate(self.cases):
             row_alive[:, rows] |= work.alive[:, j:j + 1]
         tight = np.argmax(np.where(row_alive, low, -np.inf), axis=1)
         return bisect_boxes(self.spec, work, tight, self.root_hi - self.root_lo)
 
 
-def bisect_boxes(spec: SpecNet, work: _Batch, rows: np.ndarray, root_width: np.ndarray) -> _Batch:
+def bisect_boxes(spec: ReluNet, work: _Batch, rows: np.ndarray, root_width: np.ndarray) -> _Batch:
     """Halve box n along the input with the largest smear of spec row ``rows[n]`` (width times a
     bound on the row's slope over the box), plus :data:`SPLIT_WIDTH_WEIGHT` times the relative
     width as a tie-break.
@@ -260,25 +258,24 @@ def bisect_boxes(spec: SpecNet, work: _Batch, rows: np.ndarray, root_width: np.n
     n = len(work)
     idx = np.arange(n)
     width = work.hi - work.lo
-    smear = spec.gradient_magnitude(work.bounds, rows) * width
-    smear = smear / np.maximum(smear.max(axis=1, keepdims=True), 1e-300)
+    smear = gradient_magnitude(spec, work.bounds, rows) * width
+    smear = smear / np.maximum(smear.max(axis=1, keepdims=True), TINY)
     relative = np.where(root_width > 0, width / np.where(root_width > 0, root_width, 1.0), 0.0)
-    relative = relative / np.maximum(relative.max(axis=1, keepdims=True), 1e-300)
+    relative = relative / np.maximum(relative.max(axis=1, keepdims=True), TINY)
     dim = np.argmax(np.where(width > 0, smear + SPLIT_WIDTH_WEIGHT * relative, -1.0), axis=1)
     mid = (work.lo[idx, dim] + work.hi[idx, dim]) / 2
     hi1, lo2 = work.hi.copy(), work.lo.copy()
     hi1[idx, dim] = mid
     lo2[idx, dim] = mid
     bounds = [(np.concatenate([a, a]), np.concatenate([b, b])) for a, b in work.bounds]
-    lp_t = None if work.lp_t is None else np.concatenate([work.lp_t, work.lp_t])
     return _Batch(np.concatenate([work.lo, lo2]), np.concatenate([hi1, work.hi]), bounds,
-                  np.concatenate([work.alive, work.alive]), np.concatenate([work.depth, work.depth]) + 1, lp_t)
+                  np.concatenate([work.alive, work.alive]), np.concatenate([work.depth, work.depth]) + 1)
 
 
-def search_box(spec: SpecNet, lo: np.ndarray, hi: np.ndarray, cases: list[np.ndarray], confirm: Confirm,
+def search_box(spec: ReluNet, lo: np.ndarray, hi: np.ndarray, cases: list[np.ndarray], confirm: Confirm,
                deadline: float | None = None, batch: int = 256, exact_depth: int = 60,
-               lp_tol: float = 1e-9) -> SearchOutcome:
-    """Look for ``x`` in ``[lo, hi]`` with ``spec.evaluate(x)[rows] <= 0`` for the rows of some case.
+               lp_tol: float = LP_DECISION_TOL) -> SearchOutcome:
+    """Look for ``x`` in ``[lo, hi]`` with ``spec.forward(x)[rows] <= 0`` for the rows of some case.
 
     ``confirm(x, case)`` re-checks a candidate (e.g. with onnxruntime) and may reject it; the
     search then goes on.  ``deadline`` is a ``time.perf_counter()`` value.
