@@ -62,6 +62,10 @@ CONFORMANCE_RTOL = 1e-5
 """Relative tolerance of the op conformance tests against onnxruntime, which computes in float32
 (unit roundoff ~6e-8; 1e-5 leaves room for a few hundred accumulated roundings)."""
 
+MODEL_AGREEMENT_RTOL = 1e-5
+"""Default tolerance of ``relucompile check`` between two models run in onnxruntime: float32
+models (unit roundoff ~6e-8) agree within a few hundred roundings, as :data:`CONFORMANCE_RTOL`."""
+
 ONNX_NORM_EPSILON = 1e-5
 """The ONNX specification's default ``epsilon`` of the normalisation ops (a model constant, not a
 tolerance of ours; named here so the literal is declared once)."""

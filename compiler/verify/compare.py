@@ -24,12 +24,13 @@ import numpy as np
 
 from relucompile.errors import UserError
 from relucompile.ir.domain import Domain
+from relucompile.numeric.tolerances import MODEL_AGREEMENT_RTOL
 
 #: a box's corners are all used up to this many (2^12); beyond, ``samples`` random corners
 MAX_CORNERS = 4096
 
 #: the default tolerance: |y_other - y_source| <= TOLERANCE * (1 + |y_source|) at every output
-TOLERANCE = 1e-5
+TOLERANCE = MODEL_AGREEMENT_RTOL
 
 
 @dataclass
