@@ -59,5 +59,27 @@ def load_network(model: str | os.PathLike | onnx.ModelProto | Any, example_input
     graph = fold_constants(drop_identities(load_onnx(proto, source=source)))
     net = lower(graph)
     net.signature = graph.signature
+    if net.signature.output_name is not None and net.signature.output_dims is None:
+        net.signature = net.signature.replace(output_dims=inferred_output_dims(net))
     net.source_sha256 = source_sha256 or hashlib.sha256(data).hexdigest()
     return net
+
+
+def inferred_output_dims(net: ReluNet) -> tuple:
+    """Output dims for a model whose output declares no shape: the lowered output's shape, with
+    the input's symbolic batch dimension in front when the input has one (the IR computes one
+    sample, batch dimensions of size 1), so the shallow model never turns the output into a scalar.
+
+    Example:
+        >>> from relucompile.examples.random_nets import random_mlp
+        >>> from relucompile.ir.signature import ModelSignature
+        >>> net = random_mlp(2, [3], 4)
+        >>> net.output_shape, net.signature = (1, 4), ModelSignature(input_dims=("N", 2))
+        >>> inferred_output_dims(net)
+        ('N', 4)
+    """
+    dims: list = list(net.output_shape) or [net.m]
+    input_dims = net.signature.input_dims or ()
+    if input_dims and not isinstance(input_dims[0], int) and len(dims) > 1 and dims[0] == 1:
+        dims[0] = input_dims[0]
+    return tuple(dims)
