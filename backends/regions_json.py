@@ -7,6 +7,10 @@ used; JSON keeps them exactly):
 * ``domain``: ``{"kind": "reals"|"box"|"polytope", ...}`` and ``domain_equalities`` (rows
   ``[a, b]`` with a.x = b for lower-dimensional domains).
 * ``reference_point``: the tie-break point p (docs/design.md section 2).
+* ``input_embedding`` (only for a large model lowered over its domain's free coordinates,
+  :mod:`relucompile.ir.embedding`): ``input_dim`` of the source, ``free_coordinates`` (their
+  places in the flattened source input), ``x0`` (the input with the free coordinates at 0) and the
+  source ``domain``; everything else in the file is then over the free coordinates.
 * ``hyperplanes``: list of ``{"kind": "unit"|"domain", "layer", "unit", "w", "b"}`` with
   h(x) = w.x + b oriented so that h(p) > 0.
 * ``cells``: list of ``{"id", "pattern", "A", "c", "facets", "interior_point",
@@ -65,7 +69,10 @@ def regions_document(shallow: ShallowNet, source: str = "", sha256: str = "",
 def _header(shallow: ShallowNet, source: str, sha256: str) -> dict[str, Any]:
     regions = shallow.regions
     hull = shallow.domain.hull()
+    embedding = shallow.net.embedding
+    extra = {} if embedding is None else {"input_embedding": embedding.to_json()}
     return {
+        **extra,
         "schema": SCHEMA,
         "version": VERSION,
         "model": {"source": source, "sha256": sha256, "input_dim": shallow.d, "output_dim": shallow.m,

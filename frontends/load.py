@@ -15,17 +15,30 @@ import hashlib
 import os
 from typing import Any
 
+import numpy as np
 import onnx
 
-from relucompile.errors import UserError
+from relucompile.errors import DomainError, UserError
 from relucompile.frontends import torch_frontend as tf
 from relucompile.frontends.onnx_frontend import load_onnx, read_model_file
+from relucompile.ir.domain import Domain
+from relucompile.ir.embedding import InputEmbedding
+from relucompile.ir.graph import Graph
 from relucompile.ir.network import ReluNet
 from relucompile.passes.lowering import drop_identities, fold_constants, lower
 
 
+RESTRICT_ABOVE_INPUTS = 1024
+"""Models with more inputs than this are lowered over the free coordinates of a lower-dimensional
+domain (fixed box sides, a polytope slice; :mod:`relucompile.ir.embedding`): memory proportional
+to the free dimension instead of the input size.  Smaller models keep every input, so their
+regions files and equations stay in the source's coordinates (the emitted ONNX model is the same
+function either way)."""
+
+
 def load_network(model: str | os.PathLike | onnx.ModelProto | Any, example_input: Any = None, *,
-                 input_shape: tuple[int, ...] | None = None, trust_code: bool = False) -> ReluNet:
+                 input_shape: tuple[int, ...] | None = None, trust_code: bool = False,
+                 domain: Domain | None = None) -> ReluNet:
     """Read a model into the canonical :class:`ReluNet`.
 
     ``model``: an ONNX path or ModelProto; a ``torch.nn.Module`` with ``example_input`` (a tensor
@@ -33,11 +46,28 @@ def load_network(model: str | os.PathLike | onnx.ModelProto | Any, example_input
     where the file does not fix it.  Torch models go through ONNX (frontends/torch_frontend.py).
     ``trust_code``: load TorchScript files, which run code from the file while they load (only
     for files whose author you trust; ONNX and .pt2 never run code from the file).
+    ``domain``: the domain the network will be compiled on; a large model on a lower-dimensional
+    domain is lowered over its free coordinates only (:func:`network_from_graph`).
 
     Example:
         >>> from relucompile.examples import tiny_mlp_path
         >>> load_network(tiny_mlp_path()).widths
         [8, 8]
+    """
+    graph, sha256 = load_graph(model, example_input, input_shape=input_shape, trust_code=trust_code)
+    return network_from_graph(graph, sha256, domain)
+
+
+def load_graph(model: str | os.PathLike | onnx.ModelProto | Any, example_input: Any = None, *,
+               input_shape: tuple[int, ...] | None = None, trust_code: bool = False) -> tuple[Graph, str]:
+    """Read a model into its IR graph (constants folded) and the sha256 of its file (or its ONNX
+    bytes): the first half of :func:`load_network`, before the domain is known.
+
+    Example:
+        >>> from relucompile.examples import tiny_mlp_path
+        >>> graph, sha256 = load_graph(tiny_mlp_path())
+        >>> input_size(graph), len(sha256)
+        (2, 64)
     """
     source_sha256 = None
     if tf.is_module(model):
@@ -57,11 +87,49 @@ def load_network(model: str | os.PathLike | onnx.ModelProto | Any, example_input
         proto, data = read_model_file(model)
         source = os.path.basename(os.fspath(model))
     graph = fold_constants(drop_identities(load_onnx(proto, source=source)))
-    net = lower(graph)
+    return graph, source_sha256 or hashlib.sha256(data).hexdigest()
+
+
+def input_size(graph: Graph) -> int:
+    """The number of values in the graph's (flattened) input."""
+    shape = graph.node(graph.inputs[0]).shape or ()
+    return int(np.prod(shape)) if shape else 1
+
+
+def embedding_for(graph: Graph, domain: Domain | None) -> InputEmbedding | None:
+    """How :func:`network_from_graph` restricts ``graph`` to ``domain``: None (every input) unless
+    the model has more than :data:`RESTRICT_ABOVE_INPUTS` inputs and the domain is lower-dimensional.
+
+    Example:
+        >>> from relucompile.examples import tiny_mlp_path
+        >>> from relucompile.ir.domain import Domain
+        >>> embedding_for(load_graph(tiny_mlp_path())[0], Domain.box([0, 1], [1, 1])) is None
+        True
+    """
+    if domain is None or input_size(graph) <= RESTRICT_ABOVE_INPUTS:
+        return None
+    if domain.d != input_size(graph):
+        raise DomainError(f"the domain has dimension {domain.d} but {graph.source} has {input_size(graph)} inputs")
+    return InputEmbedding.of(domain, tuple(graph.node(graph.inputs[0]).shape or ()))
+
+
+def network_from_graph(graph: Graph, sha256: str, domain: Domain | None = None) -> ReluNet:
+    """Lower ``graph`` into a :class:`ReluNet`; over ``domain``'s free coordinates when the model
+    has more than :data:`RESTRICT_ABOVE_INPUTS` inputs and the domain is lower-dimensional
+    (``net.embedding`` then says how they sit in the input).
+
+    Example:
+        >>> from relucompile.examples import tiny_mlp_path
+        >>> from relucompile.ir.domain import Domain
+        >>> graph, sha256 = load_graph(tiny_mlp_path())
+        >>> network_from_graph(graph, sha256, Domain.box([0, 1], [1, 1])).d      # 2 inputs: not restricted
+        2
+    """
+    net = lower(graph, embedding=embedding_for(graph, domain))
     net.signature = graph.signature
     if net.signature.output_name is not None and net.signature.output_dims is None:
         net.signature = net.signature.replace(output_dims=inferred_output_dims(net))
-    net.source_sha256 = source_sha256 or hashlib.sha256(data).hexdigest()
+    net.source_sha256 = sha256
     return net
 
 

@@ -41,6 +41,10 @@ def compile_network(net: ReluNet, domain: Domain | None = None, *, max_regions: 
         >>> shallow.num_cells, shallow.evaluate([[0.5, -0.5]]).shape
         (12, (1, 1))
     """
+    if net.embedding is not None:   # lowered over the free coordinates of its domain: enumerate over those
+        if domain is not None and domain.to_json() != net.embedding.domain.to_json():
+            raise DomainError("the network was restricted to another domain's affine hull; load it with this domain")
+        domain = net.embedding.free_domain
     domain = domain or Domain.reals(net.d)
     if domain.d != net.d:
         raise DomainError(f"the domain has dimension {domain.d} but the model has {net.d} inputs")
@@ -74,7 +78,7 @@ def compile_model(model: str | os.PathLike | onnx.ModelProto | Any, domain: Doma
 
         >>> shallow = compile_model(torch_module, Domain.box(lo, hi), example_input=x)  # doctest: +SKIP
     """
-    return compile_network(load_network(model, example_input, input_shape=input_shape), domain, **options)
+    return compile_network(load_network(model, example_input, input_shape=input_shape, domain=domain), domain, **options)
 
 
 def shallow_onnx(shallow: ShallowNet, metadata: dict[str, str] | None = None,

@@ -126,7 +126,6 @@ def run_compile(argv: list[str]) -> int:
     """``relucompile MODEL -o OUT ...``: compile and write the outputs; returns the exit code."""
     args = build_parser().parse_args(argv)
     from relucompile.backends.files import check_writable
-    from relucompile.api.compile import load_network
     check_limits(args)
     if args.jobs < 1:
         raise UserError("--jobs must be at least 1")
@@ -134,12 +133,15 @@ def run_compile(argv: list[str]) -> int:
         check_writable(path)
     start = time.perf_counter()
     from relucompile.frontends.torch_frontend import parse_shape
-    net = load_network(args.model, input_shape=parse_shape(args.input_shape) if args.input_shape else None,
-                       trust_code=args.trust_model_code)
-    domain = _domain(args, net.d)
-    if domain is not None and domain.d != net.d:
+    from relucompile.frontends.load import embedding_for, input_size, load_graph, network_from_graph
+    graph, sha256 = load_graph(args.model, input_shape=parse_shape(args.input_shape) if args.input_shape else None,
+                               trust_code=args.trust_model_code)
+    d = input_size(graph)
+    domain = _domain(args, d)
+    if domain is not None and domain.d != d:
         raise DomainError(f"{args.domain or '--box'}: the domain has dimension {domain.d} but "
-                          f"{os.path.basename(args.model)} has {net.d} inputs")
+                          f"{os.path.basename(args.model)} has {d} inputs")
+
     from relucompile.backends.equations import format_for_path
     equations_format = args.format or (None if args.output.lower().endswith(".onnx")
                                        else format_for_path(args.output))
@@ -149,28 +151,34 @@ def run_compile(argv: list[str]) -> int:
     if not args.output.lower().endswith(".onnx") and equations_format is None:
         raise UserError(f"{args.output}: cannot tell the output from the extension (.onnx .txt .tex .py "
                         ".smt2); give --format text|latex|sympy|smtlib")
-    if args.form == "two-layer" and net.d != 1:
+    if args.form == "two-layer" and d != 1:
         raise UserError(f"{os.path.basename(args.model)}: --form two-layer needs a model with one input, "
-                        f"this one has {net.d}")
+                        f"this one has {d}")
     if args.form != "two-layer" and (args.basis != "one-sided" or args.pivot is not None):
         raise UserError("--basis and --pivot go with --form two-layer")
-    for domain, output, regions in _targets(args, net, domain):
+    full_net = None   # lowered over every input, once; a large model on a domain with fixed inputs
+    for domain, output, regions in _targets(args, d, domain):   # lowers over the free ones instead
+        if embedding_for(graph, domain) is None:
+            full_net = full_net or network_from_graph(graph, sha256)
+            net = full_net
+        else:
+            net = network_from_graph(graph, sha256, domain)
         code = _compile_one(args, net, domain, output, regions, equations_format, start)
         if code:
             return code
     return 0
 
 
-def _targets(args, net, domain) -> list[tuple]:
+def _targets(args, d: int, domain) -> list[tuple]:
     """(domain, output path, regions path) per model to write: one, or one per box of --vnnlib."""
     if not args.vnnlib:
         return [(domain, args.output, args.regions)]
     from relucompile.verify.run import domain_from_vnnlib, domains_from_vnnlib
     from relucompile.frontends.vnnlib import parse_vnnlib
     prop = parse_vnnlib(args.vnnlib)
-    if prop.num_inputs != net.d:
+    if prop.num_inputs != d:
         raise DomainError(f"{args.vnnlib}: the property has {prop.num_inputs} inputs but "
-                          f"{os.path.basename(args.model)} has {net.d}")
+                          f"{os.path.basename(args.model)} has {d}")
     try:
         return [(domain_from_vnnlib(prop), args.output, args.regions)]
     except UserError:  # a union of boxes that is not convex: one model per box
