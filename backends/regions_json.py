@@ -70,9 +70,7 @@ def _header(shallow: ShallowNet, source: str, sha256: str) -> dict[str, Any]:
     regions = shallow.regions
     hull = shallow.domain.hull()
     embedding = shallow.net.embedding
-    extra = {} if embedding is None else {"input_embedding": embedding.to_json()}
-    return {
-        **extra,
+    header = {
         "schema": SCHEMA,
         "version": VERSION,
         "model": {"source": source, "sha256": sha256, "input_dim": shallow.d, "output_dim": shallow.m,
@@ -81,6 +79,9 @@ def _header(shallow: ShallowNet, source: str, sha256: str) -> dict[str, Any]:
         "domain_equalities": [[a.tolist(), b] for a, b in hull.equalities],
         "reference_point": shallow.p.tolist(),
     }
+    if embedding is not None:
+        header["input_embedding"] = embedding.to_json()
+    return header
 
 
 def _footer(shallow: ShallowNet, certificate: dict[str, Any] | None) -> dict[str, Any]:

@@ -220,7 +220,10 @@ def _compile_one(args, net, domain, output, regions, equations_format, start) ->
     if not args.quiet:
         sizes = shallow.layer_sizes()
         bounded = int(shallow.regions.cells.bounded.sum())
-        print(f"{os.path.basename(args.model)} over {shallow.domain.describe()}: {shallow.num_cells:,} cells "
+        over = shallow.domain.describe()
+        if net.embedding is not None:
+            over = f"{over} ({net.d:,} free of {net.embedding.d:,} inputs)"
+        print(f"{os.path.basename(args.model)} over {over}: {shallow.num_cells:,} cells "
               f"({bounded:,} bounded), {shallow.num_hyperplanes:,} hyperplanes; shallow layers "
               f"H1={sizes['H1']:,} H2={sizes['H2']:,} H3={sizes['H3']:,} out={sizes['out']}; "
               f"{time.perf_counter() - start:.2f} s -> {output}" + (f", {regions}" if regions else ""))
