@@ -17,6 +17,7 @@ import onnx
 from relucompile.backends.files import atomic_write
 from relucompile.backends.onnx_backend import to_onnx
 from relucompile.backends.regions_json import write_regions
+from relucompile.certify.scale_guard import prove_if_extreme
 from relucompile.ir.domain import Domain
 from relucompile.regions.enumerate import Limits, enumerate_regions
 from relucompile.errors import DomainError
@@ -56,7 +57,9 @@ def compile_network(net: ReluNet, domain: Domain | None = None, *, max_regions: 
     if len(regions) == 0:
         raise DomainError(f"{domain.describe()}: no cell wider than the enumeration's tolerance; the domain is too "
                           "thin in some direction (give such inputs zero width, or widen the domain)")
-    return build_shallow(net, regions, seed=seed)
+    shallow = build_shallow(net, regions, seed=seed)
+    prove_if_extreme(shallow)   # parameters spanning beyond the float engines' resolution: proved or refused
+    return shallow
 
 
 def compile_model(model: str | os.PathLike | onnx.ModelProto | Any, domain: Domain | None = None, *,

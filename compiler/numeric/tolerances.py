@@ -76,3 +76,15 @@ MIN_SIDE = 1e-9
 """Least non-zero width of a box side: the engines drop cells thinner than their tolerance
 (:data:`ENGINE_REL_TOL` times the domain's size, floored at :data:`MIN_TOL_SCALE`), so a side far
 thinner than 1 is refused rather than enumerated to nothing; zero width (a fixed input) is fine."""
+
+PARAMETER_SPAN = 1e7
+"""Largest ratio of the largest to the smallest non-zero parameter magnitude (weights and bias)
+within one layer of the lowered network up to which a float64 compilation is trusted as it is.
+The engines resolve relative differences down to :data:`ENGINE_REL_TOL` (1e-8): a layer whose
+parameters span more than 1/ENGINE_REL_TOL can put a feature below that resolution (a bias of
+1e-6 on weights of 1e3 places hyperplanes 1e-9 apart on a box of width 100; a term of 1e-7
+beside 1e8), and cells that thin were silently dropped (seeded nets with weights 1e-8..1e8:
+about one in seven compiled wrong, all with a span above 9e7).  Ten times inside that: beyond
+it the compilation is proved in exact rationals (the certificate of ``--certify``) and refused
+(exit 2, naming the layer) if the proof fails.  Real models stay below it (ACAS Xu at most
+3.5e6, MNIST fully connected nets 1e7), so their compilation costs nothing more."""
