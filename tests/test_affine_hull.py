@@ -118,6 +118,10 @@ def test_cli_compiles_a_large_model_on_a_slice_in_small_memory(tmp_path):
     assert int(done.stdout.split()[-1]) < 1_000_000            # KiB: well under 1 GB (dense: > 4 GB)
     regions = json.loads((tmp_path / "s.json").read_text())
     assert regions["model"]["input_dim"] == 3 and regions["input_embedding"]["free_coordinates"] == FREE[:3]
+    # the regions file certifies against the model (re-lowered over the same free coordinates)
+    done = subprocess.run([sys.executable, "-m", "relucompile", "certify", str(path), str(tmp_path / "s.json"), "-q"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "certified" in done.stdout, done.stdout + done.stderr
 
 
 def wide_conv_net() -> onnx.ModelProto:
