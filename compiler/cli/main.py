@@ -141,7 +141,6 @@ def run_compile(argv: list[str]) -> int:
     if domain is not None and domain.d != d:
         raise DomainError(f"{args.domain or '--box'}: the domain has dimension {domain.d} but "
                           f"{os.path.basename(args.model)} has {d} inputs")
-
     from relucompile.backends.equations import format_for_path
     equations_format = args.format or (None if args.output.lower().endswith(".onnx")
                                        else format_for_path(args.output))
