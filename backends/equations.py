@@ -205,7 +205,8 @@ def render_equations(shallow: ShallowNet, fmt: str, digits: int = 6, input_names
                      seed: int = 0) -> str:
     """The cells' rules as ``fmt`` (text, latex, sympy, smtlib): see the module docstring.
 
-    Inputs are named ``input_names`` (default x1..xd), outputs ``output_names`` (default
+    Inputs are named ``input_names`` (default x1..xd; for a network lowered over the free
+    coordinates of its domain, x<i> after their place i in the source input), outputs ``output_names`` (default
     y1..ym).  Cells are listed by volume share on a bounded domain (:func:`volume_shares` with
     ``volume_samples`` and ``seed``), else by id; ids are those of the regions JSON.
 
@@ -230,6 +231,9 @@ def render_equations(shallow: ShallowNet, fmt: str, digits: int = 6, input_names
     check_format(fmt)
     if not isinstance(digits, int) or not 1 <= digits <= 17:
         raise UserError(f"--digits must be an integer from 1 to 17, got {digits!r}")
+    embedding = shallow.net.embedding   # compiled over free coordinates: name them as in the source input
+    if input_names is None and embedding is not None:
+        input_names = [f"x{i + 1}" for i in embedding.free]
     inputs = resolve_names(input_names, shallow.d, "x", "input")
     outputs = resolve_names(output_names, shallow.m, "y", "output")
     if set(inputs) & set(outputs):
@@ -325,12 +329,22 @@ def _text_domain(ctx: _Context, shortest: bool = False) -> str:
     return ", ".join(f"{affine_terms(r.coeffs, 0, ctx.inputs, num)} <= {num(r.rhs)}" for r in rows)
 
 
+def _fixed_inputs_note(shallow: ShallowNet) -> str:
+    """For a network lowered over its domain's free coordinates: the other inputs are fixed by
+    the domain (their values are in the domain file), so the formulas do not name them."""
+    embedding = shallow.net.embedding
+    if embedding is None:
+        return ""
+    return (f"; the other {embedding.d - embedding.k:,} of the model's {embedding.d:,} inputs are fixed by the "
+            "domain (outside it the model is undefined)")
+
+
 def _text(ctx: _Context) -> str:
     num = lambda v: number_text(v, ctx.digits)  # noqa: E731
     ops = _ops("text")
     m = len(ctx.outputs)
     lines = [f"# equations of {ctx.source} (relucompile): on each cell, each output is one affine formula",
-             f"# domain: {_text_domain(ctx)}",
+             f"# domain: {_text_domain(ctx)}" + _fixed_inputs_note(ctx.shallow),
              f"# {len(ctx.rules)} cell(s), {m} output(s); {ctx.order_text()}",
              f"# numbers to {ctx.digits} significant digits; float64 values: the regions JSON (--regions); "
              "exact rationals: --format sympy or smtlib",

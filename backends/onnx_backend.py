@@ -83,7 +83,9 @@ def to_onnx(shallow: ShallowNet, signature: dict, source_bytes: bytes | None = N
     out_name = signature.get("output_name", "output")
     in_type = signature.get("input_elem_type", TensorProto.FLOAT)
     out_type = signature.get("output_elem_type", in_type)
-    in_dims = signature.get("input_dims", ["N", d])
+    embedding = shallow.net.embedding   # compiled over the free coordinates t = x[free] of the input
+    full_d = embedding.d if embedding is not None else d
+    in_dims = signature.get("input_dims", ["N", full_d])
     out_dims = signature.get("output_dims", ["N", m])
     nodes, inits = [], []
 
@@ -100,19 +102,28 @@ def to_onnx(shallow: ShallowNet, signature: dict, source_bytes: bytes | None = N
     inputs = _tensors(signature, "inputs", in_name, in_dims)
     outputs = _tensors(signature, "outputs", out_name, out_dims)
     rows = signature.get("batch_rows", 1)
+    flat_name = "x" if embedding is None else "x_input"     # the source's input, flattened per sample
     if len(inputs) == 1:
         x64 = node("Cast", [in_name], "x_float64", to=TensorProto.DOUBLE)
-        x = node("Reshape", [x64, const("flat_shape", np.array([-1, d], np.int64))], "x")
+        x_flat = node("Reshape", [x64, const("flat_shape", np.array([-1, full_d], np.int64))], flat_name)
     else:   # several inputs: each flattened per sample, concatenated in graph.input order
         parts = []
         for i, (name, dims) in enumerate(inputs):
             size = _per_sample(dims, rows)
             cast = node("Cast", [name], f"x{i}_float64", to=TensorProto.DOUBLE)
             parts.append(node("Reshape", [cast, const(f"x{i}_flat_shape", np.array([-1, size], np.int64))], f"x{i}"))
-        x = node("Concat", parts, "x", axis=1)
+        x_flat = node("Concat", parts, flat_name, axis=1)
+    if embedding is None:
+        x, hull_margin = x_flat, None
+    else:   # compiled over the free coordinates: check the fixed ones, then take the free ones
+        hull_margin = _embedding_margin(embedding, x_flat, in_type, const, node)
+        x = node("Gather", [x_flat, const("free_coordinates", embedding.free)], "x", axis=1)
     domain = shallow.domain
     if layout == "index":
         y = _index_output(shallow, x, in_type, const, node)
+        if hull_margin is not None:
+            y = node("Add", [y, node("Mul", [node("Sqrt", [hull_margin], "input_sqrt_margin"), const("zero_m", np.array(0.0))],
+                                         "input_nan_outside")], "out_with_input_domain")
     elif layout == "layers":
         # domain membership (NaN outside)
         if domain.kind == "box":
@@ -129,6 +140,10 @@ def to_onnx(shallow: ShallowNet, signature: dict, source_bytes: bytes | None = N
             ok = node("Equal", [x, x], "domain_ok_coords")  # False only for NaN inputs
         inside = node("Cast", [node("ReduceMin", [node("Cast", [ok], "domain_ok_int", to=TensorProto.INT32)],
                                     "domain_ok_min", axes=[1], keepdims=0)], "inside", to=TensorProto.BOOL)
+        if hull_margin is not None:
+            on_hull = node("GreaterOrEqual", [node("Squeeze", [hull_margin, const("ax1s", np.array([1], np.int64))],
+                                                   "input_margin_row"), const("zero_h", np.array(0.0))], "input_inside")
+            inside = node("And", [inside, on_hull], "inside_input_domain")
         u = node("Sub", [node("Relu", [x], "H1_u_pos"), node("Relu", [node("Neg", [x], "H1_neg_x")], "H1_u_neg")], "H1_u")
         cell = _layers_cell(shallow, x, u, const, node)
         A = node("Gather", [const("H3_effective_A", shallow.A), cell], "H3_A_of_cell", axis=0)
@@ -176,6 +191,9 @@ def to_onnx(shallow: ShallowNet, signature: dict, source_bytes: bytes | None = N
         "source_name": shallow.net.source_name,
         EMBEDDED_SOURCE_KEY: base64.b64encode(_source_bytes(shallow, signature, version)).decode("ascii"),
     }
+    if embedding is not None:   # the domain in the source's coordinates; p and the cells are in x[free]
+        meta["domain"] = json.dumps(embedding.domain.to_json())
+        meta["free_coordinates"] = json.dumps(embedding.free.tolist())
     meta.update(extra_metadata or {})
     helper.set_model_props(model, meta)
     onnx.checker.check_model(model)
@@ -297,6 +315,27 @@ def _domain_margin(domain, x1: str, in_type, const, node) -> str | None:
         return None
     slack = node("MatMul", [x1, const("domain_rows", rows)], "domain_slack")
     return node("ReduceMin", [slack], "domain_margin", axes=[1], keepdims=1)
+
+
+def _embedding_margin(embedding, x_full: str, in_type, const, node) -> str:
+    """The source domain's margin on the full input as an (n, 1) column: >= 0 inside (on the
+    affine hull, fixed inputs at their values), < 0 or NaN outside or for a NaN/inf input.  A box
+    is checked coordinate-wise (memory O(d), never a d x d matrix)."""
+    domain = embedding.domain
+    if domain.kind == "box":
+        dtype = NP_OF.get(in_type, np.float64)
+        lo = const("input_lower", _outward(domain.lower, dtype, -1.0))
+        hi = const("input_upper", _outward(domain.upper, dtype, +1.0))
+        slack = node("Min", [node("Sub", [x_full, lo], "input_above_lower"),
+                             node("Sub", [hi, x_full], "input_below_upper")], "input_slack")
+    else:
+        G, g = domain.inequalities()
+        slack = node("Sub", [const("input_g", g + GEOMETRIC_TOL * (1 + np.abs(g))),
+                             node("MatMul", [x_full, const("input_G_T", G.T.copy())], "input_Gx")], "input_slack")
+    margin = node("ReduceMin", [slack], "input_margin_min", axes=[1], keepdims=1)
+    nan_probe = node("ReduceSum", [node("Mul", [x_full, const("zero_in", np.array(0.0))], "input_times_zero"),
+                                   const("ax1n", np.array([1], np.int64))], "input_nan_probe", keepdims=1)
+    return node("Add", [margin, nan_probe], "input_margin")
 
 
 def _layers_cell(shallow: ShallowNet, x: str, u: str, const, node) -> str:

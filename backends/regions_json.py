@@ -7,6 +7,10 @@ used; JSON keeps them exactly):
 * ``domain``: ``{"kind": "reals"|"box"|"polytope", ...}`` and ``domain_equalities`` (rows
   ``[a, b]`` with a.x = b for lower-dimensional domains).
 * ``reference_point``: the tie-break point p (docs/design.md section 2).
+* ``input_embedding`` (only for a large model lowered over its domain's free coordinates,
+  :mod:`relucompile.ir.embedding`): ``input_dim`` of the source, ``free_coordinates`` (their
+  places in the flattened source input), ``x0`` (the input with the free coordinates at 0) and the
+  source ``domain``; everything else in the file is then over the free coordinates.
 * ``hyperplanes``: list of ``{"kind": "unit"|"domain", "layer", "unit", "w", "b"}`` with
   h(x) = w.x + b oriented so that h(p) > 0.
 * ``cells``: list of ``{"id", "pattern", "A", "c", "facets", "interior_point",
@@ -65,7 +69,8 @@ def regions_document(shallow: ShallowNet, source: str = "", sha256: str = "",
 def _header(shallow: ShallowNet, source: str, sha256: str) -> dict[str, Any]:
     regions = shallow.regions
     hull = shallow.domain.hull()
-    return {
+    embedding = shallow.net.embedding
+    header = {
         "schema": SCHEMA,
         "version": VERSION,
         "model": {"source": source, "sha256": sha256, "input_dim": shallow.d, "output_dim": shallow.m,
@@ -74,6 +79,9 @@ def _header(shallow: ShallowNet, source: str, sha256: str) -> dict[str, Any]:
         "domain_equalities": [[a.tolist(), b] for a, b in hull.equalities],
         "reference_point": shallow.p.tolist(),
     }
+    if embedding is not None:
+        header["input_embedding"] = embedding.to_json()
+    return header
 
 
 def _footer(shallow: ShallowNet, certificate: dict[str, Any] | None) -> dict[str, Any]:

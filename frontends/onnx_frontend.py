@@ -196,6 +196,23 @@ def _check_arity(source: str, label: str, op: str, node: onnx.NodeProto, opset: 
         raise ModelError(source, label, op, "has no output")
 
 
+def _check_attribute_types(source: str, label: str, op: str, node: onnx.NodeProto, opset: int | None) -> None:
+    """Every attribute has the type ONNX's schema of ``op`` gives it (e.g. Gemm's transB is an
+    integer: ``transB=1.5`` is refused, not read as true)."""
+    try:
+        schema = onnx.defs.get_schema(op, max(int(opset or 0), 1), "")
+    except Exception:   # no schema at this opset: the op handler checks what it needs
+        return
+    for attribute in node.attribute:
+        declared = schema.attributes.get(attribute.name)
+        if declared is None or attribute.type == onnx.AttributeProto.UNDEFINED:
+            continue
+        if int(declared.type) != int(attribute.type):
+            raise ModelError(source, label, op, f"attribute {attribute.name} is of type "
+                             f"{onnx.AttributeProto.AttributeType.Name(attribute.type)}; ONNX's {op} takes "
+                             f"{onnx.AttributeProto.AttributeType.Name(int(declared.type))}")
+
+
 def _check_finite(source: str, label: str, op: str, node: onnx.NodeProto, attrs: dict[str, Any],
                   constants: dict[str, np.ndarray]) -> None:
     """Every float parameter of a node is finite (a NaN or infinite weight would make the shallow
@@ -285,8 +302,9 @@ def load_onnx(model: str | os.PathLike | onnx.ModelProto, source: str | None = N
         g.signature = g.signature.replace(input_name=inputs[0].name, input_dims=tuple(_dims(inputs[0])))
     else:
         _concatenated_inputs(g, inputs, ir_shapes)
-    if out is not None:
-        g.signature = g.signature.replace(output_name=out.name, output_dims=tuple(_dims(out)))
+    if out is not None:   # an output without a declared shape gets its shape from the lowering
+        declared = tuple(_dims(out)) if out.type.tensor_type.HasField("shape") else None
+        g.signature = g.signature.replace(output_name=out.name, output_dims=declared)
     constants: dict[str, np.ndarray] = {}
     for t in onnx_graph.initializer:
         check_time()
@@ -310,6 +328,7 @@ def load_onnx(model: str | os.PathLike | onnx.ModelProto, source: str | None = N
             raise ModelError(source, label, op, f"attribute {', '.join(unknown)} is not supported")
         _check_finite(source, label, op, node, attrs, constants)
         _check_arity(source, label, op, node, g.signature.opset)
+        _check_attribute_types(source, label, op, node, g.signature.opset)
         if op == "Reshape" and "shape" in attrs:  # opset < 5 carries the shape as an attribute
             g.add(node.output[0] + "/shape", "Constant", value=np.asarray(attrs.pop("shape")))
             node_inputs = [node.input[0], node.output[0] + "/shape"]

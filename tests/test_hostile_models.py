@@ -94,3 +94,57 @@ def test_polytope_rows_far_from_the_origin_are_refused():
         Domain.polytope([[0.0, 0.0], [1.0, 0.0]], [1.0, 1.0])
     with pytest.raises(DomainError, match="rows of numbers"):
         Domain.polytope([[1.0, 0.0], [1.0]], [1.0, 1.0])
+
+
+@pytest.mark.parametrize("case, nodes, inits, out_dims, node, message", [
+    ("Flatten axis 99", [helper.make_node("Relu", ["x"], ["r"], name="act"),
+                         helper.make_node("Flatten", ["r"], ["y"], name="flat", axis=99)], {}, [1, 2],
+     "flat", "axis 99 is outside"),
+    ("Unsqueeze axis 10", [helper.make_node("Relu", ["x"], ["r"], name="act"),
+                           helper.make_node("Unsqueeze", ["r", "axes"], ["y"], name="unsq")],
+     {"axes": np.array([10])}, [1, 1, 2], "unsq", "axis 10 is outside"),
+    ("Unsqueeze axis twice", [helper.make_node("Relu", ["x"], ["r"], name="act"),
+                              helper.make_node("Unsqueeze", ["r", "axes"], ["y"], name="unsq")],
+     {"axes": np.array([0, -4])}, [1, 1, 1, 2], "unsq", "twice"),
+    ("Squeeze of a dimension of size 2", [helper.make_node("Relu", ["x"], ["r"], name="act"),
+                                          helper.make_node("Squeeze", ["r", "axes"], ["y"], name="sq")],
+     {"axes": np.array([1])}, [1], "sq", "size other than 1"),
+    ("Gemm transB=1.5", [helper.make_node("Gemm", ["x", "W", "b"], ["z"], name="gemm", transB=1.5),
+                         helper.make_node("Relu", ["z"], ["y"], name="act")],
+     {"W": np.eye(2), "b": np.zeros(2)}, [1, 2], "gemm", "transB is of type FLOAT"),
+])
+def test_out_of_range_axes_and_mistyped_attributes_are_refused(case, nodes, inits, out_dims, node, message, tmp_path):
+    """Issue case 11: invalid graphs were accepted (Flatten axis 99 read as a reshape, transB=1.5 as true)."""
+    bad = model(nodes, inits, [("x", [1, 2])], [("y", out_dims)])
+    with pytest.raises(ModelError, match=message) as info:
+        load_network(bad)
+    assert f"'{node}'" in str(info.value)
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(bad.SerializeToString())
+    done = subprocess.run([sys.executable, "-m", "relucompile", str(path), "--box", "-1", "1", "-o",
+                           str(tmp_path / "s.onnx")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert node in done.stderr and not (tmp_path / "s.onnx").exists()
+
+
+@pytest.mark.parametrize("declared", ["no shape", "no type"])
+def test_output_without_declared_shape_keeps_its_shape(declared):
+    """Issue case 11: an output with no declared shape became a scalar in the shallow model (so
+    onnxruntime failed on it); its shape now comes from the lowering, batch dimension in front."""
+    import onnx
+    from onnx import TensorProto, numpy_helper
+    from ort_tools import session
+    from relucompile import Domain, compile_model, shallow_onnx
+    W = numpy_helper.from_array(np.array([[1, 2, 3], [0.5, -1, 1]], np.float32), "W")
+    out = (helper.make_tensor_value_info("y", TensorProto.FLOAT, None) if declared == "no shape"
+           else helper.make_value_info("y", onnx.TypeProto()))
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "W"], ["z"]), helper.make_node("Relu", ["z"], ["y"])],
+                              "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2])], [out], [W])
+    source = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    source.ir_version = 8
+    shallow = shallow_onnx(compile_model(source, Domain.box([-1, -1], [1, 1])))
+    dims = shallow.graph.output[0].type.tensor_type.shape.dim
+    assert [d.dim_param or d.dim_value for d in dims] == ["N", 3]
+    x = np.array([[0.5, 0.25], [0.125, -0.375], [-1.0, 1.0]], np.float32)
+    expected = np.maximum(x.astype(np.float64) @ np.array([[1, 2, 3], [0.5, -1, 1]]), 0)
+    assert session(shallow).run(None, {"x": x})[0].tolist() == expected.tolist()

@@ -18,6 +18,7 @@ import onnx
 from relucompile.backends.files import atomic_write
 from relucompile.backends.onnx_backend import to_onnx
 from relucompile.backends.regions_json import write_regions
+from relucompile.certify.scale_guard import prove_if_extreme
 from relucompile.ir.domain import Domain
 from relucompile.regions.enumerate import Limits, enumerate_regions
 from relucompile.errors import DomainError, UserError
@@ -91,6 +92,10 @@ def compile_network(net: ReluNet, domain: Domain | None = None, *, max_regions: 
         True
     """
     _check_options(max_regions, time_limit, engine, jobs)
+    if net.embedding is not None:   # lowered over the free coordinates of its domain: enumerate over those
+        if domain is not None and domain.to_json() != net.embedding.domain.to_json():
+            raise DomainError("the network was restricted to another domain's affine hull; load it with this domain")
+        domain = net.embedding.free_domain
     domain = domain or Domain.reals(net.d)
     if not isinstance(domain, Domain):
         raise DomainError(f"domain must be a Domain (Domain.box(lower, upper), Domain.polytope(G, g), "
@@ -113,7 +118,9 @@ def compile_network(net: ReluNet, domain: Domain | None = None, *, max_regions: 
             raise DomainError(f"{domain.describe()}: no cell wider than the enumeration's tolerance; the domain is "
                               "too thin in some direction (give such inputs zero width, or widen the domain)")
         with doing("building the shallow network"):
-            return build_shallow(net, regions, seed=seed)
+            shallow = build_shallow(net, regions, seed=seed)
+        prove_if_extreme(shallow)   # parameters spanning beyond the float engines' resolution: proved or refused
+        return shallow
 
 
 @speaks_api
@@ -138,7 +145,7 @@ def compile_model(model: str | os.PathLike | onnx.ModelProto | Any, domain: Doma
 
         >>> shallow = compile_model(torch_module, Domain.box(lo, hi), example_input=x)  # doctest: +SKIP
     """
-    net = load_network(model, example_input, input_shape=input_shape, batch_axis=batch_axis)
+    net = load_network(model, example_input, input_shape=input_shape, batch_axis=batch_axis, domain=domain)
     return compile_network(net, domain, **options)
 
 

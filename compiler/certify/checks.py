@@ -749,10 +749,15 @@ def certify_files(model_path: str, regions_path: str, *, maps: str = "auto",
         >>> cert.ok, cert.cells, len(doc["cells"])
         (True, 4, 4)
     """
-    net = load_network(model_path)
     doc = read_json_file(regions_path, UserError, "not a valid regions JSON file")
     if not isinstance(doc, dict) or doc.get("schema") != "relucompile.regions":
         raise UserError(f"{regions_path}: not a relucompile regions file (schema 'relucompile.regions')")
+    embedding = doc.get("input_embedding")   # a large model compiled over its domain's free coordinates
+    try:
+        source_domain = domain_from_json(embedding["domain"]) if isinstance(embedding, dict) else None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserError(f"{regions_path}: malformed input_embedding ({type(exc).__name__}: {exc})") from None
+    net = load_network(model_path, domain=source_domain)
     try:
         cert = certify_document(net, doc, maps=maps, model_sha256=net.source_sha256,
                                 progress=progress)

@@ -260,8 +260,9 @@ def domain_option(args: argparse.Namespace) -> str:
     return "--box, --domain or --vnnlib"
 
 
-def load_model(args: argparse.Namespace):
-    """The model of ``args.model`` as a ReluNet (``--input-shape``, ``--trust-model-code`` applied).
+def load_model(args: argparse.Namespace, domain=None):
+    """The model of ``args.model`` as a ReluNet (``--input-shape``, ``--trust-model-code`` applied;
+    ``domain``, when known before loading: a large model is lowered over its free coordinates).
 
     Example:
         >>> from relucompile.examples import tiny_mlp_path
@@ -274,7 +275,7 @@ def load_model(args: argparse.Namespace):
         raise UserError(f"{args.model}: no such file")
     shape = getattr(args, "input_shape", None)
     return load_network(args.model, input_shape=parse_shape(shape) if shape else None,
-                        trust_code=getattr(args, "trust_model_code", False))
+                        trust_code=getattr(args, "trust_model_code", False), domain=domain)
 
 
 def model_domains(args: argparse.Namespace, net, *, bounded_for: str | None = None, why: str = "") -> list:
@@ -296,13 +297,14 @@ def model_domains(args: argparse.Namespace, net, *, bounded_for: str | None = No
     from relucompile.ir.domain import Domain
     from relucompile.progress import plural
     name = os.path.basename(args.model)
+    d = net.embedding.d if getattr(net, "embedding", None) is not None else net.d   # the source's inputs
     if getattr(args, "vnnlib", None):
         from relucompile.frontends.vnnlib import parse_vnnlib
         from relucompile.verify.run import domain_from_vnnlib, domains_from_vnnlib
         prop = parse_vnnlib(args.vnnlib)
-        if prop.num_inputs != net.d:
+        if prop.num_inputs != d:
             raise DomainError(f"{args.vnnlib}: the property has {plural(prop.num_inputs, 'input')} but "
-                              f"{name} has {net.d}")
+                              f"{name} has {d}")
         try:
             return [domain_from_vnnlib(prop)]
         except UserError:  # a union of boxes that is not one box
@@ -312,13 +314,13 @@ def model_domains(args: argparse.Namespace, net, *, bounded_for: str | None = No
         where = args.domain
     elif getattr(args, "box", None):
         lo, hi = args.box
-        domain, where = Domain.box([lo] * net.d, [hi] * net.d), "--box"
+        domain, where = Domain.box([lo] * d, [hi] * d), "--box"
     elif bounded_for:
         raise UserError(f"{bounded_for} needs a bounded domain{f' ({why})' if why else ''}: give {DOMAIN_OPTIONS}")
     else:
-        return [Domain.reals(net.d)]
-    if domain.d != net.d:
-        raise DomainError(f"{where}: the domain has dimension {domain.d} but {name} has {plural(net.d, 'input')}")
+        return [Domain.reals(d)]
+    if domain.d != d:
+        raise DomainError(f"{where}: the domain has dimension {domain.d} but {name} has {plural(d, 'input')}")
     return [domain]
 
 

@@ -119,7 +119,8 @@ def _run_compile(args) -> int:
     for path in filter(None, [args.output, args.regions]):
         check_writable(path)
     start = time.perf_counter()
-    net = load_model(args)
+    net = load_model(args, domain=_known_domain(args))
+    d = net.embedding.d if net.embedding is not None else net.d     # the source's inputs
     from relucompile.backends.equations import format_for_path
     equations_format = args.format or (None if args.output.lower().endswith(".onnx")
                                        else format_for_path(args.output))
@@ -129,9 +130,9 @@ def _run_compile(args) -> int:
     if not args.output.lower().endswith(".onnx") and equations_format is None:
         raise UserError(f"{args.output}: cannot tell the output from the extension (.onnx .txt .tex .py "
                         ".smt2); give --format text|latex|sympy|smtlib")
-    if args.form == "two-layer" and net.d != 1:
+    if args.form == "two-layer" and d != 1:
         raise UserError(f"{os.path.basename(args.model)}: --form two-layer needs a model with one input, "
-                        f"this one has {net.d}")
+                        f"this one has {d}")
     if args.form != "two-layer" and (args.basis != "one-sided" or args.pivot is not None):
         raise UserError("--basis and --pivot go with --form two-layer")
     for domain, output, regions in _targets(args, net):
@@ -139,6 +140,22 @@ def _run_compile(args) -> int:
         if code:
             return code
     return 0
+
+
+def _known_domain(args):
+    """The domain when it is known before loading (``--domain FILE``, or a ``--vnnlib`` property
+    whose boxes form one box): a large model is then lowered over its free coordinates only."""
+    from relucompile.ir.domain import Domain
+    if args.domain:
+        return Domain.from_json(args.domain)
+    if args.vnnlib:
+        from relucompile.frontends.vnnlib import parse_vnnlib
+        from relucompile.verify.run import domain_from_vnnlib
+        try:
+            return domain_from_vnnlib(parse_vnnlib(args.vnnlib))
+        except UserError:   # several boxes: each is compiled over every input
+            return None
+    return None
 
 
 def _targets(args, net) -> list[tuple]:
@@ -191,7 +208,10 @@ def _compile_one(args, net, domain, output, regions, equations_format, start) ->
         save_regions(shallow, regions, certificate and certificate.to_json())
     if not args.quiet:
         bounded = int(shallow.regions.cells.bounded.sum())
-        print(f"{os.path.basename(args.model)} over {shallow.domain.describe()}: {plural(shallow.num_cells, 'cell')} "
+        over = shallow.domain.describe()
+        if net.embedding is not None:
+            over = f"{over} ({net.d:,} free of {net.embedding.d:,} inputs)"
+        print(f"{os.path.basename(args.model)} over {over}: {plural(shallow.num_cells, 'cell')} "
               f"({bounded:,} bounded), {plural(shallow.num_hyperplanes, 'hyperplane')}; {written}; "
               f"{time.perf_counter() - start:.2f} s -> {output}" + (f", {regions}" if regions else ""))
         if certificate is not None:

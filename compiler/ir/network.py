@@ -24,6 +24,7 @@ from relucompile.ir.signature import ModelSignature
 from relucompile.ir.values import to_exact
 
 if TYPE_CHECKING:
+    from relucompile.ir.embedding import InputEmbedding
     from relucompile.ir.graph import Graph
 
 
@@ -51,10 +52,12 @@ class ReluNet:
     Where it came from: ``source`` names the model (file name), ``source_sha256`` hashes the
     model file ("" when built from weights), ``signature`` is the source's input/output
     interface, ``graph`` the IR graph it was lowered from (None when built from weights;
-    :func:`relucompile.passes.lowering.exact_net` re-lowers it in rationals) and ``relu_nodes``
-    the source node each ReLU layer came from (one name per layer; empty when built from weights);
+    :func:`relucompile.passes.lowering.exact_net` re-lowers it in rationals), ``relu_nodes``
+    the source node each ReLU layer came from (one name per layer; empty when built from weights),
     ``source_onnx`` the ONNX bytes it was read from (None when built from weights), which the shallow
-    ONNX embeds so relucompile can read its own output back."""
+    ONNX embeds so relucompile can read its own output back, and ``embedding`` (None unless
+    restricted to a domain's affine hull) how the ``d`` inputs sit in the source's input:
+    x = x0 + U t (:mod:`relucompile.ir.embedding`)."""
 
     d: int
     layers: list[AffineLayer]
@@ -68,6 +71,7 @@ class ReluNet:
     graph: Graph | None = field(default=None, repr=False, compare=False)
     relu_nodes: list[str] = field(default_factory=list, compare=False)
     source_onnx: bytes | None = field(default=None, repr=False, compare=False)
+    embedding: InputEmbedding | None = field(default=None, repr=False, compare=False)
 
     @property
     def source_name(self) -> str:

@@ -16,7 +16,7 @@ Example:
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -46,8 +46,10 @@ class ConcreteContext:
         return np.where(x > 0, x, 0 if self.exact else 0.0)
 
 
-def execute(graph: Graph, feeds: dict[str, Value], ctx: Any) -> Value:
-    """Run every node in topological order with ``ctx``; return the output value."""
+def execute(graph: Graph, feeds: dict[str, Value], ctx: Any,
+            observe: Callable[[Any, Value], None] | None = None) -> Value:
+    """Run every node in topological order with ``ctx``; return the output value.
+    ``observe(node, value)`` is called on every computed value (e.g. to measure sizes)."""
     values: dict[str, Value] = dict(feeds)
     for node in graph.nodes():
         check_time()   # the run's time budget (relucompile.limits)
@@ -65,6 +67,8 @@ def execute(graph: Graph, feeds: dict[str, Value], ctx: Any) -> Value:
             why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise ModelError(graph.source, node.origin, node.op,
                              f"its inputs and attributes do not fit together ({why})") from None
+        if observe is not None:
+            observe(node, values[node.name])
     return values[graph.outputs[0]]
 
 

@@ -52,6 +52,8 @@ def op_flatten(node, args, ctx):
     x = args[0]
     shape = x.shape
     axis = node.attrs.get("axis", 1)
+    if not -len(shape) <= axis <= len(shape):
+        raise _fail(node, ctx, f"axis {axis} is outside [-{len(shape)}, {len(shape)}] for an input of rank {len(shape)}")
     axis = axis + len(shape) if axis < 0 else axis
     outer = int(np.prod(shape[:axis])) if axis else 1
     return _linear(x, lambda t: t.reshape(outer, -1))
@@ -73,10 +75,23 @@ def _axes(node, args, ctx) -> list[int] | None:
     return None
 
 
+def _check_axes(node, ctx, axes: list[int], rank: int) -> None:
+    """Every axis in [-rank, rank - 1] and none named twice (ONNX refuses the model otherwise)."""
+    bad = [a for a in axes if not -rank <= a < rank]
+    if bad:
+        raise _fail(node, ctx, f"axis {bad[0]} is outside [-{rank}, {rank - 1}] (rank {rank})")
+    if len({a % rank for a in axes}) != len(axes):
+        raise _fail(node, ctx, f"axes {axes} name an axis twice")
+
+
 def op_squeeze(node, args, ctx):
     x = args[0]
     axes = _axes(node, args, ctx)
     rank = len(x.shape)
+    if axes is not None:
+        _check_axes(node, ctx, axes, rank)
+        if any(x.shape[a] != 1 for a in axes):
+            raise _fail(node, ctx, f"axes {axes} include a dimension of size other than 1 (shape {list(x.shape)})")
     axes = [a + rank if a < 0 else a for a in axes] if axes is not None else [i for i, s in enumerate(x.shape) if s == 1]
     new = [s for i, s in enumerate(x.shape) if i not in axes]
     return _linear(x, lambda t: t.reshape(new))
@@ -85,7 +100,10 @@ def op_squeeze(node, args, ctx):
 def op_unsqueeze(node, args, ctx):
     x = args[0]
     axes = _axes(node, args, ctx)
+    if axes is None:
+        raise _fail(node, ctx, "Unsqueeze needs axes")
     rank = len(x.shape) + len(axes)
+    _check_axes(node, ctx, axes, rank)
     axes = sorted(a + rank if a < 0 else a for a in axes)
     new = list(x.shape)
     for a in axes:
@@ -120,6 +138,9 @@ def op_gemm(node, args, ctx):
     a, b = args[0], args[1]
     c = args[2] if len(args) > 2 and args[2] is not None else None
     alpha, beta = node.attrs.get("alpha", 1.0), node.attrs.get("beta", 1.0)
+    for flag in ("transA", "transB"):
+        if node.attrs.get(flag, 0) not in (0, 1) or isinstance(node.attrs.get(flag, 0), float):
+            raise _fail(node, ctx, f"attribute {flag} is {node.attrs[flag]!r}; it must be 0 or 1")
     if node.attrs.get("transA", 0):
         a = _linear(a, lambda t: t.T)
     if node.attrs.get("transB", 0):
