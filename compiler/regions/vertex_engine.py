@@ -67,6 +67,7 @@ VERTEX_BUDGET = 8_000_000   # vertices held at once (about 100 bytes each), see 
 PATH_WIDTH = 16       # cuts per cell stored at first (widened when a path grows longer)
 VALUE_BLOCK = 4      # units whose values are kept per vertex at once (memory: N x block floats)
 _MIX = np.uint64(0x9E3779B97F4A7C15)
+_NO_DRIFT = np.zeros((0, 0))   # the compiled cut's drift arrays on boxes (no columns: no drift)
 USE_KERNELS = vertex_kernels.AVAILABLE   # compiled per-unit cut (numba) when importable
 KERNEL_MIN_ROWS = 20_000   # fewer vertex rows: numpy is as fast, and numba's first compile (~5 s,
                            # once per install: cached on disk) is not worth paying
@@ -228,6 +229,7 @@ class _VertexRun:
         self.R = rng.integers(0, 2**63, size=2 * self.k + total_units + 1, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
         # hyperplanes in x with their norm in t (for distances)
         self.domain_h = np.full(2 * self.k, -1, dtype=np.int64)   # -1: not a facet (orthant walls)
+        self.X1 = self.vals1 = None    # on R^d: the rows' and values' first-order drift (see _cone_values)
 
     # -- helpers ------------------------------------------------------------------------------
     def register(self, key: tuple, w: np.ndarray, b: float) -> int:
@@ -282,7 +284,7 @@ class _VertexRun:
         d = self.k
         walls = np.arange(d + 1)
         act_one = np.array([np.delete(walls, a) for a in walls])          # (d+1, d)
-        rows, acts, nbrs, cells = [], [], [], []
+        rows, acts, nbrs, cells, drift = [], [], [], [], []
         for o in range(2 ** d):
             sigma = np.where((o >> np.arange(d)) & 1, -1.0, 1.0)
             Y = np.zeros((d + 1, d + 1))
@@ -290,10 +292,15 @@ class _VertexRun:
             Y[d, :d] = self.cone_centre
             Y[d, d] = 1.0
             rows.append(Y)
+            D = np.zeros((d + 1, d + 1))          # d/d delta of the truncated simplex's vertices
+            D[:d, :d] = self.cone_centre
+            D[:d, d] = 1.0
+            drift.append(D)
             acts.append(act_one)
             nbrs.append(o * (d + 1) + act_one)
             cells.append(np.full(d + 1, o))
         self.set_vertices(np.vstack(rows), np.vstack(acts), np.vstack(nbrs), np.concatenate(cells))
+        self.X1 = _Rows(np.vstack(drift))
         return 2 ** d
 
     def set_vertices(self, X, act, nbr, cells) -> None:
@@ -415,6 +422,8 @@ class _VertexRun:
             # path between blocks (and stays there, chunks included)
             self.kernels = self.kernels or (USE_KERNELS and self.X.n >= KERNEL_MIN_ROWS)
             self.vals = _Rows(self.unit_values(Zn, zn, cols), capacity=len(self.X.data))
+            if self.cone:
+                self.vals1 = _Rows(self.unit_values(Zn, zn, cols, self.X1.v), capacity=len(self.X.data))
             for jj, j in enumerate(cols):
                 self.cut_unit(l, int(j), jj, flat, zt)
                 seen = len(self.result.cells) + self.group.n    # a lower bound of the final count
@@ -423,11 +432,12 @@ class _VertexRun:
                     self.progress(seen, {"lps": 0})
         return self.signs.v.copy()
 
-    def unit_values(self, Zn: np.ndarray, zn: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    def unit_values(self, Zn: np.ndarray, zn: np.ndarray, cols: np.ndarray, X: np.ndarray | None = None) -> np.ndarray:
         """The values (vertices x cols) of the units ``cols`` (normalised maps ``Zn``, ``zn`` per
-        group) at every vertex row (x, s): zn s + sum_t Zn_t x_t, summed in this order in both
-        paths (the compiled one gives the same floats)."""
-        X, cellv = self.X.v, self.vcell.v
+        group) at every vertex row (x, s) of ``X`` (default: the vertex rows): zn s + sum_t Zn_t x_t,
+        summed in this order in both paths (the compiled one gives the same floats)."""
+        X = self.X.v if X is None else X
+        cellv = self.vcell.v
         if self.kernels:
             out = np.empty((X.shape[0], cols.size))
             vertex_kernels.unit_values(Zn, zn, int(cols[0]), self.group.v, cellv, X, out)
@@ -448,11 +458,12 @@ class _VertexRun:
     def cut_unit(self, l: int, j: int, jj: int, flat: np.ndarray, zt: np.ndarray) -> None:
         """Fix unit j's sign on every cell, or cut the cells it crosses (``zt``: offsets in t)."""
         nc = self.group.n
-        u = self.vals.v[:, jj]
+        u = self.cone_values(jj) if self.cone else self.vals.v[:, jj]
         cellv = self.vcell.v
         if self.kernels:
-            pos, neg, near, above = vertex_kernels.crossing_cells(self.vals.data, jj, self.vcell.data[:self.vcell.n],
-                                                                  nc, self.tol)
+            pos, neg, near, above = vertex_kernels.crossing_cells(u[:, None] if self.cone else self.vals.data,
+                                                                  0 if self.cone else jj,
+                                                                  self.vcell.data[:self.vcell.n], nc, self.tol)
         else:
             pos = np.bincount(cellv, weights=u > self.tol, minlength=nc) > 0
             neg = np.bincount(cellv, weights=u < -self.tol, minlength=nc) > 0
@@ -469,6 +480,27 @@ class _VertexRun:
                                       f"{self.tol:g} of a vertex")
         if C.size:
             self.split(l, j, jj, C, u, cross, above if self.kernels else None)
+
+    def cone_values(self, jj: int) -> np.ndarray:
+        """Unit jj's values on R^d, with ties at infinity broken by a far truncation (the signs
+        the crossing test and the cut use).
+
+        A hyperplane parallel to a cell's direction at infinity (e.g. a unit fed by one active unit
+        of the layer before, parallel to that unit's hyperplane) has value 0 at that ideal vertex
+        (s = 0): not a degenerate vertex, but the sign of the value must still be decided.  The
+        engine decides it as on the truncation of R^d by the far cross-polytope
+        {sum |x_i - o_i| <= 1 / delta}, delta -> 0+ (same cells and facets; bounded cells keep
+        their vertices): every vertex row is r + delta r' to first order (``X1`` holds r', the
+        start rows' drift from the truncation; cuts interpolate it in dual numbers) and a value
+        u + delta u'.  An ideal vertex with |u| <= tol gets u = 0 exactly and the sign of u';
+        only a finite vertex within tol of the cut, or an ideal one with |u| and |u'| within tol,
+        is degenerate.
+        """
+        u = self.vals.v[:, jj]
+        drift = self.vals1.v[:, jj]
+        at_infinity = (self.X.v[:, -1] == 0) & (np.abs(u) <= self.tol)
+        u[at_infinity] = 0.0
+        return np.where(at_infinity, drift, u)
 
     def split(self, l: int, j: int, jj: int, C: np.ndarray, u: np.ndarray, cross: np.ndarray,
               above: np.ndarray | None = None) -> None:
@@ -514,10 +546,14 @@ class _VertexRun:
         E = p.size
         if base + 2 * E >= 2**31 - 1:
             raise RegionLimitError("more than 2^31 vertices: the vertex engine's limit")
-        for rows in (self.X, self.vals, self.act, self.hsh, self.nbr, self.vcell):
+        drifting = (self.X1, self.vals1) if self.cone else ()
+        for rows in (self.X, self.vals, self.act, self.hsh, self.nbr, self.vcell) + drifting:
             rows.reserve(2 * E)
+        X1, V1 = (self.X1.data, self.vals1.data) if self.cone else (_NO_DRIFT, _NO_DRIFT)
         status = kern.cut_rows(p, q, slot, jj, base, self.X.data, self.vals.data, self.act.data, self.hsh.data,
-                               self.nbr.data, self.vcell.data, cut_local, child_of, self.R, _MIX)
+                               self.nbr.data, self.vcell.data, cut_local, child_of, self.R, _MIX, X1, V1)
+        if status == kern.EDGE_AT_INFINITY:
+            raise DegenerateVertexSet(f"layer {l} unit {j}: a cutting hyperplane contains an edge at infinity")
         if status != kern.OK:
             raise DegenerateVertexSet(f"layer {l} unit {j}: an edge key does not occur exactly twice")
 
@@ -541,12 +577,15 @@ class _VertexRun:
         p, i = P[edge_r], edge_i
         q = Q[edge_r, edge_i]
         E = p.size
-        upv, uqv = u[p], u[q]
-        lam = (upv / (upv - uqv))[:, None]
         X = self.X.v
-        Xn = X[p] + lam * (X[q] - X[p])
         V = self.vals.v
-        Vn = V[p] + lam * (V[q] - V[p])
+        if self.cone:
+            Xn, Vn, X1n, V1n = self.dual_cut_points(l, j, jj, p, q)
+        else:
+            upv, uqv = u[p], u[q]
+            lam = (upv / (upv - uqv))[:, None]
+            Xn = X[p] + lam * (X[q] - X[p])
+            Vn = V[p] + lam * (V[q] - V[p])
         Vn[:, jj] = 0.0
         c_of = cellv[p]
         rows = np.arange(E)
@@ -588,10 +627,38 @@ class _VertexRun:
         cellv[down] = child_of[cellv[down]]
         self.X.extend_twice(Xn, Xn)
         self.vals.extend_twice(Vn, Vn)
+        if self.cone:
+            V1n[:, jj] = 0.0
+            self.X1.extend_twice(X1n, X1n)
+            self.vals1.extend_twice(V1n, V1n)
         self.act.extend_twice(actn, actn)
         self.hsh.extend_twice(hshn, hshn)
         self.nbr.extend_twice(nbr_up, nbr_down)
         self.vcell.extend_twice(c_of, c_down)
+
+    def dual_cut_points(self, l: int, j: int, jj: int, p: np.ndarray, q: np.ndarray):
+        """Rows, values and their drifts (see :meth:`cone_values`) of the points where the edges
+        p -> q meet unit jj's hyperplane, in dual numbers: lambda = a / (a - b) for the values
+        a + delta a', b + delta b' at p and q, so lambda' = (a b' - a' b) / (a - b)^2, and a point
+        p + lambda (q - p) drifts by p' + lambda (q' - p') + lambda' (q - p).  A point at lambda = 1
+        is q exactly.  An edge with a = b = 0 (both ends at infinity on the hyperplane) is cut at
+        lambda = a' / (a' - b') if its ends are the same point (then lambda' does not matter),
+        else it is degenerate (the sign would need second-order terms)."""
+        X, V, X1, V1 = self.X.v, self.vals.v, self.X1.v, self.vals1.v
+        a, b, a1, b1 = V[p, jj], V[q, jj], V1[p, jj], V1[q, jj]
+        gap = a - b
+        both_zero = gap == 0
+        if np.any(both_zero) and not np.array_equal(X[p[both_zero]], X[q[both_zero]]):
+            raise DegenerateVertexSet(f"layer {l} unit {j}: a cutting hyperplane contains an edge at infinity")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lam = np.where(both_zero, a1 / (a1 - b1), a / gap)[:, None]
+            lam1 = np.where(both_zero, 0.0, (a * b1 - a1 * b) / (gap * gap))[:, None]
+        at_q = lam == 1.0
+        Xn = np.where(at_q, X[q], X[p] + lam * (X[q] - X[p]))
+        Vn = np.where(at_q, V[q], V[p] + lam * (V[q] - V[p]))
+        X1n = X1[p] + lam * (X1[q] - X1[p]) + lam1 * (X[q] - X[p])
+        V1n = V1[p] + lam * (V1[q] - V1[p]) + lam1 * (V[q] - V[p])
+        return Xn, Vn, X1n, V1n
 
     def widen_paths(self, width: int) -> None:
         for rows in (self.path_h, self.path_s):
