@@ -85,9 +85,9 @@ def test_kernels_give_the_numpy_paths_cells_on_a_larger_net_in_chunks(monkeypatc
 @pytest.mark.parametrize("seed", [0, 1])
 def test_kernels_give_the_numpy_paths_cells_on_all_of_rd(monkeypatch, seed) -> None:
     """R^d with ties at infinity (cut in dual numbers): both paths, the same floats."""
-    net = random_mlp(3, [6, 6, 6], 2, seed=seed)
+    net = random_mlp(3, [4, 4, 4], 2, seed=seed)
     compiled, plain = _both_paths(monkeypatch, net, Domain.reals(3))
-    assert compiled != "degenerate" and compiled == plain and len(compiled) > 50
+    assert compiled != "degenerate" and compiled == plain and len(compiled) > 20
 
 
 @needs_numba
