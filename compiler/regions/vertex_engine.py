@@ -49,6 +49,7 @@ Example:
 """
 from __future__ import annotations
 
+import copy
 import time
 from typing import Callable
 
@@ -58,6 +59,7 @@ from relucompile.regions import vertex_kernels
 from relucompile.ir.domain import Domain, Hull
 from relucompile.errors import RegionLimitError
 from relucompile.ir.network import AffineLayer, ReluNet
+from relucompile.regions.executor import run_tasks
 from relucompile.regions.store import RegionSet
 from relucompile.errors import DomainError
 from relucompile.numeric.tolerances import ENGINE_REL_TOL, MIN_TOL_SCALE, ROUNDING_NOISE
@@ -69,6 +71,9 @@ VALUE_BLOCK = 4      # units whose values are kept per vertex at once (memory: N
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 _NO_DRIFT = np.zeros((0, 0))   # the compiled cut's drift arrays on boxes (no columns: no drift)
 USE_KERNELS = vertex_kernels.AVAILABLE   # compiled per-unit cut (numba) when importable
+TASK_MIN_CELLS = 4096    # cells after a layer (not the last) from which the rest runs as TASKS tasks
+TASKS = 32               # chunks of cells cut by the remaining layers: a fixed number, so the cells
+                         # and their order do not depend on the number of workers
 KERNEL_MIN_ROWS = 20_000   # fewer vertex rows: numpy is as fast, and numba's first compile (~5 s,
                            # once per install: cached on disk) is not worth paying
 
@@ -198,17 +203,18 @@ class VertexEngine:
 
     def __call__(self, net: ReluNet, domain: Domain, limits=None, progress: ProgressFn | None = None,
                  jobs: int = 1) -> RegionSet:
-        return _VertexRun(net, domain, limits, progress, self.rel_tol).run()
+        return _VertexRun(net, domain, limits, progress, self.rel_tol, jobs).run()
 
 
 class _VertexRun:
     """One enumeration: per-cell arrays (group, depth, path of cuts, signs of the current layer)
     and per-vertex arrays (X, act, hsh, nbr, vcell, vals), all grown in place."""
 
-    def __init__(self, net: ReluNet, domain: Domain, limits, progress, rel_tol: float) -> None:
+    def __init__(self, net: ReluNet, domain: Domain, limits, progress, rel_tol: float, jobs: int = 1) -> None:
         if domain.d != net.d:
             raise DomainError(f"the domain has dimension {domain.d} but the model has {net.d} inputs")
         self.net, self.domain, self.limits, self.progress = net, domain, limits, progress
+        self.jobs, self.in_task, self.tasks = jobs, False, 0
         self.hull = domain.hull()
         self.cone = domain.kind == "reals"       # all of R^d: orthant cones, homogeneous coordinates
         box = box_of_hull(self.hull) if domain.bounded else None
@@ -328,7 +334,8 @@ class _VertexRun:
         self.kernels = False
         self.run_layers(0, {}, np.zeros((1, 0), dtype=bool))
         self.result.stats.update({"engine": "vertex", "lps": self.slivers, "tol": self.tol, "chunks": self.chunks, "compiled": bool(self.kernels),
-                                  "vertices": self.total_vertices, "seconds": time.time() - self.start})
+                                  "vertices": self.total_vertices, "seconds": time.time() - self.start,
+                                  "jobs": self.jobs, "tasks": self.tasks})
         return self.result
 
     def run_layers(self, first_layer: int, blocks: dict, prefix: np.ndarray) -> None:
@@ -341,6 +348,9 @@ class _VertexRun:
         """
         net = self.net
         for l in range(first_layer, len(net.layers)):
+            if l > first_layer and not self.in_task and self.group.n >= TASK_MIN_CELLS:
+                self.run_tasks(l, blocks, prefix)
+                return
             if l > first_layer and self.group.n > 1 and self.X.n * self.growth > VERTEX_BUDGET \
                     and not self.cone:   # on R^d a cell's pieces must meet in one finish()
                 self.run_in_chunks(l, blocks, prefix)
@@ -360,6 +370,80 @@ class _VertexRun:
         A, c = self.preactivation(net.output, blocks, len(prefix))
         self.total_vertices += self.X.n
         self.finish(prefix, A, c)
+
+    def sorted_by_cell(self, cell_order: np.ndarray | None = None) -> dict:
+        """The vertex rows sorted by cell (cells renumbered by ``cell_order``, default as they
+        are), the adjacency renumbered, with per cell its first row (``vstart``) and count."""
+        n = self.group.n
+        cells = self.vcell.v if cell_order is None else np.argsort(cell_order)[self.vcell.v]
+        order = np.argsort(cells, kind="stable")      # vertices sorted by cell
+        new_id = np.empty_like(order)
+        new_id[order] = np.arange(order.size)
+        rows = {"X": self.X.v[order], "act": self.act.v[order], "hsh": self.hsh.v[order],
+                "nbr": new_id[self.nbr.v[order]].astype(np.int32)}
+        if self.cone:
+            rows["X1"] = self.X1.v[order]
+        counts = np.bincount(cells, minlength=n)
+        rows.update(counts=counts, vstart=np.concatenate([[0], np.cumsum(counts)]))
+        return rows
+
+    def run_tasks(self, l: int, blocks: dict, prefix: np.ndarray) -> None:
+        """Go on from layer l with TASKS chunks of cells as independent tasks (``jobs`` local
+        processes, :mod:`relucompile.regions.executor`) and append their cells in task order.
+
+        On R^d the pieces of one cell (same pattern, other orthants) must meet in one task: they
+        share the pattern of the layers so far, so the cells are ordered by that pattern's first
+        piece and chunks end between patterns.  The same chunks for every ``jobs``: the same
+        cells in the same order."""
+        n = self.group.n
+        cell_order = np.arange(n)
+        starts = np.arange(n + 1)        # where a chunk may end
+        if self.cone:
+            packed = np.packbits(prefix, axis=1) if prefix.shape[1] else np.zeros((n, 1), np.uint8)
+            _, first, inverse = np.unique(packed, axis=0, return_index=True, return_inverse=True)
+            rank = np.argsort(np.argsort(first))[inverse.ravel()]
+            cell_order = np.argsort(rank, kind="stable")
+            starts = np.concatenate([[0], np.nonzero(np.diff(rank[cell_order]))[0] + 1, [n]])
+        rows = self.sorted_by_cell(cell_order)
+        vstart, counts = rows.pop("vstart"), rows.pop("counts")
+        depth, path_h, path_s = self.depth.v[cell_order], self.path_h.v[cell_order], self.path_s.v[cell_order]
+        blocks = {b: (M[cell_order], m[cell_order]) for b, (M, m) in blocks.items()}
+        prefix = prefix[cell_order]
+        wanted = np.searchsorted(vstart, np.arange(1, TASKS) * (vstart[-1] / TASKS))
+        edges = np.unique(np.concatenate([[0], starts[np.minimum(np.searchsorted(starts, wanted), starts.size - 1)], [n]]))
+        tasks = []
+        for c0, c1 in zip(edges[:-1].tolist(), edges[1:].tolist()):
+            v0, v1 = vstart[c0], vstart[c1]
+            task = {name: a[v0:v1] for name, a in rows.items()}
+            task["nbr"] = task["nbr"] - np.int32(v0)
+            task.update(layer=l, counts=counts[c0:c1], depth=depth[c0:c1], path_h=path_h[c0:c1],
+                        path_s=path_s[c0:c1], prefix=prefix[c0:c1],
+                        blocks={b: (M[c0:c1], m[c0:c1]) for b, (M, m) in blocks.items()})
+            tasks.append(task)
+        self.tasks = len(tasks)
+        for name in ("X", "act", "hsh", "nbr", "vcell", "X1", "vals", "vals1", "signs"):
+            setattr(self, name, None)       # the tasks hold the rows now
+        del rows, depth, path_h, path_s, blocks, prefix
+        template = {k: v for k, v in self.__dict__.items() if k not in ("progress", "group", "depth", "path_h", "path_s", "layer_maps", "_prefix")}
+        known = len(self.result.hyperplanes)
+        out = self.result
+        results = run_tasks(_run_vertex_task, tasks, self.jobs, _init_vertex_worker, (template,))
+        try:
+            for regions, stats in results:
+                table = regions.hyperplanes
+                local = np.arange(len(table), dtype=np.int64)
+                for h in range(known, len(table)):
+                    local[h] = out.hyperplanes.index_compact(table.compact_key(h), table.W[h], table.b[h])
+                out.cells.extend_from(regions.cells, 0, len(regions.cells), local)
+                self.slivers += stats["slivers"]
+                self.chunks += stats["chunks"]
+                self.total_vertices += stats["vertices"]
+                self.kernels = self.kernels or stats["compiled"]
+                self.check_limits(len(out.cells))
+                if self.progress is not None:
+                    self.progress(len(out.cells), {"lps": self.slivers})
+        finally:
+            results.close()
 
     def run_in_chunks(self, l: int, blocks: dict, prefix: np.ndarray) -> None:
         """Go on from layer l with consecutive ranges of cells, one range at a time."""
@@ -765,6 +849,35 @@ class _VertexRun:
             else:
                 radius[a], interior[a] = r, x0 + U @ centre
         return keep
+
+
+_WORKER: dict = {}
+
+
+def _init_vertex_worker(template: dict) -> None:
+    """A worker's state: the run's attributes at the split (network, hyperplane table so far...)."""
+    _WORKER["template"] = template
+
+
+def _run_vertex_task(task: dict) -> tuple[RegionSet, dict]:
+    """Cut one chunk of cells by the remaining layers and finish them, in a fresh run whose
+    hyperplane table starts as the run's table at the split (so the cells' paths stay valid)."""
+    run = object.__new__(_VertexRun)
+    run.__dict__.update(_WORKER["template"])
+    template_result = _WORKER["template"]["result"]
+    run.result = RegionSet(template_result.domain, template_result.d, template_result.m, template_result.widths,
+                           hyperplanes=copy.deepcopy(template_result.hyperplanes))
+    run.in_task, run.progress, run.slivers, run.chunks, run.total_vertices = True, None, 0, 0, 0
+    n = len(task["counts"])
+    run.X, run.act, run.hsh, run.nbr = _Rows(task["X"]), _Rows(task["act"]), _Rows(task["hsh"]), _Rows(task["nbr"])
+    run.X1 = _Rows(task["X1"]) if run.cone else None
+    run.vcell = _Rows(np.repeat(np.arange(n, dtype=np.int32), task["counts"]))
+    run.group = _Rows(np.arange(n, dtype=np.int64))
+    run.depth = _Rows(task["depth"].copy())
+    run.path_h, run.path_s = _Rows(task["path_h"].copy()), _Rows(task["path_s"].copy())
+    run.run_layers(task["layer"], task["blocks"], task["prefix"])
+    return run.result, {"slivers": run.slivers, "chunks": run.chunks, "vertices": run.total_vertices,
+                        "compiled": bool(run.kernels)}
 
 
 def warm_up() -> float:
