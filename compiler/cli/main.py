@@ -88,13 +88,14 @@ def build_parser() -> Parser:
     add_domain_options(p, vnnlib_help="the input region of a VNN-LIB property; a union of boxes that is a box is "
                                       "compiled as one model, otherwise one model per box: OUT.box1.onnx, "
                                       "OUT.box2.onnx, ... (and REGIONS.box1.json, ...), e.g. --vnnlib prop_6.vnnlib")
-    p.add_argument("--regions", metavar="FILE.json",
-                   help="also write every cell (pattern, A, c, inequalities, interior point), e.g. "
-                        "--regions regions.json")
+    p.add_argument("--regions", metavar="FILE.json|DIR.parquet",
+                   help="also write every cell (pattern, A, c, inequalities, interior point): JSON, or "
+                        "a partitioned Parquet dataset (a folder, needs pyarrow; for large runs), e.g. "
+                        "--regions regions.json or --regions cells.parquet")
     add_limit_options(p)
     p.add_argument("--jobs", type=int, default=1, metavar="N",
-                   help="processes for the split engine's enumeration (default 1; the vertex engine "
-                        "runs in one process); the result is the same for every N, e.g. --jobs 2")
+                   help="local processes for the enumeration (default 1; both engines, the vertex "
+                        "engine from a few thousand cells on); the result is the same for every N, e.g. --jobs 2")
     p.add_argument("--engine", choices=["auto", "vertex", "split"], default="auto",
                    help="region enumeration engine: auto (default: vertex on boxes in up to 12 free "
                         "coordinates, else split), vertex (no LPs, boxes only), split (LPs, any domain, "
