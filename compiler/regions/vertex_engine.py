@@ -578,13 +578,17 @@ class _VertexRun:
         start rows' drift from the truncation; cuts interpolate it in dual numbers) and a value
         u + delta u'.  An ideal vertex with |u| <= tol gets u = 0 exactly and the sign of u';
         only a finite vertex within tol of the cut, or an ideal one with |u| and |u'| within tol,
-        is degenerate.
+        is degenerate.  A finite row (y, s) is the point y / s: its distance to the cut is u / s,
+        so the values returned are u / s (the signs are u's), floored at s = ROUNDING_NOISE / tol
+        (far points, s -> 0, where u itself is as small as its rounding) -- a distance test in
+        the point's coordinates as on boxes, not in the row's (a point 10^4 away has s ~ 10^-4).
         """
         u = self.vals.v[:, jj]
         drift = self.vals1.v[:, jj]
-        at_infinity = (self.X.v[:, -1] == 0) & (np.abs(u) <= self.tol)
+        s = self.X.v[:, -1]
+        at_infinity = (s == 0) & (np.abs(u) <= self.tol)
         u[at_infinity] = 0.0
-        return np.where(at_infinity, drift, u)
+        return np.where(at_infinity, drift, u / np.maximum(s, ROUNDING_NOISE / self.tol))
 
     def split(self, l: int, j: int, jj: int, C: np.ndarray, u: np.ndarray, cross: np.ndarray,
               above: np.ndarray | None = None) -> None:
