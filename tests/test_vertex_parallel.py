@@ -90,3 +90,13 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_no_cell(tmp_path, monkeypa
     survived = ev.VertexEngine()(net, domain, jobs=2)
     assert os.path.exists(_KILL_MARKER["path"]), "no worker was killed"
     assert _cells(survived) == _cells(reference)
+
+
+def test_max_regions_holds_across_workers() -> None:
+    from relucompile.errors import RegionLimitError
+    from relucompile.regions.enumerate import Limits
+    net = random_mlp(3, [6, 6, 6], 2, seed=2)
+    total = len(ev.VertexEngine()(net, _domain(3, False), jobs=1))
+    with pytest.raises(RegionLimitError):
+        ev.VertexEngine()(net, _domain(3, False), limits=Limits(total - 1, None), jobs=2)
+    assert len(ev.VertexEngine()(net, _domain(3, False), limits=Limits(total, None), jobs=2)) == total

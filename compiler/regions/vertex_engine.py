@@ -425,6 +425,9 @@ class _VertexRun:
             setattr(self, name, None)       # the tasks hold the rows now
         del rows, depth, path_h, path_s, blocks, prefix
         template = {k: v for k, v in self.__dict__.items() if k not in ("progress", "group", "depth", "path_h", "path_s", "layer_maps", "_prefix")}
+        # the table at the split, frozen: the driver's table grows as task results merge into it
+        template["result"] = RegionSet(self.result.domain, self.result.d, self.result.m, self.result.widths,
+                                       hyperplanes=copy.deepcopy(self.result.hyperplanes))
         known = len(self.result.hyperplanes)
         out = self.result
         results = run_tasks(_run_vertex_task, tasks, self.jobs, _init_vertex_worker, (template,))
