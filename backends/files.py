@@ -27,12 +27,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import stat
 import tempfile
 from typing import IO, Callable, Iterable, Iterator, Sequence
 
 from relucompile.errors import UserError
+
+DATASET_MARKER = "relucompile_regions.json"   # marks a folder output (a Parquet regions dataset)
 
 
 def _identity(path: str) -> tuple[int, int] | None:
@@ -54,7 +57,8 @@ def check_writable(path: str) -> None:
         st = None
     except OSError as exc:
         raise UserError(f"{path}: cannot use as an output ({exc.strerror})") from None
-    if st is not None:
+    dataset = st is not None and stat.S_ISDIR(st.st_mode) and os.path.isfile(os.path.join(path, DATASET_MARKER))
+    if st is not None and not dataset:      # (a regions dataset, a folder written before, is replaced whole)
         if stat.S_ISDIR(st.st_mode):
             raise UserError(f"{path}: is a folder, not a file")
         if stat.S_ISLNK(st.st_mode):
@@ -112,17 +116,44 @@ class RunOutputs:
             mode = 0o666 & ~umask
         os.chmod(tmp, mode)
 
+    def write_folder(self, path: str, fill: Callable[[str], None]) -> None:
+        """Stage a folder output: ``fill(folder)`` writes into a new temporary folder beside
+        ``path`` (it must leave a DATASET_MARKER file there); renamed onto ``path`` at commit."""
+        if any(target == path for _, target in self._staged):
+            raise UserError(f"{path}: written twice in one run")
+        if os.path.realpath(path) not in self._declared:
+            self.declare(path)
+        folder = os.path.dirname(os.path.abspath(path))
+        tmp = tempfile.mkdtemp(prefix="." + os.path.basename(path.rstrip("/")) + ".", suffix=".tmp", dir=folder)
+        self._staged.append((tmp, path))
+        os.rmdir(tmp)               # fill() creates it
+        fill(tmp)
+
     def commit(self) -> None:
-        """Rename every staged file onto its target; the targets are re-checked first."""
+        """Rename every staged file (or folder) onto its target; the targets are re-checked first
+        (an earlier folder output is moved aside, then removed)."""
         for _, path in self._staged:
             check_writable(path)
         for tmp, path in self._staged:
-            os.replace(tmp, path)
+            if os.path.isdir(tmp):
+                old = None
+                if os.path.isdir(path):
+                    old = tempfile.mkdtemp(prefix="." + os.path.basename(path.rstrip("/")) + ".", suffix=".old",
+                                           dir=os.path.dirname(os.path.abspath(path)))
+                    os.replace(path, os.path.join(old, "dataset"))
+                os.replace(tmp, path)
+                if old is not None:
+                    shutil.rmtree(old)
+            else:
+                os.replace(tmp, path)
         self._staged.clear()
 
     def abort(self) -> None:
-        """Remove every staged temporary file (previous outputs stay as they were)."""
+        """Remove every staged temporary file or folder (previous outputs stay as they were)."""
         for tmp, _ in self._staged:
+            if os.path.isdir(tmp):
+                shutil.rmtree(tmp, ignore_errors=True)
+                continue
             try:
                 os.unlink(tmp)
             except FileNotFoundError:
@@ -153,6 +184,23 @@ def atomic_write(path: str, write: Callable[[IO], None], text: bool = False,
         return
     with RunOutputs(inputs) as outputs:
         outputs.write(path, write, text)
+
+
+def atomic_write_folder(path: str, fill: Callable[[str], None], inputs: Sequence[str] = ()) -> None:
+    """:func:`atomic_write` for a folder output (:meth:`RunOutputs.write_folder`).
+
+    Example:
+        >>> import tempfile, os
+        >>> target = os.path.join(tempfile.mkdtemp(), "d.parquet")
+        >>> atomic_write_folder(target, lambda f: os.makedirs(f) or open(os.path.join(f, DATASET_MARKER), "w").close())
+        >>> os.listdir(target)
+        ['relucompile_regions.json']
+    """
+    if _ACTIVE:
+        _ACTIVE[-1].write_folder(path, fill)
+        return
+    with RunOutputs(inputs) as outputs:
+        outputs.write_folder(path, fill)
 
 
 class Terminated(BaseException):

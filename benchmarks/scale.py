@@ -1,4 +1,4 @@
-"""Scale benchmark (issue 5 item 4): enumerate ~10^6 cells and stream the regions file to disk.
+"""Scale benchmark (issues 5 and 16): enumerate ~10^6 cells and stream the regions file to disk.
 
 ``python -m benchmarks.scale --case d4_32x32x32 --jobs 2 --out /tmp/scale/regions.json`` runs, in
 this one process: the case's network through the ONNX frontend (:func:`benchmarks.cases.load_case`),
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 
@@ -66,7 +67,7 @@ def run(case_name: str, jobs: int, out: str | None, max_regions: int | None, tim
     record.update(cells=len(regions), hyperplanes=len(regions.hyperplanes), enumerate_s=round(time.time() - start, 1),
                   lps=regions.stats.get("lps"), worker_peak_mb=regions.stats.get("worker_peak_mb"),
                   engine_used=regions.stats.get("engine", "split"), chunks=regions.stats.get("chunks"),
-                  vertices=regions.stats.get("vertices"),
+                  vertices=regions.stats.get("vertices"), tasks=regions.stats.get("tasks"),
                   peak_after_enumerate_mb=round(peak_rss_mb(), 1))
     radius = regions.cells.radius
     thinnest = np.argsort(radius)[:3]
@@ -81,11 +82,19 @@ def run(case_name: str, jobs: int, out: str | None, max_regions: int | None, tim
     if out:
         t = time.time()
         save_regions(shallow, out)
-        record.update(write_s=round(time.time() - t, 1), regions_file_mb=round(os.path.getsize(out) / 2**20, 1))
+        record.update(write_s=round(time.time() - t, 1), regions_file_mb=round(_size(out) / 2**20, 1))
         if not keep:
-            os.remove(out)
-    record.update(total_s=round(time.time() - start, 1), peak_mb=round(peak_rss_mb(), 1))
+            shutil.rmtree(out) if os.path.isdir(out) else os.remove(out)
+    record.update(total_s=round(time.time() - start, 1), peak_mb=round(peak_rss_mb(), 1),
+                  load_average=os.getloadavg()[0])
     return record
+
+
+def _size(path: str) -> int:
+    """Bytes of a regions file, or of every file of a Parquet regions dataset (a folder)."""
+    if not os.path.isdir(path):
+        return os.path.getsize(path)
+    return sum(os.path.getsize(os.path.join(folder, name)) for folder, _, names in os.walk(path) for name in names)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="enumeration processes (default 2)")
     parser.add_argument("--engine", default="auto", choices=["auto", "vertex", "split"],
                         help="enumeration engine (default auto: the vertex engine on this box)")
-    parser.add_argument("--out", help="regions file to write (omitted: enumeration and shallow net only)")
+    parser.add_argument("--out", help="regions file to write, .json or a .parquet dataset (omitted: enumeration "
+                                      "and shallow net only)")
     parser.add_argument("--no-keep", action="store_true", help="delete the regions file after measuring its size")
     parser.add_argument("--max-regions", type=int, help="stop after this many cells (memory per cell on a prefix)")
     parser.add_argument("--time-limit", type=float, help="stop after this many seconds of enumeration")

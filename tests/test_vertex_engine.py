@@ -86,12 +86,13 @@ def test_same_cells_on_larger_nets(d, widths) -> None:
 def test_same_cells_as_the_split_engine_on_all_of_rd(d, widths, seed) -> None:
     """R^d: 2^d orthant cones in homogeneous coordinates, pieces merged by pattern.
 
-    Parallel hyperplanes meet at infinity (e.g. a unit fed by a single active unit), which the
-    vertex engine refuses as degenerate: then ``auto`` falls back to the split engine.
+    Parallel hyperplanes meet at infinity (e.g. a unit fed by a single active unit): the vertex
+    engine breaks those ties by a far truncation instead of falling back to the split engine.
     """
     net = random_mlp(d, widths, 2, seed=seed)
     vertex = enumerate_regions(net, Domain.reals(d), "auto")
     split = enumerate_regions(net, Domain.reals(d), "split")
+    assert vertex.stats["engine"] == "vertex", vertex.stats.get("fallback")
     assert_same_cells(vertex, split)
     assert_interiors_inside(vertex, net)
 
@@ -215,3 +216,53 @@ def test_cli_engines_give_the_same_cells(tmp_path, capsys) -> None:
     err = capsys.readouterr().err.strip()
     assert code == 2 and "--engine vertex" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_parallel_hyperplanes_meet_at_infinity_without_fallback() -> None:
+    """Layer 2's units are fed by one unit only: their lines are parallel to its line and to each
+    other (values exactly 0 at the directions along them), a tie at infinity, not a degenerate
+    vertex; the cells are the split engine's (bounded ones included)."""
+    first = AffineLayer({0: np.array([[1.0, 0.5], [0.3, -1.0]])}, np.array([-0.3, 0.2]))
+    second = AffineLayer({1: np.array([[2.0, 0.0], [-1.0, 0.0], [0.0, 1.5], [1.0, 1.0]])},
+                         np.array([-1.0, 0.5, -0.4, -2.0]))
+    net = ReluNet(2, [first, second], AffineLayer({2: np.ones((1, 4))}, np.zeros(1)))
+    vertex = enumerate_regions(net, Domain.reals(2))
+    split = enumerate_regions(net, Domain.reals(2), "split")
+    assert vertex.stats["engine"] == "vertex" and "fallback" not in vertex.stats
+    assert len(vertex) >= 8 and any(c.bounded for c in vertex.cells)
+    assert_same_cells(vertex, split)
+    assert_interiors_inside(vertex, net)
+
+
+def test_trained_iris_net_on_all_of_r4_runs_on_the_vertex_engine() -> None:
+    """A trained 4-5-5-3 iris classifier on R^4 (once refused: ties at infinity): the vertex
+    engine's cells are the split engine's, and as many as affinitree's terminals."""
+    pytest.importorskip("sklearn", reason="needs scikit-learn (in the test extra)")
+    from sklearn.datasets import load_iris
+    from sklearn.neural_network import MLPClassifier
+    from benchmarks import affinitree_peer
+    data = load_iris()
+    X = (data.data - data.data.mean(axis=0)) / data.data.std(axis=0)
+    clf = MLPClassifier(hidden_layer_sizes=(5, 5), activation="relu", max_iter=2000, random_state=0)
+    clf.fit(X, data.target)
+    f32 = lambda a: np.asarray(a, np.float32).astype(np.float64)   # noqa: E731
+    layers = [AffineLayer({i: f32(W.T)}, f32(b)) for i, (W, b) in enumerate(zip(clf.coefs_[:-1], clf.intercepts_[:-1]))]
+    net = ReluNet(4, layers, AffineLayer({2: f32(clf.coefs_[-1].T)}, f32(clf.intercepts_[-1])))
+    vertex = enumerate_regions(net, Domain.reals(4))
+    split = enumerate_regions(net, Domain.reals(4), "split")
+    assert vertex.stats["engine"] == "vertex" and "fallback" not in vertex.stats
+    assert_same_cells(vertex, split)
+    assert_interiors_inside(vertex, net)
+    assert affinitree_peer.available(), "affinitree is in the test extra"
+    assert len(vertex) == affinitree_peer.distill(net, Domain.reals(4)).num_terminals() > 100
+
+
+def test_a_cut_through_a_finite_vertex_on_all_of_rd_still_falls_back() -> None:
+    """Three lines through the point (0.5, -0.25): a real degenerate vertex on R^2."""
+    first = AffineLayer({0: np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])}, np.array([-0.5, 0.25, -0.25]))
+    net = ReluNet(2, [first], AffineLayer({1: np.ones((1, 3))}, np.zeros(1)))
+    with pytest.raises(DegenerateVertexSet, match="within"):
+        VertexEngine()(net, Domain.reals(2))
+    regions = enumerate_regions(net, Domain.reals(2))
+    assert "vertex engine" in regions.stats["fallback"]
+    assert len(regions) == len(enumerate_regions(net, Domain.reals(2), "split")) == 6

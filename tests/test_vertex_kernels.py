@@ -82,6 +82,15 @@ def test_kernels_give_the_numpy_paths_cells_on_a_larger_net_in_chunks(monkeypatc
 
 
 @needs_numba
+@pytest.mark.parametrize("seed", [0, 1])
+def test_kernels_give_the_numpy_paths_cells_on_all_of_rd(monkeypatch, seed) -> None:
+    """R^d with ties at infinity (cut in dual numbers): both paths, the same floats."""
+    net = random_mlp(3, [4, 4, 4], 2, seed=seed)
+    compiled, plain = _both_paths(monkeypatch, net, Domain.reals(3))
+    assert compiled != "degenerate" and compiled == plain and len(compiled) > 20
+
+
+@needs_numba
 def test_kernels_report_a_degenerate_cut(monkeypatch) -> None:
     """Units 2 and 3 pass through a corner of the cells units 0, 1 make: both paths refuse."""
     first = AffineLayer({0: np.array([[1.0, 0.0], [0.0, 1.0], [1.0, -1.0], [1.0, 1.0]])},

@@ -188,7 +188,8 @@ def save_onnx(shallow: ShallowNet, path: str, metadata: dict[str, str] | None = 
 
 
 def save_regions(shallow: ShallowNet, path: str, certificate: dict[str, Any] | None = None) -> None:
-    """Write the regions JSON (schema in backends/regions_json.py) atomically.
+    """Write the regions JSON (schema in backends/regions_json.py) atomically, or a Parquet
+    dataset (a folder, backends/regions_parquet.py) when ``path`` ends in ``.parquet``.
 
     Example:
         >>> import json, os, tempfile
@@ -199,6 +200,10 @@ def save_regions(shallow: ShallowNet, path: str, certificate: dict[str, Any] | N
         4
     """
     net = shallow.net
+    from relucompile.backends.regions_parquet import is_regions_path, save_regions_dataset
+    if is_regions_path(path):       # a Parquet dataset (a folder), for large runs
+        save_regions_dataset(shallow, path, net.source_name, net.source_sha256, certificate)
+        return
     atomic_write(path, lambda f: write_regions(shallow, f, net.source_name, net.source_sha256, certificate), text=True)
 
 

@@ -82,12 +82,13 @@ def build_parser() -> Parser:
                         "sides of a pivot breakpoint (two-sided)")
     p.add_argument("--pivot", type=int, metavar="I",
                    help="with --basis two-sided: index (1-based) of the pivot breakpoint (default: middle)")
-    p.add_argument("--regions", metavar="FILE.json",
-                   help="also write every cell (pattern, A, c, inequalities, interior point), e.g. "
-                        "--regions regions.json")
+    p.add_argument("--regions", metavar="FILE.json|DIR.parquet",
+                   help="also write every cell (pattern, A, c, inequalities, interior point): JSON, or "
+                        "a partitioned Parquet dataset (a folder, needs pyarrow; for large runs), e.g. "
+                        "--regions regions.json or --regions cells.parquet")
     p.add_argument("--jobs", type=int, default=1, metavar="N",
-                   help="processes for the split engine's enumeration (default 1; the vertex engine "
-                        "runs in one process); the result is the same for every N, e.g. --jobs 2")
+                   help="local processes for the enumeration (default 1; both engines, the vertex "
+                        "engine from a few thousand cells on); the result is the same for every N, e.g. --jobs 2")
     p.add_argument("--engine", choices=["auto", "vertex", "split"], default="auto",
                    help="region enumeration engine: auto (default: vertex on boxes in up to 12 free "
                         "coordinates, else split), vertex (no LPs, boxes only), split (LPs, any domain, "

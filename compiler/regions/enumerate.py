@@ -60,7 +60,7 @@ class AutoEngine:
                  progress: ProgressFn | None = None, jobs: int = 1) -> RegionSet:
         if vertex_engine_applies(domain):
             try:
-                return VertexEngine(ENGINES["split"].rel_tol)(net, domain, limits, progress)
+                return VertexEngine(ENGINES["split"].rel_tol)(net, domain, limits, progress, jobs=jobs)
             except DegenerateVertexSet as why:
                 regions = ENGINES["split"](net, domain, limits, progress, jobs=jobs)
                 regions.stats["fallback"] = f"vertex engine: {why}"
@@ -70,18 +70,18 @@ class AutoEngine:
 
 ENGINES: dict[str, Callable[..., RegionSet]] = {"auto": AutoEngine(), "split": SplitEngine(),
                                                 "vertex": VertexEngine()}
-"""Engines by name: ``auto`` (default), ``split`` (LPs; any domain; ``jobs``), ``vertex`` (boxes)."""
+"""Engines by name: ``auto`` (default), ``split`` (LPs; any domain), ``vertex`` (boxes, R^d); both take ``jobs``."""
 
 
 def enumerate_regions(net: ReluNet, domain: Domain, engine: str = "auto", limits: Limits | None = None,
                       progress: ProgressFn | None = None, jobs: int = 1) -> RegionSet:
     """Every full-dimensional activation cell of ``net`` over ``domain`` (deterministic order).
 
-    ``engine``: a name of :data:`ENGINES`.  ``jobs`` processes share the subtrees of the split
-    engine's tree; the result (cells, their order, the hyperplane table) is the same for every
-    ``jobs``.  The vertex engine runs in one process (its work is vectorised numpy).  Without
-    ``progress``, the progress line of the running command (:func:`relucompile.progress.current`)
-    is told the count.
+    ``engine``: a name of :data:`ENGINES`.  ``jobs`` local processes share the subtrees of the
+    split engine's tree, or the vertex engine's chunks of cells after a layer
+    (:mod:`relucompile.regions.executor`); the result (cells, their order, the hyperplane table)
+    is the same for every ``jobs``.  Without ``progress``, the progress line of the running
+    command (:func:`relucompile.progress.current`) is told the count.
     """
     if jobs < 1:
         raise ValueError("jobs must be at least 1")

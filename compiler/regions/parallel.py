@@ -23,7 +23,6 @@ Example:
 """
 from __future__ import annotations
 
-import multiprocessing
 import time
 from array import array
 from typing import Iterator
@@ -34,6 +33,7 @@ from relucompile.ir.domain import Domain
 from relucompile.errors import RegionLimitError
 from relucompile.limits import doing, time_budget
 from relucompile.ir.network import ReluNet
+from relucompile.regions.executor import run_tasks
 from relucompile.regions.split import EVENT_C, EVENT_H, _SplitRun
 from relucompile.regions.store import RegionSet
 
@@ -69,26 +69,17 @@ def _run_split(net, domain, limits, progress, rel_tol, jobs, cut_depth, start) -
     root.execute()
     out = RegionSet(domain, net.d, net.m, net.widths)
     totals = {"lps": root.lp.solves, "nodes": root.nodes}
-    pool = None
+    # in this process (jobs 1): a task's cells are shown as they come, after those replayed so far
+    task_progress = None if progress is None or jobs > 1 else (lambda n, info: progress(len(out.cells) + n, info))
+    results = run_tasks(_run_task, root.tasks, jobs, _init_worker, (net, domain, limits, rel_tol, start, task_progress))
     try:
-        if jobs > 1 and len(root.tasks) > 1:
-            ctx = multiprocessing.get_context("fork")
-            pool = ctx.Pool(min(jobs, len(root.tasks)), initializer=_init_worker,
-                            initargs=(net, domain, limits, rel_tol, start))
-            results: Iterator = pool.imap(_run_task, root.tasks, chunksize=1)
-        else:   # in this process: a task's cells are shown as they come, after those replayed so far
-            task_progress = None if progress is None else (lambda n, info: progress(len(out.cells) + n, info))
-            _init_worker(net, domain, limits, rel_tol, start, task_progress)
-            results = map(_run_task, root.tasks)
         _replay(out, root.result, root.events, results, totals, limits, progress)
     finally:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
+        results.close()
         _WORKER.clear()
     out.stats.update(lps=totals["lps"], nodes=totals["nodes"], seconds=time.time() - start,
                      tolerance=root.tol, engine="split", jobs=jobs, tasks=len(root.tasks))
-    if pool is not None:
+    if jobs > 1 and len(root.tasks) > 1:
         out.stats["worker_peak_mb"] = round(totals.get("worker_peak_mb", 0.0), 1)
     return out
 

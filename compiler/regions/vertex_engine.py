@@ -49,6 +49,7 @@ Example:
 """
 from __future__ import annotations
 
+import copy
 import time
 from typing import Callable
 
@@ -59,6 +60,7 @@ from relucompile.ir.domain import Domain, Hull
 from relucompile.errors import RegionLimitError
 from relucompile.limits import check_growth, check_time, doing
 from relucompile.ir.network import AffineLayer, ReluNet
+from relucompile.regions.executor import run_tasks
 from relucompile.regions.store import RegionSet
 from relucompile.errors import DomainError
 from relucompile.numeric.tolerances import ENGINE_REL_TOL, MIN_TOL_SCALE, ROUNDING_NOISE
@@ -68,7 +70,11 @@ VERTEX_BUDGET = 8_000_000   # vertices held at once (about 100 bytes each), see 
 PATH_WIDTH = 16       # cuts per cell stored at first (widened when a path grows longer)
 VALUE_BLOCK = 4      # units whose values are kept per vertex at once (memory: N x block floats)
 _MIX = np.uint64(0x9E3779B97F4A7C15)
+_NO_DRIFT = np.zeros((0, 0))   # the compiled cut's drift arrays on boxes (no columns: no drift)
 USE_KERNELS = vertex_kernels.AVAILABLE   # compiled per-unit cut (numba) when importable
+TASK_MIN_CELLS = 4096    # cells after a layer (not the last) from which the rest runs as TASKS tasks
+TASKS = 32               # chunks of cells cut by the remaining layers: a fixed number, so the cells
+                         # and their order do not depend on the number of workers
 KERNEL_MIN_ROWS = 20_000   # fewer vertex rows: numpy is as fast, and numba's first compile (~5 s,
                            # once per install: cached on disk) is not worth paying
 
@@ -203,17 +209,18 @@ class VertexEngine:
     def __call__(self, net: ReluNet, domain: Domain, limits=None, progress: ProgressFn | None = None,
                  jobs: int = 1) -> RegionSet:
         with doing("enumerating the cells (vertex engine)"):
-            return _VertexRun(net, domain, limits, progress, self.rel_tol).run()
+            return _VertexRun(net, domain, limits, progress, self.rel_tol, jobs).run()
 
 
 class _VertexRun:
     """One enumeration: per-cell arrays (group, depth, path of cuts, signs of the current layer)
     and per-vertex arrays (X, act, hsh, nbr, vcell, vals), all grown in place."""
 
-    def __init__(self, net: ReluNet, domain: Domain, limits, progress, rel_tol: float) -> None:
+    def __init__(self, net: ReluNet, domain: Domain, limits, progress, rel_tol: float, jobs: int = 1) -> None:
         if domain.d != net.d:
             raise DomainError(f"the domain has dimension {domain.d} but the model has {net.d} inputs")
         self.net, self.domain, self.limits, self.progress = net, domain, limits, progress
+        self.jobs, self.in_task, self.tasks = jobs, False, 0
         self.hull = domain.hull()
         self.cone = domain.kind == "reals"       # all of R^d: orthant cones, homogeneous coordinates
         box = box_of_hull(self.hull) if domain.bounded else None
@@ -234,6 +241,7 @@ class _VertexRun:
         self.R = rng.integers(0, 2**63, size=2 * self.k + total_units + 1, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
         # hyperplanes in x with their norm in t (for distances)
         self.domain_h = np.full(2 * self.k, -1, dtype=np.int64)   # -1: not a facet (orthant walls)
+        self.X1 = self.vals1 = None    # on R^d: the rows' and values' first-order drift (see _cone_values)
 
     # -- helpers ------------------------------------------------------------------------------
     def register(self, key: tuple, w: np.ndarray, b: float) -> int:
@@ -290,7 +298,7 @@ class _VertexRun:
         d = self.k
         walls = np.arange(d + 1)
         act_one = np.array([np.delete(walls, a) for a in walls])          # (d+1, d)
-        rows, acts, nbrs, cells = [], [], [], []
+        rows, acts, nbrs, cells, drift = [], [], [], [], []
         for o in range(2 ** d):
             sigma = np.where((o >> np.arange(d)) & 1, -1.0, 1.0)
             Y = np.zeros((d + 1, d + 1))
@@ -298,10 +306,15 @@ class _VertexRun:
             Y[d, :d] = self.cone_centre
             Y[d, d] = 1.0
             rows.append(Y)
+            D = np.zeros((d + 1, d + 1))          # d/d delta of the truncated simplex's vertices
+            D[:d, :d] = self.cone_centre
+            D[:d, d] = 1.0
+            drift.append(D)
             acts.append(act_one)
             nbrs.append(o * (d + 1) + act_one)
             cells.append(np.full(d + 1, o))
         self.set_vertices(np.vstack(rows), np.vstack(acts), np.vstack(nbrs), np.concatenate(cells))
+        self.X1 = _Rows(np.vstack(drift))
         return 2 ** d
 
     def set_vertices(self, X, act, nbr, cells) -> None:
@@ -329,7 +342,8 @@ class _VertexRun:
         self.kernels = False
         self.run_layers(0, {}, np.zeros((1, 0), dtype=bool))
         self.result.stats.update({"engine": "vertex", "lps": self.slivers, "tol": self.tol, "chunks": self.chunks, "compiled": bool(self.kernels),
-                                  "vertices": self.total_vertices, "seconds": time.time() - self.start})
+                                  "vertices": self.total_vertices, "seconds": time.time() - self.start,
+                                  "jobs": self.jobs, "tasks": self.tasks})
         return self.result
 
     def run_layers(self, first_layer: int, blocks: dict, prefix: np.ndarray) -> None:
@@ -342,6 +356,9 @@ class _VertexRun:
         """
         net = self.net
         for l in range(first_layer, len(net.layers)):
+            if l > first_layer and not self.in_task and self.group.n >= TASK_MIN_CELLS:
+                self.run_tasks(l, blocks, prefix)
+                return
             if l > first_layer and self.group.n > 1 and self.X.n * self.growth > VERTEX_BUDGET \
                     and not self.cone:   # on R^d a cell's pieces must meet in one finish()
                 self.run_in_chunks(l, blocks, prefix)
@@ -361,6 +378,83 @@ class _VertexRun:
         A, c = self.preactivation(net.output, blocks, len(prefix))
         self.total_vertices += self.X.n
         self.finish(prefix, A, c)
+
+    def sorted_by_cell(self, cell_order: np.ndarray | None = None) -> dict:
+        """The vertex rows sorted by cell (cells renumbered by ``cell_order``, default as they
+        are), the adjacency renumbered, with per cell its first row (``vstart``) and count."""
+        n = self.group.n
+        cells = self.vcell.v if cell_order is None else np.argsort(cell_order)[self.vcell.v]
+        order = np.argsort(cells, kind="stable")      # vertices sorted by cell
+        new_id = np.empty_like(order)
+        new_id[order] = np.arange(order.size)
+        rows = {"X": self.X.v[order], "act": self.act.v[order], "hsh": self.hsh.v[order],
+                "nbr": new_id[self.nbr.v[order]].astype(np.int32)}
+        if self.cone:
+            rows["X1"] = self.X1.v[order]
+        counts = np.bincount(cells, minlength=n)
+        rows.update(counts=counts, vstart=np.concatenate([[0], np.cumsum(counts)]))
+        return rows
+
+    def run_tasks(self, l: int, blocks: dict, prefix: np.ndarray) -> None:
+        """Go on from layer l with TASKS chunks of cells as independent tasks (``jobs`` local
+        processes, :mod:`relucompile.regions.executor`) and append their cells in task order.
+
+        On R^d the pieces of one cell (same pattern, other orthants) must meet in one task: they
+        share the pattern of the layers so far, so the cells are ordered by that pattern's first
+        piece and chunks end between patterns.  The same chunks for every ``jobs``: the same
+        cells in the same order."""
+        n = self.group.n
+        cell_order = np.arange(n)
+        starts = np.arange(n + 1)        # where a chunk may end
+        if self.cone:
+            packed = np.packbits(prefix, axis=1) if prefix.shape[1] else np.zeros((n, 1), np.uint8)
+            _, first, inverse = np.unique(packed, axis=0, return_index=True, return_inverse=True)
+            rank = np.argsort(np.argsort(first))[inverse.ravel()]
+            cell_order = np.argsort(rank, kind="stable")
+            starts = np.concatenate([[0], np.nonzero(np.diff(rank[cell_order]))[0] + 1, [n]])
+        rows = self.sorted_by_cell(cell_order)
+        vstart, counts = rows.pop("vstart"), rows.pop("counts")
+        depth, path_h, path_s = self.depth.v[cell_order], self.path_h.v[cell_order], self.path_s.v[cell_order]
+        blocks = {b: (M[cell_order], m[cell_order]) for b, (M, m) in blocks.items()}
+        prefix = prefix[cell_order]
+        wanted = np.searchsorted(vstart, np.arange(1, TASKS) * (vstart[-1] / TASKS))
+        edges = np.unique(np.concatenate([[0], starts[np.minimum(np.searchsorted(starts, wanted), starts.size - 1)], [n]]))
+        tasks = []
+        for c0, c1 in zip(edges[:-1].tolist(), edges[1:].tolist()):
+            v0, v1 = vstart[c0], vstart[c1]
+            task = {name: a[v0:v1] for name, a in rows.items()}
+            task["nbr"] = task["nbr"] - np.int32(v0)
+            task.update(layer=l, counts=counts[c0:c1], depth=depth[c0:c1], path_h=path_h[c0:c1],
+                        path_s=path_s[c0:c1], prefix=prefix[c0:c1],
+                        blocks={b: (M[c0:c1], m[c0:c1]) for b, (M, m) in blocks.items()})
+            tasks.append(task)
+        self.tasks = len(tasks)
+        for name in ("X", "act", "hsh", "nbr", "vcell", "X1", "vals", "vals1", "signs"):
+            setattr(self, name, None)       # the tasks hold the rows now
+        del rows, depth, path_h, path_s, blocks, prefix
+        template = {k: v for k, v in self.__dict__.items() if k not in ("progress", "group", "depth", "path_h", "path_s", "layer_maps", "_prefix")}
+        # the table at the split, frozen: the driver's table grows as task results merge into it
+        template["result"] = RegionSet(self.result.domain, self.result.d, self.result.m, self.result.widths,
+                                       hyperplanes=copy.deepcopy(self.result.hyperplanes))
+        known = len(self.result.hyperplanes)
+        out = self.result
+        results = run_tasks(_run_vertex_task, tasks, self.jobs, _init_vertex_worker, (template,))
+        try:
+            for regions, stats in results:
+                table = regions.hyperplanes
+                local = np.arange(len(table), dtype=np.int64)
+                for h in range(known, len(table)):
+                    local[h] = out.hyperplanes.index_compact(table.compact_key(h), table.W[h], table.b[h])
+                out.cells.extend_from(regions.cells, 0, len(regions.cells), local)
+                self.slivers += stats["slivers"]
+                self.chunks += stats["chunks"]
+                self.total_vertices += stats["vertices"]
+                self.kernels = self.kernels or stats["compiled"]
+                self.check_limits(len(out.cells))
+                if self.progress is not None:
+                    self.progress(len(out.cells), {"lps": self.slivers})
+        finally:
+            results.close()
 
     def run_in_chunks(self, l: int, blocks: dict, prefix: np.ndarray) -> None:
         """Go on from layer l with consecutive ranges of cells, one range at a time."""
@@ -423,6 +517,8 @@ class _VertexRun:
             # path between blocks (and stays there, chunks included)
             self.kernels = self.kernels or (USE_KERNELS and self.X.n >= KERNEL_MIN_ROWS)
             self.vals = _Rows(self.unit_values(Zn, zn, cols), capacity=len(self.X.data))
+            if self.cone:
+                self.vals1 = _Rows(self.unit_values(Zn, zn, cols, self.X1.v), capacity=len(self.X.data))
             for jj, j in enumerate(cols):
                 self.cut_unit(l, int(j), jj, flat, zt)
                 seen = len(self.result.cells) + self.group.n    # a lower bound of the final count
@@ -431,11 +527,12 @@ class _VertexRun:
                     self.progress(seen, {"lps": 0})
         return self.signs.v.copy()
 
-    def unit_values(self, Zn: np.ndarray, zn: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    def unit_values(self, Zn: np.ndarray, zn: np.ndarray, cols: np.ndarray, X: np.ndarray | None = None) -> np.ndarray:
         """The values (vertices x cols) of the units ``cols`` (normalised maps ``Zn``, ``zn`` per
-        group) at every vertex row (x, s): zn s + sum_t Zn_t x_t, summed in this order in both
-        paths (the compiled one gives the same floats)."""
-        X, cellv = self.X.v, self.vcell.v
+        group) at every vertex row (x, s) of ``X`` (default: the vertex rows): zn s + sum_t Zn_t x_t,
+        summed in this order in both paths (the compiled one gives the same floats)."""
+        X = self.X.v if X is None else X
+        cellv = self.vcell.v
         if self.kernels:
             out = np.empty((X.shape[0], cols.size))
             vertex_kernels.unit_values(Zn, zn, int(cols[0]), self.group.v, cellv, X, out)
@@ -456,11 +553,12 @@ class _VertexRun:
     def cut_unit(self, l: int, j: int, jj: int, flat: np.ndarray, zt: np.ndarray) -> None:
         """Fix unit j's sign on every cell, or cut the cells it crosses (``zt``: offsets in t)."""
         nc = self.group.n
-        u = self.vals.v[:, jj]
+        u = self.cone_values(jj) if self.cone else self.vals.v[:, jj]
         cellv = self.vcell.v
         if self.kernels:
-            pos, neg, near, above = vertex_kernels.crossing_cells(self.vals.data, jj, self.vcell.data[:self.vcell.n],
-                                                                  nc, self.tol)
+            pos, neg, near, above = vertex_kernels.crossing_cells(u[:, None] if self.cone else self.vals.data,
+                                                                  0 if self.cone else jj,
+                                                                  self.vcell.data[:self.vcell.n], nc, self.tol)
         else:
             pos = np.bincount(cellv, weights=u > self.tol, minlength=nc) > 0
             neg = np.bincount(cellv, weights=u < -self.tol, minlength=nc) > 0
@@ -477,6 +575,31 @@ class _VertexRun:
                                       f"{self.tol:g} of a vertex")
         if C.size:
             self.split(l, j, jj, C, u, cross, above if self.kernels else None)
+
+    def cone_values(self, jj: int) -> np.ndarray:
+        """Unit jj's values on R^d, with ties at infinity broken by a far truncation (the signs
+        the crossing test and the cut use).
+
+        A hyperplane parallel to a cell's direction at infinity (e.g. a unit fed by one active unit
+        of the layer before, parallel to that unit's hyperplane) has value 0 at that ideal vertex
+        (s = 0): not a degenerate vertex, but the sign of the value must still be decided.  The
+        engine decides it as on the truncation of R^d by the far cross-polytope
+        {sum |x_i - o_i| <= 1 / delta}, delta -> 0+ (same cells and facets; bounded cells keep
+        their vertices): every vertex row is r + delta r' to first order (``X1`` holds r', the
+        start rows' drift from the truncation; cuts interpolate it in dual numbers) and a value
+        u + delta u'.  An ideal vertex with |u| <= tol gets u = 0 exactly and the sign of u';
+        only a finite vertex within tol of the cut, or an ideal one with |u| and |u'| within tol,
+        is degenerate.  A finite row (y, s) is the point y / s: its distance to the cut is u / s,
+        so the values returned are u / s (the signs are u's), floored at s = ROUNDING_NOISE / tol
+        (far points, s -> 0, where u itself is as small as its rounding) -- a distance test in
+        the point's coordinates as on boxes, not in the row's (a point 10^4 away has s ~ 10^-4).
+        """
+        u = self.vals.v[:, jj]
+        drift = self.vals1.v[:, jj]
+        s = self.X.v[:, -1]
+        at_infinity = (s == 0) & (np.abs(u) <= self.tol)
+        u[at_infinity] = 0.0
+        return np.where(at_infinity, drift, u / np.maximum(s, ROUNDING_NOISE / self.tol))
 
     def split(self, l: int, j: int, jj: int, C: np.ndarray, u: np.ndarray, cross: np.ndarray,
               above: np.ndarray | None = None) -> None:
@@ -522,10 +645,14 @@ class _VertexRun:
         E = p.size
         if base + 2 * E >= 2**31 - 1:
             raise RegionLimitError("more than 2^31 vertices: the vertex engine's limit")
-        for rows in (self.X, self.vals, self.act, self.hsh, self.nbr, self.vcell):
+        drifting = (self.X1, self.vals1) if self.cone else ()
+        for rows in (self.X, self.vals, self.act, self.hsh, self.nbr, self.vcell) + drifting:
             rows.reserve(2 * E)
+        X1, V1 = (self.X1.data, self.vals1.data) if self.cone else (_NO_DRIFT, _NO_DRIFT)
         status = kern.cut_rows(p, q, slot, jj, base, self.X.data, self.vals.data, self.act.data, self.hsh.data,
-                               self.nbr.data, self.vcell.data, cut_local, child_of, self.R, _MIX)
+                               self.nbr.data, self.vcell.data, cut_local, child_of, self.R, _MIX, X1, V1)
+        if status == kern.EDGE_AT_INFINITY:
+            raise DegenerateVertexSet(f"layer {l} unit {j}: a cutting hyperplane contains an edge at infinity")
         if status != kern.OK:
             raise DegenerateVertexSet(f"layer {l} unit {j}: an edge key does not occur exactly twice")
 
@@ -549,12 +676,15 @@ class _VertexRun:
         p, i = P[edge_r], edge_i
         q = Q[edge_r, edge_i]
         E = p.size
-        upv, uqv = u[p], u[q]
-        lam = (upv / (upv - uqv))[:, None]
         X = self.X.v
-        Xn = X[p] + lam * (X[q] - X[p])
         V = self.vals.v
-        Vn = V[p] + lam * (V[q] - V[p])
+        if self.cone:
+            Xn, Vn, X1n, V1n = self.dual_cut_points(l, j, jj, p, q)
+        else:
+            upv, uqv = u[p], u[q]
+            lam = (upv / (upv - uqv))[:, None]
+            Xn = X[p] + lam * (X[q] - X[p])
+            Vn = V[p] + lam * (V[q] - V[p])
         Vn[:, jj] = 0.0
         c_of = cellv[p]
         rows = np.arange(E)
@@ -596,10 +726,38 @@ class _VertexRun:
         cellv[down] = child_of[cellv[down]]
         self.X.extend_twice(Xn, Xn)
         self.vals.extend_twice(Vn, Vn)
+        if self.cone:
+            V1n[:, jj] = 0.0
+            self.X1.extend_twice(X1n, X1n)
+            self.vals1.extend_twice(V1n, V1n)
         self.act.extend_twice(actn, actn)
         self.hsh.extend_twice(hshn, hshn)
         self.nbr.extend_twice(nbr_up, nbr_down)
         self.vcell.extend_twice(c_of, c_down)
+
+    def dual_cut_points(self, l: int, j: int, jj: int, p: np.ndarray, q: np.ndarray):
+        """Rows, values and their drifts (see :meth:`cone_values`) of the points where the edges
+        p -> q meet unit jj's hyperplane, in dual numbers: lambda = a / (a - b) for the values
+        a + delta a', b + delta b' at p and q, so lambda' = (a b' - a' b) / (a - b)^2, and a point
+        p + lambda (q - p) drifts by p' + lambda (q' - p') + lambda' (q - p).  A point at lambda = 1
+        is q exactly.  An edge with a = b = 0 (both ends at infinity on the hyperplane) is cut at
+        lambda = a' / (a' - b') if its ends are the same point (then lambda' does not matter),
+        else it is degenerate (the sign would need second-order terms)."""
+        X, V, X1, V1 = self.X.v, self.vals.v, self.X1.v, self.vals1.v
+        a, b, a1, b1 = V[p, jj], V[q, jj], V1[p, jj], V1[q, jj]
+        gap = a - b
+        both_zero = gap == 0
+        if np.any(both_zero) and not np.array_equal(X[p[both_zero]], X[q[both_zero]]):
+            raise DegenerateVertexSet(f"layer {l} unit {j}: a cutting hyperplane contains an edge at infinity")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lam = np.where(both_zero, a1 / (a1 - b1), a / gap)[:, None]
+            lam1 = np.where(both_zero, 0.0, (a * b1 - a1 * b) / (gap * gap))[:, None]
+        at_q = lam == 1.0
+        Xn = np.where(at_q, X[q], X[p] + lam * (X[q] - X[p]))
+        Vn = np.where(at_q, V[q], V[p] + lam * (V[q] - V[p]))
+        X1n = X1[p] + lam * (X1[q] - X1[p]) + lam1 * (X[q] - X[p])
+        V1n = V1[p] + lam * (V1[q] - V1[p]) + lam1 * (V[q] - V[p])
+        return Xn, Vn, X1n, V1n
 
     def widen_paths(self, width: int) -> None:
         for rows in (self.path_h, self.path_s):
@@ -706,6 +864,35 @@ class _VertexRun:
             else:
                 radius[a], interior[a] = r, x0 + U @ centre
         return keep
+
+
+_WORKER: dict = {}
+
+
+def _init_vertex_worker(template: dict) -> None:
+    """A worker's state: the run's attributes at the split (network, hyperplane table so far...)."""
+    _WORKER["template"] = template
+
+
+def _run_vertex_task(task: dict) -> tuple[RegionSet, dict]:
+    """Cut one chunk of cells by the remaining layers and finish them, in a fresh run whose
+    hyperplane table starts as the run's table at the split (so the cells' paths stay valid)."""
+    run = object.__new__(_VertexRun)
+    run.__dict__.update(_WORKER["template"])
+    template_result = _WORKER["template"]["result"]
+    run.result = RegionSet(template_result.domain, template_result.d, template_result.m, template_result.widths,
+                           hyperplanes=copy.deepcopy(template_result.hyperplanes))
+    run.in_task, run.progress, run.slivers, run.chunks, run.total_vertices = True, None, 0, 0, 0
+    n = len(task["counts"])
+    run.X, run.act, run.hsh, run.nbr = _Rows(task["X"]), _Rows(task["act"]), _Rows(task["hsh"]), _Rows(task["nbr"])
+    run.X1 = _Rows(task["X1"]) if run.cone else None
+    run.vcell = _Rows(np.repeat(np.arange(n, dtype=np.int32), task["counts"]))
+    run.group = _Rows(np.arange(n, dtype=np.int64))
+    run.depth = _Rows(task["depth"].copy())
+    run.path_h, run.path_s = _Rows(task["path_h"].copy()), _Rows(task["path_s"].copy())
+    run.run_layers(task["layer"], task["blocks"], task["prefix"])
+    return run.result, {"slivers": run.slivers, "chunks": run.chunks, "vertices": run.total_vertices,
+                        "compiled": bool(run.kernels)}
 
 
 def warm_up() -> float:

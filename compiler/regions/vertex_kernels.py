@@ -25,7 +25,7 @@ except ImportError:      # pragma: no cover - exercised where numba is not insta
     numba = None
     AVAILABLE = False
 
-OK, UNPAIRED = 0, 1     # status codes of :func:`cut_rows`
+OK, UNPAIRED, EDGE_AT_INFINITY = 0, 1, 2     # status codes of :func:`cut_rows`
 
 _SPREAD = np.uint64(0x9E3779B97F4A7C15)   # Fibonacci hashing: keys' table slots
 
@@ -193,32 +193,60 @@ def _pair_keys_by_cell(keys, skip, edge_cell, n_cells, partner):
 
 
 @_jit
-def cut_rows(p, q, slot, jj, base, X, V, act, hsh, nbr, cellv, cut_local, child_of, R, mix):
+def cut_rows(p, q, slot, jj, base, X, V, act, hsh, nbr, cellv, cut_local, child_of, R, mix, X1, V1):
     """Write the 2 E new vertex rows base .. base + 2E (upper piece, then lower piece) for the
     edges (p, q, slot) and rewire the old ends' adjacency; the numpy path's
-    ``cut_vertices`` step by step (see there).  Returns OK, or UNPAIRED when an edge key inside
-    the cut does not occur exactly twice (the arrays are then partly written: give up the run).
+    ``cut_vertices`` step by step (see there).  On R^d (``X1``, ``V1``: the rows' and values'
+    drifts, with columns) the points are cut in dual numbers as ``dual_cut_points`` does.
+    Returns OK, UNPAIRED when an edge key inside the cut does not occur exactly twice, or
+    EDGE_AT_INFINITY (the arrays are then partly written: give up the run).
     """
     E = p.size
     k = act.shape[1]
     D = X.shape[1]
     B = V.shape[1]
+    dual = X1.shape[1] > 0
     down = base + E
     # the new vertices' coordinates, values, active sets, hashes and cells
     for e in range(E):
         a, b = p[e], q[e]
         ua, ub = V[a, jj], V[b, jj]
-        lam = ua / (ua - ub)
+        lam1 = 0.0
+        if dual:
+            ua1, ub1 = V1[a, jj], V1[b, jj]
+            gap = ua - ub
+            if gap == 0.0:
+                for t in range(D):
+                    if X[a, t] != X[b, t]:
+                        return EDGE_AT_INFINITY
+                lam = ua1 / (ua1 - ub1)
+            else:
+                lam = ua / gap
+                lam1 = (ua * ub1 - ua1 * ub) / (gap * gap)
+        else:
+            lam = ua / (ua - ub)
+        at_q = dual and lam == 1.0
         for t in range(D):
-            x = X[a, t] + lam * (X[b, t] - X[a, t])
+            x = X[b, t] if at_q else X[a, t] + lam * (X[b, t] - X[a, t])
             X[base + e, t] = x
             X[down + e, t] = x
         for t in range(B):
-            x = V[a, t] + lam * (V[b, t] - V[a, t])
+            x = V[b, t] if at_q else V[a, t] + lam * (V[b, t] - V[a, t])
             V[base + e, t] = x
             V[down + e, t] = x
         V[base + e, jj] = 0.0
         V[down + e, jj] = 0.0
+        if dual:
+            for t in range(D):
+                x = X1[a, t] + lam * (X1[b, t] - X1[a, t]) + lam1 * (X[b, t] - X[a, t])
+                X1[base + e, t] = x
+                X1[down + e, t] = x
+            for t in range(B):
+                x = V1[a, t] + lam * (V1[b, t] - V1[a, t]) + lam1 * (V[b, t] - V[a, t])
+                V1[base + e, t] = x
+                V1[down + e, t] = x
+            V1[base + e, jj] = 0.0
+            V1[down + e, jj] = 0.0
         c = cellv[a]
         cut = cut_local[c]
         dropped = act[a, slot[e]]
