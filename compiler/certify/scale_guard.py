@@ -24,12 +24,16 @@ from relucompile.numeric.tolerances import PARAMETER_SPAN
 
 
 def widest_layer_span(net: ReluNet) -> tuple[float, int]:
-    """(span, layer): the largest ratio max |w| / min |w| over the non-zero weights of one layer,
-    and that layer's index (len(net.layers) for the output layer); biases are measured against
-    their units' input sums by :func:`widest_bias_span`."""
+    """(span, layer): the largest ratio between the scales of two units of one layer (a unit's
+    scale: its largest |weight|), and that layer's index (len(net.layers) for the output layer);
+    biases are measured against their units' input sums by :func:`widest_bias_span`.  Tiny weights
+    beside large ones in one unit are not counted: a hyperplane is computed with all of its float
+    coefficients alike (trained nets hold weights 1e-14 of their unit's largest, harmlessly), while
+    units of very different scales meet in the next layer's sums and tolerances."""
     best, where = 1.0, 0
     for index, layer in enumerate(net.layers + [net.output]):
-        values = np.concatenate([np.abs(np.asarray(W, dtype=np.float64)).ravel() for W in layer.weights.values()])
+        rows = np.concatenate([np.abs(np.asarray(W, dtype=np.float64)) for W in layer.weights.values()], axis=1)
+        values = rows.max(axis=1, initial=0.0)
         values = values[values > 0]
         if values.size and values.max() / values.min() > best:
             best, where = float(values.max() / values.min()), index

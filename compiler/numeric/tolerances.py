@@ -118,8 +118,8 @@ nearly spent budget still gives a positive limit, which every solver accepts (th
 
 PARAMETER_SPAN = 1e7
 """Largest span of magnitudes within one layer of the lowered network up to which a float64
-compilation is trusted as it is: the ratio of the largest to the smallest non-zero weight, and
-of a unit's bias to its weighted input sum on the domain (either way round; weights compound
+compilation is trusted as it is: the ratio of the largest to the smallest unit scale (a unit's
+largest |weight|; tiny weights within a unit are harmless and not counted), and of a unit's bias to its weighted input sum on the domain (either way round; weights compound
 along paths, biases do not).  The engines resolve relative differences down to
 :data:`ENGINE_REL_TOL` (1e-8): a span beyond 1/ENGINE_REL_TOL can put a feature below that
 resolution (a bias of 1e-6 on weights of 1e3 places hyperplanes 1e-9 apart on a box of width 100;
@@ -127,5 +127,5 @@ a weight of 1e-7 beside 1e8; every layer scaled by 1e8), and cells that thin wer
 dropped (seeded nets with weights 1e-8..1e8: about one in seven compiled wrong, every one with a
 span above 9e7).  Ten times inside that: beyond it the compilation is proved in exact rationals
 (the certificate of ``--certify``) and refused (exit 2, naming the layer) if the proof fails.
-Real models stay below it (ACAS Xu weights at most 3.5e6 and biases 1e5, MNIST fully connected
-nets 1e7 and 1e5), so their compilation costs nothing more."""
+Real models stay far below it (unit scales: ACAS Xu at most ~550, MNIST fully connected nets ~18,
+a trained Iris MLP ~17; biases within 1e5), so their compilation costs nothing more."""
