@@ -18,9 +18,7 @@ Example:
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from relucompile.lazy import lazy_exports
 from relucompile.version import __version__
 
 #: public name -> module that defines it
@@ -49,13 +47,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS) + ["__version__"]
 
 
-def __getattr__(name: str) -> Any:
-    """Import a public name on first use (PEP 562)."""
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'relucompile' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports("relucompile", _EXPORTS, globals())[0]
 
 
 def __dir__() -> list[str]:

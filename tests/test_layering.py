@@ -3,7 +3,7 @@
 ``relucompile`` is assembled from three folders (pyproject.toml's package-dir): ``compiler/`` is the
 root, ``frontends/`` and ``backends/`` its subpackages.  Data flows one way, so imports point down:
 
-    rank 0  foundation   relucompile.errors, .progress, .version, .limits, relucompile.numeric.*
+    rank 0  foundation   relucompile.errors, .progress, .version, .limits, .lazy, relucompile.numeric.*
     rank 1  ir           graph, values, domain, network
     rank 2  ops          one handler per ONNX op, the interpreter
     rank 3  passes       lowering of the graph to an affine/ReLU network
@@ -48,7 +48,7 @@ RANKS = {
 }
 
 #: root modules and subpackages that form the foundation layer
-FOUNDATION = {"errors", "progress", "version", "numeric", "limits"}
+FOUNDATION = {"errors", "progress", "version", "numeric", "limits", "lazy"}
 
 #: root modules that belong to another layer than the foundation
 ROOT_MODULE_LAYERS = {"__main__": "cli"}

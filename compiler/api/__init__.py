@@ -12,8 +12,7 @@ Example:
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from relucompile.lazy import lazy_exports
 
 #: public name -> module that defines it; imported on first use (PEP 562), so a command that only
 #: loads a model (verify, bounds) does not pay for the engines, numba and scipy at start-up.
@@ -32,14 +31,4 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    """Import a public name on first use (PEP 562)."""
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'relucompile.api' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports("relucompile.api", _EXPORTS, globals())
