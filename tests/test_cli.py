@@ -487,3 +487,13 @@ def test_commands_run_with_one_blas_thread(monkeypatch) -> None:
     monkeypatch.setitem(cli.COMMANDS, "probe", probe)
     assert cli.main(["probe"]) == 0
     assert seen and set(seen) == {1}
+
+
+@pytest.mark.parametrize("command", [None, "report", "verify", "check"])
+def test_seed_means_one_thing_everywhere(command, capsys) -> None:
+    """--seed: the seed of the command's random numbers, in the same words in every command."""
+    argv = ["--help"] if command is None else [command, "--help"]
+    assert main(argv) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--seed N seed of this command's random numbers, here " in text
+    assert "the same seed gives the same output" in text

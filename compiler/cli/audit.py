@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from relucompile.cli.base import (ExitCode, add_json_option, check_limits, exit_codes_text, guarded, load_model,
+from relucompile.cli.base import (add_seed_option, ExitCode, add_json_option, check_limits, exit_codes_text, guarded, load_model,
                                   make_parser, max_regions, model_domain, names, refuse_unused, run_limits)
 from relucompile.errors import UserError, regular_input_file
 from relucompile.limits import doing
@@ -355,7 +355,7 @@ def report_parser() -> argparse.ArgumentParser:
     p.add_argument("--digits", type=int, default=4, help="significant digits (default 4), e.g. --digits 6")
     p.add_argument("--samples", type=int, default=100_000, metavar="N",
                    help="uniform samples for the volume shares of > 2 inputs (default 100000), e.g. --samples 10000")
-    p.add_argument("--seed", type=int, default=0, help="seed of those samples (default 0)")
+    add_seed_option(p, "the volume-share samples")
     _add_decision(p)
     p.add_argument("--lens-inputs", metavar="X", help="samples (.npy or .csv): add the linear lens over them, e.g. "
                                                         "--lens-inputs X.npy")

@@ -400,6 +400,20 @@ def add_quiet_option(p: argparse.ArgumentParser, help: str = QUIET_HELP) -> None
     p.add_argument("-q", "--quiet", action="store_true", help=help)
 
 
+def add_seed_option(p: argparse.ArgumentParser, drives: str) -> None:
+    """``--seed N``: one meaning in every command, the seed of the command's random numbers
+    (``drives`` says what they choose there); the same seed gives the same output.
+
+    Example:
+        >>> p = make_parser("demo", "", ""); add_seed_option(p, "the sample points")
+        >>> p.parse_args(["--seed", "3"]).seed
+        3
+    """
+    p.add_argument("--seed", type=int, default=0, metavar="N",
+                   help=f"seed of this command's random numbers, here {drives} (default 0); the same seed "
+                        "gives the same output, e.g. --seed 1")
+
+
 def add_json_option(p: argparse.ArgumentParser, help: str = "print a JSON object instead of text, e.g. --json") -> None:
     """``--json``.
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 
-from relucompile.cli.base import (BOX_HELP, DOMAIN_FILE_HELP, ExitCode, add_json_option, exit_codes_text, guarded,
+from relucompile.cli.base import (add_seed_option, BOX_HELP, DOMAIN_FILE_HELP, ExitCode, add_json_option, exit_codes_text, guarded,
                                   make_parser)
 from relucompile.errors import UserError
 
@@ -49,7 +49,7 @@ def build_parser():
     where.add_argument("--domain", metavar="FILE", help=DOMAIN_FILE_HELP)
     p.add_argument("--samples", type=int, default=1000, metavar="N",
                    help="random points of the domain (default 1000), e.g. --samples 10000")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random points (default 0)")
+    add_seed_option(p, "the points the models are compared at")
     p.add_argument("--tolerance", type=float, default=TOLERANCE, metavar="T",
                    help=f"pass when |y_other - y_source| <= T (1 + |y_source|) at every output (default {TOLERANCE:g})")
     add_json_option(p)

@@ -22,7 +22,7 @@ import sys
 import time
 from typing import Callable
 
-from relucompile.cli.base import (ExitCode, Parser, announce_estimate, check_limits, command_clock, exit_codes_text,
+from relucompile.cli.base import (add_seed_option, ExitCode, Parser, announce_estimate, check_limits, command_clock, exit_codes_text,
                                   guarded, load_model, make_parser, max_regions, model_domains, names, run_limits)
 from relucompile.errors import UserError
 from relucompile.progress import plural
@@ -93,7 +93,7 @@ def build_parser() -> Parser:
                    help="region enumeration engine: auto (default: vertex on boxes in up to 12 free "
                         "coordinates, else split), vertex (no LPs, boxes only), split (LPs, any domain, "
                         "--jobs); the cells are the same, e.g. --engine split")
-    p.add_argument("--seed", type=int, default=0, help="seed of the tie-break reference point (default 0)")
+    add_seed_option(p, "the tie-break reference point")
     p.add_argument("--certify", action="store_true",
                    help="prove the result in exact rational arithmetic (cells, maps, completeness, tie-break; "
                         "see relucompile certify --help), store the maps as the nearest floats of the exact "

@@ -28,7 +28,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from relucompile.cli.base import (COMMAND_CLOCK, ExitCode, add_json_option, check_limits, exit_codes_text, guarded,
+from relucompile.cli.base import (add_seed_option, COMMAND_CLOCK, ExitCode, add_json_option, check_limits, exit_codes_text, guarded,
                                   load_model, make_parser, model_domains, names, refuse_unused, run_limits)
 from relucompile.errors import UserError
 
@@ -86,7 +86,7 @@ def verify_parser() -> argparse.ArgumentParser:
     p.add_argument("--result-file", metavar="F",
                    help="also write the VNN-COMP result file (unsat / sat + assignment / timeout), "
                         "e.g. --result-file result.txt")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random falsification points (default 0)")
+    add_seed_option(p, "the falsification points")
     p.add_argument("--method", choices=("auto", "input-split", "relu-bab"), default="auto",
                    help="search: bisect the input box (input-split), branch on ReLU phases (relu-bab), or "
                         "pick by the number of free inputs (auto, the default), e.g. --method relu-bab")
