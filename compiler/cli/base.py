@@ -514,11 +514,41 @@ def _outcome(command: Callable[[list[str]], int], argv: list[str]) -> int:
               "(--box, --domain), fewer free inputs, or a machine with more memory", file=sys.stderr)
         return ExitCode.USAGE_ERROR
     except Exception as exc:  # a bug: say so in one line, keep the traceback available
+        signal_raised = _signal_inside(exc, (Terminated, KeyboardInterrupt))
+        if isinstance(signal_raised, Terminated):
+            print(f"{PROG}: terminated ({signal_raised}); no output written", file=sys.stderr)
+            return ExitCode.TERMINATED
+        if isinstance(signal_raised, KeyboardInterrupt):
+            print(f"{PROG}: interrupted; no output written", file=sys.stderr)
+            return ExitCode.INTERRUPTED
         if os.environ.get("RELUCOMPILE_DEBUG"):
             traceback.print_exc()
         print(f"{PROG}: internal error: {type(exc).__name__}: {exc} (a bug; rerun with "
               "RELUCOMPILE_DEBUG=1 for the traceback and please report it)", file=sys.stderr)
         return ExitCode.INTERNAL_ERROR
+
+
+def _signal_inside(exc: BaseException, kinds: tuple) -> BaseException | None:
+    """The signal exception (SIGTERM's, Ctrl-C's) that ``exc`` wraps, if any: a signal raised while
+    compiled code runs (numba kernels) comes back as a SystemError caused by it.
+
+    Example:
+        >>> try:
+        ...     try:
+        ...         raise KeyboardInterrupt
+        ...     except KeyboardInterrupt as inner:
+        ...         raise SystemError("returned a result with an exception set") from inner
+        ... except SystemError as outer:
+        ...     type(_signal_inside(outer, (KeyboardInterrupt,))).__name__
+        'KeyboardInterrupt'
+    """
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, kinds):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 _SMALLER_DOMAIN = re.compile(r"use a smaller domain \(--box\)")
