@@ -230,3 +230,16 @@ def load_tiny():
     from relucompile.api import load_network
     from relucompile.examples import tiny_mlp_path
     return load_network(tiny_mlp_path())
+
+
+def test_lens_with_one_sample_per_class_warns_nothing(tmp_path):
+    """A class with a single sample has no within-class pair: NaN, and no numpy warning."""
+    import warnings
+    from relucompile.analysis.lens import linear_lens
+    from relucompile.api import load_network
+    from relucompile.examples import tiny_mlp_path
+    net = load_network(tiny_mlp_path())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        summary = linear_lens(net, np.array([[0.1, 0.2], [-0.5, 0.5]]), np.array([0, 1])).summary()
+    assert np.isnan(summary["within_class_similarity"])

@@ -113,7 +113,8 @@ class LinearLens:
             S = self.class_similarity()
             off = ~np.eye(len(S), dtype=bool)
             out["classes"] = [c.item() if hasattr(c, "item") else c for c in self.classes]
-            out["within_class_similarity"] = float(np.nanmean(np.diag(S)))
+            within = np.diag(S)[~np.isnan(np.diag(S))]   # NaN: a class with one sample has no pair
+            out["within_class_similarity"] = float(within.mean()) if within.size else float("nan")
             out["between_class_similarity"] = float(S[off].mean()) if off.any() else None
             out["class_similarity"] = S.tolist()
         return out
