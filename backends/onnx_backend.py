@@ -342,7 +342,7 @@ def _layers_cell(shallow: ShallowNet, x: str, u: str, const, node) -> str:
     """The cell index by the literal three-layer form: every cell's constraint flags (H1, H2),
     the cell with no violated constraint (H3), least total violation where rounding leaves
     zero or several such cells.  Memory O(batch * |R|)."""
-    d, R, H = shallow.d, shallow.num_cells, shallow.num_hyperplanes
+    R, H = shallow.num_cells, shallow.num_hyperplanes
     if not H:
         return node("Cast", [node("ReduceSum", [node("Mul", [x, const("zero_d", np.array(0.0))], "xz"),
                                                 const("ax1c", np.array([1], np.int64))], "cellzero", keepdims=0)],

@@ -43,7 +43,7 @@ from relucompile.backends.equations import (affine_terms, check_format, latex_es
 from relucompile.errors import UserError
 from relucompile.analysis.one_d import TwoLayerForm
 from relucompile.version import __version__
-from relucompile.backends.equations import format_for_path, write_rendering
+from relucompile.backends.equations import write_rendering
 from relucompile.backends.files import atomic_write
 
 OPSET = 17

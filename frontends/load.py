@@ -153,7 +153,6 @@ def _lower_rows(proto: onnx.ModelProto, source: str | None, batch_axis: bool = T
     treats row by row (frontends/batch.py) the model read with batch 1, with the source's
     signature and ``batch_rows`` B (refused with what to do when it mixes its rows)."""
     graph = graph if graph is not None else _graph(proto, source)
-    check_time()
     net = lower(graph)
     signature = graph.signature
     rows = batch_rows(proto) if batch_axis else 1

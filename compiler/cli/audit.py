@@ -386,7 +386,7 @@ def _report(args, argv: list[str]) -> int:
     import shlex
     import time
     from relucompile.backends.report import ReportOptions, write_report
-    from relucompile.verify.budget import process_age
+    from relucompile.limits import process_age
     began = time.perf_counter()
     net = load_model(args)
     loaded = time.perf_counter()

@@ -114,7 +114,7 @@ def run_verify(argv: list[str]) -> int:
         check_writable(args.result_file)
     prop = parse_vnnlib(args.property)
     net = load_model(args)
-    from relucompile.verify.budget import process_age
+    from relucompile.limits import process_age
     from relucompile.progress import activity
     # --time-limit counts from the command's start (the process start for the console script)
     spent = time.perf_counter() - COMMAND_CLOCK[-1] if COMMAND_CLOCK else process_age()

@@ -16,7 +16,7 @@ import numpy as np
 from relucompile.ops import pwl as pwl
 from relucompile.ops import spatial as sp
 from relucompile.ops.base import OpSpec, _add, _const, _fail, _is_sym, _linear, _scale
-from relucompile.ir.values import to_exact
+from relucompile.ir.values import Value, to_exact
 from relucompile.numeric.tolerances import ONNX_NORM_EPSILON
 
 

@@ -784,7 +784,6 @@ class _VertexRun:
         k = self.k
         nc = self.group.n
         cellv, act, X = self.vcell.v, self.act.v, self.X.v
-        counts = np.bincount(cellv, minlength=nc)
         if self.kernels:
             centre = vertex_kernels.cell_sums(cellv, X, nc)
         else:

@@ -169,7 +169,6 @@ def build_locator(net, regions, p: np.ndarray, arity: int = DEFAULT_ARITY) -> Po
     radius = np.nan_to_num(regions.cells.radius.astype(np.float64), posinf=0.0)
     hull = regions.domain.hull()
     offsets = np.concatenate([[0], np.cumsum(net.widths)]).astype(int)
-    n_layers = len(net.widths)
     powers = 1 << np.arange(arity)
 
     capacity = 2 * R                      # every inner node has >= 2 children: nodes <= 2R - 1

@@ -1,7 +1,7 @@
 """The time budget of one verification: a deadline on ``time.perf_counter()`` that every loop checks.
 
 ``relucompile verify --timeout T`` counts from the *process start* (imports, model loading and
-parsing included): :func:`process_age` gives the seconds already spent when the clock is read, so
+parsing included): :func:`relucompile.limits.process_age` gives the seconds already spent when the clock is read, so
 ``Budget(T, already_spent=process_age())`` ends T seconds after the process began.
 
 Example:
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import time
 
-from relucompile.limits import process_age  # noqa: F401  (re-exported: verify's --timeout counts from the process start)
 
 
 class OutOfTime(Exception):
