@@ -278,11 +278,13 @@ def load_model(args: argparse.Namespace, domain=None):
                         trust_code=getattr(args, "trust_model_code", False), domain=domain)
 
 
-def model_domains(args: argparse.Namespace, net, *, bounded_for: str | None = None, why: str = "") -> list:
+def model_domains(args: argparse.Namespace, net, *, bounded_for: str | None = None, why: str = "",
+                  prop=None) -> list:
     """The domains of ``--box | --domain | --vnnlib`` over the model's inputs: one, or one per box
     of a property whose boxes do not form one box; all of R^d when none is given, unless
     ``bounded_for`` names what needs a bounded domain (then an error says ``why`` and which option
     to give).
+    ``prop``: the ``--vnnlib`` property when the caller has parsed it already (parsed once).
 
     Example:
         >>> from relucompile.examples import tiny_mlp_path
@@ -301,7 +303,7 @@ def model_domains(args: argparse.Namespace, net, *, bounded_for: str | None = No
     if getattr(args, "vnnlib", None):
         from relucompile.frontends.vnnlib import parse_vnnlib
         from relucompile.verify.run import domain_from_vnnlib, domains_from_vnnlib
-        prop = parse_vnnlib(args.vnnlib)
+        prop = prop if prop is not None else parse_vnnlib(args.vnnlib)   # parsed by the caller, or here
         if prop.num_inputs != d:
             raise DomainError(f"{args.vnnlib}: the property has {plural(prop.num_inputs, 'input')} but "
                               f"{name} has {d}")

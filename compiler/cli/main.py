@@ -120,7 +120,8 @@ def _run_compile(args) -> int:
     for path in filter(None, [args.output, args.regions]):
         check_writable(path)
     start = time.perf_counter()
-    net = load_model(args, domain=_known_domain(args))
+    prop = _read_property(args)
+    net = load_model(args, domain=_known_domain(args, prop))
     d = net.embedding.d if net.embedding is not None else net.d     # the source's inputs
     from relucompile.backends.equations import format_for_path
     equations_format = args.format or (None if args.output.lower().endswith(".onnx")
@@ -136,33 +137,40 @@ def _run_compile(args) -> int:
                         f"this one has {d}")
     if args.form != "two-layer" and (args.basis != "one-sided" or args.pivot is not None):
         raise UserError("--basis and --pivot go with --form two-layer")
-    for domain, output, regions in _targets(args, net):
+    for domain, output, regions in _targets(args, net, prop):
         code = _compile_one(args, net, domain, output, regions, equations_format, start)
         if code:
             return code
     return 0
 
 
-def _known_domain(args):
+def _read_property(args):
+    """The ``--vnnlib`` property, parsed once for the whole command (None without it)."""
+    if not args.vnnlib:
+        return None
+    from relucompile.frontends.vnnlib import parse_vnnlib
+    return parse_vnnlib(args.vnnlib)
+
+
+def _known_domain(args, prop):
     """The domain when it is known before loading (``--domain FILE``, or a ``--vnnlib`` property
     whose boxes form one box): a large model is then lowered over its free coordinates only."""
     from relucompile.ir.domain import Domain
     if args.domain:
         return Domain.from_json(args.domain)
-    if args.vnnlib:
-        from relucompile.frontends.vnnlib import parse_vnnlib
+    if prop is not None:
         from relucompile.verify.run import domain_from_vnnlib
         try:
-            return domain_from_vnnlib(parse_vnnlib(args.vnnlib))
+            return domain_from_vnnlib(prop)
         except UserError:   # several boxes: each is compiled over every input
             return None
     return None
 
 
-def _targets(args, net) -> list[tuple]:
+def _targets(args, net, prop=None) -> list[tuple]:
     """(domain, output path, regions path) per model to write: one, or one per box of a --vnnlib
     property whose boxes do not form one box."""
-    domains = model_domains(args, net)
+    domains = model_domains(args, net, prop=prop)
     if len(domains) == 1:
         return [(domains[0], args.output, args.regions)]
 
