@@ -193,15 +193,14 @@ def _output_sizes(graph: Graph) -> list[int]:
     if len(names) <= 1:
         return []
     inp = graph.node(graph.inputs[0])
-    values = {inp.name: np.zeros(inp.shape)}
-    sizes, outputs = [], graph.outputs
-    try:
-        for name in names:
-            graph.outputs = [name]
-            sizes.append(int(np.size(execute(graph, values, ConcreteContext(graph.source, exact=False)))))
-    finally:
-        graph.outputs = outputs
-    return sizes
+    sizes, wanted = {inp.name: int(np.prod(inp.shape))}, set(names)
+
+    def observe(node, value) -> None:
+        if node.name in wanted:
+            sizes[node.name] = int(np.size(value))
+
+    execute(graph, {inp.name: np.zeros(inp.shape)}, ConcreteContext(graph.source, exact=False), observe=observe)
+    return [sizes[name] for name in names]     # one run for all outputs
 
 
 def input_size(graph: Graph) -> int:

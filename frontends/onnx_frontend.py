@@ -17,6 +17,7 @@ Example:
 """
 from __future__ import annotations
 
+import functools
 import io
 import os
 from typing import Any
@@ -155,12 +156,11 @@ def _sorted_nodes(graph: onnx.GraphProto, known: set[str], source: str) -> list[
             if i and i not in known and i in producer and producer[i] != index:
                 waiting[index] += 1
                 users[producer[i]].append(index)
-    missing_inputs = [index for index, n in enumerate(nodes)
-                      if any(i and i not in known and i not in producer for i in n.input)]
-    ready = [index for index in range(len(nodes)) if waiting[index] == 0 and index not in set(missing_inputs)]
+    blocked = {index for index, n in enumerate(nodes)
+               if any(i and i not in known and i not in producer for i in n.input)}
+    ready = [index for index in range(len(nodes)) if waiting[index] == 0 and index not in blocked]
     heapq.heapify(ready)
     ordered: list[onnx.NodeProto] = []
-    blocked = set(missing_inputs)
     while ready:
         index = heapq.heappop(ready)
         ordered.append(nodes[index])
@@ -179,11 +179,20 @@ def _sorted_nodes(graph: onnx.GraphProto, known: set[str], source: str) -> list[
     return ordered
 
 
+@functools.lru_cache(maxsize=None)
+def _schema(op: str, opset: int) -> onnx.defs.OpSchema | None:
+    """ONNX's schema of ``op`` at ``opset`` (None if it has none), looked up once per op: a
+    lookup costs milliseconds, which a model of 10,000 nodes would pay 20,000 times."""
+    try:
+        return onnx.defs.get_schema(op, opset, "")
+    except Exception:
+        return None
+
+
 def _check_arity(source: str, label: str, op: str, node: onnx.NodeProto, opset: int | None) -> None:
     """The node has as many inputs and outputs as ONNX's schema of ``op`` allows (e.g. Relu: one)."""
-    try:
-        schema = onnx.defs.get_schema(op, max(int(opset or 0), 1), "")
-    except Exception:   # no schema at this opset: the op handler checks what it needs
+    schema = _schema(op, max(int(opset or 0), 1))
+    if schema is None:   # no schema at this opset: the op handler checks what it needs
         return
     given = len(node.input)
     while given and not node.input[given - 1]:     # trailing empty names are omitted optional inputs
@@ -199,9 +208,8 @@ def _check_arity(source: str, label: str, op: str, node: onnx.NodeProto, opset: 
 def _check_attribute_types(source: str, label: str, op: str, node: onnx.NodeProto, opset: int | None) -> None:
     """Every attribute has the type ONNX's schema of ``op`` gives it (e.g. Gemm's transB is an
     integer: ``transB=1.5`` is refused, not read as true)."""
-    try:
-        schema = onnx.defs.get_schema(op, max(int(opset or 0), 1), "")
-    except Exception:   # no schema at this opset: the op handler checks what it needs
+    schema = _schema(op, max(int(opset or 0), 1))
+    if schema is None:   # no schema at this opset: the op handler checks what it needs
         return
     for attribute in node.attribute:
         declared = schema.attributes.get(attribute.name)
@@ -214,12 +222,17 @@ def _check_attribute_types(source: str, label: str, op: str, node: onnx.NodeProt
 
 
 def _check_finite(source: str, label: str, op: str, node: onnx.NodeProto, attrs: dict[str, Any],
-                  constants: dict[str, np.ndarray]) -> None:
+                  constants: dict[str, np.ndarray], finite: set[str] | None = None) -> None:
     """Every float parameter of a node is finite (a NaN or infinite weight would make the shallow
-    model return NaN where the source returns numbers); Clip's bounds may be +-inf (no bound)."""
+    model return NaN where the source returns numbers); Clip's bounds may be +-inf (no bound).
+    ``finite``: names of constants already found finite (each is scanned once), added to."""
     for position, name in enumerate(node.input):
         value = constants.get(name)
-        if value is None or value.dtype.kind != "f" or np.all(np.isfinite(value)):
+        if value is None or value.dtype.kind != "f" or (finite is not None and name in finite):
+            continue
+        if np.all(np.isfinite(value)):
+            if finite is not None:
+                finite.add(name)
             continue
         if op == "Clip" and position in (1, 2) and not np.any(np.isnan(value)):
             continue
@@ -311,6 +324,7 @@ def load_onnx(model: str | os.PathLike | onnx.ModelProto, source: str | None = N
         constants[t.name] = _tensor(t, source)
         g.add(t.name, "Constant", value=constants[t.name])
     produced_by: dict[str, str] = {}
+    finite: set[str] = set()
     for node in _sorted_nodes(onnx_graph, {i.name for i in inputs} | init_names, source):
         check_time()   # the run's time budget (relucompile.limits)
         label = node.name or node.output[0]
@@ -326,7 +340,7 @@ def load_onnx(model: str | os.PathLike | onnx.ModelProto, source: str | None = N
         unknown = unsupported_attributes(op, attrs) if op != "Constant" else []
         if unknown:
             raise ModelError(source, label, op, f"attribute {', '.join(unknown)} is not supported")
-        _check_finite(source, label, op, node, attrs, constants)
+        _check_finite(source, label, op, node, attrs, constants, finite)
         _check_arity(source, label, op, node, g.signature.opset)
         _check_attribute_types(source, label, op, node, g.signature.opset)
         if op == "Reshape" and "shape" in attrs:  # opset < 5 carries the shape as an attribute

@@ -73,7 +73,10 @@ def _add(a: Value, b: Value) -> Value:
     if _is_sym(a) and _is_sym(b):
         return a + b
     if _is_sym(a):
-        return a.broadcast_to(np.broadcast_shapes(a.shape, np.shape(b))).map(lambda t: t, b)
+        shape = np.broadcast_shapes(a.shape, np.shape(b))
+        if shape == a.shape:    # a constant added: the coefficients are shared, not copied
+            return a.with_const(a.const + b)
+        return a.broadcast_to(shape).map(lambda t: t, b, batched=np.array)
     if _is_sym(b):
         return _add(b, a)
     return a + b

@@ -49,9 +49,18 @@ class ConcreteContext:
 def execute(graph: Graph, feeds: dict[str, Value], ctx: Any,
             observe: Callable[[Any, Value], None] | None = None) -> Value:
     """Run every node in topological order with ``ctx``; return the output value.
-    ``observe(node, value)`` is called on every computed value (e.g. to measure sizes)."""
+    ``observe(node, value)`` is called on every computed value (e.g. to measure sizes).
+    A value is dropped once its last consumer has run, so a large model's float64 weights
+    are not all held at once."""
     values: dict[str, Value] = dict(feeds)
-    for node in graph.nodes():
+    order = list(graph.nodes())
+    uses: dict[str, int] = {}
+    for node in order:
+        for i in node.inputs:
+            if i:
+                uses[i] = uses.get(i, 0) + 1
+    keep = set(graph.outputs)
+    for node in order:
         check_time()   # the run's time budget (relucompile.limits)
         if node.name in values:
             continue
@@ -69,6 +78,11 @@ def execute(graph: Graph, feeds: dict[str, Value], ctx: Any,
                              f"its inputs and attributes do not fit together ({why})") from None
         if observe is not None:
             observe(node, values[node.name])
+        for i in node.inputs:
+            if i and i not in keep:
+                uses[i] -= 1
+                if uses[i] == 0:
+                    values.pop(i, None)
     return values[graph.outputs[0]]
 
 

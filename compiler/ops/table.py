@@ -16,7 +16,7 @@ import numpy as np
 from relucompile.ops import pwl as pwl
 from relucompile.ops import spatial as sp
 from relucompile.ops.base import OpSpec, _add, _const, _fail, _is_sym, _linear, _scale
-from relucompile.ir.values import Value, to_exact
+from relucompile.ir.values import Affine, Value, to_exact
 from relucompile.numeric.tolerances import ONNX_NORM_EPSILON
 
 
@@ -121,6 +121,9 @@ def op_matmul(node, args, ctx):
     a, b = args
     if _is_sym(a) and _is_sym(b):
         raise _fail(node, ctx, "MatMul of two network-dependent tensors is not piecewise linear")
+    direct = _identity_product(a, b)
+    if direct is not None:
+        return direct
     # A coefficient block stacks one slice per variable on a new leading axis. With a matrix (or
     # vector) on the right, all slices' rows form one 2-D product: a single BLAS call.
     if _is_sym(a):
@@ -132,6 +135,41 @@ def op_matmul(node, args, ctx):
         batched = (lambda c: np.matmul(a, c)) if len(b.shape) >= 2 and np.ndim(a) <= len(b.shape) else None
         return b.map(lambda t: np.matmul(a, t), batched=batched)
     return np.matmul(a, b)
+
+
+def _identity_product(a, b):
+    """``a @ b`` where one side is a fresh variable block (its identity coefficients unbuilt, a
+    row or column vector) and the other a float matrix: the matrix itself is the coefficient
+    block (identity times a matrix is the matrix exactly; ``+ 0.0`` turns -0.0 into 0.0, as
+    the product does).  None where this does not apply: the general path then runs.
+
+    >>> w = np.array([[1.0, -0.0, 2.0], [3.0, 4.0, 5.0]])
+    >>> _identity_product(Affine.variable(0, 2, (1, 2)), w).coefs[0].tolist()
+    [[[1.0, 0.0, 2.0]], [[3.0, 4.0, 5.0]]]
+    >>> _identity_product(w.T, Affine.variable(0, 2, (2, 1))).coefs[0].tolist()
+    [[[1.0], [0.0], [2.0]], [[3.0], [4.0], [5.0]]]
+    """
+    sym, matrix = (a, b) if _is_sym(a) else (b, a)
+    if not _is_sym(sym) or _is_sym(matrix) or sym.identity is None or sym.identity[2]:
+        return None
+    matrix = np.asarray(matrix)
+    block, size, _ = sym.identity
+    vector = sym.shape[-1] == size if sym is a else sym.shape in ((size,), (size, 1))
+    if matrix.ndim != 2 or matrix.dtype.kind not in "fiub" or not vector:
+        return None
+    const = np.matmul(sym.const, matrix) if sym is a else np.matmul(matrix, sym.const)
+    if matrix.dtype != np.float64 or _has_negative_zero(matrix):
+        matrix = matrix + 0.0       # float64, and -0.0 -> 0.0 as in the product; else shared
+    if sym is a:        # (.., 1, n) @ (n, k): variable i reads row i of the matrix
+        coefs = matrix.reshape((size,) + sym.shape[:-1] + matrix.shape[1:])
+    else:               # (k, n) @ (n, 1, ..): variable i reads column i
+        coefs = matrix.T.reshape((size,) + matrix.shape[:1] + sym.shape[1:])
+    return Affine(np.asarray(const), {block: coefs})
+
+
+def _has_negative_zero(matrix: np.ndarray) -> bool:
+    zeros = matrix == 0
+    return bool(zeros.any() and np.signbit(matrix[zeros]).any())
 
 
 def op_gemm(node, args, ctx):
@@ -176,7 +214,7 @@ def op_mul(node, args, ctx):
         a, b = b, a
     if _is_sym(a):
         shape = np.broadcast_shapes(a.shape, np.shape(b))
-        return a.broadcast_to(shape).map(lambda t: t * b)
+        return a.broadcast_to(shape).map(lambda t: t * b, batched=lambda c: c * b)
     return a * b
 
 
@@ -187,7 +225,7 @@ def op_div(node, args, ctx):
         raise _fail(node, ctx, "division by zero")
     if _is_sym(a):
         shape = np.broadcast_shapes(a.shape, np.shape(b))
-        return a.broadcast_to(shape).map(lambda t: t / b)
+        return a.broadcast_to(shape).map(lambda t: t / b, batched=lambda c: c / b)
     return a / b
 
 

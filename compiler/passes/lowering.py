@@ -174,6 +174,11 @@ class _UnitCounter(ConcreteContext):
         self.units = 0
         self.identity_bytes = 0
 
+    def constant(self, value: np.ndarray) -> np.ndarray:
+        """The constant as stored (no float64 copy): only the shapes of this run matter."""
+        value = np.asarray(value)
+        return value.astype(np.int64) if value.dtype.kind in "iub" else value
+
     def relu(self, node: Any, x: Value) -> Value:
         n = int(np.size(x))
         self.units += n
@@ -204,11 +209,18 @@ def lowering_bytes(graph: Graph, d: int) -> int:
             total += 2 * 8 * int(np.size(value)) * (d + counter.units + 1)
 
     try:
-        with np.errstate(all="ignore"):
-            execute(graph, {inp.name: np.zeros(tuple(inp.shape))}, counter, observe=observe)
+        with np.errstate(all="ignore"):   # zeros in the weights' float type: no float64 copy of a weight
+            execute(graph, {inp.name: np.zeros(tuple(inp.shape), _weight_dtype(graph))}, counter, observe=observe)
     except UserError:   # the lowering itself names what is wrong with the model
         return 0
     return total + counter.identity_bytes + 8 * int(np.prod(inp.shape)) * (d + 1)
+
+
+def _weight_dtype(graph: Graph) -> np.dtype:
+    """The float type of the graph's largest float constant (float64 when it has none)."""
+    floats = [node.value for node in graph.nodes() if node.op == "Constant" and node.value is not None
+              and np.asarray(node.value).dtype.kind == "f"]
+    return np.asarray(max(floats, key=np.size)).dtype if floats else np.dtype(np.float64)
 
 
 def available_memory() -> int:
