@@ -119,10 +119,13 @@ def _load(model, example_input, input_shape, trust_code, batch_axis, domain) -> 
     graph = _graph(proto, source)
     check_time()
     sha256 = source_sha256 or hashlib.sha256(data).hexdigest()
+    rows = batch_rows(proto) if batch_axis else 1
+    if rows == 1:   # the parsed model is needed no more: its weights (a copy of the file) are freed
+        proto = None
     if embedding_for(graph, domain) is not None:   # a large model on a lower-dimensional domain
         net = network_from_graph(graph, sha256, domain)
     else:
-        net = _lower_rows(proto, source, batch_axis, graph)
+        net = _lower_rows(proto, source, batch_axis, graph, rows)
     net.source_sha256 = sha256
     net.source_onnx = data
     return net
@@ -147,15 +150,17 @@ def _graph(proto: onnx.ModelProto, source: str | None) -> Graph:
     return fold_constants(drop_identities(load_onnx(proto, source=source)))
 
 
-def _lower_rows(proto: onnx.ModelProto, source: str | None, batch_axis: bool = True,
-                graph: Graph | None = None) -> ReluNet:
+def _lower_rows(proto: onnx.ModelProto | None, source: str | None, batch_axis: bool = True,
+                graph: Graph | None = None, rows: int | None = None) -> ReluNet:
     """The network of one sample: the model itself, or for a fixed batch of B > 1 rows that it
     treats row by row (frontends/batch.py) the model read with batch 1, with the source's
-    signature and ``batch_rows`` B (refused with what to do when it mixes its rows)."""
+    signature and ``batch_rows`` B (refused with what to do when it mixes its rows).
+    ``graph`` and ``rows``, when given, are ``proto``'s (``proto`` may then be None if rows is 1)."""
     graph = graph if graph is not None else _graph(proto, source)
     net = lower(graph)
     signature = graph.signature
-    rows = batch_rows(proto) if batch_axis else 1
+    if rows is None:
+        rows = batch_rows(proto) if batch_axis else 1
     if not batch_axis:
         signature = signature.replace(batch_rows=1)   # recorded, so the shallow model reads back the same way
     if rows > 1:

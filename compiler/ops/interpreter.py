@@ -50,8 +50,11 @@ def execute(graph: Graph, feeds: dict[str, Value], ctx: Any,
             observe: Callable[[Any, Value], None] | None = None) -> Value:
     """Run every node in topological order with ``ctx``; return the output value.
     ``observe(node, value)`` is called on every computed value (e.g. to measure sizes).
-    A value is dropped once its last consumer has run, so a large model's float64 weights
-    are not all held at once."""
+
+    Memory stays near one layer's weights: a Constant is converted (``ctx.constant``) just
+    before its first consumer runs, not all up front, and every value is dropped once its last
+    consumer has run.  Linear in the graph: each node and edge is visited once.
+    """
     values: dict[str, Value] = dict(feeds)
     order = list(graph.nodes())
     uses: dict[str, int] = {}
@@ -60,10 +63,10 @@ def execute(graph: Graph, feeds: dict[str, Value], ctx: Any,
             if i:
                 uses[i] = uses.get(i, 0) + 1
     keep = set(graph.outputs)
-    for node in order:
-        check_time()   # the run's time budget (relucompile.limits)
-        if node.name in values:
-            continue
+    deferred = {node.name: node for node in order
+                if node.op == "Constant" and not node.inputs and node.name not in keep and uses.get(node.name)}
+
+    def compute(node: Any) -> None:
         spec = OPS.get(node.op)
         if spec is None:
             raise ModelError(graph.source, node.origin, node.op, "op not supported")
@@ -78,6 +81,15 @@ def execute(graph: Graph, feeds: dict[str, Value], ctx: Any,
                              f"its inputs and attributes do not fit together ({why})") from None
         if observe is not None:
             observe(node, values[node.name])
+
+    for node in order:
+        check_time()   # the run's time budget (relucompile.limits)
+        if node.name in values or node.name in deferred:
+            continue
+        for i in node.inputs:
+            if i in deferred and i not in values:
+                compute(deferred[i])
+        compute(node)
         for i in node.inputs:
             if i and i not in keep:
                 uses[i] -= 1

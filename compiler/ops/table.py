@@ -167,9 +167,14 @@ def _identity_product(a, b):
     return Affine(np.asarray(const), {block: coefs})
 
 
-def _has_negative_zero(matrix: np.ndarray) -> bool:
-    zeros = matrix == 0
-    return bool(zeros.any() and np.signbit(matrix[zeros]).any())
+def _has_negative_zero(matrix: np.ndarray, chunk: int = 1 << 20) -> bool:
+    """Whether a float matrix holds -0.0; scanned in chunks (no full-size temporary)."""
+    flat = matrix.ravel(order="K")
+    for start in range(0, flat.size, chunk):
+        part = flat[start:start + chunk]
+        if np.signbit(part[part == 0]).any():
+            return True
+    return False
 
 
 def op_gemm(node, args, ctx):

@@ -88,6 +88,12 @@ class SymbolicContext:
         self.relu_nodes: list[str] = []
 
     def constant(self, value: np.ndarray) -> np.ndarray:
+        """The constant in float64 (or exact); a float matrix column-major, so that its transpose,
+        the (units, inputs) weights of the ReLU layer it usually becomes, is contiguous and is
+        taken without a copy (same values; BLAS products are the same in either layout)."""
+        value = np.asarray(value)
+        if not self.exact and value.ndim == 2 and value.dtype.kind == "f":
+            return np.array(value, dtype=np.float64, order="F")    # a fresh copy, as astype makes
         return ConcreteContext.constant(self, value)  # type: ignore[arg-type]
 
     def number(self, v: float) -> Any:
@@ -105,7 +111,7 @@ class SymbolicContext:
 def _flat_layer(x: Affine) -> AffineLayer:
     """The affine map of a symbolic tensor as weights (n_out, n_block) per block."""
     n = int(np.prod(x.shape)) if x.shape else 1
-    weights = {b: np.asarray(c).reshape(c.shape[0], n).T.copy() for b, c in sorted(x.coefs.items())}
+    weights = {b: np.ascontiguousarray(np.asarray(c).reshape(c.shape[0], n).T) for b, c in sorted(x.coefs.items())}
     return AffineLayer(weights, np.asarray(x.const).reshape(n).copy())
 
 
