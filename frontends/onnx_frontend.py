@@ -221,6 +221,13 @@ def _check_attribute_types(source: str, label: str, op: str, node: onnx.NodeProt
                              f"{onnx.AttributeProto.AttributeType.Name(int(declared.type))}")
 
 
+def _all_finite(value: np.ndarray) -> bool:
+    """No NaN or infinity in a float array; a finite sum proves it without a full-size temporary
+    (a NaN or infinity makes the sum non-finite; an overflowing sum falls back to the full check)."""
+    with np.errstate(all="ignore"):
+        return bool(np.isfinite(np.sum(value))) or bool(np.all(np.isfinite(value)))
+
+
 def _check_finite(source: str, label: str, op: str, node: onnx.NodeProto, attrs: dict[str, Any],
                   constants: dict[str, np.ndarray], finite: set[str] | None = None) -> None:
     """Every float parameter of a node is finite (a NaN or infinite weight would make the shallow
@@ -230,7 +237,7 @@ def _check_finite(source: str, label: str, op: str, node: onnx.NodeProto, attrs:
         value = constants.get(name)
         if value is None or value.dtype.kind != "f" or (finite is not None and name in finite):
             continue
-        if np.all(np.isfinite(value)):
+        if _all_finite(value):
             if finite is not None:
                 finite.add(name)
             continue

@@ -17,6 +17,7 @@ from relucompile.ops import pwl as pwl
 from relucompile.ops import spatial as sp
 from relucompile.ops.base import OpSpec, _add, _const, _fail, _is_sym, _linear, _scale
 from relucompile.ir.values import Affine, Value, to_exact
+from relucompile.numeric.sparse_products import exact_sparse_product
 from relucompile.numeric.tolerances import ONNX_NORM_EPSILON
 
 
@@ -129,12 +130,18 @@ def op_matmul(node, args, ctx):
     if _is_sym(a):
         batched = None
         if np.ndim(b) <= 2 and len(a.shape) >= 1:
-            batched = lambda c: (c.reshape(-1, c.shape[-1]) @ b).reshape(c.shape[:-1] + np.shape(b)[1:])
+            batched = lambda c: _product(c.reshape(-1, c.shape[-1]), b).reshape(c.shape[:-1] + np.shape(b)[1:])
         return a.map(lambda t: np.matmul(t, b), batched=batched)
     if _is_sym(b):
         batched = (lambda c: np.matmul(a, c)) if len(b.shape) >= 2 and np.ndim(a) <= len(b.shape) else None
         return b.map(lambda t: np.matmul(a, t), batched=batched)
     return np.matmul(a, b)
+
+
+def _product(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """``left @ right``; sparse where that is exact and pays (:mod:`relucompile.numeric.sparse_products`)."""
+    sparse = exact_sparse_product(left, right) if np.ndim(right) == 2 else None
+    return left @ right if sparse is None else sparse
 
 
 def _identity_product(a, b):
