@@ -1,9 +1,9 @@
 """Loading a large model: relucompile's load (parse + lower to exact layers) against onnxruntime's
 session creation on the same file, measured in the same run.
 
-    python benchmarks/load_large.py                                 # 50-2000x4-10 MLP, 46 MB of float32
+    python benchmarks/load_large.py                                 # 50-2000x4-10 MLP, 49 MB of float32
     python benchmarks/load_large.py --widths 4700,4700,4700,4700    # 266 MB (254 MiB)
-    python benchmarks/load_large.py --tll 64                        # two-level lattice N = M = 64, 269 MB
+    python benchmarks/load_large.py --tll 64                        # two-level lattice N = M = 64, 270 MB
     python benchmarks/load_large.py --tll 64 --tracemalloc          # + Python-level peak of our load
 
 The model is generated into a temporary folder (nothing is downloaded or kept).  Each figure is
@@ -11,7 +11,7 @@ wall and process (user + system) time of a fresh process, one after the other, a
 resident memory (``VmHWM``: interpreter and imports included; not ``ru_maxrss``, which a child
 inherits from the parent that generated the model).  ``ratio`` is our process time over
 onnxruntime's.  On this machine most of our time is system time: first-touch page faults of the
-float64 weights (user time is about a quarter).
+float64 weights (user time is 35-70%).
 
 The ``--tll`` models have the shape of VNN-COMP 2022's tllverifybench (two-level lattice nets,
 Ferlez et al.; exported by their ``TLLnet`` package as a flat MatMul/Add/Relu chain): n = 2 inputs,
@@ -20,15 +20,15 @@ selector (N -> N*M, 0/1 columns picking each set's functions, the set's last one
 N), then a min tree over each group of N (levels of 4 ReLUs per pair: relu(a+b), relu(-a-b),
 relu(b-a), relu(a-b), recombined as (a+b)/2 -+ |a-b|/2; an odd group compares its last two) and a
 max tree over the M minima.  The large matrices are block diagonal (kron(I, small)): N = 64 gives
-a 4096 x 8192 first comparison layer, 269 MB in float32, the largest size of that benchmark.
+a 4096 x 8192 first comparison layer, 270 MB in float32, the largest size of that benchmark.
 
-Figures (2-core machine shared with other jobs, load average 2-6 during the runs; process times
-vary by about 2x with the machine's memory state):
+Figures (2-core machine shared with other jobs, load average 8-9; process time = user + system;
+benchmarks/README.md, "Loading large models", has the method and what changed):
 
-    command                    model   relucompile                 onnxruntime           ratio
-    (default)                  46 MB   0.4-0.8 s, peak  420 MB     0.4 s, peak 300 MB     ~1.5x
-    --widths 4700x4            266 MB  see benchmarks/README.md ("Loading large models")
-    --tll 64                   269 MB  see benchmarks/README.md
+    command                       file    onnxruntime        relucompile                  ratio
+    (default)                     49 MB   0.41 s, 134 MB     0.95 s (0.69 + 0.26), 253 MB  2.3x
+    --widths 4700,4700,4700,4700  266 MB  1.45 s, 397 MB     4.68 s (1.73 + 2.95), 1083 MB 3.2x
+    --tll 64                      270 MB  1.66 s, 447 MB     6.07 s (2.34 + 3.73), 1046 MB 3.7x
 
 Before issue 14 the default case took 7.7-9.8 s of process time (peak 790 MB): every ReLU layer
 built an n x n identity and multiplied it with the weights (n^3), the passes deep-copied every
