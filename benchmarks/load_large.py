@@ -30,7 +30,8 @@ benchmarks/README.md, "Loading large models", has the method and what changed):
     --widths 4700,4700,4700,4700  266 MB  1.45 s, 397 MB     4.68 s (1.73 + 2.95), 1083 MB 3.2x
     --tll 64                      270 MB  1.66 s, 447 MB     6.07 s (2.34 + 3.73), 1046 MB 3.7x
 
-Before issue 14 the default case took 7.7-9.8 s of process time (peak 790 MB): every ReLU layer
+Before issue 14 the default case took 7.7-9.8 s of process time (peak 790 MB) and the 266 MB MLP
+25.8 s (peak 4056 MB): every ReLU layer
 built an n x n identity and multiplied it with the weights (n^3), the passes deep-copied every
 weight twice and every weight was converted to float64 up front.
 """
