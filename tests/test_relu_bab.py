@@ -237,3 +237,16 @@ def test_mnist_256x2_instances(vnnlib, expected) -> None:
         case = prop.cases[result.case]
         y = onnx_outputs(model, result.x)
         assert case.unsafe(result.x, y, tol=1e-6 * (1 + np.abs(y).max()))
+
+
+def test_pgd_attack_attacks_every_case_of_a_disjunction_at_once() -> None:
+    """Nine cases, only the last violable (MNIST's shape): the joint attack finds it, and the
+    counterexample violates that case (not one of the impossible ones)."""
+    net, spec, _, lo, hi, rng = _spec(5, 30, [20, 20], 1)
+    X = lo + rng.random((20000, 30)) * (hi - lo)
+    best = float(net.forward(X)[:, 0].min())
+    thresholds = np.array([best - 1e3] * 8 + [best])
+    s = with_output_rows(net, np.ones((9, 1)), np.zeros((9, 30)), thresholds)
+    cases = [np.array([j]) for j in range(9)]
+    x, case = pgd_attack(s, lo, hi, cases, lambda x, c: True, np.random.default_rng(0), seconds=10.0)
+    assert case == 8 and net.forward(x[None])[0, 0] <= best and np.all((lo <= x) & (x <= hi))
