@@ -18,8 +18,8 @@ from relucompile.ir.domain import Domain
 from relucompile.numeric.lp import solve_bounded_lp
 from relucompile.verify.attack import pgd_attack
 from relucompile.ir.network import with_output_rows
-from relucompile.verify.bounds import (branching_scores, optimized_output_lower_bounds, output_lower_bounds,
-                                       preactivation_bounds)
+from relucompile.verify.bounds import (branching_scores, optimized_output_lower_bounds,
+                                       optimized_preactivation_bounds, output_lower_bounds, preactivation_bounds)
 from relucompile.verify.budget import Budget
 from relucompile.verify.optimize import output_bounds
 from relucompile.verify.relu_bab import _joint_bound, relu_bab
@@ -76,6 +76,53 @@ def test_crown_bounds_hold_at_sampled_points_also_on_split_nodes(seed, d, depth,
     for (lb, ub), s in zip(bounds, scores):
         unstable = (lb < 0) & (ub > 0)
         assert np.all((s >= 0) == unstable)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), d=st.integers(1, 6), depth=st.integers(2, 3), splits=st.integers(1, 4))
+def test_split_multipliers_and_optimised_intermediate_bounds_hold_on_the_split_domain(seed, d, depth, splits) -> None:
+    """Bounds with the split constraints as Lagrangian terms (beta-CROWN style; the node's other
+    bounds *not* re-derived, as on most branch-and-bound nodes) and alpha-optimised intermediate
+    bounds hold at every sampled point of the node's domain, the optimised bounds inside the plain."""
+    net, spec, _, lo, hi, rng = _spec(seed, d, [8] * depth, 2)
+    plain = preactivation_bounds(spec, lo[None], hi[None])
+    bounds = optimized_preactivation_bounds(spec, lo[None], hi[None], plain, steps=20)
+    X = lo + rng.random((20000, d)) * (hi - lo)
+    _, pre = spec.forward(X, return_preactivations=True)
+    for (lb, ub), (plb, pub), z in zip(bounds, plain, pre):
+        assert np.all(z >= lb[0] - 1e-9) and np.all(z <= ub[0] + 1e-9)
+        assert np.all(lb >= plb) and np.all(ub <= pub)
+    phases = [np.zeros(lb.shape, np.int8) for lb, _ in bounds]
+    keep = np.ones(len(X), bool)
+    for _ in range(splits):
+        unstable = [(l, j) for l, (lb, ub) in enumerate(bounds) for j in np.nonzero((lb[0] < 0) & (ub[0] > 0))[0]]
+        if not unstable:
+            break
+        l, j = unstable[rng.integers(len(unstable))]
+        sign = int(rng.choice([-1, 1]))
+        (bounds[l][0] if sign > 0 else bounds[l][1])[0, j] = 0.0
+        phases[l][0, j] = sign
+        keep &= sign * pre[l][:, j] >= 0
+    if not np.any(keep):
+        return
+    r = spec.forward(X[keep])
+    low, A, c = optimized_output_lower_bounds(spec, lo[None], hi[None], bounds, steps=20, phases=phases)
+    assert np.all(r >= low[0] - 1e-9)
+    assert np.all(r >= X[keep] @ A[0].T + c[0] - 1e-9)          # valid on the split domain only
+
+
+def test_split_multipliers_tighten_a_split_bound() -> None:
+    """f(x) = x on [-1, 1] with the unit relu(x) split x >= 0: the minimum on the node is 0, but
+    without the split's multiplier the bound only sees the box (-1)."""
+    from relucompile.ir.network import AffineLayer, ReluNet
+    net = ReluNet(1, [AffineLayer({0: np.array([[1.0]])}, np.zeros(1))],
+                  AffineLayer({1: np.array([[0.0]]), 0: np.array([[1.0]])}, np.zeros(1)))
+    lo, hi = np.array([[-1.0]]), np.array([[1.0]])
+    bounds = preactivation_bounds(net, lo, hi)
+    bounds[0][0][0, 0] = 0.0                                   # split: x >= 0
+    alone = optimized_output_lower_bounds(net, lo, hi, bounds, steps=20)[0][0, 0]
+    split = optimized_output_lower_bounds(net, lo, hi, bounds, steps=20, phases=[np.ones((1, 1), np.int8)])[0][0, 0]
+    assert abs(alone + 1.0) < 1e-6 and -0.1 < split <= 1e-9
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
