@@ -296,7 +296,7 @@ def optimized_preactivation_bounds(net: ReluNet, lo: np.ndarray, hi: np.ndarray,
         >>> plain = preactivation_bounds(net, lo, hi)
         >>> tight = optimized_preactivation_bounds(net, lo, hi, plain)
         >>> round(float(plain[1][0][0, 0]), 3), round(float(tight[1][0][0, 0]), 3)   # min |x| - 0.5 = -0.5
-        (-0.833, -0.515)
+        (-1.5, -0.515)
     """
     import time
     out = [(lb.copy(), ub.copy()) for lb, ub in bounds]
