@@ -47,7 +47,7 @@ SPEC_MODES = ("adaptive", "parallel")
 'parallel' slopes prune most boxes that 'adaptive' ones leave (e.g. 80% of the deep boxes of 3_3
 prop_2), and neither dominates."""
 
-ALPHA_STEPS, ALPHA_STEP, ALPHA_DECAY = 8, 0.25, 0.7
+ALPHA_STEPS, ALPHA_STEP, ALPHA_DECAY = 8, 0.5, 0.8
 """Optimised lower slopes (:func:`optimized_output_lower_bounds`): ascent steps per bound, the
 first step's size in slope units, and its shrink factor per step."""
 
@@ -220,7 +220,7 @@ def optimized_output_lower_bounds(net: ReluNet, lo: np.ndarray, hi: np.ndarray, 
         >>> plain = output_lower_bounds(net, lo, hi, bounds)[0]
         >>> tuned = optimized_output_lower_bounds(net, lo, hi, bounds)[0]
         >>> round(float(plain[0, 0]), 3), round(float(tuned[0, 0]), 3)        # min |x| - 0.5 = -0.5
-        (-0.833, -0.515)
+        (-0.833, -0.505)
     """
     n = lo.shape[0]
     Wq = np.eye(net.m) if weights is None else np.atleast_2d(np.asarray(weights, dtype=np.float64))
@@ -296,7 +296,7 @@ def optimized_preactivation_bounds(net: ReluNet, lo: np.ndarray, hi: np.ndarray,
         >>> plain = preactivation_bounds(net, lo, hi)
         >>> tight = optimized_preactivation_bounds(net, lo, hi, plain)
         >>> round(float(plain[1][0][0, 0]), 3), round(float(tight[1][0][0, 0]), 3)   # min |x| - 0.5 = -0.5
-        (-1.5, -0.515)
+        (-1.5, -0.505)
     """
     import time
     out = [(lb.copy(), ub.copy()) for lb, ub in bounds]
