@@ -3,14 +3,19 @@ in 784 dimensions).
 
 A *node* is the input box intersected with a phase for some units (``z_j >= 0`` or ``z_j <= 0``).
 It carries pre-activation bounds valid on it, with the split units' bounds clamped at 0 (so their
-relaxation is exact).  For a batch of nodes (depth first) the search
+relaxation is exact).  The root's bounds are CROWN bounds tightened by optimised slopes per unit
+(alpha-CROWN for the intermediate layers, :data:`ROOT_SLOPE_STEPS`); every node inherits them.
+For a batch of nodes (depth first) the search
 
-1. re-bounds every unit still unstable in the layers after the last split (CROWN back-substitution,
-   :mod:`relucompile.verify.bounds`; intersected with the parent's bounds), drops the node when
-   some unit's bounds cross (its phases contradict each other), and bounds the case's spec rows from
-   below with the best of two lower-slope choices per row, then, on nodes that survive, with lower
-   slopes optimised per row (alpha-CROWN style, :data:`OPTIMISE_SLOPES`); a node where some row
-   is > 0 everywhere is dropped;
+1. on shallow nodes and every :data:`REBOUND_EVERY`-th depth, re-bounds every unit still unstable
+   in the layers after the splits made since the last re-bounding (CROWN back-substitution,
+   :mod:`relucompile.verify.bounds`; intersected with the parent's bounds) and drops the node when
+   some unit's bounds cross (its phases contradict each other); other nodes keep their parent's
+   bounds (valid on them).  It bounds the case's spec rows from below with the best of two
+   lower-slope choices per row, then, on nodes that survive, with lower slopes optimised per row
+   and the node's split constraints as Lagrangian multipliers (alpha-beta-CROWN style,
+   :data:`OPTIMISE_SLOPES`, :data:`SPLIT_MULTIPLIERS`); a node where some row is > 0 everywhere
+   is dropped;
 2. when a case has several rows, bounds the conjunction *jointly*: the row bounds are linear
    functions ``r_i(x) >= a_i . x + c_i``; one LP ``min t s.t. a_i . x + c_i <= t`` over the box
    gives multipliers ``mu`` (a convex combination of the rows), and ``min over the box of
@@ -18,10 +23,12 @@ relaxation is exact).  For a batch of nodes (depth first) the search
    solver's tolerances;
 3. evaluates the vertex of the box that minimises the tightest row's linear bound and confirms it
    when it is a counterexample;
-4. decides a node with no unstable unit left exactly: the network is affine on it, and one LP over
+4. bounds a node by one LP over the box, its split cuts and its rows' linear bounds, until
+   :data:`NODE_LP_TRIAL` such LPs have pruned nothing (on MNIST they never do);
+5. decides a node with no unstable unit left exactly: the network is affine on it, and one LP over
    the box and the split rows (``min t`` s.t. every case row ``<= t``) either finds a counterexample
    (confirmed) or proves the node safe by its dual bound (sound; see above);
-5. otherwise splits the unstable unit with the best BaBSR-like score
+6. otherwise splits the unstable unit with the best BaBSR-like score
    (:func:`relucompile.verify.bounds.branching_scores`) into its two phases.
 
 Float policy: bounds are float64 with outward margins
