@@ -218,6 +218,21 @@ def test_relu_bab_proves_and_refutes_on_a_wider_net() -> None:
             assert net.forward(out.x[None])[0, 0] <= t
 
 
+@pytest.mark.parametrize("seed", [2, 5])
+def test_relu_bab_on_deeper_nets(seed) -> None:
+    """Three hidden layers (root alpha bounds, split multipliers, node LPs): the verdict is exact on
+    both sides of the exact minimum (seeds the search decides within the budget on a loaded machine;
+    other random 3-input nets take thousands of nodes, which is why 'auto' bisects inputs there)."""
+    net, spec, _, lo, hi, rng = _spec(seed, 3, [8, 8, 8], 1)
+    exact = output_bounds(net, Domain.box(lo, hi), [("r", np.eye(1)[0])])[0].minimum
+    for t, status in ((exact - 0.05, "safe"), (exact + 0.05, "unsafe")):
+        s = with_output_rows(net, np.eye(1), np.zeros((1, 3)), np.array([t]))
+        out = relu_bab(s, lo, hi, [np.array([0])], lambda x, case: True, Budget(120))
+        assert out.status == status, (t, exact, out.stats)
+        if status == "unsafe":
+            assert net.forward(out.x[None])[0, 0] <= t
+
+
 def test_pgd_attack_finds_a_planted_violation_and_respects_its_cap() -> None:
     net, spec, _, lo, hi, rng = _spec(5, 30, [20, 20], 1)
     X = lo + rng.random((20000, 30)) * (hi - lo)
