@@ -18,8 +18,8 @@ from relucompile.ir.domain import Domain
 from relucompile.numeric.lp import solve_bounded_lp
 from relucompile.verify.attack import pgd_attack
 from relucompile.ir.network import with_output_rows
-from relucompile.verify.bounds import (branching_scores, optimized_output_lower_bounds, output_lower_bounds,
-                                       preactivation_bounds)
+from relucompile.verify.bounds import (branching_scores, optimized_output_lower_bounds,
+                                       optimized_preactivation_bounds, output_lower_bounds, preactivation_bounds)
 from relucompile.verify.budget import Budget
 from relucompile.verify.optimize import output_bounds
 from relucompile.verify.relu_bab import _joint_bound, relu_bab
@@ -76,6 +76,53 @@ def test_crown_bounds_hold_at_sampled_points_also_on_split_nodes(seed, d, depth,
     for (lb, ub), s in zip(bounds, scores):
         unstable = (lb < 0) & (ub > 0)
         assert np.all((s >= 0) == unstable)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), d=st.integers(1, 6), depth=st.integers(2, 3), splits=st.integers(1, 4))
+def test_split_multipliers_and_optimised_intermediate_bounds_hold_on_the_split_domain(seed, d, depth, splits) -> None:
+    """Bounds with the split constraints as Lagrangian terms (beta-CROWN style; the node's other
+    bounds *not* re-derived, as on most branch-and-bound nodes) and alpha-optimised intermediate
+    bounds hold at every sampled point of the node's domain, the optimised bounds inside the plain."""
+    net, spec, _, lo, hi, rng = _spec(seed, d, [8] * depth, 2)
+    plain = preactivation_bounds(spec, lo[None], hi[None])
+    bounds = optimized_preactivation_bounds(spec, lo[None], hi[None], plain, steps=20)
+    X = lo + rng.random((20000, d)) * (hi - lo)
+    _, pre = spec.forward(X, return_preactivations=True)
+    for (lb, ub), (plb, pub), z in zip(bounds, plain, pre):
+        assert np.all(z >= lb[0] - 1e-9) and np.all(z <= ub[0] + 1e-9)
+        assert np.all(lb >= plb) and np.all(ub <= pub)
+    phases = [np.zeros(lb.shape, np.int8) for lb, _ in bounds]
+    keep = np.ones(len(X), bool)
+    for _ in range(splits):
+        unstable = [(l, j) for l, (lb, ub) in enumerate(bounds) for j in np.nonzero((lb[0] < 0) & (ub[0] > 0))[0]]
+        if not unstable:
+            break
+        l, j = unstable[rng.integers(len(unstable))]
+        sign = int(rng.choice([-1, 1]))
+        (bounds[l][0] if sign > 0 else bounds[l][1])[0, j] = 0.0
+        phases[l][0, j] = sign
+        keep &= sign * pre[l][:, j] >= 0
+    if not np.any(keep):
+        return
+    r = spec.forward(X[keep])
+    low, A, c = optimized_output_lower_bounds(spec, lo[None], hi[None], bounds, steps=20, phases=phases)
+    assert np.all(r >= low[0] - 1e-9)
+    assert np.all(r >= X[keep] @ A[0].T + c[0] - 1e-9)          # valid on the split domain only
+
+
+def test_split_multipliers_tighten_a_split_bound() -> None:
+    """f(x) = x on [-1, 1] with the unit relu(x) split x >= 0: the minimum on the node is 0, but
+    without the split's multiplier the bound only sees the box (-1)."""
+    from relucompile.ir.network import AffineLayer, ReluNet
+    net = ReluNet(1, [AffineLayer({0: np.array([[1.0]])}, np.zeros(1))],
+                  AffineLayer({1: np.array([[0.0]]), 0: np.array([[1.0]])}, np.zeros(1)))
+    lo, hi = np.array([[-1.0]]), np.array([[1.0]])
+    bounds = preactivation_bounds(net, lo, hi)
+    bounds[0][0][0, 0] = 0.0                                   # split: x >= 0
+    alone = optimized_output_lower_bounds(net, lo, hi, bounds, steps=20)[0][0, 0]
+    split = optimized_output_lower_bounds(net, lo, hi, bounds, steps=20, phases=[np.ones((1, 1), np.int8)])[0][0, 0]
+    assert abs(alone + 1.0) < 1e-6 and -0.1 < split <= 1e-9
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -171,6 +218,21 @@ def test_relu_bab_proves_and_refutes_on_a_wider_net() -> None:
             assert net.forward(out.x[None])[0, 0] <= t
 
 
+@pytest.mark.parametrize("seed", [2, 5])
+def test_relu_bab_on_deeper_nets(seed) -> None:
+    """Three hidden layers (root alpha bounds, split multipliers, node LPs): the verdict is exact on
+    both sides of the exact minimum (seeds the search decides within the budget on a loaded machine;
+    other random 3-input nets take thousands of nodes, which is why 'auto' bisects inputs there)."""
+    net, spec, _, lo, hi, rng = _spec(seed, 3, [8, 8, 8], 1)
+    exact = output_bounds(net, Domain.box(lo, hi), [("r", np.eye(1)[0])])[0].minimum
+    for t, status in ((exact - 0.05, "safe"), (exact + 0.05, "unsafe")):
+        s = with_output_rows(net, np.eye(1), np.zeros((1, 3)), np.array([t]))
+        out = relu_bab(s, lo, hi, [np.array([0])], lambda x, case: True, Budget(120))
+        assert out.status == status, (t, exact, out.stats)
+        if status == "unsafe":
+            assert net.forward(out.x[None])[0, 0] <= t
+
+
 def test_pgd_attack_finds_a_planted_violation_and_respects_its_cap() -> None:
     net, spec, _, lo, hi, rng = _spec(5, 30, [20, 20], 1)
     X = lo + rng.random((20000, 30)) * (hi - lo)
@@ -237,3 +299,16 @@ def test_mnist_256x2_instances(vnnlib, expected) -> None:
         case = prop.cases[result.case]
         y = onnx_outputs(model, result.x)
         assert case.unsafe(result.x, y, tol=1e-6 * (1 + np.abs(y).max()))
+
+
+def test_pgd_attack_attacks_every_case_of_a_disjunction_at_once() -> None:
+    """Nine cases, only the last violable (MNIST's shape): the joint attack finds it, and the
+    counterexample violates that case (not one of the impossible ones)."""
+    net, spec, _, lo, hi, rng = _spec(5, 30, [20, 20], 1)
+    X = lo + rng.random((20000, 30)) * (hi - lo)
+    best = float(net.forward(X)[:, 0].min())
+    thresholds = np.array([best - 1e3] * 8 + [best])
+    s = with_output_rows(net, np.ones((9, 1)), np.zeros((9, 30)), thresholds)
+    cases = [np.array([j]) for j in range(9)]
+    x, case = pgd_attack(s, lo, hi, cases, lambda x, c: True, np.random.default_rng(0), seconds=10.0)
+    assert case == 8 and net.forward(x[None])[0, 0] <= best and np.all((lo <= x) & (x <= hi))

@@ -47,9 +47,14 @@ SPEC_MODES = ("adaptive", "parallel")
 'parallel' slopes prune most boxes that 'adaptive' ones leave (e.g. 80% of the deep boxes of 3_3
 prop_2), and neither dominates."""
 
-ALPHA_STEPS, ALPHA_STEP, ALPHA_DECAY = 8, 0.25, 0.7
+ALPHA_STEPS, ALPHA_STEP, ALPHA_DECAY = 8, 0.5, 0.8
 """Optimised lower slopes (:func:`optimized_output_lower_bounds`): ascent steps per bound, the
 first step's size in slope units, and its shrink factor per step."""
+
+BETA_STEP, BETA_DECAY = 0.5, 0.85
+"""Split multipliers (``phases`` of :func:`optimized_output_lower_bounds`): the first step, in units
+of the layer's largest back-propagated coefficient, and its shrink factor per step (slower than the
+slopes': a multiplier is unbounded above and must be able to travel a few units)."""
 
 
 # -- gradients ------------------------------------------------------------------------------
@@ -184,8 +189,9 @@ def _best_mode_bounds(net: ReluNet, lo: np.ndarray, hi: np.ndarray, bounds: Boun
 
 
 def optimized_output_lower_bounds(net: ReluNet, lo: np.ndarray, hi: np.ndarray, bounds: Bounds,
-                                  weights: np.ndarray | None = None,
-                                  steps: int = ALPHA_STEPS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                                  weights: np.ndarray | None = None, steps: int = ALPHA_STEPS,
+                                  phases: list[np.ndarray] | None = None
+                                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`output_lower_bounds` with the lower slopes optimised per box and row (alpha-CROWN).
 
     Any slope ``alpha`` in [0, 1] gives a sound bound (``relu(z) >= alpha z``), so each row's
@@ -198,6 +204,14 @@ def optimized_output_lower_bounds(net: ReluNet, lo: np.ndarray, hi: np.ndarray, 
     coefficient times its pre-activation in that linear network, at the minimising vertex x*).
     Intermediate bounds are not re-optimised.
 
+    ``phases`` (per hidden layer, (N, n_l) in {-1, 0, 1}): split constraints ``s_j z_j >= 0`` that
+    hold on box n (branch and bound on ReLU phases).  They enter beta-CROWN style, as Lagrangian
+    terms: ``r(x) >= r(x) - sum_j beta_j s_j z_j(x)`` wherever the splits hold, for any
+    ``beta >= 0``, and the right side is bounded by the same back-substitution (``beta_j s_j`` is
+    subtracted from the coefficient of ``z_j``), so every ``beta >= 0`` gives a sound bound.  The
+    betas start at 0 and take sign-gradient steps with the slopes (derivative ``-s_j z_j(x*)``,
+    step :data:`BETA_STEP` times the size of the layer's back-propagated coefficients), clipped at 0.
+
     Example:
         >>> net = ReluNet(1, [AffineLayer({0: np.array([[1.0], [-1.0]])}, np.zeros(2))],
         ...               AffineLayer({1: np.array([[1.0, 1.0]])}, np.array([-0.5])))   # |x| - 0.5
@@ -206,7 +220,7 @@ def optimized_output_lower_bounds(net: ReluNet, lo: np.ndarray, hi: np.ndarray, 
         >>> plain = output_lower_bounds(net, lo, hi, bounds)[0]
         >>> tuned = optimized_output_lower_bounds(net, lo, hi, bounds)[0]
         >>> round(float(plain[0, 0]), 3), round(float(tuned[0, 0]), 3)        # min |x| - 0.5 = -0.5
-        (-0.833, -0.515)
+        (-0.833, -0.505)
     """
     n = lo.shape[0]
     Wq = np.eye(net.m) if weights is None else np.atleast_2d(np.asarray(weights, dtype=np.float64))
@@ -228,12 +242,16 @@ def optimized_output_lower_bounds(net: ReluNet, lo: np.ndarray, hi: np.ndarray, 
     coef0 = {b: Wq @ W for b, W in net.output.weights.items()}
     const = np.tile(Wq @ net.output.bias, n)
     rows = np.arange(n * q)
-    step = ALPHA_STEP
+    step, beta_step = ALPHA_STEP, BETA_STEP
+    signs = None if phases is None else [np.asarray(p, np.float64)[box] for p in phases]
+    betas = None if signs is None else [np.zeros_like(sg) for sg in signs]
     for k in range(steps):
         relax = [(np.where(u, a, on), s, t) for a, (s, t, on), u in zip(alphas, fixed, unstable)]
         record: dict[int, np.ndarray] = {}
         coef = {b: np.tile(W, (n, 1)) for b, W in coef0.items()}
-        low, A, c = _backward(net, coef, const, rows, len(net.layers), lo_rows, hi_rows, relax, record)
+        extra = None if betas is None else {l + 1: -sg * bt for l, (sg, bt) in enumerate(zip(signs, betas))
+                                             if np.any(bt)}
+        low, A, c = _backward(net, coef, const, rows, len(net.layers), lo_rows, hi_rows, relax, record, extra)
         better = low > best_low
         best_low, best_A, best_c = (np.where(better, low, best_low), np.where(better[:, None], A, best_A),
                                     np.where(better, c, best_c))
@@ -244,6 +262,12 @@ def optimized_output_lower_bounds(net: ReluNet, lo: np.ndarray, hi: np.ndarray, 
             z = _apply_rows(layer, blocks)
             lam = record.get(l + 1)
             a, (s, t, on), u = alphas[l], fixed[l], unstable[l]
+            if betas is not None:
+                sg = signs[l]
+                scale = np.zeros(z.shape[0]) if lam is None else np.max(np.abs(lam), axis=1)
+                # the split neurons' multipliers: a unit's own scale when the row has none yet
+                scale = np.where(scale > 0, scale, 1.0)[:, None]
+                betas[l] = np.where(sg != 0, np.maximum(betas[l] + beta_step * scale * np.sign(-sg * z), 0.0), 0.0)
             if lam is None:
                 blocks.append(np.where(u, a * z, on * z))
                 continue
@@ -251,7 +275,49 @@ def optimized_output_lower_bounds(net: ReluNet, lo: np.ndarray, hi: np.ndarray, 
             grad = np.where(u & (lam > 0), lam * z, 0.0)
             alphas[l] = np.clip(a + step * np.sign(grad), 0.0, 1.0)
         step *= ALPHA_DECAY
+        beta_step *= BETA_DECAY
     return best_low.reshape(n, q), best_A.reshape(n, q, net.d), best_c.reshape(n, q)
+
+
+def optimized_preactivation_bounds(net: ReluNet, lo: np.ndarray, hi: np.ndarray, bounds: Bounds,
+                                   steps: int = ALPHA_STEPS, deadline: float | None = None) -> Bounds:
+    """``bounds`` tightened layer by layer with optimised lower slopes (alpha-CROWN for the
+    intermediate layers): each unstable unit's ``z_j`` and ``-z_j`` is a row of
+    :func:`optimized_output_lower_bounds` on the network cut at that layer, with its own slopes,
+    and the result is intersected with the given bounds (so never looser; sound for the same
+    reason).  Layers are done in order, each using the tightened bounds of the ones below; past
+    ``deadline`` (a ``time.perf_counter()`` value) the remaining layers keep their bounds.
+
+    Example:
+        >>> net = ReluNet(1, [AffineLayer({0: np.array([[1.0], [-1.0]])}, np.zeros(2)),
+        ...                   AffineLayer({1: np.array([[1.0, 1.0]])}, np.array([-0.5]))],
+        ...               AffineLayer({2: np.array([[1.0]])}, np.zeros(1)))          # relu(|x| - 0.5)
+        >>> lo, hi = np.array([[-1.0]]), np.array([[2.0]])
+        >>> plain = preactivation_bounds(net, lo, hi)
+        >>> tight = optimized_preactivation_bounds(net, lo, hi, plain)
+        >>> round(float(plain[1][0][0, 0]), 3), round(float(tight[1][0][0, 0]), 3)   # min |x| - 0.5 = -0.5
+        (-1.5, -0.505)
+    """
+    import time
+    out = [(lb.copy(), ub.copy()) for lb, ub in bounds]
+    for l in range(1, len(net.layers)):
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+        layer = net.layers[l]
+        cut = ReluNet(net.d, net.layers[:l], AffineLayer(layer.weights, layer.bias))
+        for n in range(lo.shape[0]):
+            lb, ub = out[l]
+            units = np.nonzero((lb[n] < 0) & (ub[n] > 0))[0]
+            if units.size == 0:
+                continue
+            Wq = np.zeros((2 * units.size, layer.size))
+            Wq[np.arange(units.size), units] = 1.0
+            Wq[units.size + np.arange(units.size), units] = -1.0
+            low = optimized_output_lower_bounds(cut, lo[n:n + 1], hi[n:n + 1],
+                                                [(a[n:n + 1], b[n:n + 1]) for a, b in out[:l]], Wq, steps)[0][0]
+            lb[n, units] = np.maximum(lb[n, units], low[:units.size])
+            ub[n, units] = np.maximum(np.minimum(ub[n, units], -low[units.size:]), lb[n, units])
+    return out
 
 
 def _apply_rows(layer: AffineLayer, blocks: list[np.ndarray]) -> np.ndarray:
@@ -322,16 +388,22 @@ def unit_linear_bounds(net: ReluNet, lo: np.ndarray, hi: np.ndarray, bounds: Bou
 
 
 def _backward(net: ReluNet, coef: dict[int, np.ndarray], const: np.ndarray, rows: np.ndarray, top: int,
-              lo: np.ndarray, hi: np.ndarray, relax: list, record: dict | None = None):
+              lo: np.ndarray, hi: np.ndarray, relax: list, record: dict | None = None,
+              extra: dict[int, np.ndarray] | None = None):
     """Lower-bound ``sum_b coef[b] . v_b + const`` (one row per entry of ``rows``, the box
     index) by back-substituting through ReLU blocks ``top .. 1`` down to x; ``record[b]``
-    receives the coefficients of block b's outputs (for :func:`branching_scores`)."""
+    receives the coefficients of block b's outputs (for :func:`branching_scores`).  ``extra[b]``
+    (one row per entry of ``rows``) is added to the coefficients of block b's *pre-activations*
+    (the Lagrangian terms of split constraints, see :func:`optimized_output_lower_bounds`)."""
     const = np.array(const, dtype=np.float64)
     mag = np.abs(const)
     for b in range(top, 0, -1):
         lam = coef.pop(b, None)
-        if lam is None:
+        more = None if extra is None else extra.get(b)
+        if lam is None and more is None:
             continue
+        if lam is None:
+            lam = np.zeros_like(more)
         if record is not None:
             record[b] = lam
         lower_slope, upper_slope, upper_shift = (a[rows] for a in relax[b - 1])
@@ -340,6 +412,8 @@ def _backward(net: ReluNet, coef: dict[int, np.ndarray], const: np.ndarray, rows
         const = const + shift.sum(axis=1)
         mag = mag + np.abs(shift).sum(axis=1)
         lam_z = np.maximum(lam, 0.0) * lower_slope + negative * upper_slope
+        if more is not None:
+            lam_z = lam_z + more
         layer = net.layers[b - 1]
         const = const + lam_z @ layer.bias
         mag = mag + np.abs(lam_z) @ np.abs(layer.bias)

@@ -3,14 +3,19 @@ in 784 dimensions).
 
 A *node* is the input box intersected with a phase for some units (``z_j >= 0`` or ``z_j <= 0``).
 It carries pre-activation bounds valid on it, with the split units' bounds clamped at 0 (so their
-relaxation is exact).  For a batch of nodes (depth first) the search
+relaxation is exact).  The root's bounds are CROWN bounds tightened by optimised slopes per unit
+(alpha-CROWN for the intermediate layers, :data:`ROOT_SLOPE_STEPS`); every node inherits them.
+For a batch of nodes (depth first) the search
 
-1. re-bounds every unit still unstable in the layers after the last split (CROWN back-substitution,
-   :mod:`relucompile.verify.bounds`; intersected with the parent's bounds), drops the node when
-   some unit's bounds cross (its phases contradict each other), and bounds the case's spec rows from
-   below with the best of two lower-slope choices per row, then, on nodes that survive, with lower
-   slopes optimised per row (alpha-CROWN style, :data:`OPTIMISE_SLOPES`); a node where some row
-   is > 0 everywhere is dropped;
+1. on shallow nodes and every :data:`REBOUND_EVERY`-th depth, re-bounds every unit still unstable
+   in the layers after the splits made since the last re-bounding (CROWN back-substitution,
+   :mod:`relucompile.verify.bounds`; intersected with the parent's bounds) and drops the node when
+   some unit's bounds cross (its phases contradict each other); other nodes keep their parent's
+   bounds (valid on them).  It bounds the case's spec rows from below with the best of two
+   lower-slope choices per row, then, on nodes that survive, with lower slopes optimised per row
+   and the node's split constraints as Lagrangian multipliers (alpha-beta-CROWN style,
+   :data:`OPTIMISE_SLOPES`, :data:`SPLIT_MULTIPLIERS`); a node where some row is > 0 everywhere
+   is dropped;
 2. when a case has several rows, bounds the conjunction *jointly*: the row bounds are linear
    functions ``r_i(x) >= a_i . x + c_i``; one LP ``min t s.t. a_i . x + c_i <= t`` over the box
    gives multipliers ``mu`` (a convex combination of the rows), and ``min over the box of
@@ -18,10 +23,12 @@ relaxation is exact).  For a batch of nodes (depth first) the search
    solver's tolerances;
 3. evaluates the vertex of the box that minimises the tightest row's linear bound and confirms it
    when it is a counterexample;
-4. decides a node with no unstable unit left exactly: the network is affine on it, and one LP over
+4. bounds a node by one LP over the box, its split cuts and its rows' linear bounds, until
+   :data:`NODE_LP_TRIAL` such LPs have pruned nothing (on MNIST they never do);
+5. decides a node with no unstable unit left exactly: the network is affine on it, and one LP over
    the box and the split rows (``min t`` s.t. every case row ``<= t``) either finds a counterexample
    (confirmed) or proves the node safe by its dual bound (sound; see above);
-5. otherwise splits the unstable unit with the best BaBSR-like score
+6. otherwise splits the unstable unit with the best BaBSR-like score
    (:func:`relucompile.verify.bounds.branching_scores`) into its two phases.
 
 Float policy: bounds are float64 with outward margins
@@ -48,6 +55,7 @@ Example:
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,7 +64,8 @@ from relucompile.ir.network import ReluNet
 from relucompile.numeric.lp import solve_bounded_lp, weak_duality_bound
 from relucompile.numeric.tolerances import LP_DECISION_TOL, MIN_SOLVE_SECONDS
 from relucompile.verify.bounds import (Bounds, branching_scores, optimized_output_lower_bounds,
-                                       output_lower_bounds, preactivation_bounds, unit_linear_bounds)
+                                       optimized_preactivation_bounds, output_lower_bounds,
+                                       preactivation_bounds, unit_linear_bounds)
 from relucompile.verify.budget import Budget, OutOfTime
 from relucompile.verify.search import Confirm, SearchOutcome
 
@@ -73,6 +82,33 @@ its multipliers (with margins) is not positive: the stated tolerance of a 'holds
 OPTIMISE_SLOPES = True
 """Nodes that the fixed lower slopes do not prune get their rows' slopes optimised
 (:func:`relucompile.verify.bounds.optimized_output_lower_bounds`, alpha-CROWN style)."""
+
+ROOT_SLOPE_STEPS, ROOT_SHARE = 20, 0.3
+"""The root's intermediate bounds are tightened by optimised slopes (alpha-CROWN per unit,
+:func:`relucompile.verify.bounds.optimized_preactivation_bounds`) with this many steps, in at most
+this share of the time; every node inherits them (on 256x4 MNIST: 20 -> 5 for the rows' bound gap)."""
+
+SPLIT_MULTIPLIERS = True
+"""The rows' optimised bounds carry the node's split constraints as Lagrangian terms (beta-CROWN
+style, ``phases`` of :func:`relucompile.verify.bounds.optimized_output_lower_bounds`)."""
+
+SLOPE_STEPS = 12
+"""Ascent steps of the optimised slopes and split multipliers per node."""
+
+REBOUND_DEPTH, REBOUND_EVERY = 2, 3
+"""After a split, the units of later layers are re-bounded (one back-substitution per unstable unit,
+the bulk of a node's cost on 256-wide layers) on nodes at most REBOUND_DEPTH splits deep and then
+on every REBOUND_EVERY-th depth; other nodes keep their parent's bounds (valid on them) and see their
+splits through the split multipliers of the rows' bound."""
+
+REBOUND_ALWAYS_UNITS = 128
+"""Nets with at most this many hidden units re-bound on every node (cheap there)."""
+
+NODE_LP_ALWAYS_DIM, NODE_LP_TRIAL, NODE_LP_MIN_YIELD = 64, 24, 0.02
+"""Node LPs (bound over the box and the split cuts) run on every node with at most
+NODE_LP_ALWAYS_DIM free inputs (cheap there, and they catch contradicting splits); above, they stop
+after NODE_LP_TRIAL of them when they dropped fewer than this share of the nodes they bounded (on
+MNIST's 784 inputs they drop none and cost ~0.1 s each)."""
 
 JOINT_MAX_DIM = 2000
 """Joint LP bound of a multi-row case only up to this many free inputs (one LP per node)."""
@@ -103,6 +139,7 @@ class _CaseSearch:
                  confirm: Confirm, budget: Budget, stats: dict) -> None:
         self.spec, self.lo, self.hi, self.rows, self.case = spec, lo, hi, rows, case
         self.confirm, self.budget, self.stats = confirm, budget, stats
+        self.hidden_units = sum(layer.size for layer in spec.layers)
 
     def run(self, root: Bounds) -> SearchOutcome | None:
         stack = [_Nodes([(lb.copy(), ub.copy()) for lb, ub in root],
@@ -124,9 +161,19 @@ class _CaseSearch:
         self.stats["nodes"] += n
         LO, HI = np.broadcast_to(self.lo, (n, self.lo.size)), np.broadcast_to(self.hi, (n, self.hi.size))
         empty = np.zeros(n, bool)
-        work.bounds = preactivation_bounds(spec, LO, HI, work.bounds, start_layer=int(work.fresh_below.min()),
-                                           empty=empty)
-        work.fresh_below[:] = len(work.bounds)
+        depth = sum(np.count_nonzero(p, axis=1) for p in work.phases)
+        stale = (work.fresh_below < len(work.bounds)) & ((depth <= REBOUND_DEPTH) | (depth % REBOUND_EVERY == 0)
+                                                         | (self.hidden_units <= REBOUND_ALWAYS_UNITS))
+        if np.any(stale):
+            idx = np.nonzero(stale)[0]
+            found_empty = np.zeros(idx.size, bool)
+            fresh = preactivation_bounds(spec, LO[idx], HI[idx], [(lb[idx], ub[idx]) for lb, ub in work.bounds],
+                                         start_layer=int(work.fresh_below[idx].min()), empty=found_empty)
+            for (lb, ub), (flb, fub) in zip(work.bounds, fresh):
+                lb[idx], ub[idx] = flb, fub
+            work.fresh_below[idx] = len(work.bounds)
+            empty[idx] = found_empty
+            self.stats["rebounded"] += idx.size
         self.stats["empty"] += int(np.sum(empty))
         self.budget.check()
         weights = np.eye(spec.m)[self.rows]
@@ -135,7 +182,8 @@ class _CaseSearch:
         if OPTIMISE_SLOPES and np.any(alive):           # where the fixed slopes do not prune
             idx = np.nonzero(alive)[0]
             low[idx], A[idx], c[idx] = optimized_output_lower_bounds(
-                spec, LO[idx], HI[idx], [(lb[idx], ub[idx]) for lb, ub in work.bounds], weights=weights)
+                spec, LO[idx], HI[idx], [(lb[idx], ub[idx]) for lb, ub in work.bounds], weights=weights,
+                steps=SLOPE_STEPS, phases=[p[idx] for p in work.phases] if SPLIT_MULTIPLIERS else None)
             pruned = np.any(low[idx] > 0, axis=1)
             alive[idx] &= ~pruned
             self.stats["slope_pruned"] += int(np.sum(pruned))
@@ -153,7 +201,8 @@ class _CaseSearch:
             return found
         unstable = sum(np.sum((lb < 0) & (ub > 0), axis=1) for lb, ub in work.bounds)
         keep = np.ones(len(work), bool)
-        for i in np.nonzero((unstable > 0) & np.array([cut is not None for cut in work.cuts]))[0]:
+        use_lp = self.node_lps_pay()
+        for i in np.nonzero((unstable > 0) & np.array([use_lp and cut is not None for cut in work.cuts]))[0]:
             verdict = self.node_lp(work.cuts[i], low[i], A[i], c[i])
             if isinstance(verdict, SearchOutcome):
                 return verdict
@@ -170,11 +219,19 @@ class _CaseSearch:
             stack.append(self.branch(work.take(split), low[split]))
         return None
 
+    def node_lps_pay(self) -> bool:
+        """Node LPs are tried first, and kept while they drop (prune or prove empty) enough nodes."""
+        if self.lo.size <= NODE_LP_ALWAYS_DIM:
+            return True
+        done = self.stats["node_lps"]
+        dropped = self.stats["lp_pruned"] + self.stats["lp_infeasible"]
+        return done < NODE_LP_TRIAL or dropped >= NODE_LP_MIN_YIELD * done
+
     def try_vertices(self, low: np.ndarray, A: np.ndarray) -> SearchOutcome | None:
         """The box vertex minimising the tightest row's linear bound, per node."""
         tight = np.argmax(low, axis=1)
         slope = A[np.arange(len(low)), tight]
-        X = np.unique(np.where(slope > 0, self.lo, self.hi), axis=0)
+        X = np.where(slope > 0, self.lo, self.hi)        # duplicates are cheaper than np.unique(axis=0) here
         r = self.spec.forward(X)[:, self.rows]
         for i in np.nonzero(np.all(r <= 0, axis=1))[0][:4]:
             self.stats["candidates"] += 1
@@ -207,7 +264,10 @@ class _CaseSearch:
                 else:
                     ub[sel, unit[sel]] = 0.0
                 phases[l][sel, unit[sel]] = sign
-            children.append(_Nodes(bounds, phases, layer + 1, [None] * n))
+            children.append(_Nodes(bounds, phases, np.minimum(work.fresh_below, layer + 1), [None] * n))
+        self.stats["splits"] += n
+        if not self.node_lps_pay():
+            return self.merge(children)                  # node LPs do not pay here: no cuts needed
         cut_low, cut_up = [None] * n, [None] * n     # z >= A x + c and z <= B x + e, per node
         for l in np.unique(layer):
             sel = np.nonzero(layer == l)[0]
@@ -219,7 +279,11 @@ class _CaseSearch:
             children[0].cuts[i] = (-B, e, work.cuts[i])          # z >= 0  =>  -(B x + e) <= 0
             A, c = cut_low[i]
             children[1].cuts[i] = (A, -c, work.cuts[i])          # z <= 0  =>  A x + c <= 0
-        self.stats["splits"] += n
+        return self.merge(children)
+
+    @staticmethod
+    def merge(children: list[_Nodes]) -> _Nodes:
+        """One batch of the z <= 0 children, then the z >= 0 children (popped first: depth first)."""
         negative, positive = children[1], children[0]
         return _Nodes([(np.concatenate([a[0], b[0]]), np.concatenate([a[1], b[1]]))
                        for a, b in zip(negative.bounds, positive.bounds)],
@@ -344,11 +408,17 @@ def relu_bab(spec: ReluNet, lo: np.ndarray, hi: np.ndarray, cases: list[np.ndarr
     counterexample was not confirmed (the caller must not then claim 'holds').
     """
     lo, hi = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
-    stats = dict(nodes=0, pruned=0, slope_pruned=0, empty=0, node_lps=0, lp_pruned=0, lp_infeasible=0, joint_pruned=0, splits=0, leaves=0, lps=0, candidates=0, rejected=0,
+    stats = dict(nodes=0, pruned=0, slope_pruned=0, empty=0, node_lps=0, lp_pruned=0, lp_infeasible=0, joint_pruned=0, splits=0, rebounded=0, leaves=0, lps=0, candidates=0, rejected=0,
                  unconfirmed=0, borderline=0, unresolved_leaves=0, infeasible_leaves=0)
     try:
         root = preactivation_bounds(spec, lo[None], hi[None])
         root = preactivation_bounds(spec, lo[None], hi[None], root, mode="parallel")
+        if ROOT_SLOPE_STEPS > 0 and len(spec.layers) > 1:
+            left = budget.remaining()
+            root = optimized_preactivation_bounds(
+                spec, lo[None], hi[None], root, ROOT_SLOPE_STEPS,
+                deadline=None if left == np.inf else time.perf_counter() + ROOT_SHARE * left)
+            stats["root_unstable"] = int(sum(np.sum((lb < 0) & (ub > 0)) for lb, ub in root))
         for j, rows in enumerate(cases):
             found = _CaseSearch(spec, lo, hi, np.asarray(rows, int), j, confirm, budget, stats).run(root)
             if found is not None:
