@@ -41,11 +41,12 @@ from typing import Any
 
 import numpy as np
 
-from relucompile.backends.regions_json import SCHEMA, VERSION, _footer, _header
+from relucompile.backends.regions_json import _footer, _header
 from relucompile.errors import UserError
+from relucompile.regions.dataset import (MARKER, is_regions_dataset, iter_cell_batches, read_dataset_meta,
+                                         read_hyperplane_table)
 from relucompile.shallow.net import ShallowNet
 
-MARKER = "relucompile_regions.json"
 PARQUET_VERSION = 1
 ROWS_PER_PART = 65_536
 
@@ -58,16 +59,6 @@ def is_regions_path(path: str) -> bool:
         (True, False)
     """
     return path.lower().rstrip("/").endswith(".parquet")
-
-
-def is_regions_dataset(path: str) -> bool:
-    """Whether ``path`` is a folder written by :func:`write_regions_dataset`.
-
-    Example:
-        >>> is_regions_dataset("/")
-        False
-    """
-    return os.path.isdir(path) and os.path.isfile(os.path.join(path, MARKER))
 
 
 def _pyarrow():
@@ -176,35 +167,37 @@ def save_regions_dataset(shallow: ShallowNet, folder: str, source: str = "", sha
     atomic_write_folder(folder, lambda staged: write_regions_dataset(shallow, staged, source, sha256, certificate))
 
 
+def write_dataset_certificate(folder: str, certificate: dict[str, Any]) -> None:
+    """Store ``certificate`` in the dataset's marker document (``certify --update``), atomically;
+    the cells are not touched (the regions sha256 leaves the certificate out).
+
+    Example:
+        >>> import os, tempfile
+        >>> from relucompile.examples.random_nets import random_mlp
+        >>> from relucompile.api.compile import compile_network
+        >>> from relucompile.ir.domain import Domain
+        >>> folder = os.path.join(tempfile.mkdtemp(), "cells.parquet")
+        >>> write_regions_dataset(compile_network(random_mlp(2, [3], 1, seed=0), Domain.box([-1, -1], [1, 1])), folder)
+        >>> write_dataset_certificate(folder, {"ok": True})
+        >>> read_regions_dataset(folder)["certificate"]
+        {'ok': True}
+    """
+    from relucompile.backends.files import atomic_write
+    meta = read_dataset_meta(folder)
+    meta["certificate"] = certificate
+    atomic_write(os.path.join(folder, MARKER), lambda f: json.dump(meta, f), text=True)
+
+
 def read_regions_dataset(folder: str) -> dict[str, Any]:
     """The regions JSON document (:func:`relucompile.backends.regions_json.regions_document`)
-    of a dataset, in memory (for small runs and tests)."""
-    pa = _pyarrow()
-    if not is_regions_dataset(folder):
-        raise UserError(f"{folder}: not a regions dataset (no {MARKER})")
-    with open(os.path.join(folder, MARKER)) as f:
-        meta = json.load(f)
-    if meta.get("schema") != SCHEMA or meta.get("version") != VERSION:
-        raise UserError(f"{folder}: unknown regions schema {meta.get('schema')} {meta.get('version')}")
+    of a dataset, in memory (for small runs and tests; large runs read it batch by batch with
+    :func:`relucompile.regions.dataset.iter_cell_batches`)."""
+    meta = read_dataset_meta(folder)
     layout = meta.pop("parquet")
     doc = {k: meta.pop(k) for k in list(meta) if k not in ("stats", "certificate")}
-    hyperplanes = []
-    for row in pa.parquet.read_table(os.path.join(folder, "hyperplanes.parquet")).to_pylist():
-        entry: dict[str, Any] = {"kind": row["kind"]}
-        if row["kind"] == "unit":
-            entry.update(layer=row["layer"], unit=row["unit"])
-        else:
-            entry.update(row=row["row"])
-        entry.update(w=row["w"], b=row["b"])
-        hyperplanes.append(entry)
-    doc["hyperplanes"] = hyperplanes
-    cells = []
-    for name in layout["parts"]:
-        for row in pa.parquet.read_table(os.path.join(folder, "cells", name)).to_pylist():
-            cells.append({"id": row["id"], "pattern": row["pattern"], "A": row["A"], "c": row["c"],
-                          "facets": [[f["h"], f["closed"]] for f in row["facets"]],
-                          "interior_point": row["interior_point"], "chebyshev_radius": row["chebyshev_radius"],
-                          "bounded": row["bounded"]})
-    doc["cells"] = cells
+    table = read_hyperplane_table(folder, int(doc["model"]["input_dim"]))
+    doc["hyperplanes"] = [table.entry(h) for h in range(len(table))]
+    doc["cells"] = [entry for batch in iter_cell_batches(folder, meta=dict(doc, parquet=layout))
+                    for entry in batch.entries()]
     doc.update(meta)
     return doc
