@@ -196,3 +196,22 @@ def test_the_reader_lists_parts_by_name_and_checks_the_ids(tmp_path) -> None:
     from relucompile.errors import UserError
     with pytest.raises(UserError, match="ids do not follow"):
         list(iter_cell_batches(folder))
+
+
+@pytest.mark.parametrize("d, widths, seed, domain, engine", [
+    (2, [5, 5], 0, "box", "auto"), (3, [4, 4], 1, "reals", "auto"), (2, [4, 4], 2, "box", "split"),
+    (1, [6], 2, "box", "auto")])
+def test_enumerating_straight_into_a_dataset_writes_the_same_dataset(tmp_path, d, widths, seed, domain, engine) -> None:
+    from relucompile.backends.regions_parquet import enumerate_to_dataset
+    net = random_mlp(d, widths, 2, seed=seed)
+    domain = Domain.reals(d) if domain == "reals" else Domain.box(-np.ones(d), np.ones(d))
+    expected, streamed = str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet")
+    save_regions_dataset(build_shallow(net, enumerate_regions(net, domain, engine)), expected)
+    stats = enumerate_to_dataset(net, domain, streamed, engine=engine, rows_per_part=4, spill_rows=3)
+    got, want = read_regions_dataset(streamed), read_regions_dataset(expected)
+    assert stats["cells"] == len(want["cells"]) > 3           # more than one spilled chunk
+    for key in ("stats",):
+        got.pop(key), want.pop(key)
+    assert got == want
+    assert sorted(os.listdir(streamed)) == ["cells", "hyperplanes.parquet", "relucompile_regions.json"]
+    assert len(os.listdir(os.path.join(streamed, "cells"))) == -(-stats["cells"] // 4)
