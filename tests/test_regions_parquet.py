@@ -215,3 +215,25 @@ def test_enumerating_straight_into_a_dataset_writes_the_same_dataset(tmp_path, d
     assert got == want
     assert sorted(os.listdir(streamed)) == ["cells", "hyperplanes.parquet", "relucompile_regions.json"]
     assert len(os.listdir(os.path.join(streamed, "cells"))) == -(-stats["cells"] // 4)
+
+
+@pytest.mark.parametrize("reader", ["polars", "duckdb"])
+def test_polars_and_duckdb_read_the_dataset(tmp_path, reader) -> None:
+    """The docs' snippets (docs/regions_parquet.md); skipped where the package is not installed."""
+    module = pytest.importorskip(reader)
+    shallow = _shallow(2, [6, 6], 3, False)
+    folder = str(tmp_path / "cells.parquet")
+    write_regions_dataset(shallow, folder, rows_per_part=10)
+    store = shallow.regions.cells
+    glob = os.path.join(folder, "cells", "*.parquet")
+    if reader == "polars":
+        cells = module.read_parquet(glob)
+        facets = cells.select(module.col("facets").list.len())["facets"].to_list()
+        bounded = module.scan_parquet(glob).filter(module.col("bounded")).select(module.len()).collect().item()
+    else:
+        cells = module.sql(f"SELECT id, len(facets) AS n, bounded FROM '{glob}' ORDER BY id").fetchall()
+        facets = [row[1] for row in cells]
+        bounded = module.sql(f"SELECT count(*) FROM '{glob}' WHERE bounded").fetchall()[0][0]
+        assert [row[0] for row in cells] == list(range(len(store)))
+    assert facets == np.diff(shallow.cell_ptr).tolist()
+    assert bounded == int(store.bounded.sum())
