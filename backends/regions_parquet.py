@@ -137,7 +137,8 @@ def write_regions_dataset(shallow: ShallowNet, folder: str, source: str = "", sh
     (Atomic replacement of an earlier dataset: :func:`save_regions_dataset`.)"""
     pa = _pyarrow()
     os.makedirs(os.path.join(folder, "cells"))
-    pa.parquet.write_table(_hyperplanes_table(shallow), os.path.join(folder, "hyperplanes.parquet"))
+    pa.parquet.write_table(_hyperplanes_table(shallow), os.path.join(folder, "hyperplanes.parquet"),
+                           row_group_size=rows_per_part)
     n = len(shallow.regions.cells)
     parts = []
     for k, lo in enumerate(range(0, max(n, 1), rows_per_part)):
@@ -264,7 +265,8 @@ def enumerate_to_dataset(net, domain, folder: str, *, engine: str = "auto", limi
         shallow = ShallowNet(net, regions, W, b, HyperplaneKeys(table, used), np.zeros(1, np.int64),
                              empty.astype(np.int64), empty.astype(bool), empty.reshape(0, net.m, net.d),
                              empty.reshape(0, net.m), p)
-        pa.parquet.write_table(_hyperplanes_table(shallow), os.path.join(staged, "hyperplanes.parquet"))
+        pa.parquet.write_table(_hyperplanes_table(shallow), os.path.join(staged, "hyperplanes.parquet"),
+                               row_group_size=rows_per_part)
         parts, written, carry, facets = [], 0, None, 0
         for chunk in store.chunks():
             fh = position[chunk["fh"]]

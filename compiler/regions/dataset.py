@@ -233,22 +233,29 @@ class HyperplaneTable:
         return out
 
 
-def read_hyperplane_table(folder: str, d: int | None = None) -> HyperplaneTable:
-    """``hyperplanes.parquet`` as a :class:`HyperplaneTable`."""
+def read_hyperplane_table(folder: str, d: int | None = None, batch_rows: int = BATCH_ROWS) -> HyperplaneTable:
+    """``hyperplanes.parquet`` as a :class:`HyperplaneTable`, filled batch by batch (Arrow's
+    decoding buffers stay one batch long)."""
     _, pq = pyarrow_modules()
-    table = pq.read_table(os.path.join(folder, "hyperplanes.parquet"))
     if d is None:
         d = int(read_dataset_meta(folder)["model"]["input_dim"])
-
-    def ints(name: str) -> np.ndarray:
-        return np.asarray(table.column(name).fill_null(-1).to_numpy(), dtype=np.int64)
-
-    W = _floats(table.column("w").combine_chunks(), d) if table.num_rows else np.zeros((0, d))
-    kinds = table.column("kind").combine_chunks().dictionary_encode()
-    names = kinds.dictionary.to_pylist()
-    if set(names) - {"unit", "domain"}:
-        raise UserError(f"{folder}: unknown hyperplane kinds {sorted(set(names) - {'unit', 'domain'})}")
-    codes = np.asarray(kinds.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
-    is_unit = np.array([name == "unit" for name in names], dtype=bool)[codes] if names else np.zeros(0, bool)
-    return HyperplaneTable(is_unit, ints("layer"), ints("unit"), ints("row"), W,
-                           np.asarray(table.column("b").to_numpy(), dtype=np.float64))
+    source = pq.ParquetFile(os.path.join(folder, "hyperplanes.parquet"))
+    H = source.metadata.num_rows
+    out = HyperplaneTable(np.zeros(H, bool), np.full(H, -1, np.int64), np.full(H, -1, np.int64),
+                          np.full(H, -1, np.int64), np.zeros((H, d)), np.zeros(H))
+    at = 0
+    for batch in source.iter_batches(batch_size=batch_rows):
+        n = batch.num_rows
+        kinds = batch.column("kind").dictionary_encode()
+        names = kinds.dictionary.to_pylist()
+        if set(names) - {"unit", "domain"}:
+            raise UserError(f"{folder}: unknown hyperplane kinds {sorted(set(names) - {'unit', 'domain'})}")
+        codes = np.asarray(kinds.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+        out.is_unit[at:at + n] = np.array([name == "unit" for name in names], dtype=bool)[codes] if n else False
+        for name, target in (("layer", out.layer), ("unit", out.unit), ("row", out.row)):
+            target[at:at + n] = np.asarray(batch.column(name).fill_null(-1).to_numpy(zero_copy_only=False))
+        if n:
+            out.W[at:at + n] = _floats(batch.column("w"), d)
+            out.b[at:at + n] = np.asarray(batch.column("b").to_numpy(zero_copy_only=False), dtype=np.float64)
+        at += n
+    return out

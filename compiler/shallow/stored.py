@@ -25,6 +25,8 @@ Example:
 """
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 
 from relucompile.errors import UserError
@@ -42,6 +44,29 @@ def _domain(spec: dict) -> Domain:
     if kind == "polytope":
         return Domain.polytope(spec["G"], spec["g"])
     return Domain.reals(int(spec["d"]))
+
+
+def _compact_keys(net: ReluNet, table, cells: CellStore, first_user: np.ndarray) -> list[bytes]:
+    """The compact structural key of every stored hyperplane (:func:`compact_key`), per layer
+    at once: a unit's earlier-layer pattern is that of the first cell naming it."""
+    keys: list[bytes] = [b""] * len(table)
+    offsets = np.concatenate([[0], np.cumsum(net.widths)]).astype(int)
+    for h in np.nonzero(~table.is_unit)[0].tolist():
+        keys[h] = compact_key(("domain", int(table.row[h])))
+    units = np.nonzero(table.is_unit)[0]
+    for layer in np.unique(table.layer[units]).tolist():
+        hs = units[table.layer[units] == layer]
+        width = int(offsets[layer])
+        owners = first_user[hs]
+        if np.any(owners < 0):
+            raise UserError(f"hyperplane {int(hs[owners < 0][0])} is no cell's facet")
+        prefix = np.unpackbits(cells.pattern_bits[owners], axis=1, count=width) if width else \
+            np.zeros((hs.size, 0), np.uint8)
+        packed = np.packbits(prefix, axis=1).tobytes()
+        step = (width + 7) // 8
+        for k, (h, unit) in enumerate(zip(hs.tolist(), table.unit[hs].tolist())):
+            keys[h] = struct.pack("<BIII", 0, layer, unit, width) + packed[k * step:(k + 1) * step]
+    return keys
 
 
 def shallow_from_dataset(net: ReluNet, folder: str, batch_rows: int = BATCH_ROWS) -> ShallowNet:
@@ -72,18 +97,10 @@ def shallow_from_dataset(net: ReluNet, folder: str, batch_rows: int = BATCH_ROWS
             owner = np.repeat(np.arange(len(batch)), np.diff(batch.facet_ptr))[first_user[batch.facet_h] < 0]
             hs, at = np.unique(fresh, return_index=True)
             first_user[hs] = start + owner[at]
-    offsets = np.concatenate([[0], np.cumsum(net.widths)]).astype(int)
     hyperplanes = HyperplaneStore(d)
-    for h in range(H):
-        if table.is_unit[h]:
-            layer, unit = int(table.layer[h]), int(table.unit[h])
-            owner = int(first_user[h])
-            prefix = cells.pattern(owner)[:offsets[layer]] if owner >= 0 else np.zeros(offsets[layer], bool)
-            key = ("unit", layer, unit, prefix.tobytes())
-        else:
-            key = ("domain", int(table.row[h]))
-        if hyperplanes.index_compact(compact_key(key), table.W[h], float(table.b[h])) != h:
-            raise UserError(f"{folder}: hyperplane {h} repeats an earlier one")
+    hyperplanes.__setstate__({"d": d, "W": table.W, "b": table.b, "keys": _compact_keys(net, table, cells, first_user)})
+    if len(hyperplanes._index) != H:
+        raise UserError(f"{folder}: the hyperplane table names a hyperplane twice")
     stats = {k: v for k, v in meta.get("stats", {}).items()}
     regions = RegionSet(domain, d, m, list(net.widths), cells, hyperplanes, stats)
     return ShallowNet(net, regions, hyperplanes.W, hyperplanes.b, HyperplaneKeys(hyperplanes, np.arange(H)),
