@@ -237,3 +237,13 @@ def test_polars_and_duckdb_read_the_dataset(tmp_path, reader) -> None:
         assert [row[0] for row in cells] == list(range(len(store)))
     assert facets == np.diff(shallow.cell_ptr).tolist()
     assert bounded == int(store.bounded.sum())
+
+
+def test_build_shallow_refuses_spilled_cells(tmp_path) -> None:
+    from relucompile.regions.spill import SpillingCellStore
+    net = random_mlp(2, [5, 5], 1, seed=0)
+    store = SpillingCellStore(10, 1, 2, str(tmp_path / "spill"), spill_rows=4)
+    regions = enumerate_regions(net, Domain.box([-1, -1], [1, 1]), cells=store)
+    assert store.spilled > 0 and len(regions) == len(enumerate_regions(net, Domain.box([-1, -1], [1, 1])))
+    with pytest.raises(ValueError, match="spilled"):
+        build_shallow(net, regions)
