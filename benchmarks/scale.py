@@ -45,8 +45,9 @@ def run_streamed(case_name: str, jobs: int, out: str, max_regions: int | None, t
     from relucompile.backends.regions_parquet import enumerate_to_dataset
     from relucompile.regions.enumerate import Limits
 
+    from relucompile.regions.enumerate import ENGINES
     record: dict = {"case": case_name, "jobs": jobs, "max_regions": max_regions, "engine": engine, "streamed": True,
-                    "spill_rows": spill_rows}
+                    "spill_rows": spill_rows, "engine_tol": ENGINES["split"].rel_tol}
     net, domain, _ = load_case(find_case(case_name))
     record["rss_before_mb"] = round(peak_rss_mb(), 1)
     last = [time.time()]
@@ -149,7 +150,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="enumerate straight into the --out Parquet dataset, spilling cells to disk in chunks "
                              "(bounded memory; no shallow net in memory)")
     parser.add_argument("--spill-rows", type=int, help="with --stream: cells held before a spill (default 262144)")
+    parser.add_argument("--engine-tol", type=float,
+                        help="the engines' relative tolerance (default 1e-8); at 10^7 cells some vertex lies within "
+                             "1e-8 of a cut and the vertex engine gives up (DegenerateVertexSet), e.g. 1e-10")
     args = parser.parse_args(argv)
+    if args.engine_tol is not None:
+        from relucompile.regions.enumerate import ENGINES
+        ENGINES["split"].rel_tol = ENGINES["vertex"].rel_tol = args.engine_tol
     if args.stream:
         if not args.out or not args.out.rstrip("/").endswith(".parquet"):
             parser.error("--stream needs --out DIR.parquet")
