@@ -441,6 +441,7 @@ class _VertexRun:
         known = len(self.result.hyperplanes)
         out = self.result
         results = run_tasks(_run_vertex_task, tasks, self.jobs, _init_vertex_worker, (template,))
+        del tasks                       # the executor frees each task once its result is in
         try:
             for regions, stats in results:
                 table = regions.hyperplanes
