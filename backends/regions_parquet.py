@@ -41,11 +41,12 @@ from typing import Any
 
 import numpy as np
 
-from relucompile.backends.regions_json import SCHEMA, VERSION, _footer, _header
+from relucompile.backends.regions_json import _footer, _header
 from relucompile.errors import UserError
+from relucompile.regions.dataset import (MARKER, is_regions_dataset, iter_cell_batches, read_dataset_meta,
+                                         read_hyperplane_table)
 from relucompile.shallow.net import ShallowNet
 
-MARKER = "relucompile_regions.json"
 PARQUET_VERSION = 1
 ROWS_PER_PART = 65_536
 
@@ -58,16 +59,6 @@ def is_regions_path(path: str) -> bool:
         (True, False)
     """
     return path.lower().rstrip("/").endswith(".parquet")
-
-
-def is_regions_dataset(path: str) -> bool:
-    """Whether ``path`` is a folder written by :func:`write_regions_dataset`.
-
-    Example:
-        >>> is_regions_dataset("/")
-        False
-    """
-    return os.path.isdir(path) and os.path.isfile(os.path.join(path, MARKER))
 
 
 def _pyarrow():
@@ -89,31 +80,38 @@ def _fixed(pa, values: np.ndarray, *sizes: int):
 
 
 def _cells_table(shallow: ShallowNet, lo: int, hi: int):
-    pa = _pyarrow()
     store = shallow.regions.cells
-    u, n = store.units, hi - lo
-    bits = np.unpackbits(store.pattern_bits[lo:hi], axis=1, count=u)
-    if u:
-        patterns = pa.array(np.frombuffer((bits + 48).astype(np.uint8).tobytes(), dtype=f"S{u}").astype(f"U{u}"))
-    else:
-        patterns = pa.array([""] * n, pa.string())
     ptr = shallow.cell_ptr
     f0, f1 = int(ptr[lo]), int(ptr[hi])
+    return _cells_table_of(lo, store.units, store.pattern_bits[lo:hi], store.A[lo:hi], store.c[lo:hi],
+                           ptr[lo:hi + 1] - f0, shallow.facet_h[f0:f1], shallow.facet_closed[f0:f1],
+                           store.interior[lo:hi], store.radius[lo:hi], store.bounded[lo:hi], shallow.m, shallow.d)
+
+
+def _cells_table_of(first_id: int, units: int, bits, A, c, ptr, facet_h, facet_closed, interior, radius, bounded,
+                    m: int, d: int):
+    """The part table of consecutive cells given as arrays (``ptr`` from 0; ``facet_h`` the
+    shallow net's hyperplane numbers, ``facet_closed`` its flags)."""
+    pa = _pyarrow()
+    n = bits.shape[0]
+    if units:
+        patterns = np.unpackbits(bits, axis=1, count=units)
+        patterns = pa.array(np.frombuffer((patterns + 48).astype(np.uint8).tobytes(), dtype=f"S{units}").astype(f"U{units}"))
+    else:
+        patterns = pa.array([""] * n, pa.string())
     facets = pa.ListArray.from_arrays(
-        pa.array((ptr[lo:hi + 1] - f0).astype(np.int32)),
-        pa.StructArray.from_arrays([pa.array(shallow.facet_h[f0:f1].astype(np.int64)),
-                                    pa.array(np.asarray(shallow.facet_closed[f0:f1], dtype=bool))],
-                                   names=["h", "closed"]))
-    d, m = shallow.d, shallow.m
+        pa.array(np.asarray(ptr).astype(np.int32)),
+        pa.StructArray.from_arrays([pa.array(np.asarray(facet_h).astype(np.int64)),
+                                    pa.array(np.asarray(facet_closed, dtype=bool))], names=["h", "closed"]))
     return pa.table({
-        "id": pa.array(np.arange(lo, hi, dtype=np.int64)),
+        "id": pa.array(np.arange(first_id, first_id + n, dtype=np.int64)),
         "pattern": patterns,
-        "A": _fixed(pa, store.A[lo:hi], m, d),
-        "c": _fixed(pa, store.c[lo:hi], m),
+        "A": _fixed(pa, A, m, d),
+        "c": _fixed(pa, c, m),
         "facets": facets,
-        "interior_point": _fixed(pa, store.interior[lo:hi], d),
-        "chebyshev_radius": pa.array(np.asarray(store.radius[lo:hi], dtype=np.float64)),
-        "bounded": pa.array(np.asarray(store.bounded[lo:hi], dtype=bool)),
+        "interior_point": _fixed(pa, interior, d),
+        "chebyshev_radius": pa.array(np.asarray(radius, dtype=np.float64)),
+        "bounded": pa.array(np.asarray(bounded, dtype=bool)),
     })
 
 
@@ -139,7 +137,8 @@ def write_regions_dataset(shallow: ShallowNet, folder: str, source: str = "", sh
     (Atomic replacement of an earlier dataset: :func:`save_regions_dataset`.)"""
     pa = _pyarrow()
     os.makedirs(os.path.join(folder, "cells"))
-    pa.parquet.write_table(_hyperplanes_table(shallow), os.path.join(folder, "hyperplanes.parquet"))
+    pa.parquet.write_table(_hyperplanes_table(shallow), os.path.join(folder, "hyperplanes.parquet"),
+                           row_group_size=rows_per_part)
     n = len(shallow.regions.cells)
     parts = []
     for k, lo in enumerate(range(0, max(n, 1), rows_per_part)):
@@ -176,35 +175,148 @@ def save_regions_dataset(shallow: ShallowNet, folder: str, source: str = "", sha
     atomic_write_folder(folder, lambda staged: write_regions_dataset(shallow, staged, source, sha256, certificate))
 
 
+def write_dataset_certificate(folder: str, certificate: dict[str, Any]) -> None:
+    """Store ``certificate`` in the dataset's marker document (``certify --update``), atomically;
+    the cells are not touched (the regions sha256 leaves the certificate out).
+
+    Example:
+        >>> import os, tempfile
+        >>> from relucompile.examples.random_nets import random_mlp
+        >>> from relucompile.api.compile import compile_network
+        >>> from relucompile.ir.domain import Domain
+        >>> folder = os.path.join(tempfile.mkdtemp(), "cells.parquet")
+        >>> write_regions_dataset(compile_network(random_mlp(2, [3], 1, seed=0), Domain.box([-1, -1], [1, 1])), folder)
+        >>> write_dataset_certificate(folder, {"ok": True})
+        >>> read_regions_dataset(folder)["certificate"]
+        {'ok': True}
+    """
+    from relucompile.backends.files import atomic_write
+    meta = read_dataset_meta(folder)
+    meta["certificate"] = certificate
+    atomic_write(os.path.join(folder, MARKER), lambda f: json.dump(meta, f), text=True)
+
+
 def read_regions_dataset(folder: str) -> dict[str, Any]:
     """The regions JSON document (:func:`relucompile.backends.regions_json.regions_document`)
-    of a dataset, in memory (for small runs and tests)."""
-    pa = _pyarrow()
-    if not is_regions_dataset(folder):
-        raise UserError(f"{folder}: not a regions dataset (no {MARKER})")
-    with open(os.path.join(folder, MARKER)) as f:
-        meta = json.load(f)
-    if meta.get("schema") != SCHEMA or meta.get("version") != VERSION:
-        raise UserError(f"{folder}: unknown regions schema {meta.get('schema')} {meta.get('version')}")
+    of a dataset, in memory (for small runs and tests; large runs read it batch by batch with
+    :func:`relucompile.regions.dataset.iter_cell_batches`)."""
+    meta = read_dataset_meta(folder)
     layout = meta.pop("parquet")
     doc = {k: meta.pop(k) for k in list(meta) if k not in ("stats", "certificate")}
-    hyperplanes = []
-    for row in pa.parquet.read_table(os.path.join(folder, "hyperplanes.parquet")).to_pylist():
-        entry: dict[str, Any] = {"kind": row["kind"]}
-        if row["kind"] == "unit":
-            entry.update(layer=row["layer"], unit=row["unit"])
-        else:
-            entry.update(row=row["row"])
-        entry.update(w=row["w"], b=row["b"])
-        hyperplanes.append(entry)
-    doc["hyperplanes"] = hyperplanes
-    cells = []
-    for name in layout["parts"]:
-        for row in pa.parquet.read_table(os.path.join(folder, "cells", name)).to_pylist():
-            cells.append({"id": row["id"], "pattern": row["pattern"], "A": row["A"], "c": row["c"],
-                          "facets": [[f["h"], f["closed"]] for f in row["facets"]],
-                          "interior_point": row["interior_point"], "chebyshev_radius": row["chebyshev_radius"],
-                          "bounded": row["bounded"]})
-    doc["cells"] = cells
+    table = read_hyperplane_table(folder, int(doc["model"]["input_dim"]))
+    doc["hyperplanes"] = [table.entry(h) for h in range(len(table))]
+    doc["cells"] = [entry for batch in iter_cell_batches(folder, meta=dict(doc, parquet=layout))
+                    for entry in batch.entries()]
     doc.update(meta)
     return doc
+
+
+def enumerate_to_dataset(net, domain, folder: str, *, engine: str = "auto", limits=None, progress=None,
+                         jobs: int = 1, seed: int = 0, source: str = "", sha256: str = "",
+                         rows_per_part: int = ROWS_PER_PART, spill_rows: int | None = None) -> dict[str, Any]:
+    """Enumerate the cells of ``net`` over ``domain`` straight into a dataset at ``folder``
+    (written atomically), never holding more than about ``spill_rows`` cells in memory: the
+    engine appends to a :class:`~relucompile.regions.spill.SpillingCellStore` (chunks in a
+    scratch folder inside the staged dataset), then the reference point is chosen and the
+    hyperplanes oriented as :func:`~relucompile.shallow.net.build_shallow` does (same seed, same
+    p), and each chunk becomes Parquet parts.  The dataset equals what
+    ``save_regions_dataset(build_shallow(net, enumerate_regions(net, domain)), folder)`` writes;
+    the shallow ONNX model is not built.  Returns the regions' stats with the timings.
+
+    Example:
+        >>> import os, tempfile
+        >>> from relucompile.examples.random_nets import random_mlp
+        >>> from relucompile.ir.domain import Domain
+        >>> folder = os.path.join(tempfile.mkdtemp(), "cells.parquet")
+        >>> stats = enumerate_to_dataset(random_mlp(2, [4, 4], 1, seed=0), Domain.box([-1, -1], [1, 1]), folder,
+        ...                              rows_per_part=4, spill_rows=3)
+        >>> stats["cells"], len(read_regions_dataset(folder)["cells"]), sorted(os.listdir(folder))
+        (12, 12, ['cells', 'hyperplanes.parquet', 'relucompile_regions.json'])
+    """
+    from relucompile.backends.files import atomic_write_folder
+    from relucompile.regions.enumerate import enumerate_regions
+    from relucompile.regions.spill import SPILL_ROWS, SpillingCellStore
+    from relucompile.shallow.net import HyperplaneKeys, choose_reference_point
+    import time
+    _pyarrow()
+    stats: dict[str, Any] = {}
+
+    def fill(staged: str) -> None:
+        pa = _pyarrow()
+        os.makedirs(os.path.join(staged, "cells"))
+        scratch = os.path.join(staged, "spill")
+        store = SpillingCellStore(int(sum(net.widths)), net.m, net.d, scratch, spill_rows or SPILL_ROWS)
+        start = time.time()
+        regions = enumerate_regions(net, domain, engine, limits, progress, jobs, cells=store)
+        store.flush()
+        stats["enumerate_s"] = time.time() - start
+        start = time.time()
+        used = store.used_hyperplanes()
+        p = choose_reference_point(regions, used, np.random.default_rng(seed))
+        table = regions.hyperplanes
+        position = np.full(len(table), -1, dtype=np.int64)
+        position[used] = np.arange(len(used))
+        W = table.W[used].reshape(-1, net.d)
+        b = table.b[used].copy()
+        positive = W @ p + b > 0
+        orient = np.where(positive, 1.0, -1.0)
+        W, b = W * orient[:, None], b * orient
+        empty = np.zeros(0)
+        shallow = ShallowNet(net, regions, W, b, HyperplaneKeys(table, used), np.zeros(1, np.int64),
+                             empty.astype(np.int64), empty.astype(bool), empty.reshape(0, net.m, net.d),
+                             empty.reshape(0, net.m), p)
+        pa.parquet.write_table(_hyperplanes_table(shallow), os.path.join(staged, "hyperplanes.parquet"),
+                               row_group_size=rows_per_part)
+        parts, written, carry, facets = [], 0, None, 0
+        for chunk in store.chunks():
+            fh = position[chunk["fh"]]
+            facets += fh.size
+            chunk = dict(chunk, fh=fh, closed=(chunk["fs"] > 0) == positive[fh])
+            if carry is not None:
+                chunk = _joined(carry, chunk)
+            n = chunk["bits"].shape[0]
+            whole = n - n % rows_per_part
+            for lo in range(0, whole, rows_per_part):
+                written = _write_part(pa, staged, parts, written, _rows(chunk, lo, lo + rows_per_part), net)
+            carry = _rows(chunk, whole, n) if whole < n else None
+        if carry is not None or written == 0:
+            written = _write_part(pa, staged, parts, written, carry or _rows({"bits": np.zeros((0, (int(sum(net.widths)) + 7) // 8), np.uint8),
+                                  "A": empty.reshape(0, net.m, net.d), "c": empty.reshape(0, net.m), "interior": empty.reshape(0, net.d),
+                                  "radius": empty, "bounded": empty.astype(bool), "ptr": np.zeros(1, np.int64),
+                                  "fh": empty.astype(np.int64), "closed": empty.astype(bool)}, 0, 0), net)
+        store.remove_files()
+        meta = _header(shallow, source, sha256)
+        meta.update(_footer(shallow, None))
+        meta["parquet"] = {"version": PARQUET_VERSION, "cells": written, "parts": parts}
+        with open(os.path.join(staged, MARKER), "w") as f:
+            json.dump(meta, f)
+        stats.update(regions.stats, cells=written, hyperplanes=len(used), facets=facets, write_s=time.time() - start)
+
+    atomic_write_folder(folder, fill)
+    return stats
+
+
+def _rows(chunk: dict, lo: int, hi: int) -> dict:
+    """Cells lo:hi of a chunk (``ptr`` from 0 again)."""
+    ptr = chunk["ptr"]
+    f0, f1 = int(ptr[lo]), int(ptr[hi])
+    out = {name: chunk[name][lo:hi] for name in ("bits", "A", "c", "interior", "radius", "bounded")}
+    out.update(ptr=ptr[lo:hi + 1] - f0, fh=chunk["fh"][f0:f1], closed=chunk["closed"][f0:f1])
+    return out
+
+
+def _joined(first: dict, second: dict) -> dict:
+    """Two consecutive runs of cells as one."""
+    out = {name: np.concatenate([first[name], second[name]])
+           for name in ("bits", "A", "c", "interior", "radius", "bounded", "fh", "closed")}
+    out["ptr"] = np.concatenate([first["ptr"], first["ptr"][-1] + second["ptr"][1:]])
+    return out
+
+
+def _write_part(pa, staged: str, parts: list, written: int, rows: dict, net) -> int:
+    name = f"part-{len(parts):05d}.parquet"
+    table = _cells_table_of(written, int(sum(net.widths)), rows["bits"], rows["A"], rows["c"], rows["ptr"], rows["fh"],
+                            rows["closed"], rows["interior"], rows["radius"], rows["bounded"], net.m, net.d)
+    pa.parquet.write_table(table, os.path.join(staged, "cells", name))
+    parts.append(name)
+    return written + rows["bits"].shape[0]

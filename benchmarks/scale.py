@@ -37,6 +37,40 @@ if _ROOT not in sys.path:
 from relucompile.regions.parallel import peak_rss_mb  # noqa: E402  (VmHWM of this process, MiB)
 
 
+def run_streamed(case_name: str, jobs: int, out: str, max_regions: int | None, time_limit: float | None,
+                 keep: bool = True, engine: str = "auto", spill_rows: int | None = None) -> dict:
+    """Enumerate the case straight into a Parquet dataset (``enumerate_to_dataset``: the cells
+    spill to disk in chunks, the driver never holds them all); the figures as a dict."""
+    from benchmarks.cases import find_case, load_case
+    from relucompile.backends.regions_parquet import enumerate_to_dataset
+    from relucompile.regions.enumerate import Limits
+
+    from relucompile.regions.enumerate import ENGINES
+    record: dict = {"case": case_name, "jobs": jobs, "max_regions": max_regions, "engine": engine, "streamed": True,
+                    "spill_rows": spill_rows, "engine_tol": ENGINES["split"].rel_tol}
+    net, domain, _ = load_case(find_case(case_name))
+    record["rss_before_mb"] = round(peak_rss_mb(), 1)
+    last = [time.time()]
+
+    def progress(n: int, info: dict) -> None:
+        if time.time() - last[0] > 30:
+            last[0] = time.time()
+            print(f"  {n:,} cells, {peak_rss_mb():.0f} MB peak", file=sys.stderr, flush=True)
+
+    start = time.time()
+    stats = enumerate_to_dataset(net, domain, out, engine=engine, limits=Limits(max_regions, time_limit),
+                                 progress=progress, jobs=jobs, spill_rows=spill_rows)
+    record.update(cells=stats["cells"], used_hyperplanes=stats["hyperplanes"], facets=stats["facets"],
+                  enumerate_s=round(stats["enumerate_s"], 1), write_s=round(stats["write_s"], 1),
+                  engine_used=stats.get("engine", "split"), tasks=stats.get("tasks"),
+                  worker_peak_mb=stats.get("worker_peak_mb"), vertices=stats.get("vertices"),
+                  regions_file_mb=round(_size(out) / 2**20, 1), total_s=round(time.time() - start, 1),
+                  peak_mb=round(peak_rss_mb(), 1), load_average=os.getloadavg()[0])
+    if not keep:
+        shutil.rmtree(out)
+    return record
+
+
 def run(case_name: str, jobs: int, out: str | None, max_regions: int | None, time_limit: float | None,
         keep: bool = True, engine: str = "auto") -> dict:
     """Enumerate the case, build the shallow net, stream the regions file; the figures as a dict."""
@@ -112,9 +146,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-regions", type=int, help="stop after this many cells (memory per cell on a prefix)")
     parser.add_argument("--time-limit", type=float, help="stop after this many seconds of enumeration")
     parser.add_argument("--json", help="also write the record to this file")
+    parser.add_argument("--stream", action="store_true",
+                        help="enumerate straight into the --out Parquet dataset, spilling cells to disk in chunks "
+                             "(bounded memory; no shallow net in memory)")
+    parser.add_argument("--spill-rows", type=int, help="with --stream: cells held before a spill (default 262144)")
+    parser.add_argument("--engine-tol", type=float,
+                        help="the engines' relative tolerance (default 1e-8); at 10^7 cells some vertex lies within "
+                             "1e-8 of a cut and the vertex engine gives up (DegenerateVertexSet), e.g. 1e-10")
     args = parser.parse_args(argv)
-    record = run(args.case, args.jobs, args.out, args.max_regions, args.time_limit, keep=not args.no_keep,
-                 engine=args.engine)
+    if args.engine_tol is not None:
+        from relucompile.regions.enumerate import ENGINES
+        ENGINES["split"].rel_tol = ENGINES["vertex"].rel_tol = args.engine_tol
+    if args.stream:
+        if not args.out or not args.out.rstrip("/").endswith(".parquet"):
+            parser.error("--stream needs --out DIR.parquet")
+        record = run_streamed(args.case, args.jobs, args.out, args.max_regions, args.time_limit,
+                              keep=not args.no_keep, engine=args.engine, spill_rows=args.spill_rows)
+    else:
+        record = run(args.case, args.jobs, args.out, args.max_regions, args.time_limit, keep=not args.no_keep,
+                     engine=args.engine)
     text = json.dumps(record)
     print(text, flush=True)
     if args.json:

@@ -100,3 +100,35 @@ def test_max_regions_holds_across_workers() -> None:
     with pytest.raises(RegionLimitError):
         ev.VertexEngine()(net, _domain(3, False), limits=Limits(total - 1, None), jobs=2)
     assert len(ev.VertexEngine()(net, _domain(3, False), limits=Limits(total, None), jobs=2)) == total
+
+
+class _Boxed:
+    """A task result that can be watched with a weak reference."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+
+def _boxed(task: _Boxed) -> _Boxed:
+    return _Boxed(task.value)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_run_tasks_holds_no_result_or_task_once_yielded(jobs) -> None:
+    """The driver's memory stays one result long (10^7 cells: the executor kept every task's cells
+    through its futures list until the run ended)."""
+    import gc
+    import weakref
+    from relucompile.regions.executor import run_tasks as run_all
+    tasks = [_Boxed(v) for v in range(4)]
+    task_ref = weakref.ref(tasks[0])
+    results = run_all(_boxed, tasks, jobs=jobs)
+    first = next(results)
+    del tasks
+    result_ref = weakref.ref(first)
+    assert first.value == 0
+    del first
+    second = next(results)
+    gc.collect()
+    assert result_ref() is None and task_ref() is None
+    assert [second.value] + [r.value for r in results] == [1, 2, 3]

@@ -45,6 +45,7 @@ import numpy as np
 
 from relucompile.backends.regions_json import regions_document
 from relucompile.certify.exact import ExactHull, ExactMaps, FoldingBounds
+from relucompile.certify.sources import DocumentSource, regions_source
 from relucompile.errors import RelucompileError, UserError, read_json_file
 from relucompile.frontends.load import load_network
 from relucompile.ir.domain import Domain
@@ -237,10 +238,60 @@ class _RowsInT:
 
 
 # -- the certifier ------------------------------------------------------------------------------
+class _PatternIndex:
+    """Cell index of a pattern among all cells' packed patterns (hashes sorted; no dict of bytes)."""
+
+    def __init__(self, bits: np.ndarray) -> None:
+        self.bits = np.ascontiguousarray(bits, dtype=np.uint8)
+        weights = np.random.default_rng(12345).integers(1, 2**63, size=self.bits.shape[1], dtype=np.uint64) | np.uint64(1)
+        self.keys = self._hash(self.bits, weights)
+        self.weights = weights
+        self.order = np.argsort(self.keys, kind="stable")
+        self.sorted = self.keys[self.order]
+
+    @staticmethod
+    def _hash(bits: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        out = np.zeros(bits.shape[0], dtype=np.uint64)
+        for j in range(bits.shape[1]):
+            out = (out ^ (bits[:, j].astype(np.uint64) * weights[j])) * np.uint64(0x9E3779B97F4A7C15)
+        return out
+
+    def first_repeat(self) -> tuple[int, int] | None:
+        """(later cell, earliest cell) of the repeated pattern whose later cell comes first, or None."""
+        same = np.nonzero(self.sorted[1:] == self.sorted[:-1])[0]
+        run_starts = same[np.concatenate([[True], np.diff(same) > 1])] if same.size else same
+        best = None
+        for lo in run_starts.tolist():
+            hi = lo + 1
+            while hi < self.sorted.size and self.sorted[hi] == self.sorted[lo]:
+                hi += 1
+            seen: dict[bytes, int] = {}
+            for a in sorted(self.order[lo:hi].tolist()):
+                key = self.bits[a].tobytes()
+                if key in seen:
+                    if best is None or a < best[0]:
+                        best = (a, seen[key])
+                    break
+                seen[key] = a
+        return best
+
+    def get(self, packed: np.ndarray) -> int | None:
+        """The cell with these packed bits, or None."""
+        key = self._hash(packed.reshape(1, -1), self.weights)[0]
+        lo, hi = np.searchsorted(self.sorted, key), np.searchsorted(self.sorted, key, side="right")
+        for i in range(lo, hi):
+            a = int(self.order[i])
+            if np.array_equal(self.bits[a], packed):
+                return a
+        return None
+
+
 class _Certifier:
-    def __init__(self, net: ReluNet, doc: dict, maps: str, round_stored: bool,
+    def __init__(self, net: ReluNet, source, maps: str, round_stored: bool,
                  progress: Callable[[int, dict], None] | None) -> None:
-        self.net, self.doc, self.round_stored, self.progress = net, doc, round_stored, progress
+        self.net, self.source, self.round_stored, self.progress = net, source, round_stored, progress
+        self.doc = source.meta
+        doc = self.doc
         if maps == "auto":
             maps = doc["certificate"].get("maps", "nearest") if isinstance(doc.get("certificate"), dict) else "folded"
         if maps not in ("nearest", "folded"):
@@ -249,7 +300,6 @@ class _Certifier:
         self.cert = Certificate(maps=self.maps_mode)
         self.maps = ExactMaps(net)
         self.folding = FoldingBounds(net, self.maps)
-        self.hyperplane_checked: set[int] = set()
         self.N = int(self.maps.offsets[-1])
         self.layer_of = np.repeat(np.arange(len(net.widths)), net.widths)
         self.deferred: CertificationFailed | None = None
@@ -286,43 +336,43 @@ class _Certifier:
                 self.fail(None, 4, f"the reference point p is not in the relative interior of the domain "
                                    f"(domain row {r})")
         self.p_t = p_t
-        self.cells = doc["cells"]
-        self.hyperplanes = doc["hyperplanes"]
-        self.index: dict[bytes, int] = {}
-        self.patterns: list[np.ndarray] = []
-        for a, cell in enumerate(self.cells):
-            pat = cell["pattern"]
-            if len(pat) != self.N or set(pat) - {"0", "1"}:
-                self.fail(a, 0, f"pattern has {len(pat)} characters, expected {self.N} of 0/1")
-            bits = np.frombuffer(pat.encode(), dtype=np.uint8) == ord("1")
-            key = bits.tobytes()
-            if key in self.index:
-                self.fail(a, 0, f"pattern repeats cell {self.index[key]}'s")
-            self.index[key] = a
-            self.patterns.append(bits)
-        if not self.cells:
+        self.hyperplanes = self.source.hyperplanes
+        H = len(self.hyperplanes)
+        self.hyperplane_checked = np.zeros(H, dtype=bool)
+        self.hyperplane_used = np.zeros(H, dtype=bool)
+        self.hyperplane_user = np.full(H, -1, dtype=np.int64)   # first cell naming each unit hyperplane
+        bits = self.source.pattern_bits(self.N, lambda a, message: self.fail(a, 0, message))
+        self.num_cells = bits.shape[0]
+        self.index = _PatternIndex(bits)
+        repeat = self.index.first_repeat()
+        if repeat is not None:
+            self.fail(repeat[0], 0, f"pattern repeats cell {repeat[1]}'s")
+        if not self.num_cells:
             self.fail(None, 3, "no cells: the domain is not covered")
-        self.hyperplane_prefix: dict[int, bytes] = {}
         self.marks: dict[int, dict[int, int]] = {}
 
     # -- per cell -------------------------------------------------------------------------------
     def run(self, model_sha256: str) -> Certificate:
         start = time.perf_counter()
         self.check_input(model_sha256)
-        for a in range(len(self.cells)):
-            self.check_cell(a)
+        for a, cell in enumerate(self.source.cell_entries()):
+            self.check_cell(a, cell)
             if self.progress is not None:
-                self.progress(a + 1, {"total": len(self.cells)})
+                self.progress(a + 1, {"total": self.num_cells})
         if self.deferred is not None:
             raise self.deferred
-        used = {h for c in self.cells for h, _ in c["facets"]}
-        self.cert.hyperplanes = len(used)
-        self.cert.cells = len(self.cells)
+        self.cert.hyperplanes = int(self.hyperplane_used.sum())
+        self.cert.cells = self.num_cells
         self.cert.seconds = time.perf_counter() - start
         return self.cert
 
-    def check_cell(self, a: int) -> None:
-        cell, bits = self.cells[a], self.patterns[a]
+    def pattern(self, a: int) -> np.ndarray:
+        """Cell a's pattern as bools."""
+        return np.unpackbits(self.index.bits[a], count=self.N).astype(bool)
+
+    def check_cell(self, a: int, cell: dict) -> None:
+        bits = self.pattern(a)
+        self.bits = bits
         units_x, out = self.maps.cell(bits)
         rows = _RowsInT(units_x, self.hull)
         Zx, Ex, _, out_bound = self.folding.cell(bits)
@@ -416,14 +466,16 @@ class _Certifier:
             if not 0 <= h < len(self.hyperplanes):
                 self.fail(a, 0, f"facet {f} names hyperplane {h}, which does not exist")
             hyp = self.hyperplanes[h]
+            self.hyperplane_used[h] = True
             if hyp["kind"] == "unit":
                 l, u = int(hyp["layer"]), int(hyp["unit"])
                 if not (0 <= l < len(self.net.widths) and 0 <= u < self.net.widths[l]):
                     self.fail(a, 0, f"hyperplane {h} names layer {l} unit {u}, which does not exist")
                 j = int(self.maps.offsets[l]) + u
-                prefix = self.patterns[a][:int(self.maps.offsets[l])].tobytes()
-                seen = self.hyperplane_prefix.setdefault(h, prefix)
-                if seen != prefix:
+                width = int(self.maps.offsets[l])
+                if self.hyperplane_user[h] < 0:
+                    self.hyperplane_user[h] = a
+                if not np.array_equal(self.pattern(int(self.hyperplane_user[h]))[:width], self.bits[:width]):
                     self.fail(a, 4, f"hyperplane {h} ({self.unit_name(j)}) is used by cells whose earlier "
                                     "layers differ: it names two different hyperplanes")
                 vp = _dot(rows[j], self.p_t)
@@ -435,7 +487,7 @@ class _Certifier:
                     self.fail(a, 4, f"facet {f} ({self.unit_name(j)}) is marked {'closed' if closed else 'strict'} "
                                     "but the cell lies on the other side of p")
                 facet_units[f] = j
-                if h in self.hyperplane_checked:
+                if self.hyperplane_checked[h]:
                     continue
                 exact = [sigma * v for v in ux[j]]
                 bound = unit_bound[j]
@@ -445,12 +497,12 @@ class _Certifier:
                     self.fail(a, 0, f"hyperplane {h} names domain row {r}, which does not exist")
                 if not closed:
                     self.fail(a, 4, f"facet {f} (domain row {r}) must be closed")
-                if h in self.hyperplane_checked:
+                if self.hyperplane_checked[h]:
                     continue
                 G, g = self.domain.hull().Gx[r], self.domain.hull().gx[r]
                 exact = [Q(-float(v)) for v in G] + [Q(float(g))]
                 bound = np.zeros(d + 1)
-            self.hyperplane_checked.add(h)
+            self.hyperplane_checked[h] = True
             for i, ex in enumerate(exact):
                 stored = float(hyp["w"][i]) if i < d else float(hyp["b"])
                 self.cert.max_hyperplane_error = max(self.cert.max_hyperplane_error, abs(float(Q(stored) - ex)))
@@ -648,7 +700,7 @@ class _Certifier:
         later_vacuous = bool(np.any(vacuous[int(self.maps.offsets[int(self.layer_of[j]) + 1]):]))
         simple = tight == [j] and not later_vacuous
         if simple:
-            neighbour = self.patterns[a].copy()
+            neighbour = self.bits.copy()
             neighbour[j] = ~neighbour[j]
             candidates = [neighbour]
         else:
@@ -663,7 +715,7 @@ class _Certifier:
                         cand[unit] = True
                 candidates.append(cand)
         for cand in candidates:
-            b = self.index.get(cand.tobytes())
+            b = self.index.get(np.packbits(cand))
             if b is not None:
                 if simple and b > a:
                     self.marks.setdefault(b, {})[int(h)] = a
@@ -699,7 +751,31 @@ def certify_document(net: ReluNet, doc: dict, *, maps: str = "auto", round_store
         >>> certify_document(net, doc).failure.split(":")[1]
         ' check 3 (completeness)'
     """
-    certifier = _Certifier(net, doc, maps, round_stored, progress)
+    return certify_source(net, DocumentSource(doc), maps=maps, round_stored=round_stored,
+                          model_sha256=model_sha256, progress=progress)
+
+
+def certify_source(net: ReluNet, source, *, maps: str = "auto", round_stored: bool = False,
+                   model_sha256: str = "", progress: Callable[[int, dict], None] | None = None) -> Certificate:
+    """:func:`certify_document` on a :mod:`relucompile.certify.sources` source: a document in
+    memory, or a Parquet dataset read batch by batch (one batch of cells held at a time, plus
+    every cell's packed pattern bits).  The certificate is the same for the same regions in
+    either format (``regions_sha256`` included).
+
+    Example:
+        >>> import os, tempfile
+        >>> from relucompile.examples.random_nets import random_mlp
+        >>> from relucompile.api.compile import compile_network
+        >>> from relucompile.backends.regions_parquet import write_regions_dataset
+        >>> from relucompile.certify.sources import DatasetSource
+        >>> net = random_mlp(2, [3, 3], 1, seed=4)
+        >>> folder = os.path.join(tempfile.mkdtemp(), "cells.parquet")
+        >>> write_regions_dataset(compile_network(net, Domain.box([-1, -1], [1, 1])), folder)
+        >>> cert = certify_source(net, DatasetSource(folder))
+        >>> cert.ok, cert.cells
+        (True, 15)
+    """
+    certifier = _Certifier(net, source, maps, round_stored, progress)
     start = time.perf_counter()
     try:
         cert = certifier.run(model_sha256)
@@ -708,8 +784,8 @@ def certify_document(net: ReluNet, doc: dict, *, maps: str = "auto", round_store
         cert = certifier.cert
         cert.ok, cert.failure = False, str(exc)
         cert.seconds = time.perf_counter() - start
-    cert.model_sha256 = model_sha256 or doc.get("model", {}).get("sha256", "")
-    cert.regions_sha256 = regions_sha256(doc)
+    cert.model_sha256 = model_sha256 or source.meta.get("model", {}).get("sha256", "")
+    cert.regions_sha256 = source.regions_sha256()
     return cert
 
 
@@ -736,8 +812,9 @@ def certify_shallow(shallow, progress: Callable[[int, dict], None] | None = None
 
 
 def certify_files(model_path: str, regions_path: str, *, maps: str = "auto",
-                  progress: Callable[[int, dict], None] | None = None) -> tuple[Certificate, dict]:
-    """Certify a regions JSON file against an ONNX model; returns (certificate, document).
+                  progress: Callable[[int, dict], None] | None = None) -> tuple[Certificate, Any]:
+    """Certify a regions JSON file, or a Parquet regions dataset (a folder, read batch by
+    batch), against an ONNX model; returns (certificate, document or dataset source).
 
     Example:
         >>> import os, tempfile
@@ -749,18 +826,21 @@ def certify_files(model_path: str, regions_path: str, *, maps: str = "auto",
         >>> cert.ok, cert.cells, len(doc["cells"])
         (True, 4, 4)
     """
-    doc = read_json_file(regions_path, UserError, "not a valid regions JSON file")
-    if not isinstance(doc, dict) or doc.get("schema") != "relucompile.regions":
-        raise UserError(f"{regions_path}: not a relucompile regions file (schema 'relucompile.regions')")
-    embedding = doc.get("input_embedding")   # a large model compiled over its domain's free coordinates
+    source = regions_source(regions_path)
+    if source is None:
+        doc = read_json_file(regions_path, UserError, "not a valid regions JSON file")
+        if not isinstance(doc, dict) or doc.get("schema") != "relucompile.regions":
+            raise UserError(f"{regions_path}: not a relucompile regions file (schema 'relucompile.regions')")
+        source = DocumentSource(doc)
+    meta = source.meta
+    embedding = meta.get("input_embedding")   # a large model compiled over its domain's free coordinates
     try:
         source_domain = domain_from_json(embedding["domain"]) if isinstance(embedding, dict) else None
     except (KeyError, TypeError, ValueError) as exc:
         raise UserError(f"{regions_path}: malformed input_embedding ({type(exc).__name__}: {exc})") from None
     net = load_network(model_path, domain=source_domain)
     try:
-        cert = certify_document(net, doc, maps=maps, model_sha256=net.source_sha256,
-                                progress=progress)
+        cert = certify_source(net, source, maps=maps, model_sha256=net.source_sha256, progress=progress)
     except (KeyError, TypeError, IndexError) as exc:
         raise UserError(f"{regions_path}: malformed regions file ({type(exc).__name__}: {exc})") from None
-    return cert, doc
+    return cert, (source.doc if isinstance(source, DocumentSource) else source)

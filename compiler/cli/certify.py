@@ -39,6 +39,7 @@ EPILOG = """examples:
   relucompile certify model.onnx regions.json
   relucompile certify model.onnx regions.json --maps folded --update
   relucompile certify model.onnx regions.json --onnx shallow.onnx
+  relucompile certify model.onnx cells.parquet          (a Parquet dataset, read batch by batch)
 
 checks (exact rationals; python-flint when installed, else fractions):
   0 input        model sha256 and layer sizes match; patterns distinct; p inside the domain
@@ -60,7 +61,8 @@ def build_parser() -> Parser:
     p = make_parser("certify", "Prove in exact rational arithmetic that a regions file (from relucompile "
                     "--regions) describes the model exactly and completely over its domain.", EPILOG)
     add_model_argument(p, "the source ONNX model the regions were compiled from, e.g. model.onnx")
-    p.add_argument("regions", help="the regions file written by relucompile --regions, e.g. regions.json")
+    p.add_argument("regions", help="the regions file written by relucompile --regions: a JSON file or a Parquet "
+                                   "dataset folder (read batch by batch), e.g. regions.json or cells.parquet")
     p.add_argument("--maps", choices=["auto", "nearest", "folded"], default="auto",
                    help="how stored A, c and hyperplanes must match their exact values: nearest = the "
                         "nearest float64 (what --certify writes; a 1-ulp change fails), folded = within the "
@@ -78,7 +80,8 @@ def build_parser() -> Parser:
 
 @guarded
 def run_certify(argv: list[str]) -> int:
-    """``relucompile certify MODEL REGIONS.json``: exit 0 certified, 3 failed, 2 user error."""
+    """``relucompile certify MODEL REGIONS`` (a .json file or a .parquet dataset folder): exit 0
+    certified, 3 failed, 2 user error."""
     args = build_parser().parse_args(argv)
     bar = Progress(enabled=not args.quiet, label="certify")
     try:
@@ -99,8 +102,12 @@ def run_certify(argv: list[str]) -> int:
     if not cert.ok:
         return ExitCode.CERTIFY_FAILED
     if args.update:
-        doc["certificate"] = cert.to_json()
-        atomic_write(args.regions, lambda f: json.dump(doc, f), text=True)
+        if isinstance(doc, dict):
+            doc["certificate"] = cert.to_json()
+            atomic_write(args.regions, lambda f: json.dump(doc, f), text=True)
+        else:   # a Parquet dataset: the certificate goes into its marker document
+            from relucompile.backends.regions_parquet import write_dataset_certificate
+            write_dataset_certificate(args.regions, cert.to_json())
         if shallow_model is not None:
             props = {p.key: p.value for p in shallow_model.metadata_props}
             props.update(cert.metadata())

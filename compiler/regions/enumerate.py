@@ -24,7 +24,7 @@ from relucompile.ir.domain import Domain
 from relucompile.ir.network import ReluNet
 from relucompile.regions.parallel import run_split
 from relucompile.regions.split import Limits, ProgressFn
-from relucompile.regions.store import RegionSet
+from relucompile.regions.store import CellStore, RegionSet
 from relucompile.regions.vertex_engine import DegenerateVertexSet, VertexEngine, vertex_engine_applies
 from relucompile.numeric.tolerances import ENGINE_REL_TOL
 from relucompile.progress import current as current_progress
@@ -74,17 +74,38 @@ ENGINES: dict[str, Callable[..., RegionSet]] = {"auto": AutoEngine(), "split": S
 
 
 def enumerate_regions(net: ReluNet, domain: Domain, engine: str = "auto", limits: Limits | None = None,
-                      progress: ProgressFn | None = None, jobs: int = 1) -> RegionSet:
+                      progress: ProgressFn | None = None, jobs: int = 1, cells: CellStore | None = None) -> RegionSet:
     """Every full-dimensional activation cell of ``net`` over ``domain`` (deterministic order).
 
     ``engine``: a name of :data:`ENGINES`.  ``jobs`` local processes share the subtrees of the
     split engine's tree, or the vertex engine's chunks of cells after a layer
     (:mod:`relucompile.regions.executor`); the result (cells, their order, the hyperplane table)
     is the same for every ``jobs``.  Without ``progress``, the progress line of the running
-    command (:func:`relucompile.progress.current`) is told the count.
+    command (:func:`relucompile.progress.current`) is told the count.  ``cells``: an empty
+    :class:`~relucompile.regions.store.CellStore` (e.g. a
+    :class:`~relucompile.regions.spill.SpillingCellStore`) the cells are appended to, and the
+    result's ``cells``.
     """
     if jobs < 1:
         raise ValueError("jobs must be at least 1")
     if progress is None:
         progress = current_progress()   # the running command's progress line, if it shows one
-    return ENGINES[engine](net, domain, limits, progress, jobs=jobs)
+    if cells is None:
+        return ENGINES[engine](net, domain, limits, progress, jobs=jobs)
+    if len(cells):
+        raise ValueError("cells must be an empty store")
+    fallback = None
+    if engine in ("auto", "vertex") and vertex_engine_applies(domain):
+        try:
+            return VertexEngine(ENGINES["split"].rel_tol)(net, domain, limits, progress, jobs=jobs, cells=cells)
+        except DegenerateVertexSet as why:
+            if engine == "vertex":
+                raise
+            cells.clear()
+            fallback = f"vertex engine: {why}"
+    regions = ENGINES["split" if engine == "auto" else engine](net, domain, limits, progress, jobs=jobs)
+    cells.extend_from(regions.cells)     # (the split engine holds its cells itself)
+    regions.cells = cells
+    if fallback:
+        regions.stats["fallback"] = fallback
+    return regions

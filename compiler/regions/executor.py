@@ -47,7 +47,10 @@ def run_tasks(fn: Callable[[Any], Any], tasks: Iterable[Any], jobs: int = 1,
     tasks = list(tasks)
     if jobs <= 1 or len(tasks) <= 1:
         initializer(*initargs)
-        yield from map(fn, tasks)
+        for k in range(len(tasks)):
+            task, tasks[k] = tasks[k], None      # a task's input is freed once it ran
+            yield fn(task)
+            del task
         return
     done, deaths = 0, 0
     context = multiprocessing.get_context("fork")
@@ -56,10 +59,13 @@ def run_tasks(fn: Callable[[Any], Any], tasks: Iterable[Any], jobs: int = 1,
                                    initializer=initializer, initargs=initargs)
         try:
             futures = [pool.submit(fn, task) for task in tasks[done:]]
-            for future in futures:
-                result = future.result()
+            for k in range(len(futures)):
+                result = futures[k].result()
+                futures[k] = None                # no reference to a yielded result stays here
+                tasks[done] = None               # nor to its input (never rerun once yielded)
                 done += 1
                 yield result
+                del result
         except BrokenProcessPool:
             deaths += 1
             if deaths > retries:

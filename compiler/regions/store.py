@@ -369,6 +369,11 @@ class CellStore:
                          facet_h=fh if hyperplane_map is None else hyperplane_map[fh],
                          facet_side=other._fs[lo:hi])
 
+    def clear(self) -> None:
+        """Forget every cell (the arrays keep their capacity)."""
+        self._n = self._nnz = 0
+        self._ptr[0] = 0
+
     def nbytes(self) -> int:
         """Bytes held by the arrays (capacity included)."""
         return sum(getattr(self, n).nbytes for n in self._ROW_FIELDS + ("_ptr", "_fh", "_fs"))

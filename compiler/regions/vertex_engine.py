@@ -207,16 +207,18 @@ class VertexEngine:
         self.rel_tol = rel_tol
 
     def __call__(self, net: ReluNet, domain: Domain, limits=None, progress: ProgressFn | None = None,
-                 jobs: int = 1) -> RegionSet:
+                 jobs: int = 1, cells=None) -> RegionSet:
+        """``cells``: an empty CellStore to append the cells to (e.g. a spilling one), else a new one."""
         with doing("enumerating the cells (vertex engine)"):
-            return _VertexRun(net, domain, limits, progress, self.rel_tol, jobs).run()
+            return _VertexRun(net, domain, limits, progress, self.rel_tol, jobs, cells).run()
 
 
 class _VertexRun:
     """One enumeration: per-cell arrays (group, depth, path of cuts, signs of the current layer)
     and per-vertex arrays (X, act, hsh, nbr, vcell, vals), all grown in place."""
 
-    def __init__(self, net: ReluNet, domain: Domain, limits, progress, rel_tol: float, jobs: int = 1) -> None:
+    def __init__(self, net: ReluNet, domain: Domain, limits, progress, rel_tol: float, jobs: int = 1,
+                 cells=None) -> None:
         if domain.d != net.d:
             raise DomainError(f"the domain has dimension {domain.d} but the model has {net.d} inputs")
         self.net, self.domain, self.limits, self.progress = net, domain, limits, progress
@@ -234,7 +236,7 @@ class _VertexRun:
         else:
             self.lo, self.hi, self.lo_row, self.hi_row = box
             self.tol = rel_tol * min(max(float(np.min(self.hi - self.lo)) / 2, MIN_TOL_SCALE), 1.0)
-        self.result = RegionSet(domain, net.d, net.m, net.widths)
+        self.result = RegionSet(domain, net.d, net.m, net.widths, cells)
         self.start = time.time()
         total_units = int(sum(net.widths))
         rng = np.random.default_rng(20261127)
@@ -439,6 +441,7 @@ class _VertexRun:
         known = len(self.result.hyperplanes)
         out = self.result
         results = run_tasks(_run_vertex_task, tasks, self.jobs, _init_vertex_worker, (template,))
+        del tasks                       # the executor frees each task once its result is in
         try:
             for regions, stats in results:
                 table = regions.hyperplanes

@@ -463,6 +463,9 @@ def build_shallow(net: ReluNet, regions: RegionSet, seed: int = 0) -> ShallowNet
     """Construct the shallow network from enumerated regions (docs/design.md section 2).
 
     Vectorised over the regions' compact arrays; A and c are views of ``regions.cells.A / .c``."""
+    if regions.cells.A.shape[0] != len(regions.cells):
+        raise ValueError("the cells were spilled to disk (SpillingCellStore): write them with "
+                         "relucompile.backends.regions_parquet.enumerate_to_dataset")
     used = regions.used_hyperplanes()
     p = choose_reference_point(regions, used, np.random.default_rng(seed))
     table, store = regions.hyperplanes, regions.cells
