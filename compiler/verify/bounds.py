@@ -38,7 +38,7 @@ from __future__ import annotations
 import numpy as np
 
 from relucompile.ir.network import AffineLayer, ReluNet
-from relucompile.numeric.tolerances import BOUND_FLOOR, BOUND_ROUNDING, BRANCH_TIE_BREAK
+from relucompile.numeric.tolerances import BOUND_FLOOR, BOUND_ROUNDING, BRANCH_TIE_BREAK, TINY
 
 Bounds = list[tuple[np.ndarray, np.ndarray]]
 
@@ -47,9 +47,18 @@ SPEC_MODES = ("adaptive", "parallel")
 'parallel' slopes prune most boxes that 'adaptive' ones leave (e.g. 80% of the deep boxes of 3_3
 prop_2), and neither dominates."""
 
+COMBINATION_STEPS, COMBINATION_DECAY = 10, 0.7
+"""Supergradient steps of :func:`best_row_combination` and the shrink factor of their size (the
+first moves the weights by 0.5 on the simplex)."""
+
 ALPHA_STEPS, ALPHA_STEP, ALPHA_DECAY = 8, 0.5, 0.8
 """Optimised lower slopes (:func:`optimized_output_lower_bounds`): ascent steps per bound, the
 first step's size in slope units, and its shrink factor per step."""
+
+JOINT_ALPHA_STEP, JOINT_ALPHA_DECAY = 0.25, 0.7
+"""The slope ascent's first step and shrink factor in :func:`optimized_combined_lower_bounds` (the
+input-split search, many small boxes): the schedule its ACAS Xu figures were measured with; the
+ReLU-phase search's larger :data:`ALPHA_STEP` was tuned on MNIST's wide layers."""
 
 BETA_STEP, BETA_DECAY = 0.5, 0.85
 """Split multipliers (``phases`` of :func:`optimized_output_lower_bounds`): the first step, in units
@@ -188,6 +197,103 @@ def _best_mode_bounds(net: ReluNet, lo: np.ndarray, hi: np.ndarray, bounds: Boun
     return take(low), take(A), take(c), best
 
 
+def combined_lower_bounds(net: ReluNet, lo: np.ndarray, hi: np.ndarray, bounds: Bounds,
+                          weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lower bound of ``weights[n] @ r`` on box n, one combination of the outputs per box
+    (``weights`` (N, m) >= 0), the best of the :data:`SPEC_MODES` lower slopes.
+
+    Back-substituting the combination itself (rather than combining the rows' own bounds) lets
+    each unstable unit's relaxation follow the sign of its combined coefficient (with the same
+    lower slopes, never looser than the combined rows' bounds).
+    Returns ``(low (N,), A (N, d), c (N,))`` with ``weights[n] @ r(x) >= A[n] x + c[n]`` on box n
+    and ``low`` its minimum over the box minus the rounding margin.
+
+    Example:
+        >>> net = ReluNet(1, [AffineLayer({0: np.array([[1.0], [-1.0]])}, np.zeros(2))],
+        ...               AffineLayer({1: np.eye(2)}, np.zeros(2)))            # (relu(x), relu(-x))
+        >>> lo, hi = np.array([[-1.0]]), np.array([[1.0]])
+        >>> bounds = preactivation_bounds(net, lo, hi)
+        >>> low, A, c = combined_lower_bounds(net, lo, hi, bounds, np.array([[1.0, 1.0]]))   # |x| >= 0
+        >>> abs(round(float(low[0]), 6))                  # the rows alone: 0 + (-1)
+        0.0
+    """
+    low, A, c, _ = _combined_bounds(net, lo, hi, bounds, np.asarray(weights, dtype=np.float64))
+    return low, A, c
+
+
+def _combined_bounds(net: ReluNet, lo: np.ndarray, hi: np.ndarray, bounds: Bounds, weights: np.ndarray):
+    """:func:`combined_lower_bounds` and, per box, the index in :data:`SPEC_MODES` that gave it."""
+    n = lo.shape[0]
+    reps = len(SPEC_MODES)
+    coef = {b: np.tile(weights @ W, (reps, 1)) for b, W in net.output.weights.items()}
+    const = np.tile(weights @ net.output.bias, reps)
+    relax = [tuple(np.concatenate(parts) for parts in zip(*(_relaxation(lb, ub, m) for m in SPEC_MODES)))
+             for lb, ub in bounds]
+    low, A, c = _backward(net, coef, const, np.arange(n * reps), len(net.layers), np.tile(lo, (reps, 1)),
+                          np.tile(hi, (reps, 1)), relax)
+    low, A, c = low.reshape(reps, n), A.reshape(reps, n, net.d), c.reshape(reps, n)
+    best = np.argmax(low, axis=0)
+    idx = np.arange(n)
+    return low[best, idx], A[best, idx], c[best, idx], best
+
+
+def best_row_combination(low: np.ndarray, A: np.ndarray, c: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                         steps: int = COMBINATION_STEPS) -> tuple[np.ndarray, np.ndarray]:
+    """Weights ``w`` on the simplex (per box) making ``min over the box of sum_i w_i (A_i x + c_i)``
+    large, given rows' linear lower bounds ``r_i(x) >= A_i x + c_i`` (``low`` their minima).
+
+    ``min_x max_i r_i(x) >= max_w min_x w . r(x)``: a conjunction ``r_i <= 0 for all i`` is
+    impossible on a box when one combination is > 0 everywhere, which no single row need be.
+    The concave piecewise-linear objective is raised by ``steps`` normalised supergradient
+    steps from the best single row (vectorised over boxes); the best weights met are returned
+    with their (float, margin-free) values: a choice, not a proof -- bound the combination
+    itself with :func:`combined_lower_bounds`.
+
+    ``low`` (N, q), ``A`` (N, q, d), ``c`` (N, q); returns ``(w (N, q), value (N,))``.
+
+    Example:
+        >>> A = np.array([[[1.0], [-1.0]]])           # r_0 >= x, r_1 >= -x: max >= 0 on [-1, 1]
+        >>> c, low = np.array([[0.25, 0.25]]), np.array([[-0.75, -0.75]])
+        >>> w, value = best_row_combination(low, A, c, np.array([[-1.0]]), np.array([[1.0]]))
+        >>> np.round(w, 1).tolist(), round(float(value[0]), 1)     # 0.25 at best, no row alone
+        ([[0.5, 0.5]], 0.2)
+    """
+    n, q, d = A.shape
+    mid, half = (lo + hi) / 2, (hi - lo) / 2
+    idx = np.arange(n)
+    w = np.zeros((n, q))
+    w[idx, np.argmax(low, axis=1)] = 1.0
+    best_w, best = w.copy(), np.full(n, -np.inf)
+    step = 0.5
+    for _ in range(steps):
+        lin = np.einsum("nq,nqd->nd", w, A)
+        x = np.where(lin > 0, lo, hi)                     # the vertex minimising the combination
+        values = np.einsum("nqd,nd->nq", A, x) + c        # a supergradient in w
+        value = np.einsum("nq,nq->n", w, values)
+        better = value > best
+        best_w[better], best[better] = w[better], value[better]
+        g = values - values.mean(axis=1, keepdims=True)
+        norm = np.linalg.norm(g, axis=1, keepdims=True)
+        w = _simplex_projection(w + step * g / np.maximum(norm, TINY))
+        step *= COMBINATION_DECAY
+    lin = np.einsum("nq,nqd->nd", w, A)
+    value = np.einsum("nd,nd->n", lin, mid) - np.einsum("nd,nd->n", np.abs(lin), half) + np.einsum("nq,nq->n", w, c)
+    better = value > best
+    best_w[better], best[better] = w[better], value[better]
+    return best_w, best
+
+
+def _simplex_projection(v: np.ndarray) -> np.ndarray:
+    """Euclidean projection of each row of ``v`` onto the probability simplex."""
+    q = v.shape[1]
+    u = -np.sort(-v, axis=1)
+    cumulative = np.cumsum(u, axis=1) - 1.0
+    k = np.arange(1, q + 1)
+    support = np.sum(u - cumulative / k > 0, axis=1)
+    theta = cumulative[np.arange(v.shape[0]), support - 1] / support
+    return np.maximum(v - theta[:, None], 0.0)
+
+
 def optimized_output_lower_bounds(net: ReluNet, lo: np.ndarray, hi: np.ndarray, bounds: Bounds,
                                   weights: np.ndarray | None = None, steps: int = ALPHA_STEPS,
                                   phases: list[np.ndarray] | None = None
@@ -228,10 +334,53 @@ def optimized_output_lower_bounds(net: ReluNet, lo: np.ndarray, hi: np.ndarray, 
     best_low, best_A, best_c, mode = _best_mode_bounds(net, lo, hi, bounds, Wq)
     if steps <= 0:
         return best_low, best_A, best_c
-    best_low, best_A, best_c = best_low.reshape(n * q), best_A.reshape(n * q, net.d), best_c.reshape(n * q)
     box = np.repeat(np.arange(n), q)                     # row p bounds objective p % q on box p // q
+    low, A, c = _ascend_slopes(net, lo, hi, bounds, box, np.tile(Wq, (n, 1)), best_low.reshape(n * q),
+                               best_A.reshape(n * q, net.d), best_c.reshape(n * q), mode.reshape(n * q), steps,
+                               phases)
+    return low.reshape(n, q), A.reshape(n, q, net.d), c.reshape(n, q)
+
+
+def optimized_combined_lower_bounds(net: ReluNet, lo: np.ndarray, hi: np.ndarray, bounds: Bounds,
+                                    weights: np.ndarray, steps: int = ALPHA_STEPS, only_unproved: bool = False
+                                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`combined_lower_bounds` (one combination ``weights[n] @ r`` per box) with the lower
+    slopes optimised as in :func:`optimized_output_lower_bounds`; never looser than it.
+    ``only_unproved``: optimise only on the boxes where the fixed slopes leave the bound <= 0.
+
+    Example:
+        >>> net = ReluNet(1, [AffineLayer({0: np.array([[1.0], [-1.0]])}, np.zeros(2))],
+        ...               AffineLayer({1: np.array([[1.0, 1.0], [1.0, 0.0]])}, np.array([-0.5, 0.0])))
+        >>> lo, hi = np.array([[-1.0]]), np.array([[2.0]])
+        >>> bounds = preactivation_bounds(net, lo, hi)
+        >>> plain = combined_lower_bounds(net, lo, hi, bounds, np.array([[1.0, 0.0]]))[0]
+        >>> tuned = optimized_combined_lower_bounds(net, lo, hi, bounds, np.array([[1.0, 0.0]]))[0]
+        >>> round(float(plain[0]), 3), round(float(tuned[0]), 3)          # min |x| - 0.5 = -0.5
+        (-0.833, -0.515)
+    """
+    n = lo.shape[0]
+    weights = np.asarray(weights, dtype=np.float64)
+    low, A, c, mode = _combined_bounds(net, lo, hi, bounds, weights)
+    todo = np.nonzero(low <= 0)[0] if only_unproved else np.arange(n)
+    if steps <= 0 or not todo.size:
+        return low, A, c
+    low[todo], A[todo], c[todo] = _ascend_slopes(net, lo, hi, bounds, todo, weights[todo], low[todo], A[todo],
+                                                 c[todo], mode[todo], steps,
+                                                 step=JOINT_ALPHA_STEP, decay=JOINT_ALPHA_DECAY)
+    return low, A, c
+
+
+def _ascend_slopes(net: ReluNet, lo: np.ndarray, hi: np.ndarray, bounds: Bounds, box: np.ndarray,
+                   weights: np.ndarray, best_low: np.ndarray, best_A: np.ndarray, best_c: np.ndarray,
+                   mode: np.ndarray, steps: int, phases: list[np.ndarray] | None = None,
+                   step: float = ALPHA_STEP, decay: float = ALPHA_DECAY
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The slope (and split-multiplier) ascent of :func:`optimized_output_lower_bounds` for
+    objectives ``weights[p] @ r`` on boxes ``box[p]``, from their bounds ``best_*`` with the
+    :data:`SPEC_MODES` index ``mode``; ``phases`` as there (per box), ``step``/``decay`` the
+    slopes' schedule."""
     lo_rows, hi_rows = lo[box], hi[box]
-    parallel = mode.reshape(n * q) == SPEC_MODES.index("parallel")
+    parallel = mode == SPEC_MODES.index("parallel")
     fixed, alphas, unstable = [], [], []
     for lb, ub in bounds:
         lower_slope, upper_slope, upper_shift = (a[box] for a in _relaxation(lb, ub))
@@ -239,19 +388,18 @@ def optimized_output_lower_bounds(net: ReluNet, lo: np.ndarray, hi: np.ndarray, 
         fixed.append((upper_slope, upper_shift, (lb >= 0)[box].astype(np.float64)))
         alphas.append(np.where(parallel[:, None], upper_slope, lower_slope))
         unstable.append(loose)
-    coef0 = {b: Wq @ W for b, W in net.output.weights.items()}
-    const = np.tile(Wq @ net.output.bias, n)
-    rows = np.arange(n * q)
-    step, beta_step = ALPHA_STEP, BETA_STEP
+    coef0 = {b: weights @ W for b, W in net.output.weights.items()}
+    const = weights @ net.output.bias
+    beta_step = BETA_STEP
     signs = None if phases is None else [np.asarray(p, np.float64)[box] for p in phases]
     betas = None if signs is None else [np.zeros_like(sg) for sg in signs]
     for k in range(steps):
         relax = [(np.where(u, a, on), s, t) for a, (s, t, on), u in zip(alphas, fixed, unstable)]
         record: dict[int, np.ndarray] = {}
-        coef = {b: np.tile(W, (n, 1)) for b, W in coef0.items()}
+        coef = {b: W.copy() for b, W in coef0.items()}
         extra = None if betas is None else {l + 1: -sg * bt for l, (sg, bt) in enumerate(zip(signs, betas))
                                              if np.any(bt)}
-        low, A, c = _backward(net, coef, const, rows, len(net.layers), lo_rows, hi_rows, relax, record, extra)
+        low, A, c = _backward(net, coef, const, None, len(net.layers), lo_rows, hi_rows, relax, record, extra)
         better = low > best_low
         best_low, best_A, best_c = (np.where(better, low, best_low), np.where(better[:, None], A, best_A),
                                     np.where(better, c, best_c))
@@ -274,9 +422,9 @@ def optimized_output_lower_bounds(net: ReluNet, lo: np.ndarray, hi: np.ndarray, 
             blocks.append(np.where(u, np.where(lam >= 0, a * z, s * z + t), on * z))
             grad = np.where(u & (lam > 0), lam * z, 0.0)
             alphas[l] = np.clip(a + step * np.sign(grad), 0.0, 1.0)
-        step *= ALPHA_DECAY
+        step *= decay
         beta_step *= BETA_DECAY
-    return best_low.reshape(n, q), best_A.reshape(n, q, net.d), best_c.reshape(n, q)
+    return best_low, best_A, best_c
 
 
 def optimized_preactivation_bounds(net: ReluNet, lo: np.ndarray, hi: np.ndarray, bounds: Bounds,
@@ -387,14 +535,16 @@ def unit_linear_bounds(net: ReluNet, lo: np.ndarray, hi: np.ndarray, bounds: Bou
     return A[:p], const[:p], -A[p:], -const[p:]
 
 
-def _backward(net: ReluNet, coef: dict[int, np.ndarray], const: np.ndarray, rows: np.ndarray, top: int,
+def _backward(net: ReluNet, coef: dict[int, np.ndarray], const: np.ndarray, rows: np.ndarray | None, top: int,
               lo: np.ndarray, hi: np.ndarray, relax: list, record: dict | None = None,
               extra: dict[int, np.ndarray] | None = None):
     """Lower-bound ``sum_b coef[b] . v_b + const`` (one row per entry of ``rows``, the box
-    index) by back-substituting through ReLU blocks ``top .. 1`` down to x; ``record[b]``
+    index; None: row p is box p, without copying the relaxations) by back-substituting through ReLU blocks ``top .. 1`` down to x; ``record[b]``
     receives the coefficients of block b's outputs (for :func:`branching_scores`).  ``extra[b]``
     (one row per entry of ``rows``) is added to the coefficients of block b's *pre-activations*
     (the Lagrangian terms of split constraints, see :func:`optimized_output_lower_bounds`)."""
+    if rows is None:
+        rows = slice(None)
     const = np.array(const, dtype=np.float64)
     mag = np.abs(const)
     for b in range(top, 0, -1):
@@ -420,7 +570,7 @@ def _backward(net: ReluNet, coef: dict[int, np.ndarray], const: np.ndarray, rows
         for src, W in layer.weights.items():
             term = lam_z @ W
             coef[src] = coef[src] + term if src in coef else term
-    A = coef.get(0, np.zeros((rows.size, net.d)))
+    A = coef.get(0, np.zeros((const.size, net.d)))
     mid, half = (lo[rows] + hi[rows]) / 2, (hi[rows] - lo[rows]) / 2
     low = np.einsum("pd,pd->p", A, mid) - np.einsum("pd,pd->p", np.abs(A), half) + const
     mag = mag + np.einsum("pd,pd->p", np.abs(A), np.abs(mid) + half)
