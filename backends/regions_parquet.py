@@ -88,33 +88,77 @@ def _fixed(pa, values: np.ndarray, *sizes: int):
     return array
 
 
-def _cells_table(shallow: ShallowNet, lo: int, hi: int):
+def _part_rows(shallow: ShallowNet, lo: int, hi: int) -> dict[str, Any]:
+    """Cells lo..hi-1 as plain arrays (views): what one part holds, shippable to a worker."""
+    store, ptr = shallow.regions.cells, shallow.cell_ptr
+    f0, f1 = int(ptr[lo]), int(ptr[hi])
+    return {"lo": lo, "units": store.units, "d": shallow.d, "m": shallow.m,
+            "pattern_bits": store.pattern_bits[lo:hi], "A": store.A[lo:hi], "c": store.c[lo:hi],
+            "ptr": ptr[lo:hi + 1] - f0, "facet_h": shallow.facet_h[f0:f1],
+            "facet_closed": shallow.facet_closed[f0:f1], "interior": store.interior[lo:hi],
+            "radius": store.radius[lo:hi], "bounded": store.bounded[lo:hi]}
+
+
+def _cells_table(rows: dict[str, Any]):
+    """The Arrow table of one part (``rows``: :func:`_part_rows`)."""
     pa = _pyarrow()
-    store = shallow.regions.cells
-    u, n = store.units, hi - lo
-    bits = np.unpackbits(store.pattern_bits[lo:hi], axis=1, count=u)
+    u, n, lo = rows["units"], len(rows["radius"]), rows["lo"]
+    bits = np.unpackbits(rows["pattern_bits"], axis=1, count=u)
     if u:
         patterns = pa.array(np.frombuffer((bits + 48).astype(np.uint8).tobytes(), dtype=f"S{u}").astype(f"U{u}"))
     else:
         patterns = pa.array([""] * n, pa.string())
-    ptr = shallow.cell_ptr
-    f0, f1 = int(ptr[lo]), int(ptr[hi])
     facets = pa.ListArray.from_arrays(
-        pa.array((ptr[lo:hi + 1] - f0).astype(np.int32)),
-        pa.StructArray.from_arrays([pa.array(shallow.facet_h[f0:f1].astype(np.int64)),
-                                    pa.array(np.asarray(shallow.facet_closed[f0:f1], dtype=bool))],
+        pa.array(np.asarray(rows["ptr"]).astype(np.int32)),
+        pa.StructArray.from_arrays([pa.array(np.asarray(rows["facet_h"]).astype(np.int64)),
+                                    pa.array(np.asarray(rows["facet_closed"], dtype=bool))],
                                    names=["h", "closed"]))
-    d, m = shallow.d, shallow.m
+    d, m = rows["d"], rows["m"]
     return pa.table({
-        "id": pa.array(np.arange(lo, hi, dtype=np.int64)),
+        "id": pa.array(np.arange(lo, lo + n, dtype=np.int64)),
         "pattern": patterns,
-        "A": _fixed(pa, store.A[lo:hi], m, d),
-        "c": _fixed(pa, store.c[lo:hi], m),
+        "A": _fixed(pa, rows["A"], m, d),
+        "c": _fixed(pa, rows["c"], m),
         "facets": facets,
-        "interior_point": _fixed(pa, store.interior[lo:hi], d),
-        "chebyshev_radius": pa.array(np.asarray(store.radius[lo:hi], dtype=np.float64)),
-        "bounded": pa.array(np.asarray(store.bounded[lo:hi], dtype=bool)),
+        "interior_point": _fixed(pa, rows["interior"], d),
+        "chebyshev_radius": pa.array(np.asarray(rows["radius"], dtype=np.float64)),
+        "bounded": pa.array(np.asarray(rows["bounded"], dtype=bool)),
     })
+
+
+def part_name(k: int) -> str:
+    """The file name of part ``k`` (cells ``k * rows_per_part`` on): fixed by the part's index,
+    so the parts and their order are the same whoever writes them.
+
+    Example:
+        >>> part_name(3)
+        'part-00003.parquet'
+    """
+    return f"part-{k:05d}.parquet"
+
+
+_PART_WRITER: dict = {}
+
+
+def _init_part_writer(folder: str, rows_per_part: int, shallow: ShallowNet | None) -> None:
+    """A writer process's state: the dataset's (temporary) folder and, for local processes
+    (forked: shared, not copied), the shallow net whose cells it writes."""
+    _PART_WRITER.update(folder=folder, rows_per_part=rows_per_part, shallow=shallow)
+
+
+def _write_part(task) -> str:
+    """Write one part into the folder; ``task``: the part's index (its cells are read from the
+    shared shallow net) or (index, :func:`_part_rows`) on a cluster; returns the part's name."""
+    w = _PART_WRITER
+    if isinstance(task, int):
+        shallow, rpp = w["shallow"], w["rows_per_part"]
+        n = len(shallow.regions.cells)
+        k, rows = task, _part_rows(shallow, task * rpp, min(task * rpp + rpp, n))
+    else:
+        k, rows = task
+    name = part_name(k)
+    _pyarrow().parquet.write_table(_cells_table(rows), os.path.join(w["folder"], "cells", name))
+    return name
 
 
 def _hyperplanes_table(shallow: ShallowNet):
@@ -133,20 +177,34 @@ def _hyperplanes_table(shallow: ShallowNet):
 
 
 def write_regions_dataset(shallow: ShallowNet, folder: str, source: str = "", sha256: str = "",
-                          certificate: dict[str, Any] | None = None, rows_per_part: int = ROWS_PER_PART) -> None:
+                          certificate: dict[str, Any] | None = None, rows_per_part: int = ROWS_PER_PART,
+                          jobs: int = 1) -> None:
     """Write the dataset into ``folder`` (created; must not exist yet), one part per
     ``rows_per_part`` cells, straight from the compact cell arrays (no object per cell).
-    (Atomic replacement of an earlier dataset: :func:`save_regions_dataset`.)"""
+    (Atomic replacement of an earlier dataset: :func:`save_regions_dataset`.)
+
+    The parts are written by ``jobs`` local processes (forked: they share the cells), or by the
+    cluster's workers within :func:`relucompile.regions.executor.cluster` (each task carries its
+    part's rows; ``folder`` must be on storage the workers share); the same files for any number
+    of workers."""
+    from relucompile.regions.executor import in_cluster, run_tasks
     pa = _pyarrow()
     os.makedirs(os.path.join(folder, "cells"))
     pa.parquet.write_table(_hyperplanes_table(shallow), os.path.join(folder, "hyperplanes.parquet"))
     n = len(shallow.regions.cells)
-    parts = []
-    for k, lo in enumerate(range(0, max(n, 1), rows_per_part)):
-        name = f"part-{k:05d}.parquet"
-        pa.parquet.write_table(_cells_table(shallow, lo, min(lo + rows_per_part, n)),
-                               os.path.join(folder, "cells", name))
-        parts.append(name)
+    count = max(-(-n // rows_per_part), 1)
+    if in_cluster():
+        tasks: list = [(k, _part_rows(shallow, k * rows_per_part, min(k * rows_per_part + rows_per_part, n)))
+                       for k in range(count)]
+        state: tuple = (os.path.abspath(folder), rows_per_part, None)
+    else:
+        tasks, state = list(range(count)), (folder, rows_per_part, shallow)
+    results = run_tasks(_write_part, tasks, jobs, _init_part_writer, state)
+    try:
+        parts = list(results)
+    finally:
+        results.close()
+        _PART_WRITER.clear()
     meta = _header(shallow, source, sha256)
     meta.update(_footer(shallow, certificate))
     meta["parquet"] = {"version": PARQUET_VERSION, "cells": n, "parts": parts}
@@ -155,7 +213,7 @@ def write_regions_dataset(shallow: ShallowNet, folder: str, source: str = "", sh
 
 
 def save_regions_dataset(shallow: ShallowNet, folder: str, source: str = "", sha256: str = "",
-                         certificate: dict[str, Any] | None = None) -> None:
+                         certificate: dict[str, Any] | None = None, jobs: int = 1) -> None:
     """:func:`write_regions_dataset` through the run's staged outputs: written into a temporary
     folder beside ``folder`` and renamed onto it at the end of the run (an earlier dataset is
     replaced whole; a failed or interrupted run leaves no partial dataset).
@@ -173,7 +231,8 @@ def save_regions_dataset(shallow: ShallowNet, folder: str, source: str = "", sha
     """
     from relucompile.backends.files import atomic_write_folder
     _pyarrow()
-    atomic_write_folder(folder, lambda staged: write_regions_dataset(shallow, staged, source, sha256, certificate))
+    atomic_write_folder(folder, lambda staged: write_regions_dataset(shallow, staged, source, sha256, certificate,
+                                                                     jobs=jobs))
 
 
 def read_regions_dataset(folder: str) -> dict[str, Any]:
