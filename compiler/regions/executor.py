@@ -132,6 +132,10 @@ def _with_state(fn: Callable[[Any], Any], key: str, initializer: Callable[..., N
     return fn(task.value)
 
 
+NANNY_ENVIRONMENT = {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1}
+"""The workers' environment in a local cluster (Dask's default without MALLOC_TRIM_THRESHOLD_)."""
+
+
 class DaskSession:
     """Tasks on a Dask distributed cluster (a client of ``address``, or a local cluster of
     ``workers`` single-threaded processes for "local")."""
@@ -144,8 +148,13 @@ class DaskSession:
             raise UserError("--cluster needs Dask distributed: pip install 'relucompile[cluster]'") from None
         self.local = None
         if address == "local":
-            self.local = LocalCluster(n_workers=max(workers, 1), threads_per_worker=1, processes=True,
-                                      dashboard_address=":0", silence_logs=40)
+            import dask
+            # one BLAS thread per worker as Dask sets, but glibc's default malloc: Dask's own default
+            # (MALLOC_TRIM_THRESHOLD_ set) turns every large numpy array into an mmap and doubled
+            # the vertex engine's time (benchmarks/DISTRIBUTED.md); set it on a cluster's workers too
+            with dask.config.set({"distributed.nanny.pre-spawn-environ": NANNY_ENVIRONMENT}):
+                self.local = LocalCluster(n_workers=max(workers, 1), threads_per_worker=1, processes=True,
+                                          dashboard_address=":0", silence_logs=40)
             address = self.local.scheduler_address
         self.client = Client(address, set_as_default=False)
 
