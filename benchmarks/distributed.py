@@ -8,6 +8,7 @@ pool) starts a local cluster of ``--workers`` processes and prints one JSON reco
   and ``empty_batch_ms``: per task, 500 empty tasks submitted at once (throughput);
 * ``transfer_s``: a task that receives a chunk of vertex rows (``--mb`` MiB of float64) and
   returns it, averaged over 5 round trips (what a vertex-engine task ships at most);
+* ``workers_cpu_s``: CPU seconds of the worker processes, all phases (0 for Ray: not our children);
 * ``real_s`` (workers warmed up: the compiled kernels loaded): :func:`relucompile.regions.enumerate.enumerate_regions` of a random
   d4 [24, 24, 24] net on [-1, 1]^4 (the vertex engine's 32 tasks) through the executor,
   with its cell count (the same for every engine: the results are checked equal).
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sys
 import time
 import uuid
@@ -48,8 +50,8 @@ class RaySession:
 
     def run(self, fn, tasks, initializer, initargs):
         ray, key = self.ray, uuid.uuid4().hex
-        state = ray.put(initargs)
-        refs = [self.remote.remote(fn, key, initializer, state, task) for task in tasks]
+        state = ray.put(executor._Boxed(initargs))
+        refs = [self.remote.remote(fn, key, initializer, state, executor._Boxed(task)) for task in tasks]
         done = 0
         try:
             for ref in refs:
@@ -126,6 +128,8 @@ def measure(engine: str, workers: int, mb: float) -> dict:
             t = time.time()
             session.close()
             record["stop_s"] = round(time.time() - t, 2)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)     # the workers once ended (not Ray's)
+    record["workers_cpu_s"] = round(children.ru_utime + children.ru_stime, 1)
     return record
 
 
