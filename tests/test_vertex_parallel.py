@@ -116,3 +116,14 @@ def test_acas_prop_3_same_cells_for_1_2_4_workers(monkeypatch) -> None:
     assert runs[1].stats["engine"] == "vertex" and runs[1].stats["tasks"] > 4
     assert len(runs[1]) == 71_930
     assert _cells(runs[1]) == _cells(runs[2]) == _cells(runs[4])
+
+
+def test_time_limit_holds_across_workers() -> None:
+    import time
+    from relucompile.errors import RegionLimitError
+    from relucompile.regions.enumerate import Limits
+    net = random_mlp(4, [16, 16, 16], 1, seed=0)
+    start = time.time()
+    with pytest.raises(RegionLimitError, match="time-limit"):
+        ev.VertexEngine()(net, _domain(4, False), limits=Limits(None, 0.5), jobs=2)
+    assert time.time() - start < 30

@@ -16,8 +16,11 @@ A cluster (Dask distributed, benchmarks/DISTRIBUTED.md says why Dask): within
 the cluster instead (``address`` "local" starts a local cluster of ``workers`` processes, else
 it joins the scheduler at ``address``).  The shared state (``initargs``: the network...) goes
 to each worker once (scattered, broadcast), each task carries only its own data; results come
-back in task order; the scheduler reruns the tasks of a worker that died.  Dask is imported
-only here, when a cluster is used.
+back in task order; the scheduler reruns the tasks of a worker that died.  Stopping early
+(an error, a limit, Ctrl-C) cancels the pending tasks; a local cluster's workers end with it,
+while on an existing cluster a task already running finishes its chunk (its result is
+dropped; the tasks check ``--time-limit`` themselves).  Dask is imported only here, when a
+cluster is used.
 
 Example:
     >>> list(run_tasks(abs, [-2, 3, -5], jobs=1))
@@ -150,8 +153,8 @@ class DaskSession:
         if address == "local":
             import dask
             # one BLAS thread per worker as Dask sets, but glibc's default malloc: Dask's own default
-            # (MALLOC_TRIM_THRESHOLD_ set) turns every large numpy array into an mmap and doubled
-            # the vertex engine's time (benchmarks/DISTRIBUTED.md); set it on a cluster's workers too
+            # (MALLOC_TRIM_THRESHOLD_ set) turns every large numpy array into a fresh mmap and cost
+            # the vertex engine 50% more CPU (benchmarks/DISTRIBUTED.md); start a cluster's workers so too
             with dask.config.set({"distributed.nanny.pre-spawn-environ": NANNY_ENVIRONMENT}):
                 self.local = LocalCluster(n_workers=max(workers, 1), threads_per_worker=1, processes=True,
                                           dashboard_address=":0", silence_logs=40)
