@@ -170,3 +170,22 @@ def test_ctrl_c_leaves_no_dataset_no_temporary_folder_no_worker(tmp_path, where)
         time.sleep(0.2)
     assert _processes_in_group(run.pid) == [], "workers left running"
     assert sorted(os.listdir(tmp_path)) == ["net.onnx"], err.decode()
+
+
+def test_cli_cluster_writes_the_dataset_of_one_process(tmp_path) -> None:
+    pytest.importorskip("pyarrow")
+    import onnx
+    from relucompile.backends.regions_parquet import read_regions_dataset
+    model = tmp_path / "net.onnx"
+    onnx.save(to_onnx_model(random_mlp(3, [40, 4], 1, seed=1)), str(model))   # > 4096 cells after layer 1
+    cli = os.path.join(os.path.dirname(sys.executable), "relucompile")
+    docs = {}
+    for name, extra in [("one", ["--jobs", "1"]), ("cluster", ["--jobs", "2", "--cluster", "local"])]:
+        done = subprocess.run([cli, str(model), "--box", "-1", "1", "-o", str(tmp_path / f"{name}.onnx"),
+                               "--regions", str(tmp_path / f"{name}.parquet"), "-q", *extra],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        docs[name] = read_regions_dataset(str(tmp_path / f"{name}.parquet"))
+    assert docs["cluster"]["stats"]["tasks"] > 4 and docs["cluster"]["stats"]["engine"] == "vertex"
+    for field in ("cells", "hyperplanes", "reference_point"):
+        assert docs["cluster"][field] == docs["one"][field], field
