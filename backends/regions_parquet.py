@@ -163,15 +163,23 @@ def _write_part(task) -> str:
 
 def _hyperplanes_table(shallow: ShallowNet):
     pa = _pyarrow()
-    kinds, layers, units, rows = [], [], [], []
-    for key in shallow.keys:
-        kinds.append(key[0])
-        unit = key[0] == "unit"
-        layers.append(int(key[1]) if unit else None)
-        units.append(int(key[2]) if unit else None)
-        rows.append(None if unit else int(key[1]))
-    return pa.table({"kind": pa.array(kinds, pa.string()), "layer": pa.array(layers, pa.int32()),
-                     "unit": pa.array(units, pa.int32()), "row": pa.array(rows, pa.int32()),
+    keys = shallow.keys
+    if hasattr(keys, "store") and hasattr(keys.store, "key_fields"):    # HyperplaneKeys: no tuple per key
+        kinds, layer, unit, row = keys.store.key_fields(keys.rows)
+    else:
+        kinds, layer, unit, row = [], np.full(len(keys), -1), np.full(len(keys), -1), np.full(len(keys), -1)
+        for i, key in enumerate(keys):
+            kinds.append(key[0])
+            if key[0] == "unit":
+                layer[i], unit[i] = int(key[1]), int(key[2])
+            else:
+                row[i] = int(key[1])
+
+    def column(values: np.ndarray):
+        return pa.array(values.astype(np.int32), mask=values < 0)
+
+    return pa.table({"kind": pa.array(kinds, pa.string()), "layer": column(layer),
+                     "unit": column(unit), "row": column(row),
                      "w": _fixed(pa, np.asarray(shallow.W).reshape(len(kinds), shallow.d), shallow.d),
                      "b": pa.array(np.asarray(shallow.b, dtype=np.float64))})
 
