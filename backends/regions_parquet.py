@@ -79,73 +79,132 @@ def _fixed(pa, values: np.ndarray, *sizes: int):
     return array
 
 
-def _cells_table(shallow: ShallowNet, lo: int, hi: int):
-    store = shallow.regions.cells
-    ptr = shallow.cell_ptr
+def _part_rows(shallow: ShallowNet, lo: int, hi: int) -> dict[str, Any]:
+    """Cells lo..hi-1 as plain arrays (views): what one part holds, shippable to a worker."""
+    store, ptr = shallow.regions.cells, shallow.cell_ptr
     f0, f1 = int(ptr[lo]), int(ptr[hi])
-    return _cells_table_of(lo, store.units, store.pattern_bits[lo:hi], store.A[lo:hi], store.c[lo:hi],
-                           ptr[lo:hi + 1] - f0, shallow.facet_h[f0:f1], shallow.facet_closed[f0:f1],
-                           store.interior[lo:hi], store.radius[lo:hi], store.bounded[lo:hi], shallow.m, shallow.d)
+    return {"lo": lo, "units": store.units, "d": shallow.d, "m": shallow.m,
+            "pattern_bits": store.pattern_bits[lo:hi], "A": store.A[lo:hi], "c": store.c[lo:hi],
+            "ptr": ptr[lo:hi + 1] - f0, "facet_h": shallow.facet_h[f0:f1],
+            "facet_closed": shallow.facet_closed[f0:f1], "interior": store.interior[lo:hi],
+            "radius": store.radius[lo:hi], "bounded": store.bounded[lo:hi]}
 
 
-def _cells_table_of(first_id: int, units: int, bits, A, c, ptr, facet_h, facet_closed, interior, radius, bounded,
-                    m: int, d: int):
-    """The part table of consecutive cells given as arrays (``ptr`` from 0; ``facet_h`` the
-    shallow net's hyperplane numbers, ``facet_closed`` its flags)."""
+def _cells_table(rows: dict[str, Any]):
+    """The Arrow table of one part (``rows``: :func:`_part_rows`)."""
     pa = _pyarrow()
-    n = bits.shape[0]
-    if units:
-        patterns = np.unpackbits(bits, axis=1, count=units)
-        patterns = pa.array(np.frombuffer((patterns + 48).astype(np.uint8).tobytes(), dtype=f"S{units}").astype(f"U{units}"))
+    u, n, lo = rows["units"], len(rows["radius"]), rows["lo"]
+    bits = np.unpackbits(rows["pattern_bits"], axis=1, count=u)
+    if u:
+        patterns = pa.array(np.frombuffer((bits + 48).astype(np.uint8).tobytes(), dtype=f"S{u}").astype(f"U{u}"))
     else:
         patterns = pa.array([""] * n, pa.string())
     facets = pa.ListArray.from_arrays(
-        pa.array(np.asarray(ptr).astype(np.int32)),
-        pa.StructArray.from_arrays([pa.array(np.asarray(facet_h).astype(np.int64)),
-                                    pa.array(np.asarray(facet_closed, dtype=bool))], names=["h", "closed"]))
+        pa.array(np.asarray(rows["ptr"]).astype(np.int32)),
+        pa.StructArray.from_arrays([pa.array(np.asarray(rows["facet_h"]).astype(np.int64)),
+                                    pa.array(np.asarray(rows["facet_closed"], dtype=bool))],
+                                   names=["h", "closed"]))
+    d, m = rows["d"], rows["m"]
     return pa.table({
-        "id": pa.array(np.arange(first_id, first_id + n, dtype=np.int64)),
+        "id": pa.array(np.arange(lo, lo + n, dtype=np.int64)),
         "pattern": patterns,
-        "A": _fixed(pa, A, m, d),
-        "c": _fixed(pa, c, m),
+        "A": _fixed(pa, rows["A"], m, d),
+        "c": _fixed(pa, rows["c"], m),
         "facets": facets,
-        "interior_point": _fixed(pa, interior, d),
-        "chebyshev_radius": pa.array(np.asarray(radius, dtype=np.float64)),
-        "bounded": pa.array(np.asarray(bounded, dtype=bool)),
+        "interior_point": _fixed(pa, rows["interior"], d),
+        "chebyshev_radius": pa.array(np.asarray(rows["radius"], dtype=np.float64)),
+        "bounded": pa.array(np.asarray(rows["bounded"], dtype=bool)),
     })
+
+
+def part_name(k: int) -> str:
+    """The file name of part ``k`` (cells ``k * rows_per_part`` on): fixed by the part's index,
+    so the parts and their order are the same whoever writes them.
+
+    Example:
+        >>> part_name(3)
+        'part-00003.parquet'
+    """
+    return f"part-{k:05d}.parquet"
+
+
+_PART_WRITER: dict = {}
+
+
+def _init_part_writer(folder: str, rows_per_part: int, shallow: ShallowNet | None) -> None:
+    """A writer process's state: the dataset's (temporary) folder and, for local processes
+    (forked: shared, not copied), the shallow net whose cells it writes."""
+    _PART_WRITER.update(folder=folder, rows_per_part=rows_per_part, shallow=shallow)
+
+
+def _write_part(task) -> str:
+    """Write one part into the folder; ``task``: the part's index (its cells are read from the
+    shared shallow net) or (index, :func:`_part_rows`) on a cluster; returns the part's name."""
+    w = _PART_WRITER
+    if isinstance(task, int):
+        shallow, rpp = w["shallow"], w["rows_per_part"]
+        n = len(shallow.regions.cells)
+        k, rows = task, _part_rows(shallow, task * rpp, min(task * rpp + rpp, n))
+    else:
+        k, rows = task
+    name = part_name(k)
+    _pyarrow().parquet.write_table(_cells_table(rows), os.path.join(w["folder"], "cells", name))
+    return name
 
 
 def _hyperplanes_table(shallow: ShallowNet):
     pa = _pyarrow()
-    kinds, layers, units, rows = [], [], [], []
-    for key in shallow.keys:
-        kinds.append(key[0])
-        unit = key[0] == "unit"
-        layers.append(int(key[1]) if unit else None)
-        units.append(int(key[2]) if unit else None)
-        rows.append(None if unit else int(key[1]))
-    return pa.table({"kind": pa.array(kinds, pa.string()), "layer": pa.array(layers, pa.int32()),
-                     "unit": pa.array(units, pa.int32()), "row": pa.array(rows, pa.int32()),
+    keys = shallow.keys
+    if hasattr(keys, "store") and hasattr(keys.store, "key_fields"):    # HyperplaneKeys: no tuple per key
+        kinds, layer, unit, row = keys.store.key_fields(keys.rows)
+    else:
+        kinds, layer, unit, row = [], np.full(len(keys), -1), np.full(len(keys), -1), np.full(len(keys), -1)
+        for i, key in enumerate(keys):
+            kinds.append(key[0])
+            if key[0] == "unit":
+                layer[i], unit[i] = int(key[1]), int(key[2])
+            else:
+                row[i] = int(key[1])
+
+    def column(values: np.ndarray):
+        return pa.array(values.astype(np.int32), mask=values < 0)
+
+    return pa.table({"kind": pa.array(kinds, pa.string()), "layer": column(layer),
+                     "unit": column(unit), "row": column(row),
                      "w": _fixed(pa, np.asarray(shallow.W).reshape(len(kinds), shallow.d), shallow.d),
                      "b": pa.array(np.asarray(shallow.b, dtype=np.float64))})
 
 
 def write_regions_dataset(shallow: ShallowNet, folder: str, source: str = "", sha256: str = "",
-                          certificate: dict[str, Any] | None = None, rows_per_part: int = ROWS_PER_PART) -> None:
+                          certificate: dict[str, Any] | None = None, rows_per_part: int = ROWS_PER_PART,
+                          jobs: int = 1) -> None:
     """Write the dataset into ``folder`` (created; must not exist yet), one part per
     ``rows_per_part`` cells, straight from the compact cell arrays (no object per cell).
-    (Atomic replacement of an earlier dataset: :func:`save_regions_dataset`.)"""
+    (Atomic replacement of an earlier dataset: :func:`save_regions_dataset`.)
+
+    The parts are written by ``jobs`` local processes (forked: they share the cells), or by the
+    cluster's workers within :func:`relucompile.regions.executor.cluster` (each task carries its
+    part's rows; ``folder`` must be on storage the workers share); the same files for any number
+    of workers."""
+    from relucompile.regions.executor import in_cluster, run_tasks
     pa = _pyarrow()
     os.makedirs(os.path.join(folder, "cells"))
     pa.parquet.write_table(_hyperplanes_table(shallow), os.path.join(folder, "hyperplanes.parquet"),
                            row_group_size=rows_per_part)
     n = len(shallow.regions.cells)
-    parts = []
-    for k, lo in enumerate(range(0, max(n, 1), rows_per_part)):
-        name = f"part-{k:05d}.parquet"
-        pa.parquet.write_table(_cells_table(shallow, lo, min(lo + rows_per_part, n)),
-                               os.path.join(folder, "cells", name))
-        parts.append(name)
+    count = max(-(-n // rows_per_part), 1)
+    if in_cluster():
+        tasks: list = [(k, _part_rows(shallow, k * rows_per_part, min(k * rows_per_part + rows_per_part, n)))
+                       for k in range(count)]
+        state: tuple = (os.path.abspath(folder), rows_per_part, None)
+    else:
+        tasks, state = list(range(count)), (folder, rows_per_part, shallow)
+    results = run_tasks(_write_part, tasks, jobs, _init_part_writer, state)
+    try:
+        parts = list(results)
+    finally:
+        results.close()
+        _PART_WRITER.clear()
     meta = _header(shallow, source, sha256)
     meta.update(_footer(shallow, certificate))
     meta["parquet"] = {"version": PARQUET_VERSION, "cells": n, "parts": parts}
@@ -154,7 +213,7 @@ def write_regions_dataset(shallow: ShallowNet, folder: str, source: str = "", sh
 
 
 def save_regions_dataset(shallow: ShallowNet, folder: str, source: str = "", sha256: str = "",
-                         certificate: dict[str, Any] | None = None) -> None:
+                         certificate: dict[str, Any] | None = None, jobs: int = 1) -> None:
     """:func:`write_regions_dataset` through the run's staged outputs: written into a temporary
     folder beside ``folder`` and renamed onto it at the end of the run (an earlier dataset is
     replaced whole; a failed or interrupted run leaves no partial dataset).
@@ -172,7 +231,8 @@ def save_regions_dataset(shallow: ShallowNet, folder: str, source: str = "", sha
     """
     from relucompile.backends.files import atomic_write_folder
     _pyarrow()
-    atomic_write_folder(folder, lambda staged: write_regions_dataset(shallow, staged, source, sha256, certificate))
+    atomic_write_folder(folder, lambda staged: write_regions_dataset(shallow, staged, source, sha256, certificate,
+                                                                     jobs=jobs))
 
 
 def write_dataset_certificate(folder: str, certificate: dict[str, Any]) -> None:
@@ -277,10 +337,10 @@ def enumerate_to_dataset(net, domain, folder: str, *, engine: str = "auto", limi
             n = chunk["bits"].shape[0]
             whole = n - n % rows_per_part
             for lo in range(0, whole, rows_per_part):
-                written = _write_part(pa, staged, parts, written, _rows(chunk, lo, lo + rows_per_part), net)
+                written = _write_stream_part(pa, staged, parts, written, _rows(chunk, lo, lo + rows_per_part), net)
             carry = _rows(chunk, whole, n) if whole < n else None
         if carry is not None or written == 0:
-            written = _write_part(pa, staged, parts, written, carry or _rows({"bits": np.zeros((0, (int(sum(net.widths)) + 7) // 8), np.uint8),
+            written = _write_stream_part(pa, staged, parts, written, carry or _rows({"bits": np.zeros((0, (int(sum(net.widths)) + 7) // 8), np.uint8),
                                   "A": empty.reshape(0, net.m, net.d), "c": empty.reshape(0, net.m), "interior": empty.reshape(0, net.d),
                                   "radius": empty, "bounded": empty.astype(bool), "ptr": np.zeros(1, np.int64),
                                   "fh": empty.astype(np.int64), "closed": empty.astype(bool)}, 0, 0), net)
@@ -313,10 +373,14 @@ def _joined(first: dict, second: dict) -> dict:
     return out
 
 
-def _write_part(pa, staged: str, parts: list, written: int, rows: dict, net) -> int:
-    name = f"part-{len(parts):05d}.parquet"
-    table = _cells_table_of(written, int(sum(net.widths)), rows["bits"], rows["A"], rows["c"], rows["ptr"], rows["fh"],
-                            rows["closed"], rows["interior"], rows["radius"], rows["bounded"], net.m, net.d)
+def _write_stream_part(pa, staged: str, parts: list, written: int, rows: dict, net) -> int:
+    """Write the next part of :func:`enumerate_to_dataset` (cells ``written`` on, ``rows`` as
+    :func:`_rows` gives them); returns the count of cells written so far."""
+    name = part_name(len(parts))
+    table = _cells_table({"lo": written, "units": int(sum(net.widths)), "d": net.d, "m": net.m,
+                          "pattern_bits": rows["bits"], "A": rows["A"], "c": rows["c"], "ptr": rows["ptr"],
+                          "facet_h": rows["fh"], "facet_closed": rows["closed"], "interior": rows["interior"],
+                          "radius": rows["radius"], "bounded": rows["bounded"]})
     pa.parquet.write_table(table, os.path.join(staged, "cells", name))
     parts.append(name)
     return written + rows["bits"].shape[0]

@@ -6,7 +6,8 @@ this one process: the case's network through the ONNX frontend (:func:`benchmark
 compact cell store; the shallow ONNX model is not built: at 10^6 cells it is far too large to be
 useful) and :func:`relucompile.save_regions` (streamed JSON, written atomically).  It prints one
 JSON record: cells, hyperplanes, seconds of each phase, peak memory (``VmHWM`` of this process
-and the largest of the pool's worker processes), the store's bytes, the regions file's size.
+and, ``worker_peak_rss_mb``, the largest of the worker processes: local or a ``--cluster local``),
+CPU seconds of this process and of the workers, the store's bytes, the regions file's size.
 
 ``--max-regions N`` stops the enumeration after N cells (the record then has ``stopped``): a cheap
 way to compare the memory per cell of two versions of the code on the same prefix of a run.
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import sys
 import time
@@ -72,15 +74,36 @@ def run_streamed(case_name: str, jobs: int, out: str, max_regions: int | None, t
 
 
 def run(case_name: str, jobs: int, out: str | None, max_regions: int | None, time_limit: float | None,
-        keep: bool = True, engine: str = "auto") -> dict:
-    """Enumerate the case, build the shallow net, stream the regions file; the figures as a dict."""
+        keep: bool = True, engine: str = "auto", cluster: str | None = None) -> dict:
+    """Enumerate the case, build the shallow net, stream the regions file; the figures as a dict.
+
+    ``cluster``: run the tasks (and the Parquet parts) on a Dask cluster ("local": one of ``jobs``
+    workers started here, counted in ``total_s``)."""
+    from relucompile.api.compile import cluster_session
+    record: dict = {"case": case_name, "jobs": jobs, "cluster": cluster}
+    start, cpu = time.time(), time.process_time()
+    with cluster_session(cluster, jobs):
+        record["cluster_start_s"] = round(time.time() - start, 1)
+        record.update(_run(case_name, jobs, out, max_regions, time_limit, keep, engine))
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)   # the workers, ended and waited for
+    record.update(total_with_cluster_s=round(time.time() - start, 1),
+                  driver_cpu_s=round(time.process_time() - cpu, 1),
+                  workers_cpu_s=round(children.ru_utime + children.ru_stime, 1),
+                  worker_peak_rss_mb=round(children.ru_maxrss / 1024, 1), load_average_end=os.getloadavg())
+    return record
+
+
+def _run(case_name: str, jobs: int, out: str | None, max_regions: int | None, time_limit: float | None,
+         keep: bool = True, engine: str = "auto") -> dict:
+    """:func:`run` within the cluster session (if any)."""
     from benchmarks.cases import find_case, load_case
     from relucompile.regions.enumerate import Limits, enumerate_regions
     from relucompile.errors import RegionLimitError
     from relucompile.shallow.net import build_shallow
     from relucompile import save_regions
 
-    record: dict = {"case": case_name, "jobs": jobs, "max_regions": max_regions, "engine": engine}
+    record: dict = {"case": case_name, "jobs": jobs, "max_regions": max_regions, "engine": engine,
+                    "load_average_start": os.getloadavg()}
     net, domain, _ = load_case(find_case(case_name))
     record["rss_before_mb"] = round(peak_rss_mb(), 1)
     last = [time.time()]
@@ -115,7 +138,7 @@ def run(case_name: str, jobs: int, out: str | None, max_regions: int | None, tim
                   used_hyperplanes=shallow.num_hyperplanes)
     if out:
         t = time.time()
-        save_regions(shallow, out)
+        save_regions(shallow, out, jobs=jobs)
         record.update(write_s=round(time.time() - t, 1), regions_file_mb=round(_size(out) / 2**20, 1))
         if not keep:
             shutil.rmtree(out) if os.path.isdir(out) else os.remove(out)
@@ -145,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-keep", action="store_true", help="delete the regions file after measuring its size")
     parser.add_argument("--max-regions", type=int, help="stop after this many cells (memory per cell on a prefix)")
     parser.add_argument("--time-limit", type=float, help="stop after this many seconds of enumeration")
+    parser.add_argument("--cluster", metavar="ADDRESS",
+                        help="run on a Dask cluster: 'local' starts one of --jobs workers, else the scheduler's "
+                             "address (needs relucompile[cluster])")
     parser.add_argument("--json", help="also write the record to this file")
     parser.add_argument("--stream", action="store_true",
                         help="enumerate straight into the --out Parquet dataset, spilling cells to disk in chunks "
@@ -158,13 +184,15 @@ def main(argv: list[str] | None = None) -> int:
         from relucompile.regions.enumerate import ENGINES
         ENGINES["split"].rel_tol = ENGINES["vertex"].rel_tol = args.engine_tol
     if args.stream:
+        if args.cluster:
+            parser.error("--stream runs in local processes; leave out --cluster")
         if not args.out or not args.out.rstrip("/").endswith(".parquet"):
             parser.error("--stream needs --out DIR.parquet")
         record = run_streamed(args.case, args.jobs, args.out, args.max_regions, args.time_limit,
                               keep=not args.no_keep, engine=args.engine, spill_rows=args.spill_rows)
     else:
         record = run(args.case, args.jobs, args.out, args.max_regions, args.time_limit, keep=not args.no_keep,
-                     engine=args.engine)
+                     engine=args.engine, cluster=args.cluster)
     text = json.dumps(record)
     print(text, flush=True)
     if args.json:

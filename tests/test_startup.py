@@ -28,7 +28,8 @@ PROPERTY = """
 """
 
 HEAVY = ("numba", "scipy.spatial", "relucompile.regions.vertex_engine", "relucompile.regions.split",
-         "relucompile.api.compile")
+         "relucompile.api.compile", "distributed", "dask", "ray")
+CLUSTER = ("distributed", "dask", "ray")     # imported by --cluster alone
 
 
 def test_verify_imports_no_engine(tmp_path):
@@ -47,6 +48,19 @@ def test_verify_imports_no_engine(tmp_path):
     assert "holds" in done.stdout, done.stdout + done.stderr
     assert code == 0
     assert heavy == [], f"verify imported {heavy}"
+
+
+def test_compile_without_cluster_imports_no_distributed_engine(tmp_path):
+    script = (
+        "import sys, json\n"
+        "from relucompile.cli.main import main\n"
+        f"code = main([{str(tiny_mlp_path())!r}, '--box', '-1', '1', '-o', {str(tmp_path / 's.onnx')!r}, "
+        f"'--regions', {str(tmp_path / 'cells.parquet')!r}, '--jobs', '2', '-q'])\n"
+        f"print(json.dumps([code, [m for m in {CLUSTER!r} if m in sys.modules]]))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    code, loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert code == 0, done.stderr
+    assert loaded == [], f"compile without --cluster imported {loaded}"
 
 
 def test_ml_dtypes_is_not_the_slow_series():

@@ -132,3 +132,30 @@ def test_run_tasks_holds_no_result_or_task_once_yielded(jobs) -> None:
     gc.collect()
     assert result_ref() is None and task_ref() is None
     assert [second.value] + [r.value for r in results] == [1, 2, 3]
+
+
+@pytest.mark.slow
+def test_acas_prop_3_same_cells_for_1_2_4_workers(monkeypatch) -> None:
+    """ACAS Xu 1_1 on prop_3's box (71,930 cells, 6 layers of 50): the real tasks, not small ones."""
+    from conftest import data_path
+    from relucompile import load_network
+    from relucompile.frontends.vnnlib import parse_vnnlib
+    monkeypatch.setattr(ev, "TASK_MIN_CELLS", 4096)
+    net = load_network(data_path("acasxu", "ACASXU_run2a_1_1_batch_2000.onnx"))
+    (lower, upper), = parse_vnnlib(data_path("acasxu", "prop_3.vnnlib")).input_boxes()
+    domain = Domain.box(lower, upper)
+    runs = {jobs: enumerate_regions(net, domain, jobs=jobs) for jobs in (1, 2, 4)}
+    assert runs[1].stats["engine"] == "vertex" and runs[1].stats["tasks"] > 4
+    assert len(runs[1]) == 71_930
+    assert _cells(runs[1]) == _cells(runs[2]) == _cells(runs[4])
+
+
+def test_time_limit_holds_across_workers() -> None:
+    import time
+    from relucompile.errors import RegionLimitError
+    from relucompile.regions.enumerate import Limits
+    net = random_mlp(4, [16, 16, 16], 1, seed=0)
+    start = time.time()
+    with pytest.raises(RegionLimitError, match="time-limit"):
+        ev.VertexEngine()(net, _domain(4, False), limits=Limits(None, 0.5), jobs=2)
+    assert time.time() - start < 30

@@ -187,9 +187,10 @@ def save_onnx(shallow: ShallowNet, path: str, metadata: dict[str, str] | None = 
     atomic_write(path, lambda f: f.write(model.SerializeToString()))
 
 
-def save_regions(shallow: ShallowNet, path: str, certificate: dict[str, Any] | None = None) -> None:
+def save_regions(shallow: ShallowNet, path: str, certificate: dict[str, Any] | None = None, jobs: int = 1) -> None:
     """Write the regions JSON (schema in backends/regions_json.py) atomically, or a Parquet
-    dataset (a folder, backends/regions_parquet.py) when ``path`` ends in ``.parquet``.
+    dataset (a folder, backends/regions_parquet.py) when ``path`` ends in ``.parquet``, its parts
+    written by ``jobs`` local processes (or the workers of the cluster in use: :func:`cluster_session`).
 
     Example:
         >>> import json, os, tempfile
@@ -202,10 +203,25 @@ def save_regions(shallow: ShallowNet, path: str, certificate: dict[str, Any] | N
     net = shallow.net
     from relucompile.backends.regions_parquet import is_regions_path, save_regions_dataset
     if is_regions_path(path):       # a Parquet dataset (a folder), for large runs
-        save_regions_dataset(shallow, path, net.source_name, net.source_sha256, certificate)
+        save_regions_dataset(shallow, path, net.source_name, net.source_sha256, certificate, jobs=jobs)
         return
     atomic_write(path, lambda f: write_regions(shallow, f, net.source_name, net.source_sha256, certificate), text=True)
 
 
-__all__ = ["compile_model", "compile_network", "load_network", "save_onnx", "save_regions", "shallow_onnx",
+def cluster_session(address: str | None, workers: int = 1):
+    """A context in which the enumeration's tasks and the Parquet dataset's parts run on a Dask
+    cluster (``address``, or "local": a local cluster of ``workers`` processes; None: local
+    processes as ``jobs`` says); see :func:`relucompile.regions.executor.cluster`.
+
+    Example:
+        >>> from relucompile.examples import tiny_mlp_path
+        >>> with cluster_session(None):
+        ...     len(compile_model(tiny_mlp_path(), Domain.box([0, 0], [0.25, 0.25])).regions)
+        4
+    """
+    from relucompile.regions.executor import cluster
+    return cluster(address, workers)
+
+
+__all__ = ["cluster_session", "compile_model", "compile_network", "load_network", "save_onnx", "save_regions", "shallow_onnx",
            "canonicalize"]

@@ -89,6 +89,11 @@ def build_parser() -> Parser:
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="local processes for the enumeration (default 1; both engines, the vertex "
                         "engine from a few thousand cells on); the result is the same for every N, e.g. --jobs 2")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="run the enumeration's tasks (and write a Parquet dataset's parts) on a Dask cluster: "
+                        "'local' starts one of --jobs worker processes, else the scheduler's address joins an "
+                        "existing one (the --regions folder must be on storage its workers share); needs "
+                        "relucompile[cluster]; the result is the same, e.g. --cluster tcp://10.0.0.5:8786")
     p.add_argument("--engine", choices=["auto", "vertex", "split"], default="auto",
                    help="region enumeration engine: auto (default: vertex on boxes in up to 12 free "
                         "coordinates, else split), vertex (no LPs, boxes only), split (LPs, any domain, "
@@ -137,10 +142,12 @@ def _run_compile(args) -> int:
                         f"this one has {d}")
     if args.form != "two-layer" and (args.basis != "one-sided" or args.pivot is not None):
         raise UserError("--basis and --pivot go with --form two-layer")
-    for domain, output, regions in _targets(args, net, prop):
-        code = _compile_one(args, net, domain, output, regions, equations_format, start)
-        if code:
-            return code
+    from relucompile.api.compile import cluster_session
+    with cluster_session(args.cluster, args.jobs):
+        for domain, output, regions in _targets(args, net, prop):
+            code = _compile_one(args, net, domain, output, regions, equations_format, start)
+            if code:
+                return code
     return 0
 
 
@@ -214,7 +221,7 @@ def _compile_one(args, net, domain, output, regions, equations_format, start) ->
         sizes = shallow.layer_sizes()
         written = f"shallow layers H1={sizes['H1']:,} H2={sizes['H2']:,} H3={sizes['H3']:,} out={sizes['out']}"
     if regions:
-        save_regions(shallow, regions, certificate and certificate.to_json())
+        save_regions(shallow, regions, certificate and certificate.to_json(), jobs=args.jobs)
     if not args.quiet:
         bounded = int(shallow.regions.cells.bounded.sum())
         over = shallow.domain.describe()

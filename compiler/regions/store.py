@@ -195,6 +195,67 @@ class HyperplaneStore:
             self._n = i + 1
         return i
 
+    def index_many(self, ckeys: list[bytes], W: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """:meth:`index_compact` for many keys at once (rows of ``W``, ``b``): the same indices,
+        new hyperplanes appended in the keys' order, the arrays grown once.
+
+        Example:
+            >>> store = HyperplaneStore(1)
+            >>> _ = store.index(("domain", 0), np.ones(1), 0.0)
+            >>> keys = [compact_key(("domain", k)) for k in (1, 0, 1, 2)]
+            >>> store.index_many(keys, np.arange(4.0)[:, None], np.zeros(4)).tolist(), store.W[:, 0].tolist()
+            ([1, 0, 1, 2], [1.0, 0.0, 3.0])
+        """
+        out = np.empty(len(ckeys), dtype=np.int64)
+        new_rows: list[int] = []
+        index, n = self._index, self._n
+        for r, ckey in enumerate(ckeys):
+            i = index.get(ckey)
+            if i is None:
+                i = index[ckey] = n + len(new_rows)
+                new_rows.append(r)
+                self._keys.append(ckey)
+            out[r] = i
+        if new_rows:
+            m = n + len(new_rows)
+            self._W, self._b = _grown(self._W, m), _grown(self._b, m)
+            self._W[n:m] = W[new_rows]
+            self._b[n:m] = b[new_rows]
+            self._n = m
+        return out
+
+    def key_fields(self, rows: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+        """(kind, layer, unit, row) of the keys of hyperplanes ``rows``, without building tuples:
+        -1 where a field does not apply (unit keys have no row, domain keys no layer or unit).
+
+        Example:
+            >>> store = HyperplaneStore(1)
+            >>> _ = store.index(("unit", 1, 2, b"\\x01"), np.ones(1), 0.0), store.index(("domain", 3), np.ones(1), 0.0)
+            >>> kinds, layer, unit, row = store.key_fields(np.array([0, 1]))
+            >>> kinds, layer.tolist(), unit.tolist(), row.tolist()
+            (['unit', 'domain'], [1, -1], [2, -1], [-1, 3])
+        """
+        n = len(rows)
+        kinds: list[str] = []
+        layer, unit, row = np.full(n, -1, np.int64), np.full(n, -1, np.int64), np.full(n, -1, np.int64)
+        keys, unpack = self._keys, struct.unpack_from
+        for r, i in enumerate(np.asarray(rows).tolist()):
+            ckey = keys[i]
+            if ckey[0] == _UNIT:
+                kinds.append("unit")
+                layer[r], unit[r] = unpack("<II", ckey, 1)
+            elif ckey[0] == _DOMAIN:
+                kinds.append("domain")
+                row[r] = unpack("<I", ckey, 1)[0]
+            else:
+                key = expand_key(ckey)
+                kinds.append(key[0])
+                if key[0] == "unit":
+                    layer[r], unit[r] = key[1], key[2]
+                else:
+                    row[r] = key[1]
+        return kinds, layer, unit, row
+
     def append(self, h: Hyperplane) -> int:
         return self.index(h.key, h.w, h.b)
 

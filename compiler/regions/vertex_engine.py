@@ -446,8 +446,8 @@ class _VertexRun:
             for regions, stats in results:
                 table = regions.hyperplanes
                 local = np.arange(len(table), dtype=np.int64)
-                for h in range(known, len(table)):
-                    local[h] = out.hyperplanes.index_compact(table.compact_key(h), table.W[h], table.b[h])
+                local[known:] = out.hyperplanes.index_many([table.compact_key(h) for h in range(known, len(table))],
+                                                           table.W[known:], table.b[known:])
                 out.cells.extend_from(regions.cells, 0, len(regions.cells), local)
                 self.slivers += stats["slivers"]
                 self.chunks += stats["chunks"]
