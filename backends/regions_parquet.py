@@ -43,7 +43,7 @@ import numpy as np
 
 from relucompile.backends.regions_json import _footer, _header
 from relucompile.errors import UserError
-from relucompile.regions.dataset import (MARKER, is_regions_dataset, iter_cell_batches, read_dataset_meta,
+from relucompile.regions.dataset import (MARKER, iter_cell_batches, read_dataset_meta,
                                          read_hyperplane_table)
 from relucompile.shallow.net import ShallowNet
 
@@ -296,7 +296,7 @@ def enumerate_to_dataset(net, domain, folder: str, *, engine: str = "auto", limi
     from relucompile.backends.files import atomic_write_folder
     from relucompile.regions.enumerate import enumerate_regions
     from relucompile.regions.spill import SPILL_ROWS, SpillingCellStore
-    from relucompile.shallow.net import HyperplaneKeys, choose_reference_point
+    from relucompile.shallow.net import HyperplaneKeys, oriented_hyperplanes
     import time
     _pyarrow()
     stats: dict[str, Any] = {}
@@ -312,15 +312,8 @@ def enumerate_to_dataset(net, domain, folder: str, *, engine: str = "auto", limi
         stats["enumerate_s"] = time.time() - start
         start = time.time()
         used = store.used_hyperplanes()
-        p = choose_reference_point(regions, used, np.random.default_rng(seed))
+        p, position, W, b, positive = oriented_hyperplanes(regions, used, net.d, seed)
         table = regions.hyperplanes
-        position = np.full(len(table), -1, dtype=np.int64)
-        position[used] = np.arange(len(used))
-        W = table.W[used].reshape(-1, net.d)
-        b = table.b[used].copy()
-        positive = W @ p + b > 0
-        orient = np.where(positive, 1.0, -1.0)
-        W, b = W * orient[:, None], b * orient
         empty = np.zeros(0)
         shallow = ShallowNet(net, regions, W, b, HyperplaneKeys(table, used), np.zeros(1, np.int64),
                              empty.astype(np.int64), empty.astype(bool), empty.reshape(0, net.m, net.d),

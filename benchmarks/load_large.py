@@ -124,7 +124,7 @@ def write_tll(path: str, functions: int, selectors: int | None = None, inputs: i
     affine functions, ``functions`` of them) as a MatMul/Add/Relu chain shaped as tllverifybench's
     (see the module docstring)."""
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
     rng = np.random.default_rng(seed)
     N, M = functions, selectors or functions
     selector = np.zeros((N, N * M))

@@ -83,7 +83,6 @@ from dataclasses import asdict                                                  
 
 import pyarrow.parquet as pq                                                            # noqa: E402
 
-from relucompile.api.compile import compile_network                                     # noqa: E402
 from relucompile.api.compile import load_network, shallow_onnx                          # noqa: E402
 from relucompile.certify.checks import certify_document, certify_source                 # noqa: E402
 from relucompile.certify.sources import DatasetSource                                   # noqa: E402

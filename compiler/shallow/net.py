@@ -459,6 +459,37 @@ class HyperplaneKeys(Sequence):
         return self.store.key(int(self.rows[i]))
 
 
+def oriented_hyperplanes(regions: RegionSet, used: np.ndarray, d: int, seed: int = 0
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The reference point p and the ``used`` hyperplanes oriented positive at p (the design's
+    orientation, in one place for :func:`build_shallow` and the streamed dataset writer).
+
+    Returns ``(p, position, W, b, positive)``: ``position[h]`` is hyperplane h's row among the
+    used ones (-1 if unused), ``W``/``b`` the oriented rows, ``positive`` whether the stored
+    orientation already was positive at p (so a facet side ``s`` is closed iff
+    ``(s > 0) == positive[row]``).
+
+    Example:
+        >>> from relucompile.examples.random_nets import random_mlp
+        >>> from relucompile.ir.domain import Domain
+        >>> from relucompile.regions.enumerate import enumerate_regions
+        >>> regions = enumerate_regions(random_mlp(2, [3], 1, seed=0), Domain.box([-1, -1], [1, 1]))
+        >>> used = regions.used_hyperplanes()
+        >>> p, position, W, b, positive = oriented_hyperplanes(regions, used, 2)
+        >>> bool(np.all(W @ p + b > 0)), W.shape == (len(used), 2)
+        (True, True)
+    """
+    p = choose_reference_point(regions, used, np.random.default_rng(seed))
+    table = regions.hyperplanes
+    position = np.full(len(table), -1, dtype=np.int64)
+    position[used] = np.arange(len(used))
+    W = table.W[used].reshape(-1, d)
+    b = table.b[used].copy()
+    positive = W @ p + b > 0
+    orient = np.where(positive, 1.0, -1.0)
+    return p, position, W * orient[:, None], b * orient, positive
+
+
 def build_shallow(net: ReluNet, regions: RegionSet, seed: int = 0) -> ShallowNet:
     """Construct the shallow network from enumerated regions (docs/design.md section 2).
 
@@ -467,16 +498,9 @@ def build_shallow(net: ReluNet, regions: RegionSet, seed: int = 0) -> ShallowNet
         raise ValueError("the cells were spilled to disk (SpillingCellStore): write them with "
                          "relucompile.backends.regions_parquet.enumerate_to_dataset")
     used = regions.used_hyperplanes()
-    p = choose_reference_point(regions, used, np.random.default_rng(seed))
-    table, store = regions.hyperplanes, regions.cells
-    position = np.full(len(table), -1, dtype=np.int64)
-    position[used] = np.arange(len(used))
-    W = table.W[used].reshape(-1, net.d)
-    b = table.b[used].copy()
-    positive = W @ p + b > 0
-    orient = np.where(positive, 1.0, -1.0)
-    W, b = W * orient[:, None], b * orient
+    p, position, W, b, positive = oriented_hyperplanes(regions, used, net.d, seed)
+    store = regions.cells
     fh = position[store.facet_h]
     closed = (store.facet_side > 0) == positive[fh]     # s * orient > 0, without float temporaries
-    return ShallowNet(net, regions, W, b, HyperplaneKeys(table, used), store.facet_ptr.copy(), fh, closed,
+    return ShallowNet(net, regions, W, b, HyperplaneKeys(regions.hyperplanes, used), store.facet_ptr.copy(), fh, closed,
                       store.A.reshape(-1, net.m, net.d), store.c.reshape(-1, net.m), p)
