@@ -154,6 +154,18 @@ def _size(path: str) -> int:
     return sum(os.path.getsize(os.path.join(folder, name)) for folder, _, names in os.walk(path) for name in names)
 
 
+def read_back(case_name: str, folder: str) -> dict:
+    """Rebuild the case's shallow net from a dataset written by this benchmark
+    (:func:`relucompile.shallow.stored.shallow_from_dataset`): cells, seconds, peak memory."""
+    from benchmarks.cases import find_case, load_case
+    from relucompile.shallow.stored import shallow_from_dataset
+    net, _, _ = load_case(find_case(case_name))
+    start = time.time()
+    shallow = shallow_from_dataset(net, folder)
+    return {"case": case_name, "read_back": folder, "cells": len(shallow.regions.cells),
+            "load_s": round(time.time() - start, 2), "peak_mb": round(peak_rss_mb(), 1)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.scale",
@@ -172,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="run on a Dask cluster: 'local' starts one of --jobs workers, else the scheduler's "
                              "address (needs relucompile[cluster])")
     parser.add_argument("--json", help="also write the record to this file")
+    parser.add_argument("--read-back", metavar="DIR.parquet",
+                        help="instead of enumerating: rebuild --case's shallow net from this dataset and measure it")
     parser.add_argument("--stream", action="store_true",
                         help="enumerate straight into the --out Parquet dataset, spilling cells to disk in chunks "
                              "(bounded memory; no shallow net in memory)")
@@ -180,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the engines' relative tolerance (default 1e-8); at 10^7 cells some vertex lies within "
                              "1e-8 of a cut and the vertex engine gives up (DegenerateVertexSet), e.g. 1e-10")
     args = parser.parse_args(argv)
+    if args.read_back:
+        print(json.dumps(read_back(args.case, args.read_back)), flush=True)
+        return 0
     if args.engine_tol is not None:
         from relucompile.regions.enumerate import ENGINES
         ENGINES["split"].rel_tol = ENGINES["vertex"].rel_tol = args.engine_tol
