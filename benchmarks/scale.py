@@ -39,6 +39,17 @@ if _ROOT not in sys.path:
 from relucompile.regions.parallel import peak_rss_mb  # noqa: E402  (VmHWM of this process, MiB)
 
 
+def _progress_every(seconds: float):
+    """A progress callback printing the cell count and peak memory at most every ``seconds``."""
+    last = [time.time()]
+
+    def progress(n: int, info: dict) -> None:
+        if time.time() - last[0] > seconds:
+            last[0] = time.time()
+            print(f"  {n:,} cells, {peak_rss_mb():.0f} MB peak", file=sys.stderr, flush=True)
+    return progress
+
+
 def run_streamed(case_name: str, jobs: int, out: str, max_regions: int | None, time_limit: float | None,
                  keep: bool = True, engine: str = "auto", spill_rows: int | None = None) -> dict:
     """Enumerate the case straight into a Parquet dataset (``enumerate_to_dataset``: the cells
@@ -52,12 +63,7 @@ def run_streamed(case_name: str, jobs: int, out: str, max_regions: int | None, t
                     "spill_rows": spill_rows, "engine_tol": ENGINES["split"].rel_tol}
     net, domain, _ = load_case(find_case(case_name))
     record["rss_before_mb"] = round(peak_rss_mb(), 1)
-    last = [time.time()]
-
-    def progress(n: int, info: dict) -> None:
-        if time.time() - last[0] > 30:
-            last[0] = time.time()
-            print(f"  {n:,} cells, {peak_rss_mb():.0f} MB peak", file=sys.stderr, flush=True)
+    progress = _progress_every(30.0)
 
     start = time.time()
     stats = enumerate_to_dataset(net, domain, out, engine=engine, limits=Limits(max_regions, time_limit),
@@ -106,12 +112,7 @@ def _run(case_name: str, jobs: int, out: str | None, max_regions: int | None, ti
                     "load_average_start": os.getloadavg()}
     net, domain, _ = load_case(find_case(case_name))
     record["rss_before_mb"] = round(peak_rss_mb(), 1)
-    last = [time.time()]
-
-    def progress(n: int, info: dict) -> None:
-        if time.time() - last[0] > 30:
-            last[0] = time.time()
-            print(f"  {n:,} cells, {peak_rss_mb():.0f} MB peak", file=sys.stderr, flush=True)
+    progress = _progress_every(30.0)
 
     start = time.time()
     try:
