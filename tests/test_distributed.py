@@ -73,6 +73,7 @@ def _worker_pids(session) -> list[int]:
     return sorted(session.client.run(os.getpid).values())
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_run_loses_and_duplicates_no_cell() -> None:
     net = random_mlp(3, [6, 6, 6], 2, seed=2)
     domain = _domain(3, False)
@@ -146,6 +147,7 @@ def _processes_in_group(group: int) -> list[int]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["local", "cluster"])
 def test_ctrl_c_leaves_no_dataset_no_temporary_folder_no_worker(tmp_path, where) -> None:
     pytest.importorskip("pyarrow")
@@ -172,6 +174,7 @@ def test_ctrl_c_leaves_no_dataset_no_temporary_folder_no_worker(tmp_path, where)
     assert sorted(os.listdir(tmp_path)) == ["net.onnx"], err.decode()
 
 
+@pytest.mark.slow
 def test_cli_cluster_writes_the_dataset_of_one_process(tmp_path) -> None:
     pytest.importorskip("pyarrow")
     import onnx

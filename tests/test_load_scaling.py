@@ -128,6 +128,7 @@ def test_identity_product_gives_the_dense_weights_bit_for_bit(tmp_path, monkeypa
                for (_, W, c), (_, V, e) in zip(_all_weights(fast), _all_weights(dense)))
 
 
+@pytest.mark.slow
 def test_blocked_products_of_a_lattice_are_exact(tmp_path, monkeypatch):
     path = str(tmp_path / "tll.onnx")
     write_tll(path, 8)
