@@ -63,10 +63,11 @@ CASES: dict[str, BenchCase] = {c.name: c for c in [
 ]}
 """The full suite, in run order (docs/design.md section 5 shapes, then ACAS Xu)."""
 
-EXTRA_CASES: dict[str, BenchCase] = {c.name: c for c in [_random(4, (32, 32, 32)), _random(4, (48, 48, 48))]}
+EXTRA_CASES: dict[str, BenchCase] = {c.name: c for c in [_random(4, (32, 32, 32)), _random(4, (48, 48, 48)),
+                                                    _random(4, (58, 58, 58))]}
 """Run only when named (``--cases d4_32x32x32``, or ``python -m benchmarks.scale``): the scale
-targets of issue 5, 1,439,501 cells, and of issue 16, d4_48x48x48 (6,095,010 cells, for
-``python -m benchmarks.scale --stream``)."""
+targets of issue 5, 1,439,501 cells, and of issue 16, d4_48x48x48 (6,095,010 cells) and d4_58x58x58
+(about 1.2 x 10^7 by the growth from 32 to 48), for ``python -m benchmarks.scale --stream``."""
 
 QUICK_CASES: dict[str, BenchCase] = {
     "quick_d2_4x4": BenchCase("quick_d2_4x4", 2, (4, 4)),
