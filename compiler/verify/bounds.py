@@ -165,24 +165,25 @@ def preactivation_bounds(net: ReluNet, lo: np.ndarray, hi: np.ndarray, parent: B
 
 
 def output_lower_bounds(net: ReluNet, lo: np.ndarray, hi: np.ndarray, bounds: Bounds,
-                        weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                        weights: np.ndarray | None = None, modes: tuple[str, ...] = SPEC_MODES
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Lower bounds of the outputs r (or of ``weights @ r`` for ``weights`` (q, m) >= 0), each the
-    best of the :data:`SPEC_MODES` lower slopes.
+    best of the ``modes`` lower slopes (by default :data:`SPEC_MODES`; one mode costs half).
 
     Returns ``(low (N, q), A (N, q, d), c (N, q))``: ``r(x) >= A x + c`` on each box and
     ``low`` is the minimum of that bound over the box, minus the rounding margin.
     """
-    low, A, c, _ = _best_mode_bounds(net, lo, hi, bounds, weights)
+    low, A, c, _ = _best_mode_bounds(net, lo, hi, bounds, weights, modes)
     return low, A, c
 
 
-def _best_mode_bounds(net: ReluNet, lo: np.ndarray, hi: np.ndarray, bounds: Bounds, weights: np.ndarray | None):
-    """:func:`output_lower_bounds` and, per box and row, the index in :data:`SPEC_MODES` of the
+def _best_mode_bounds(net: ReluNet, lo: np.ndarray, hi: np.ndarray, bounds: Bounds, weights: np.ndarray | None,
+                      modes: tuple[str, ...] = SPEC_MODES):
+    """:func:`output_lower_bounds` and, per box and row, the index in ``modes`` of the
     lower slopes that gave it."""
     n = lo.shape[0]
     Wq = np.eye(net.m) if weights is None else np.atleast_2d(np.asarray(weights, dtype=np.float64))
     q = Wq.shape[0]
-    modes = SPEC_MODES
     reps = len(modes)
     rows = np.repeat(np.arange(n * reps), q)
     coef = {b: np.tile(Wq @ W, (n * reps, 1)) for b, W in net.output.weights.items()}
