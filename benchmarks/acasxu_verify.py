@@ -37,6 +37,7 @@ from relucompile.backends.files import atomic_write  # noqa: E402
 from relucompile.verify.run import verify_property  # noqa: E402
 from relucompile.frontends.vnnlib import parse_vnnlib  # noqa: E402
 from relucompile.api.compile import load_network  # noqa: E402
+from relucompile.numeric.memory import keep_freed_memory  # noqa: E402
 
 EXPECTED = {"unsat": "holds", "sat": "violated"}
 
@@ -150,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "ACASXU_VERIFY.md"),
                    help="markdown report (default benchmarks/ACASXU_VERIFY.md)")
     args = p.parse_args(argv)
+    keep_freed_memory()                     # as `relucompile verify` does
     instances = [i for i in load_instances(args.data, not args.no_tests)
                  if instance_matches((i["onnx"], i["vnnlib"]), args.only)]
     if args.limit is not None:

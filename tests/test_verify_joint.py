@@ -66,3 +66,52 @@ def test_a_conjunction_only_the_combination_proves_is_pruned_at_the_root() -> No
     out = search_box(spec, np.array([-1.0]), np.array([1.0]), rows, lambda x, case: True)
     assert out.status == "safe"
     assert out.stats["boxes"] == 1 and out.stats["joint_pruned"] == 1
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), d=st.integers(1, 5), depth=st.integers(1, 3), k=st.integers(1, 4))
+def test_warm_started_slopes_stay_sound_whatever_they_are(seed, d, depth, k) -> None:
+    """A warm start (the parent box's slopes) may be anything, even outside [0, 1]: the joint bound
+    clips it, so it still holds at sampled points; the slopes handed on lie in [0, 1]."""
+    net = random_mlp(d, [8] * depth, k, seed=seed)
+    rng = np.random.default_rng(seed)
+    spec = with_output_rows(net, rng.normal(size=(k, k)), np.zeros((k, d)), rng.normal(size=k))
+    lo, hi = -rng.uniform(0.2, 1.0, (3, d)), rng.uniform(0.2, 1.0, (3, d))
+    bounds = preactivation_bounds(spec, lo, hi)
+    weights = rng.random((3, k))
+    start = [rng.uniform(-3.0, 4.0, lb.shape) for lb, _ in bounds]
+    last: list[np.ndarray] = []
+    tuned, At, ct = optimized_combined_lower_bounds(spec, lo, hi, bounds, weights, steps=4,
+                                                    start_slopes=start, step=0.05, slopes_out=last)
+    assert len(last) == len(bounds) and all(s.shape == lb.shape for s, (lb, _) in zip(last, bounds))
+    assert all(np.all((s >= 0) & (s <= 1)) for s in last)
+    for n in range(3):
+        X = lo[n] + rng.random((3000, d)) * (hi[n] - lo[n])
+        value = spec.forward(X) @ weights[n]
+        assert np.all(value >= tuned[n] - 1e-9)
+        assert np.all(value >= X @ At[n] + ct[n] - 1e-9)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), d=st.integers(1, 3))
+def test_warm_start_keeps_the_search_verdicts(seed, d) -> None:
+    """Input-split search with and without warm-started slopes: the same verdict, and 'safe' only
+    when no sampled point violates the conjunction (a warm start never hides a counterexample)."""
+    import relucompile.verify.search as search
+    net = random_mlp(d, [10, 10], 3, seed=seed)
+    rng = np.random.default_rng(seed)
+    lo, hi = -np.ones(d), np.ones(d)
+    X = lo + rng.random((4000, d)) * (hi - lo)
+    Y = net.forward(X)
+    threshold = np.quantile(Y[:, 0] - Y[:, 1:].max(axis=1), rng.uniform(0.9, 1.0))
+    cy = np.array([[-1.0, 1.0, 0.0], [-1.0, 0.0, 1.0]])       # output 0 exceeds the others by threshold
+    spec = with_output_rows(net, cy, np.zeros((2, d)), np.full(2, threshold))
+    rows = [np.array([0, 1])]
+    verdicts = []
+    for warm in (True, False):
+        s = search._Search(spec, lo, hi, rows, lambda x, case: True, None, 256, 60, 1e-9)
+        s.warm_start = warm
+        verdicts.append(s.run().status)
+    assert verdicts[0] == verdicts[1]
+    violated = np.any(np.all(spec.forward(X)[:, [0, 1]] <= 0, axis=1))
+    assert not (violated and verdicts[0] == "safe")

@@ -106,7 +106,9 @@ def run_verify(argv: list[str]) -> int:
     """
     args = verify_parser().parse_args(argv)
     from relucompile.backends.files import atomic_write, check_writable
+    from relucompile.numeric.memory import keep_freed_memory
     from relucompile.verify.run import verify_property
+    keep_freed_memory()                     # the search's numpy temporaries stop costing page faults
     from relucompile.frontends.vnnlib import parse_vnnlib
     check_limits(args)
     refuse_unused(args, "verify", "its search enumerates no cells", "max_regions")

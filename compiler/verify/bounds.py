@@ -165,24 +165,25 @@ def preactivation_bounds(net: ReluNet, lo: np.ndarray, hi: np.ndarray, parent: B
 
 
 def output_lower_bounds(net: ReluNet, lo: np.ndarray, hi: np.ndarray, bounds: Bounds,
-                        weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                        weights: np.ndarray | None = None, modes: tuple[str, ...] = SPEC_MODES
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Lower bounds of the outputs r (or of ``weights @ r`` for ``weights`` (q, m) >= 0), each the
-    best of the :data:`SPEC_MODES` lower slopes.
+    best of the ``modes`` lower slopes (by default :data:`SPEC_MODES`; one mode costs half).
 
     Returns ``(low (N, q), A (N, q, d), c (N, q))``: ``r(x) >= A x + c`` on each box and
     ``low`` is the minimum of that bound over the box, minus the rounding margin.
     """
-    low, A, c, _ = _best_mode_bounds(net, lo, hi, bounds, weights)
+    low, A, c, _ = _best_mode_bounds(net, lo, hi, bounds, weights, modes)
     return low, A, c
 
 
-def _best_mode_bounds(net: ReluNet, lo: np.ndarray, hi: np.ndarray, bounds: Bounds, weights: np.ndarray | None):
-    """:func:`output_lower_bounds` and, per box and row, the index in :data:`SPEC_MODES` of the
+def _best_mode_bounds(net: ReluNet, lo: np.ndarray, hi: np.ndarray, bounds: Bounds, weights: np.ndarray | None,
+                      modes: tuple[str, ...] = SPEC_MODES):
+    """:func:`output_lower_bounds` and, per box and row, the index in ``modes`` of the
     lower slopes that gave it."""
     n = lo.shape[0]
     Wq = np.eye(net.m) if weights is None else np.atleast_2d(np.asarray(weights, dtype=np.float64))
     q = Wq.shape[0]
-    modes = SPEC_MODES
     reps = len(modes)
     rows = np.repeat(np.arange(n * reps), q)
     coef = {b: np.tile(Wq @ W, (n * reps, 1)) for b, W in net.output.weights.items()}
@@ -342,11 +343,19 @@ def optimized_output_lower_bounds(net: ReluNet, lo: np.ndarray, hi: np.ndarray, 
 
 
 def optimized_combined_lower_bounds(net: ReluNet, lo: np.ndarray, hi: np.ndarray, bounds: Bounds,
-                                    weights: np.ndarray, steps: int = ALPHA_STEPS, only_unproved: bool = False
+                                    weights: np.ndarray, steps: int = ALPHA_STEPS, only_unproved: bool = False,
+                                    start_slopes: list[np.ndarray] | None = None, step: float = JOINT_ALPHA_STEP,
+                                    slopes_out: list[np.ndarray] | None = None
                                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`combined_lower_bounds` (one combination ``weights[n] @ r`` per box) with the lower
     slopes optimised as in :func:`optimized_output_lower_bounds`; never looser than it.
     ``only_unproved``: optimise only on the boxes where the fixed slopes leave the bound <= 0.
+
+    Warm start (the input-split search passes a box's optimised slopes on to its halves):
+    ``start_slopes`` (per hidden layer, (N, n_l)) are the first slopes tried on the unstable
+    units, clipped to [0, 1] (so any values stay sound), ``step`` the ascent's first step;
+    ``slopes_out``, if given, is filled with the last slopes of the ascent per layer ((N, n_l),
+    the starting ones on boxes not optimised).
 
     Example:
         >>> net = ReluNet(1, [AffineLayer({0: np.array([[1.0], [-1.0]])}, np.zeros(2))],
@@ -362,23 +371,34 @@ def optimized_combined_lower_bounds(net: ReluNet, lo: np.ndarray, hi: np.ndarray
     weights = np.asarray(weights, dtype=np.float64)
     low, A, c, mode = _combined_bounds(net, lo, hi, bounds, weights)
     todo = np.nonzero(low <= 0)[0] if only_unproved else np.arange(n)
+    if slopes_out is not None:
+        slopes_out[:] = [np.clip(s, 0.0, 1.0) for s in start_slopes] if start_slopes is not None else \
+            [_relaxation(lb, ub)[0] for lb, ub in bounds]
     if steps <= 0 or not todo.size:
         return low, A, c
+    start = None if start_slopes is None else [s[todo] for s in start_slopes]
+    last: list[np.ndarray] | None = None if slopes_out is None else []
     low[todo], A[todo], c[todo] = _ascend_slopes(net, lo, hi, bounds, todo, weights[todo], low[todo], A[todo],
                                                  c[todo], mode[todo], steps,
-                                                 step=JOINT_ALPHA_STEP, decay=JOINT_ALPHA_DECAY)
+                                                 step=step, decay=JOINT_ALPHA_DECAY, start_slopes=start,
+                                                 slopes_out=last)
+    if slopes_out is not None:
+        for out, s in zip(slopes_out, last):
+            out[todo] = s
     return low, A, c
 
 
 def _ascend_slopes(net: ReluNet, lo: np.ndarray, hi: np.ndarray, bounds: Bounds, box: np.ndarray,
                    weights: np.ndarray, best_low: np.ndarray, best_A: np.ndarray, best_c: np.ndarray,
                    mode: np.ndarray, steps: int, phases: list[np.ndarray] | None = None,
-                   step: float = ALPHA_STEP, decay: float = ALPHA_DECAY
+                   step: float = ALPHA_STEP, decay: float = ALPHA_DECAY,
+                   start_slopes: list[np.ndarray] | None = None, slopes_out: list[np.ndarray] | None = None
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The slope (and split-multiplier) ascent of :func:`optimized_output_lower_bounds` for
     objectives ``weights[p] @ r`` on boxes ``box[p]``, from their bounds ``best_*`` with the
     :data:`SPEC_MODES` index ``mode``; ``phases`` as there (per box), ``step``/``decay`` the
-    slopes' schedule."""
+    slopes' schedule.  ``start_slopes`` (per layer, one row per objective): the first slopes
+    instead of the ``mode`` ones, clipped to [0, 1]; ``slopes_out`` receives the last slopes."""
     lo_rows, hi_rows = lo[box], hi[box]
     parallel = mode == SPEC_MODES.index("parallel")
     fixed, alphas, unstable = [], [], []
@@ -388,6 +408,8 @@ def _ascend_slopes(net: ReluNet, lo: np.ndarray, hi: np.ndarray, bounds: Bounds,
         fixed.append((upper_slope, upper_shift, (lb >= 0)[box].astype(np.float64)))
         alphas.append(np.where(parallel[:, None], upper_slope, lower_slope))
         unstable.append(loose)
+    if start_slopes is not None:                          # any slope in [0, 1] is sound
+        alphas = [np.clip(s, 0.0, 1.0) for s in start_slopes]
     coef0 = {b: weights @ W for b, W in net.output.weights.items()}
     const = weights @ net.output.bias
     beta_step = BETA_STEP
@@ -424,6 +446,8 @@ def _ascend_slopes(net: ReluNet, lo: np.ndarray, hi: np.ndarray, bounds: Bounds,
             alphas[l] = np.clip(a + step * np.sign(grad), 0.0, 1.0)
         step *= decay
         beta_step *= BETA_DECAY
+    if slopes_out is not None:
+        slopes_out[:] = alphas
     return best_low, best_A, best_c
 
 
