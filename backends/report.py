@@ -288,7 +288,9 @@ def build_report(net: ReluNet, domain: Domain, options: ReportOptions | None = N
     report describes the slice and says what was cut; the picture's own enumeration stops at
     ``picture_max_regions``), ``decision`` ("argmax"/"argmin": also draw and label where each
     output wins), names of inputs and outputs (default: the model's output names, else y1..ym),
-    a ``domain_note`` shown after the domain, and the header's command line and date.
+    a ``domain_note`` shown after the domain, and the header's command line and date;
+    ``stored`` (a :class:`~relucompile.backends.stored_report.StoredCells`): the cells of a regions
+    dataset compiled over ``domain``, read batch by batch instead of enumerated.
     """
     opts = options or ReportOptions()
     for key, value in overrides.items():

@@ -22,7 +22,7 @@ Example:
     >>> save_regions(compile_network(net, Domain.box([-1] * 3, [1] * 3)), folder)
     >>> stats = StoredCells(folder).cell_stats(net, samples=1000)
     >>> stats.cells, stats.share_method, round(float(stats.shares.sum()), 6)
-    (16, 'sampled', 1.0)
+    (24, 'sampled', 1.0)
 """
 from __future__ import annotations
 
