@@ -171,3 +171,15 @@ def test_not_a_dataset_is_refused(tmp_path, capsys) -> None:
     _refused(capsys, [tiny_mlp_path(), "--from-regions", str(tmp_path / "empty"), "-o", out, "-q"], out,
              "not a regions dataset")
     shutil.rmtree(tmp_path / "empty")
+    regions = str(tmp_path / "regions.json")
+    assert main([tiny_mlp_path(), "--box", "0", "1", "-o", str(tmp_path / "s.onnx"), "--regions", regions, "-q"]) == 0
+    _refused(capsys, [tiny_mlp_path(), "--from-regions", regions, "-o", out, "-q"], out,
+             "--from-regions reads a Parquet regions dataset (a folder)")
+
+
+def test_enumeration_options_are_refused_with_a_dataset(tmp_path, capsys) -> None:
+    folder = _dataset(tmp_path, tiny_mlp_path(), "0", "1")
+    out = str(tmp_path / "out.onnx")
+    for option in (["--max-regions", "10"], ["--cluster", "local"]):
+        _refused(capsys, [tiny_mlp_path(), "--from-regions", folder, *option, "-o", out, "-q"], out,
+                 "--from-regions has no use for it")

@@ -301,6 +301,9 @@ def load_for_dataset(args: argparse.Namespace, folder: str):
     """
     from relucompile.regions.dataset import read_dataset_meta
     from relucompile.shallow.stored import check_dataset_model, dataset_domain
+    if os.path.isfile(folder):
+        raise UserError(f"{folder}: --from-regions reads a Parquet regions dataset (a folder); write one with "
+                        "--regions cells.parquet")
     meta = read_dataset_meta(folder)
     embedding = meta.get("input_embedding")
     try:

@@ -24,7 +24,7 @@ from typing import Callable
 
 from relucompile.cli.base import (add_from_regions_option, add_seed_option, ExitCode, Parser, announce_estimate,
                                   check_limits, command_clock, exit_codes_text, guarded, load_for_dataset, load_model,
-                                  make_parser, max_regions, model_domains, names, run_limits)
+                                  make_parser, max_regions, model_domains, names, refuse_unused, run_limits)
 from relucompile.errors import UserError
 from relucompile.progress import plural
 from relucompile.version import __version__
@@ -133,6 +133,7 @@ def _run_compile(args) -> int:
     if args.from_regions:
         if args.regions and os.path.abspath(args.regions) == os.path.abspath(args.from_regions):
             raise UserError(f"--regions {args.regions}: that is the dataset read (--from-regions); name another")
+        refuse_unused(args, "--from-regions", "the cells are read, not enumerated", "cluster", "max_regions")
         net, stored_domain = load_for_dataset(args, args.from_regions)
         prop = None
     else:
