@@ -41,19 +41,24 @@ from relucompile.ir.domain import Domain
 from relucompile.ir.network import ReluNet
 from relucompile.limits import check_time
 from relucompile.numeric.tolerances import GEOMETRIC_TOL
-from relucompile.regions.dataset import (BATCH_ROWS, iter_cell_batches, read_dataset_meta, read_hyperplane_table)
+from relucompile.regions.dataset import iter_cell_batches, read_dataset_meta, read_hyperplane_table
 from relucompile.shallow.stored import dataset_domain
+
+
+#: rows per batch: Arrow's decoding buffers grow with it (65,536 rows of a 4-input net: ~80 MB at
+#: peak, 8,192: ~45 MB; no slower)
+REPORT_BATCH_ROWS = 8192
 
 
 class StoredCells:
     """A regions dataset's cells for the report (see the module docstring for what is held)."""
 
-    def __init__(self, folder: str, batch_rows: int = BATCH_ROWS) -> None:
+    def __init__(self, folder: str, batch_rows: int = REPORT_BATCH_ROWS) -> None:
         self.folder, self.batch_rows = folder, batch_rows
         self.meta = read_dataset_meta(folder)
         self.domain: Domain = dataset_domain(self.meta["domain"])
         self.d = int(self.meta["model"]["input_dim"])
-        self.table = read_hyperplane_table(folder, self.d)
+        self.table = read_hyperplane_table(folder, self.d, batch_rows)
         self.bits: np.ndarray | None = None
         self.seconds = float(self.meta.get("stats", {}).get("seconds", 0.0))
 
