@@ -238,9 +238,9 @@ class ReportOptions:
     output_names: Sequence[str] | None = None
     domain_note: str = ""
     lens: Any = None                       # a LinearLens of data samples: adds "The linear lens" section
+    lens_image_shape: Sequence[int] | None = None
     stored: Any = None                     # a StoredCells (backends.stored_report): the cells of a regions
                                            # dataset, read instead of enumerated
-    lens_image_shape: Sequence[int] | None = None
     command_line: str | None = None
     generated_at: datetime | None = None
     started: float | None = None
@@ -313,6 +313,7 @@ def _build_report(net: ReluNet, domain: Domain, opts: ReportOptions) -> str:
     bounding_box(domain)  # a clear error for unbounded domains, before any work
     regions, scope, note = None, "domain", ""
     stored = opts.stored
+    streamed = stored is not None and net.d > 2    # statistics and rules read from the dataset batch by batch
     if stored is not None and net.d <= 2:   # the picture draws every cell: all are loaded
         clock = time.perf_counter()
         regions = stored.regions(net)
@@ -337,7 +338,7 @@ def _build_report(net: ReluNet, domain: Domain, opts: ReportOptions) -> str:
     check_time()
     timings["enumeration and picture" if net.d <= 2 else "picture of the slice"] = time.perf_counter() - clock
     areas = pic.partition.areas() if pic.partition is not None and pic.kind == "partition" else None
-    if stored is not None and net.d > 2:   # the whole domain's cells, streamed from the dataset
+    if streamed:   # the whole domain's cells
         table_names = names
         stats = stored.cell_stats(net, samples=opts.samples, seed=opts.seed)
         timings["reading the regions dataset"] = stats.stats_seconds
@@ -350,13 +351,13 @@ def _build_report(net: ReluNet, domain: Domain, opts: ReportOptions) -> str:
         regions = regions if regions is not None else pic.regions
         table_names = names
         stats = cell_stats(net, regions, areas=areas, samples=opts.samples, seed=opts.seed)
-    if not (stored is not None and net.d > 2):
+    if not streamed:
         timings["statistics"] = stats.stats_seconds
     clock = time.perf_counter()
     order = (np.argsort(-stats.shares, kind="stable") if stats.shares is not None
              else np.arange(stats.cells))[:opts.top]
     check_time()
-    if stored is not None and net.d > 2:
+    if streamed:
         rules = stored.rules([int(k) for k in order], table_names, stats.shares, opts.digits)
     else:
         rules = cell_rules(regions, [int(k) for k in order], table_names, stats.shares, opts.digits)

@@ -155,7 +155,9 @@ class StoredCells:
         found: dict[int, Rule] = {}
         table = self.table
         for batch in self._batches(("pattern", "A", "c", "facets")):
-            lo, hi = int(batch.ids[0]), int(batch.ids[-1]) + 1 if len(batch) else 0
+            if not len(batch):
+                continue
+            lo, hi = int(batch.ids[0]), int(batch.ids[-1]) + 1
             for k in [k for k in wanted if lo <= k < hi]:
                 r = k - lo
                 conditions = []
