@@ -239,6 +239,8 @@ class ReportOptions:
     domain_note: str = ""
     lens: Any = None                       # a LinearLens of data samples: adds "The linear lens" section
     lens_image_shape: Sequence[int] | None = None
+    stored: Any = None                     # a StoredCells (backends.stored_report): the cells of a regions
+                                           # dataset, read instead of enumerated
     command_line: str | None = None
     generated_at: datetime | None = None
     started: float | None = None
@@ -286,7 +288,9 @@ def build_report(net: ReluNet, domain: Domain, options: ReportOptions | None = N
     report describes the slice and says what was cut; the picture's own enumeration stops at
     ``picture_max_regions``), ``decision`` ("argmax"/"argmin": also draw and label where each
     output wins), names of inputs and outputs (default: the model's output names, else y1..ym),
-    a ``domain_note`` shown after the domain, and the header's command line and date.
+    a ``domain_note`` shown after the domain, and the header's command line and date;
+    ``stored`` (a :class:`~relucompile.backends.stored_report.StoredCells`): the cells of a regions
+    dataset compiled over ``domain``, read batch by batch instead of enumerated.
     """
     opts = options or ReportOptions()
     for key, value in overrides.items():
@@ -308,7 +312,13 @@ def _build_report(net: ReluNet, domain: Domain, opts: ReportOptions) -> str:
     limits = Limits(opts.max_regions, whole)
     bounding_box(domain)  # a clear error for unbounded domains, before any work
     regions, scope, note = None, "domain", ""
-    if net.d > 2:
+    stored = opts.stored
+    streamed = stored is not None and net.d > 2    # statistics and rules read from the dataset batch by batch
+    if stored is not None and net.d <= 2:   # the picture draws every cell: all are loaded
+        clock = time.perf_counter()
+        regions = stored.regions(net)
+        timings["reading the regions dataset"] = time.perf_counter() - clock
+    elif net.d > 2 and stored is None:
         clock = time.perf_counter()
         try:
             regions = enumerate_regions(net, domain, limits=limits)
@@ -328,7 +338,11 @@ def _build_report(net: ReluNet, domain: Domain, opts: ReportOptions) -> str:
     check_time()
     timings["enumeration and picture" if net.d <= 2 else "picture of the slice"] = time.perf_counter() - clock
     areas = pic.partition.areas() if pic.partition is not None and pic.kind == "partition" else None
-    if regions is None and pic.kind == "slice":
+    if streamed:   # the whole domain's cells
+        table_names = names
+        stats = stored.cell_stats(net, samples=opts.samples, seed=opts.seed)
+        timings["reading the regions dataset"] = stats.stats_seconds
+    elif regions is None and pic.kind == "slice":
         regions, scope = pic.regions, "slice"
         table_net, table_names = slice_network(net, pic.plane), list(pic.plane.axis_labels(names))
         areas = pic.partition.areas()
@@ -337,12 +351,16 @@ def _build_report(net: ReluNet, domain: Domain, opts: ReportOptions) -> str:
         regions = regions if regions is not None else pic.regions
         table_names = names
         stats = cell_stats(net, regions, areas=areas, samples=opts.samples, seed=opts.seed)
-    timings["statistics"] = stats.stats_seconds
+    if not streamed:
+        timings["statistics"] = stats.stats_seconds
     clock = time.perf_counter()
     order = (np.argsort(-stats.shares, kind="stable") if stats.shares is not None
-             else np.arange(len(regions)))[:opts.top]
+             else np.arange(stats.cells))[:opts.top]
     check_time()
-    rules = cell_rules(regions, [int(k) for k in order], table_names, stats.shares, opts.digits)
+    if streamed:
+        rules = stored.rules([int(k) for k in order], table_names, stats.shares, opts.digits)
+    else:
+        rules = cell_rules(regions, [int(k) for k in order], table_names, stats.shares, opts.digits)
     same_cells = pic.partition is not None and pic.regions is regions   # the table's cells are drawn
     if same_cells:
         label_cells(pic, [rule.cell for rule in rules])

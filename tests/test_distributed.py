@@ -93,6 +93,27 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_no_cell() -> None:
     assert _cells(survived) == _cells(reference)
 
 
+@pytest.mark.slow
+def test_acas_prop_3_same_cells_on_the_cluster_as_in_one_process(monkeypatch) -> None:
+    """ACAS Xu 1_1 on prop_3's box (71,930 cells, 6 layers of 50) on a local cluster of 2 workers:
+    the real tasks, not small ones (tests/test_vertex_parallel.py checks 1, 2, 4 local processes)."""
+    from conftest import data_path
+    from relucompile import load_network
+    from relucompile.frontends.vnnlib import parse_vnnlib
+    monkeypatch.setattr(ev, "TASK_MIN_CELLS", 4096)
+    net = load_network(data_path("acasxu", "ACASXU_run2a_1_1_batch_2000.onnx"))
+    (lower, upper), = parse_vnnlib(data_path("acasxu", "prop_3.vnnlib")).input_boxes()
+    domain = Domain.box(lower, upper)
+    alone = enumerate_regions(net, domain, jobs=1)
+    with cluster("local", 2):
+        assert in_cluster()
+        on_cluster = enumerate_regions(net, domain, jobs=2)
+    assert alone.stats["engine"] == on_cluster.stats["engine"] == "vertex"
+    assert on_cluster.stats["tasks"] > 4 and len(alone) == 71_930
+    assert _cells(on_cluster) == _cells(alone)
+    assert len(on_cluster.hyperplanes) == len(alone.hyperplanes)
+
+
 def test_the_limits_hold_across_the_workers(local_cluster) -> None:
     net = random_mlp(3, [6, 6, 6], 2, seed=2)
     total = len(ev.VertexEngine()(net, _domain(3, False), jobs=1))

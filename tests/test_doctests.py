@@ -13,7 +13,8 @@ import pytest
 import relucompile
 
 OPTIONAL = {"relucompile.frontends.torch_frontend": "torch", "relucompile.api.from_torch": "torch", "relucompile.backends.plot": "matplotlib",
-            "relucompile.backends.report": "matplotlib", "relucompile.backends.regions_parquet": "pyarrow"}
+            "relucompile.backends.report": "matplotlib", "relucompile.backends.regions_parquet": "pyarrow",
+            "relucompile.backends.stored_report": "pyarrow"}
 # frontends/ and backends/ are mapped into relucompile from their own folders: an editable install
 # does not list them under relucompile.__path__, so each package root is walked on its own.
 ROOTS = ["relucompile", "relucompile.frontends", "relucompile.backends"]

@@ -21,8 +21,9 @@ import time
 
 import numpy as np
 
-from relucompile.cli.base import (add_seed_option, ExitCode, add_json_option, check_limits, exit_codes_text, guarded, load_model,
-                                  make_parser, max_regions, model_domain, names, refuse_unused, run_limits)
+from relucompile.cli.base import (add_from_regions_option, add_seed_option, ExitCode, add_json_option, check_limits,
+                                  exit_codes_text, guarded, load_for_dataset, load_model, make_parser, max_regions,
+                                  model_domain, names, refuse_unused, run_limits)
 from relucompile.errors import UserError, regular_input_file
 from relucompile.limits import doing
 from relucompile.ir.domain import Domain
@@ -338,7 +339,8 @@ def _is_the_report_process() -> bool:
 
 def report_parser() -> argparse.ArgumentParser:
     epilog = ("examples:\n  relucompile report model.onnx --box -1 1 -o report.html\n"
-              "  relucompile report acas.onnx --domain box.json --slice \";e1;e2\" --top 20 -o report.html\n\n"
+              "  relucompile report acas.onnx --domain box.json --slice \";e1;e2\" --top 20 -o report.html\n"
+              "  relucompile report acas.onnx --from-regions cells.parquet -o report.html   (stored cells)\n\n"
               "one self-contained HTML file (pictures embedded): the model, statistics of its cells (count,\n"
               "bounded, facets, distinct affine maps, volume shares), a picture of the partition (2 inputs), of a\n"
               "slice (more inputs) or of the function (1 input), and the largest cells with their rules.\n"
@@ -357,6 +359,9 @@ def report_parser() -> argparse.ArgumentParser:
                    help="uniform samples for the volume shares of > 2 inputs (default 100000), e.g. --samples 10000")
     add_seed_option(p, "the volume-share samples")
     _add_decision(p)
+    add_from_regions_option(p, "the cells of the statistics and the rules table from a Parquet regions dataset "
+                               "written by relucompile --regions for this model (read batch by batch, not "
+                               "enumerated again); the domain is the dataset's, e.g. --from-regions cells.parquet")
     p.add_argument("--lens-inputs", metavar="X", help="samples (.npy or .csv): add the linear lens over them, e.g. "
                                                         "--lens-inputs X.npy")
     p.add_argument("--lens-labels", metavar="Y", help="their labels (.npy or .csv): per-class weights and similarity")
@@ -388,9 +393,16 @@ def _report(args, argv: list[str]) -> int:
     from relucompile.backends.report import ReportOptions, write_report
     from relucompile.limits import process_age
     began = time.perf_counter()
-    net = load_model(args)
-    loaded = time.perf_counter()
-    domain = model_domain(args, net, bounded_for="a report", why="for its pictures")
+    stored = None
+    if args.from_regions:
+        from relucompile.backends.stored_report import StoredCells
+        net, domain = load_for_dataset(args, args.from_regions)
+        stored = StoredCells(args.from_regions)
+        loaded = time.perf_counter()
+    else:
+        net = load_model(args)
+        loaded = time.perf_counter()
+        domain = model_domain(args, net, bounded_for="a report", why="for its pictures")
     startup = process_age() - (loaded - began)   # interpreter and imports, when this process is the command
     timings = {"start-up": max(0.0, startup)} if _is_the_report_process() else {}
     timings["loading the model"] = loaded - began
@@ -400,7 +412,7 @@ def _report(args, argv: list[str]) -> int:
                          seed=args.seed, max_regions=max_regions(args), time_limit=args.time_limit,
                          input_names=_names(args.input_names, net.d, "input"),
                          output_names=_names(args.output_names, net.m, "output"), domain_note="",
-                         decision=args.decision)
+                         decision=args.decision, stored=stored)
     if args.lens_inputs:
         from relucompile.analysis.lens import linear_lens
         X = read_points(args.lens_inputs, net.d)

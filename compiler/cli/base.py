@@ -278,6 +278,49 @@ def load_model(args: argparse.Namespace, domain=None):
                         trust_code=getattr(args, "trust_model_code", False), domain=domain)
 
 
+FROM_REGIONS_HELP = ("read the cells from a Parquet regions dataset written by relucompile --regions for this "
+                     "model (batch by batch) instead of enumerating them; the domain is the dataset's, e.g. "
+                     "--from-regions cells.parquet")
+
+
+def add_from_regions_option(p: argparse.ArgumentParser, help: str = FROM_REGIONS_HELP) -> None:
+    """``--from-regions DIR.parquet``: a command reads stored cells instead of enumerating."""
+    p.add_argument("--from-regions", metavar="DIR.parquet", help=help)
+
+
+def load_for_dataset(args: argparse.Namespace, folder: str):
+    """(net, domain) of a command reading the regions dataset ``folder``: the model, loaded over the
+    dataset's free coordinates when it was compiled so, must be the dataset's (sha256 and layer
+    sizes, as ``relucompile certify`` checks them), and the domain is the dataset's (a --box,
+    --domain or --vnnlib given as well must be that domain); else a UserError (exit 2).
+
+    Example:
+        >>> load_for_dataset(argparse.Namespace(model="m.onnx"), "/")
+        Traceback (most recent call last):
+        relucompile.errors.UserError: /: not a regions dataset (no relucompile_regions.json)
+    """
+    from relucompile.regions.dataset import read_dataset_meta
+    from relucompile.shallow.stored import check_dataset_model, dataset_domain
+    if os.path.isfile(folder):
+        raise UserError(f"{folder}: --from-regions reads a Parquet regions dataset (a folder); write one with "
+                        "--regions cells.parquet")
+    meta = read_dataset_meta(folder)
+    embedding = meta.get("input_embedding")
+    try:
+        source_domain = dataset_domain(embedding["domain"]) if isinstance(embedding, dict) else None
+        domain = dataset_domain(meta["domain"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserError(f"{folder}: malformed domain in the dataset ({type(exc).__name__}: {exc})") from None
+    net = load_model(args, domain=source_domain)
+    check_dataset_model(net, meta, folder)
+    if any(getattr(args, option, None) for option in ("box", "domain", "vnnlib")):
+        given = model_domain(args, net)
+        if given.to_json() != (source_domain or domain).to_json():
+            raise UserError(f"{folder}: the dataset's domain is {(source_domain or domain).describe()}, not the "
+                            f"{domain_option(args)} given ({given.describe()}); drop {domain_option(args)}")
+    return net, domain
+
+
 def model_domains(args: argparse.Namespace, net, *, bounded_for: str | None = None, why: str = "",
                   prop=None) -> list:
     """The domains of ``--box | --domain | --vnnlib`` over the model's inputs: one, or one per box

@@ -22,8 +22,9 @@ import sys
 import time
 from typing import Callable
 
-from relucompile.cli.base import (add_seed_option, ExitCode, Parser, announce_estimate, check_limits, command_clock, exit_codes_text,
-                                  guarded, load_model, make_parser, max_regions, model_domains, names, run_limits)
+from relucompile.cli.base import (add_from_regions_option, add_seed_option, ExitCode, Parser, announce_estimate,
+                                  check_limits, command_clock, exit_codes_text, guarded, load_for_dataset, load_model,
+                                  make_parser, max_regions, model_domains, names, refuse_unused, run_limits)
 from relucompile.errors import UserError
 from relucompile.progress import plural
 from relucompile.version import __version__
@@ -36,6 +37,7 @@ EPILOG = """examples:
   relucompile model.onnx --box -1 1 --max-regions 100000 --time-limit 600 -o s.onnx
 
   relucompile model.onnx --box -1 1 -o rules.txt           readable equations (.txt .tex .py .smt2)
+  relucompile model.onnx --from-regions cells.parquet -o rules.txt   from stored cells, not enumerated again
   relucompile net1d.onnx --form two-layer -o two.onnx      1-D nets: minimal one-hidden-layer form
   relucompile model.pt2 --box 0 1 -o s.onnx                 a torch.export archive (no code runs)
   relucompile model.ts --trust-model-code --input-shape 1,2,6,6 --box 0 1 -o s.onnx   TorchScript
@@ -98,6 +100,9 @@ def build_parser() -> Parser:
                    help="region enumeration engine: auto (default: vertex on boxes in up to 12 free "
                         "coordinates, else split), vertex (no LPs, boxes only), split (LPs, any domain, "
                         "--jobs); the cells are the same, e.g. --engine split")
+    add_from_regions_option(p, "build the shallow model (or equations) from a Parquet regions dataset written by "
+                               "relucompile --regions for this model, read batch by batch, instead of enumerating "
+                               "again; the domain and reference point are the dataset's, e.g. --from-regions cells.parquet")
     add_seed_option(p, "the tie-break reference point")
     p.add_argument("--certify", action="store_true",
                    help="prove the result in exact rational arithmetic (cells, maps, completeness, tie-break; "
@@ -125,8 +130,15 @@ def _run_compile(args) -> int:
     for path in filter(None, [args.output, args.regions]):
         check_writable(path)
     start = time.perf_counter()
-    prop = _read_property(args)
-    net = load_model(args, domain=_known_domain(args, prop))
+    if args.from_regions:
+        if args.regions and os.path.abspath(args.regions) == os.path.abspath(args.from_regions):
+            raise UserError(f"--regions {args.regions}: that is the dataset read (--from-regions); name another")
+        refuse_unused(args, "--from-regions", "the cells are read, not enumerated", "cluster", "max_regions")
+        net, stored_domain = load_for_dataset(args, args.from_regions)
+        prop = None
+    else:
+        prop = _read_property(args)
+        net = load_model(args, domain=_known_domain(args, prop))
     d = net.embedding.d if net.embedding is not None else net.d     # the source's inputs
     from relucompile.backends.equations import format_for_path
     equations_format = args.format or (None if args.output.lower().endswith(".onnx")
@@ -144,7 +156,8 @@ def _run_compile(args) -> int:
         raise UserError("--basis and --pivot go with --form two-layer")
     from relucompile.api.compile import cluster_session
     with cluster_session(args.cluster, args.jobs):
-        for domain, output, regions in _targets(args, net, prop):
+        targets = [(stored_domain, args.output, args.regions)] if args.from_regions else _targets(args, net, prop)
+        for domain, output, regions in targets:
             code = _compile_one(args, net, domain, output, regions, equations_format, start)
             if code:
                 return code
@@ -193,10 +206,15 @@ def _compile_one(args, net, domain, output, regions, equations_format, start) ->
     """Compile ``net`` over ``domain`` and write ``output`` (ONNX or equations) and ``regions``."""
     from relucompile.api.compile import compile_network, save_onnx, save_regions
     from relucompile.progress import activity
-    with activity("regions", enabled=not args.quiet) as bar:
-        announce_estimate(bar, net, domain, args)
-        shallow = compile_network(net, domain, max_regions=max_regions(args), time_limit=args.time_limit,
-                                  progress=not args.quiet, seed=args.seed, jobs=args.jobs, engine=args.engine)
+    if args.from_regions:
+        from relucompile.shallow.stored import shallow_from_dataset
+        with activity("reading regions", enabled=not args.quiet):
+            shallow = shallow_from_dataset(net, args.from_regions)
+    else:
+        with activity("regions", enabled=not args.quiet) as bar:
+            announce_estimate(bar, net, domain, args)
+            shallow = compile_network(net, domain, max_regions=max_regions(args), time_limit=args.time_limit,
+                                      progress=not args.quiet, seed=args.seed, jobs=args.jobs, engine=args.engine)
     certificate = None
     if args.certify:
         from relucompile.cli.certify import certify_compiled

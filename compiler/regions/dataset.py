@@ -172,14 +172,13 @@ def iter_cell_batches(folder: str, batch_rows: int = BATCH_ROWS, columns: tuple[
     """The cells of the dataset, in id order, ``batch_rows`` at a time (batches do not cross
     parts), reading only ``columns`` (``id`` always).  Checks that ids run 0, 1, ... across parts
     and that the count matches the marker's ``parquet.cells``."""
-    _, pq = pyarrow_modules()
     meta = read_dataset_meta(folder) if meta is None else meta
     model = meta.get("model", {})
     d, m, units = int(model["input_dim"]), int(model["output_dim"]), int(sum(model["layer_widths"]))
     wanted = ["id"] + [c for c in columns if c != "id"]
     expected = 0
     for path in cell_part_paths(folder):
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=wanted):
+        for batch in _part_batches(path, batch_rows, wanted):
             col = {name: batch.column(name) for name in wanted}
             ids = np.asarray(col["id"].to_numpy(zero_copy_only=False), dtype=np.int64)
             if ids.size and not (ids[0] == expected and np.all(np.diff(ids) == 1)):
@@ -205,6 +204,17 @@ def iter_cell_batches(folder: str, batch_rows: int = BATCH_ROWS, columns: tuple[
     stated = meta.get("parquet", {}).get("cells")
     if stated is not None and stated != expected:
         raise UserError(f"{folder}: {expected} cells in the parts, {stated} in {MARKER}")
+
+
+def _part_batches(path: str, batch_rows: int, columns: list[str] | None = None) -> Iterator[Any]:
+    """The record batches of one Parquet file; a truncated or corrupt file (or a missing column)
+    is a UserError naming it."""
+    pa, pq = pyarrow_modules()
+    try:
+        yield from pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=columns)
+    except (pa.ArrowException, OSError, KeyError, ValueError) as exc:
+        raise UserError(f"{path}: unreadable Parquet part ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0] if str(exc) else 'no detail'})") from None
 
 
 @dataclass
@@ -236,15 +246,19 @@ class HyperplaneTable:
 def read_hyperplane_table(folder: str, d: int | None = None, batch_rows: int = BATCH_ROWS) -> HyperplaneTable:
     """``hyperplanes.parquet`` as a :class:`HyperplaneTable`, filled batch by batch (Arrow's
     decoding buffers stay one batch long)."""
-    _, pq = pyarrow_modules()
+    pa, pq = pyarrow_modules()
     if d is None:
         d = int(read_dataset_meta(folder)["model"]["input_dim"])
-    source = pq.ParquetFile(os.path.join(folder, "hyperplanes.parquet"))
-    H = source.metadata.num_rows
+    path = os.path.join(folder, "hyperplanes.parquet")
+    try:
+        H = pq.ParquetFile(path).metadata.num_rows
+    except (pa.ArrowException, OSError) as exc:
+        raise UserError(f"{path}: unreadable Parquet file ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0] if str(exc) else 'no detail'})") from None
     out = HyperplaneTable(np.zeros(H, bool), np.full(H, -1, np.int64), np.full(H, -1, np.int64),
                           np.full(H, -1, np.int64), np.zeros((H, d)), np.zeros(H))
     at = 0
-    for batch in source.iter_batches(batch_size=batch_rows):
+    for batch in _part_batches(path, batch_rows):
         n = batch.num_rows
         kinds = batch.column("kind").dictionary_encode()
         names = kinds.dictionary.to_pylist()

@@ -37,7 +37,13 @@ from relucompile.regions.store import CellStore, HyperplaneStore, RegionSet, com
 from relucompile.shallow.net import HyperplaneKeys, ShallowNet
 
 
-def _domain(spec: dict) -> Domain:
+def dataset_domain(spec: dict) -> Domain:
+    """The Domain of a regions document's ``domain`` entry.
+
+    Example:
+        >>> dataset_domain({"kind": "box", "lower": [0, 0], "upper": [1, 1]}).describe()
+        'box [0, 1]^2'
+    """
     kind = spec.get("kind")
     if kind == "box":
         return Domain.box(spec["lower"], spec["upper"])
@@ -69,15 +75,37 @@ def _compact_keys(net: ReluNet, table, cells: CellStore, first_user: np.ndarray)
     return keys
 
 
+def check_dataset_model(net: ReluNet, meta: dict, folder: str) -> None:
+    """A UserError (one line) unless the dataset of marker ``meta`` was compiled from ``net``: the
+    model sha256 when both are known (as ``relucompile certify`` checks it), and the layer sizes.
+
+    Example:
+        >>> from relucompile.examples.random_nets import random_mlp
+        >>> net = random_mlp(2, [3], 1, seed=0)
+        >>> check_dataset_model(net, {"model": {"sha256": "", "layer_widths": [3], "input_dim": 2,
+        ...                                     "output_dim": 1}}, "cells.parquet")
+        >>> check_dataset_model(net, {"model": {"sha256": "", "layer_widths": [4], "input_dim": 2,
+        ...                                     "output_dim": 1}}, "cells.parquet")
+        Traceback (most recent call last):
+        relucompile.errors.UserError: cells.parquet: the regions are of another network (layer widths [4], 2 inputs, 1 outputs)
+    """
+    model = meta.get("model", {})
+    stored, given = model.get("sha256"), getattr(net, "source_sha256", "")
+    if stored and given and stored != given:
+        raise UserError(f"{folder}: the regions were compiled from another model (sha256 {stored[:12]}... in "
+                        f"the dataset, {given[:12]}... for the model given)")
+    if list(model.get("layer_widths", [])) != list(net.widths) or model.get("input_dim") != net.d \
+            or model.get("output_dim") != net.m:
+        raise UserError(f"{folder}: the regions are of another network (layer widths {model.get('layer_widths')}, "
+                        f"{model.get('input_dim')} inputs, {model.get('output_dim')} outputs)")
+
+
 def shallow_from_dataset(net: ReluNet, folder: str, batch_rows: int = BATCH_ROWS) -> ShallowNet:
     """The ShallowNet of a regions dataset written for ``net`` (see the module docstring)."""
     meta = read_dataset_meta(folder)
-    model = meta["model"]
-    if list(model["layer_widths"]) != list(net.widths) or model["input_dim"] != net.d or model["output_dim"] != net.m:
-        raise UserError(f"{folder}: the regions are of another network (layer widths {model['layer_widths']}, "
-                        f"{model['input_dim']} inputs, {model['output_dim']} outputs)")
+    check_dataset_model(net, meta, folder)
     d, m, units = net.d, net.m, int(sum(net.widths))
-    domain = _domain(meta["domain"])
+    domain = dataset_domain(meta["domain"])
     table = read_hyperplane_table(folder, d)
     cells = CellStore(units, m, d)
     n = int(meta.get("parquet", {}).get("cells", 0))
