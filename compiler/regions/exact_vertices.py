@@ -46,43 +46,72 @@ class ExactPlanes:
     of layers 0 .. l-1, one bool a unit), as the vertex engine's float maps and the shallow
     net's :meth:`~relucompile.shallow.net.ShallowNet.exact_hyperplane` (not oriented).  The
     exact network is built on first use (it re-lowers an ONNX graph), so a run that never meets
-    a near vertex pays nothing.  Pickles without its caches (the engine's tasks carry it).
+    a near vertex pays nothing; products are rational matrices (python-flint's ``fmpq_mat`` in C
+    when installed, :mod:`relucompile.numeric.rational`), the blocks cached per prefix.  Pickles
+    without its caches (the engine's tasks carry it).
     """
 
     def __init__(self, net: ReluNet) -> None:
         self.net = net
         self._exact: ReluNet | None = None
-        self._layers: dict[tuple[int, bytes], tuple[np.ndarray, np.ndarray]] = {}
+        self._weights: dict[tuple[int, int], tuple] = {}
+        self._blocks: dict[bytes, list] = {}
 
     def __getstate__(self) -> dict:
-        return {"net": self.net, "_exact": None, "_layers": {}}
+        return {"net": self.net, "_exact": None, "_weights": {}, "_blocks": {}}
 
     def exact_net(self) -> ReluNet:
         if self._exact is None:
             self._exact = exact_net(self.net)
         return self._exact
 
-    def layer(self, layer: int, prefix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(M, m): layer ``layer``'s pre-activation M x + m under ``prefix``, in Fractions."""
-        prefix = np.asarray(prefix, dtype=bool)
-        key = (layer, prefix.tobytes())
-        if key not in self._layers:
-            net = self.exact_net()
-            eye = to_exact(np.eye(net.d))
-            blocks = [(eye, eye[0] * 0)]
-            start = 0
-            for previous in net.layers[:layer]:
-                M, m = ReluNet.preactivation(previous, blocks)
-                on = prefix[start:start + previous.size]
-                start += previous.size
-                blocks.append((M * on[:, None], m * on))
-            self._layers[key] = ReluNet.preactivation(net.layers[layer], blocks)
-        return self._layers[key]
+    def _layer_weights(self, layer: int) -> list[tuple[int, object, object]]:
+        """Layer ``layer``'s (block, W, bias) as rational matrices (python-flint when installed)."""
+        net = self.exact_net()
+        out = []
+        for block, W in net.layers[layer].weights.items():
+            if (layer, block) not in self._weights:
+                W = np.asarray(W, dtype=object)
+                self._weights[(layer, block)] = qmat(W.shape[0], W.shape[1], [Q(Fraction(v)) for v in W.ravel()])
+            out.append((block, self._weights[(layer, block)]))
+        bias = np.asarray(net.layers[layer].bias, dtype=object)
+        return out, qmat(bias.size, 1, [Q(Fraction(v)) for v in bias])
+
+    def _blocks_under(self, prefix: np.ndarray, layers: int) -> list:
+        """The blocks' maps (M, m) as rational matrices for the first ``layers`` layers under ``prefix``."""
+        key = prefix.tobytes()
+        if key in self._blocks:
+            return self._blocks[key]
+        d = self.net.d
+        if layers == 0:
+            blocks = [(qmat(d, d, [Q(int(i == j)) for i in range(d) for j in range(d)]), qmat(d, 1, [Q(0)] * d))]
+        else:
+            size = self.net.layers[layers - 1].size
+            blocks = list(self._blocks_under(prefix[:prefix.size - size], layers - 1))
+            weights, bias = self._layer_weights(layers - 1)
+            M, m = None, bias
+            for block, W in weights:
+                Mb, mb = blocks[block]
+                M = W * Mb if M is None else M + W * Mb
+                m = m + W * mb
+            on = prefix[prefix.size - size:]
+            mask = qmat(size, size, [Q(int(i == j and on[i])) for i in range(size) for j in range(size)])
+            blocks.append((mask * M, mask * m))
+        self._blocks[key] = blocks
+        return blocks
 
     def unit(self, layer: int, unit: int, prefix: np.ndarray) -> ExactPlane:
         """Unit ``unit`` of layer ``layer`` under ``prefix``: (w, b) with value w . x + b."""
-        M, m = self.layer(layer, prefix)
-        return M[unit], Fraction(m[unit])
+        blocks = self._blocks_under(np.asarray(prefix, dtype=bool), layer)
+        weights, bias = self._layer_weights(layer)
+        w = [Fraction(0)] * self.net.d
+        b = to_fraction(bias[unit, 0])
+        for block, W in weights:
+            Mb, mb = blocks[block]
+            row = qmat(1, W.ncols(), [W[unit, i] for i in range(W.ncols())])
+            w = [wi + to_fraction(v) for wi, v in zip(w, (row * Mb).entries())]
+            b += to_fraction((row * mb)[0, 0])
+        return np.array(w, dtype=object), b
 
     def from_key(self, key: tuple) -> ExactPlane:
         """The hyperplane of a unit key ``("unit", layer, unit, prefix bytes)``."""

@@ -32,11 +32,17 @@ compiled loops from :mod:`relucompile.regions.vertex_kernels` (``USE_KERNELS``; 
 vertex rows on), about 3x faster in d = 8; below that, or without numba, the numpy code here
 runs.  Both give identical cells, rows and floats (tests/test_vertex_kernels.py).
 
+Near vertices: a crossing cell's vertex whose float value is within ``tol`` of the cut is
+decided in exact rationals (:meth:`_VertexRun.decide_near_vertices`,
+:mod:`relucompile.regions.exact_vertices`): with ~10^8 vertices such values occur by chance
+(issue 16), and only an exact 0 is a degenerate vertex.  Only these rare vertices leave the
+compiled fast path; ``stats["exact_checks"]`` and ``stats["exact_seconds"]`` count them.
+
 Scope: bounded boxes (in the affine hull's coordinates) and all of R^d (orthant cones, see
-:meth:`_VertexRun.start_cones`), in dimension k <= 12.  A degenerate vertex set (a cut within
-``tol`` of a vertex, a key that does not occur exactly twice) raises
-:class:`DegenerateVertexSet`; :func:`vertex_engine_applies` tells whether a domain is in scope,
-and the ``auto`` engine falls back to the split engine otherwise.  Between layers, cells go on in
+:meth:`_VertexRun.start_cones`), in dimension k <= 12.  A degenerate vertex set (a cut exactly
+through a vertex, or within ``tol`` of a vertex at infinity; a key that does not occur exactly
+twice) raises :class:`DegenerateVertexSet`; :func:`vertex_engine_applies` tells whether a domain
+is in scope, and the ``auto`` engine falls back to the split engine (for the whole run) otherwise.  Between layers, cells go on in
 chunks when the vertex rows would pass ``VERTEX_BUDGET`` (memory stays bounded at 10^6 cells).
 
 Example:
