@@ -72,6 +72,7 @@ def run_streamed(case_name: str, jobs: int, out: str, max_regions: int | None, t
                   enumerate_s=round(stats["enumerate_s"], 1), write_s=round(stats["write_s"], 1),
                   engine_used=stats.get("engine", "split"), tasks=stats.get("tasks"),
                   worker_peak_mb=stats.get("worker_peak_mb"), vertices=stats.get("vertices"),
+                  exact_checks=stats.get("exact_checks"), fallback=stats.get("fallback"),
                   regions_file_mb=round(_size(out) / 2**20, 1), total_s=round(time.time() - start, 1),
                   peak_mb=round(peak_rss_mb(), 1), load_average=os.getloadavg()[0])
     if not keep:
@@ -126,7 +127,8 @@ def _run(case_name: str, jobs: int, out: str | None, max_regions: int | None, ti
                   lps=regions.stats.get("lps"), worker_peak_mb=regions.stats.get("worker_peak_mb"),
                   engine_used=regions.stats.get("engine", "split"), chunks=regions.stats.get("chunks"),
                   vertices=regions.stats.get("vertices"), tasks=regions.stats.get("tasks"),
-                  peak_after_enumerate_mb=round(peak_rss_mb(), 1))
+                  exact_checks=regions.stats.get("exact_checks"), exact_s=regions.stats.get("exact_seconds"),
+                  fallback=regions.stats.get("fallback"), peak_after_enumerate_mb=round(peak_rss_mb(), 1))
     radius = regions.cells.radius
     thinnest = np.argsort(radius)[:3]
     record["thinnest_cells"] = [{"cell": int(i), "radius": float(radius[i]),
@@ -192,8 +194,8 @@ def main(argv: list[str] | None = None) -> int:
                              "(bounded memory; no shallow net in memory)")
     parser.add_argument("--spill-rows", type=int, help="with --stream: cells held before a spill (default 262144)")
     parser.add_argument("--engine-tol", type=float,
-                        help="the engines' relative tolerance (default 1e-8); at 10^7 cells some vertex lies within "
-                             "1e-8 of a cut and the vertex engine gives up (DegenerateVertexSet), e.g. 1e-10")
+                        help="the engines' relative tolerance (default 1e-8), e.g. 1e-10 (changes which sliver cells "
+                             "are kept; vertices within it of a cut are decided exactly, not given up on)")
     args = parser.parse_args(argv)
     if args.read_back:
         print(json.dumps(read_back(args.case, args.read_back)), flush=True)

@@ -60,8 +60,9 @@ def degenerate_mlps(draw, max_d: int = 4, max_depth: int = 4, max_width: int = 8
     return ReluNet(d, layers, out)
 
 
-def _check_exact(net: ReluNet, domain: Domain, n_random: int, rng: np.random.Generator) -> None:
-    shallow = build_shallow(net, enumerate_regions(net, domain))
+def _check_exact(net: ReluNet, domain: Domain, n_random: int, rng: np.random.Generator, regions=None) -> None:
+    """``regions``: the cells to check (default: ``enumerate_regions``' on the domain)."""
+    shallow = build_shallow(net, enumerate_regions(net, domain) if regions is None else regions)
     exact = exact_net(net)
 
     def deep(x):

@@ -32,11 +32,17 @@ compiled loops from :mod:`relucompile.regions.vertex_kernels` (``USE_KERNELS``; 
 vertex rows on), about 3x faster in d = 8; below that, or without numba, the numpy code here
 runs.  Both give identical cells, rows and floats (tests/test_vertex_kernels.py).
 
+Near vertices: a crossing cell's vertex whose float value is within ``tol`` of the cut is
+decided in exact rationals (:meth:`_VertexRun.decide_near_vertices`,
+:mod:`relucompile.regions.exact_vertices`): with ~10^8 vertices such values occur by chance
+(issue 16), and only an exact 0 is a degenerate vertex.  Only these rare vertices leave the
+compiled fast path; ``stats["exact_checks"]`` and ``stats["exact_seconds"]`` count them.
+
 Scope: bounded boxes (in the affine hull's coordinates) and all of R^d (orthant cones, see
-:meth:`_VertexRun.start_cones`), in dimension k <= 12.  A degenerate vertex set (a cut within
-``tol`` of a vertex, a key that does not occur exactly twice) raises
-:class:`DegenerateVertexSet`; :func:`vertex_engine_applies` tells whether a domain is in scope,
-and the ``auto`` engine falls back to the split engine otherwise.  Between layers, cells go on in
+:meth:`_VertexRun.start_cones`), in dimension k <= 12.  A degenerate vertex set (a cut exactly
+through a vertex, or within ``tol`` of a vertex at infinity; a key that does not occur exactly
+twice) raises :class:`DegenerateVertexSet`; :func:`vertex_engine_applies` tells whether a domain
+is in scope, and the ``auto`` engine falls back to the split engine (for the whole run) otherwise.  Between layers, cells go on in
 chunks when the vertex rows would pass ``VERTEX_BUDGET`` (memory stays bounded at 10^6 cells).
 
 Example:
@@ -63,7 +69,8 @@ from relucompile.ir.network import AffineLayer, ReluNet
 from relucompile.regions.executor import run_tasks
 from relucompile.regions.store import RegionSet
 from relucompile.errors import DomainError
-from relucompile.numeric.tolerances import ENGINE_REL_TOL, MIN_TOL_SCALE, ROUNDING_NOISE
+from relucompile.numeric.tolerances import ENGINE_REL_TOL, MIN_TOL_SCALE, ROUNDING_NOISE, TINY
+from relucompile.regions.exact_vertices import ExactPlanes, float_plane, solve_point, value_at
 
 MAX_DIM = 12          # 2^k box corners to start from
 VERTEX_BUDGET = 8_000_000   # vertices held at once (about 100 bytes each), see run_layers
@@ -244,6 +251,8 @@ class _VertexRun:
         # hyperplanes in x with their norm in t (for distances)
         self.domain_h = np.full(2 * self.k, -1, dtype=np.int64)   # -1: not a facet (orthant walls)
         self.X1 = self.vals1 = None    # on R^d: the rows' and values' first-order drift (see _cone_values)
+        self.exact = None              # ExactPlanes, made when a near vertex is first decided
+        self.exact_checks, self.exact_seconds = 0, 0.0   # near vertices decided exactly, and their time
 
     # -- helpers ------------------------------------------------------------------------------
     def register(self, key: tuple, w: np.ndarray, b: float) -> int:
@@ -345,7 +354,8 @@ class _VertexRun:
         self.run_layers(0, {}, np.zeros((1, 0), dtype=bool))
         self.result.stats.update({"engine": "vertex", "lps": self.slivers, "tol": self.tol, "chunks": self.chunks, "compiled": bool(self.kernels),
                                   "vertices": self.total_vertices, "seconds": time.time() - self.start,
-                                  "jobs": self.jobs, "tasks": self.tasks})
+                                  "jobs": self.jobs, "tasks": self.tasks,
+                                  "exact_checks": self.exact_checks, "exact_seconds": self.exact_seconds})
         return self.result
 
     def run_layers(self, first_layer: int, blocks: dict, prefix: np.ndarray) -> None:
@@ -450,6 +460,8 @@ class _VertexRun:
                                                            table.W[known:], table.b[known:])
                 out.cells.extend_from(regions.cells, 0, len(regions.cells), local)
                 self.slivers += stats["slivers"]
+                self.exact_checks += stats["exact_checks"]
+                self.exact_seconds += stats["exact_seconds"]
                 self.chunks += stats["chunks"]
                 self.total_vertices += stats["vertices"]
                 self.kernels = self.kernels or stats["compiled"]
@@ -574,10 +586,82 @@ class _VertexRun:
         self.signs.v[:, j] = sign
         C = np.nonzero(cross)[0]
         if C.size and (np.any(cross & near) if self.kernels else np.any(cross[cellv] & (np.abs(u) <= self.tol))):
-            raise DegenerateVertexSet(f"layer {l} unit {j}: a cutting hyperplane passes within "
-                                      f"{self.tol:g} of a vertex")
+            self.decide_near_vertices(l, j, jj, u, cross, above if self.kernels else None)
         if C.size:
             self.split(l, j, jj, C, u, cross, above if self.kernels else None)
+
+    def decide_near_vertices(self, l: int, j: int, jj: int, u: np.ndarray, cross: np.ndarray,
+                             above: np.ndarray | None) -> None:
+        """Decide exactly the side of unit j's hyperplane at the vertices of crossing cells whose
+        float value is within ``tol`` (rare: the numba fast path never comes here otherwise).
+
+        Each such vertex is recomputed in rationals as the intersection of the constraints
+        active at it (:meth:`exact_vertex`) and unit j's exact hyperplane is evaluated there
+        (:mod:`relucompile.regions.exact_vertices`).  An exact 0 is a real degeneracy (the cut
+        through a vertex makes the cells non-simple): :class:`DegenerateVertexSet`.  Otherwise
+        the vertex's float value is replaced by the exact value (nearest float, divided by the
+        float norm the engine's values are normalised by; at least :data:`TINY` in size), so
+        the vertex goes to the exact side and the cut proceeds as usual.  Its new vertices are
+        interpolated in floats: their coordinates are off by rounding only (the edge is cut at
+        lambda = u_p / (u_p - u_q) in [0, 1]), while the combinatorics -- which edges are cut,
+        the new vertices' active sets and adjacency -- is the exact arrangement's, which is what
+        the cells, their patterns and facets are made of.  A piece this leaves thinner than
+        ``tol`` is dropped at the end as every sliver is (:meth:`chebyshev_check`).
+
+        On R^d a vertex at infinity (s = 0) whose value and drift are both within ``tol`` is not
+        decided here (its exact side needs the far truncation's limit): still degenerate.
+        """
+        started = time.perf_counter()
+        cellv = self.vcell.v
+        near = np.nonzero(cross[cellv] & (np.abs(u) <= self.tol))[0]
+        if self.cone and np.any(self.X.v[near, -1] == 0):
+            raise DegenerateVertexSet(f"layer {l} unit {j}: a cutting hyperplane passes within "
+                                      f"{self.tol:g} of a vertex at infinity")
+        if self.exact is None:
+            self.exact = ExactPlanes(self.net)
+        for v in near.tolist():
+            value, norm = self.exact_unit_value(l, j, v)
+            if value == 0:
+                raise DegenerateVertexSet(f"layer {l} unit {j}: a cutting hyperplane passes exactly through "
+                                          f"a vertex (its exact value there is 0)")
+            distance = float(value) / norm      # Fraction -> float: correctly rounded
+            distance = distance if distance != 0.0 else (TINY if value > 0 else -TINY)
+            u[v] = distance
+            if self.cone:     # u holds distances, the value rows (y, s) hold s times them
+                self.vals.v[v, jj] = distance * self.X.v[v, -1]
+            if above is not None:
+                above[v] = distance > 0
+        self.exact_checks += near.size
+        self.exact_seconds += time.perf_counter() - started
+
+    def exact_vertex(self, v: int) -> list:
+        """Vertex row v in exact rationals: the point where the constraints active at it (box
+        sides, orthant walls, the cuts on its cell's path) and the domain's equalities meet."""
+        cell = int(self.vcell.v[v])
+        k, hull = self.k, self.hull
+        planes = [float_plane(a, -rhs) for a, rhs in hull.equalities]
+        for local in self.act.v[v].tolist():
+            if local >= 2 * k:
+                h = int(self.path_h.v[cell, local - 2 * k])
+                planes.append(self.exact.from_key(self.result.hyperplanes.key(h)))
+            elif self.cone:       # wall x_i = o_i (the wall s >= 0 is never active at a finite vertex)
+                planes.append(float_plane(np.eye(self.k)[local], -self.cone_centre[local]))
+            else:                 # box side: row i of Gx x <= gx, active
+                i = int(self.lo_row[local // 2] if local % 2 == 0 else self.hi_row[local // 2])
+                planes.append(float_plane(hull.Gx[i], -hull.gx[i]))
+        x = solve_point(planes)
+        if x is None:
+            raise DegenerateVertexSet("a vertex's active constraints do not meet in one point")
+        return x
+
+    def exact_unit_value(self, l: int, j: int, v: int) -> tuple:
+        """Unit j of layer l at vertex row v, exactly (the cell's prefix pattern), and the float
+        norm (in the hull's coordinates) of its hyperplane, by which the engine's values are
+        normalised."""
+        group = int(self.group.v[self.vcell.v[v]])
+        w, b = self.exact.unit(l, j, self._prefix[group])
+        norm = float(np.linalg.norm(np.asarray(w, dtype=np.float64) @ self.hull.U))
+        return value_at(w, b, self.exact_vertex(v)), norm
 
     def cone_values(self, jj: int) -> np.ndarray:
         """Unit jj's values on R^d, with ties at infinity broken by a far truncation (the signs
@@ -885,6 +969,7 @@ def _run_vertex_task(task: dict) -> tuple[RegionSet, dict]:
     run.result = RegionSet(template_result.domain, template_result.d, template_result.m, template_result.widths,
                            hyperplanes=copy.deepcopy(template_result.hyperplanes))
     run.in_task, run.progress, run.slivers, run.chunks, run.total_vertices = True, None, 0, 0, 0
+    run.exact_checks, run.exact_seconds = 0, 0.0
     n = len(task["counts"])
     run.X, run.act, run.hsh, run.nbr = _Rows(task["X"]), _Rows(task["act"]), _Rows(task["hsh"]), _Rows(task["nbr"])
     run.X1 = _Rows(task["X1"]) if run.cone else None
@@ -894,6 +979,7 @@ def _run_vertex_task(task: dict) -> tuple[RegionSet, dict]:
     run.path_h, run.path_s = _Rows(task["path_h"].copy()), _Rows(task["path_s"].copy())
     run.run_layers(task["layer"], task["blocks"], task["prefix"])
     return run.result, {"slivers": run.slivers, "chunks": run.chunks, "vertices": run.total_vertices,
+                        "exact_checks": run.exact_checks, "exact_seconds": run.exact_seconds,
                         "compiled": bool(run.kernels)}
 
 
