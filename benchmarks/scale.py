@@ -65,15 +65,19 @@ def run_streamed(case_name: str, jobs: int, out: str, max_regions: int | None, t
     record["rss_before_mb"] = round(peak_rss_mb(), 1)
     progress = _progress_every(30.0)
 
-    start = time.time()
+    start, cpu = time.time(), time.process_time()
     stats = enumerate_to_dataset(net, domain, out, engine=engine, limits=Limits(max_regions, time_limit),
                                  progress=progress, jobs=jobs, spill_rows=spill_rows)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)   # the workers, ended and waited for
     record.update(cells=stats["cells"], used_hyperplanes=stats["hyperplanes"], facets=stats["facets"],
                   enumerate_s=round(stats["enumerate_s"], 1), write_s=round(stats["write_s"], 1),
                   engine_used=stats.get("engine", "split"), tasks=stats.get("tasks"),
                   worker_peak_mb=stats.get("worker_peak_mb"), vertices=stats.get("vertices"),
                   regions_file_mb=round(_size(out) / 2**20, 1), total_s=round(time.time() - start, 1),
-                  peak_mb=round(peak_rss_mb(), 1), load_average=os.getloadavg()[0])
+                  peak_mb=round(peak_rss_mb(), 1), load_average=os.getloadavg()[0],
+                  driver_cpu_s=round(time.process_time() - cpu, 1),
+                  workers_cpu_s=round(children.ru_utime + children.ru_stime, 1),
+                  worker_peak_rss_mb=round(children.ru_maxrss / 1024, 1))
     if not keep:
         shutil.rmtree(out)
     return record
