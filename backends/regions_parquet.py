@@ -305,6 +305,7 @@ def enumerate_to_dataset(net, domain, folder: str, *, engine: str = "auto", limi
     """
     from relucompile.backends.files import atomic_write_folder
     from relucompile.regions.enumerate import enumerate_regions
+    from relucompile.regions.parallel import peak_rss_mb
     from relucompile.regions.spill import SPILL_ROWS, SpillingCellStore
     from relucompile.shallow.net import HyperplaneKeys, oriented_hyperplanes
     import shutil
@@ -321,7 +322,7 @@ def enumerate_to_dataset(net, domain, folder: str, *, engine: str = "auto", limi
         start = time.time()
         regions = enumerate_regions(net, domain, engine, limits, progress, jobs, cells=store)
         store.flush()
-        stats["enumerate_s"] = time.time() - start
+        stats.update(enumerate_s=time.time() - start, peak_after_enumerate_mb=round(peak_rss_mb(), 1))
         start = time.time()
         used = store.used_hyperplanes()
         p, position, W, b, positive = oriented_hyperplanes(regions, used, net.d, seed)

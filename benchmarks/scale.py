@@ -78,6 +78,7 @@ def run_streamed(case_name: str, jobs: int, out: str, max_regions: int | None, t
     record.update(cells=stats["cells"], used_hyperplanes=stats["hyperplanes"], facets=stats["facets"],
                   enumerate_s=round(stats["enumerate_s"], 1), write_s=round(stats["write_s"], 1),
                   engine_used=stats.get("engine", "split"), tasks=stats.get("tasks"),
+                  peak_after_enumerate_mb=stats.get("peak_after_enumerate_mb"),
                   vertices=stats.get("vertices"), regions_file_mb=round(_size(out) / 2**20, 1),
                   total_with_cluster_s=round(time.time() - start, 1),
                   peak_mb=round(peak_rss_mb(), 1), load_average=os.getloadavg()[0],

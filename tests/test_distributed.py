@@ -236,3 +236,31 @@ def test_cli_cluster_writes_the_dataset_of_one_process(tmp_path) -> None:
     assert docs["cluster"]["stats"]["tasks"] > 4 and docs["cluster"]["stats"]["engine"] == "vertex"
     for field in ("cells", "hyperplanes", "reference_point"):
         assert docs["cluster"][field] == docs["one"][field], field
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["local", "cluster"])
+def test_ctrl_c_while_tasks_write_raw_parts_leaves_nothing(tmp_path, where) -> None:
+    """The streamed path (two-phase write) stopped by Ctrl-C while the tasks write their raw parts:
+    no dataset, no temporary folder (raw parts included), no worker left."""
+    pytest.importorskip("pyarrow")
+    import glob
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    command = [sys.executable, "-m", "benchmarks.scale", "--case", "d4_32x32x32", "--jobs", "2", "--stream",
+               "--out", str(tmp_path / "cells.parquet")]
+    if where == "cluster":
+        command += ["--cluster", "local"]
+    run = subprocess.Popen(command, cwd=root, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    while not glob.glob(str(tmp_path / ".cells.parquet.*" / "spill" / "raw-*.npz")) and time.time() < deadline:
+        assert run.poll() is None, run.communicate()
+        time.sleep(0.5)
+    assert glob.glob(str(tmp_path / ".cells.parquet.*" / "spill" / "raw-*.npz")), "no task wrote its raw part"
+    os.kill(run.pid, signal.SIGINT)
+    out, err = run.communicate(timeout=60)
+    assert run.returncode != 0, out + err
+    deadline = time.time() + 20
+    while _processes_in_group(run.pid) and time.time() < deadline:
+        time.sleep(0.2)
+    assert _processes_in_group(run.pid) == [], "workers left running"
+    assert os.listdir(tmp_path) == [], err.decode()
