@@ -334,7 +334,7 @@ def enumerate_to_dataset(net, domain, folder: str, *, engine: str = "auto", limi
                                row_group_size=rows_per_part)
         segments = store.segments()
         shape = {"units": int(sum(net.widths)), "d": net.d, "m": net.m}
-        parts = _parts_from_raw(staged, segments, position, positive, rows_per_part, shape, jobs)
+        parts = _parts_from_raw(staged, scratch, segments, position, positive, rows_per_part, shape, jobs)
         shutil.rmtree(scratch, ignore_errors=True)     # with any raw part a stopped task left behind
         cells = sum(segment.cells for segment in segments)
         meta = _header(shallow, source, sha256)
@@ -349,17 +349,18 @@ def enumerate_to_dataset(net, domain, folder: str, *, engine: str = "auto", limi
     return stats
 
 
-def _parts_from_raw(folder: str, segments: list, position: np.ndarray, positive: np.ndarray,
+def _parts_from_raw(folder: str, scratch: str, segments: list, position: np.ndarray, positive: np.ndarray,
                     rows_per_part: int, shape: dict, jobs: int) -> list[str]:
     """Write the Parquet parts of the raw parts ``segments`` (in cell order) into ``folder``/cells,
-    by ``jobs`` workers (:func:`relucompile.regions.executor.run_tasks`); returns the parts' names.
+    by ``jobs`` workers (:func:`relucompile.regions.executor.run_tasks`; their temporary files in
+    ``scratch``); returns the parts' names.
 
     A task writes the parts that begin in one raw part (reading the next raw parts for the last
     one's end); a raw part is deleted once the tasks that read it are done."""
     from relucompile.regions.executor import run_tasks
     total = sum(segment.cells for segment in segments)
     if total == 0:
-        _write_final_parts_of({"first_part": 0, "parts": 1, "pieces": []}, folder, rows_per_part, shape)
+        _write_final_parts_of({"first_part": 0, "parts": 1, "pieces": []}, folder, scratch, rows_per_part, shape)
         for segment in segments:
             os.remove(segment.path)
         return [part_name(0)]
@@ -391,7 +392,7 @@ def _parts_from_raw(folder: str, segments: list, position: np.ndarray, positive:
         first_read.append(s)
     first_read.append(len(segments))
     maps.clear()
-    results = run_tasks(_write_final_parts, tasks, jobs, _init_final_writer, (folder, rows_per_part, shape))
+    results = run_tasks(_write_final_parts, tasks, jobs, _init_final_writer, (folder, scratch, rows_per_part, shape))
     del tasks
     names: list[str] = []
     try:
@@ -410,20 +411,23 @@ def _parts_from_raw(folder: str, segments: list, position: np.ndarray, positive:
 _FINAL_WRITER: dict = {}
 
 
-def _init_final_writer(folder: str, rows_per_part: int, shape: dict) -> None:
-    """A worker's state for :func:`_write_final_parts`: the staged dataset's folder and layout."""
-    _FINAL_WRITER.update(folder=folder, rows_per_part=rows_per_part, shape=shape)
+def _init_final_writer(folder: str, scratch: str, rows_per_part: int, shape: dict) -> None:
+    """A worker's state for :func:`_write_final_parts`: the staged dataset's folders and layout."""
+    _FINAL_WRITER.update(folder=folder, scratch=scratch, rows_per_part=rows_per_part, shape=shape)
 
 
 def _write_final_parts(task: dict) -> list[str]:
     """A worker's task of :func:`_parts_from_raw`: write its parts; their names."""
     w = _FINAL_WRITER
-    return _write_final_parts_of(task, w["folder"], w["rows_per_part"], w["shape"])
+    return _write_final_parts_of(task, w["folder"], w["scratch"], w["rows_per_part"], w["shape"])
 
 
-def _write_final_parts_of(task: dict, folder: str, rows_per_part: int, shape: dict) -> list[str]:
+def _write_final_parts_of(task: dict, folder: str, scratch: str, rows_per_part: int, shape: dict) -> list[str]:
     """Parts ``first_part``, ... (``parts`` of them) from the raw cells of ``pieces`` (path, lo,
-    hi, row of each hyperplane number, its orientation at p), in order."""
+    hi, row of each hyperplane number, its orientation at p), in order; each written to a
+    temporary file in ``scratch`` and renamed (a task run again replaces its parts whole, a
+    killed one leaves no file among the parts)."""
+    import uuid
     from relucompile.regions.spill import read_raw_part
     runs = []
     for path, lo, hi, rows, positive in task["pieces"]:
@@ -441,10 +445,9 @@ def _write_final_parts_of(task: dict, folder: str, rows_per_part: int, shape: di
         lo, hi = k * rows_per_part, min((k + 1) * rows_per_part, cells["bits"].shape[0])
         name = part_name(task["first_part"] + k)
         table = _cells_table(dict(_raw_rows(_rows(cells, lo, hi)), lo=written, **shape))
-        path = os.path.join(folder, "cells", name)
-        tmp = f"{path}.{os.getpid()}.tmp"        # a task run again replaces the part whole
+        tmp = os.path.join(scratch, f"{name}.{uuid.uuid4().hex}.tmp")
         _pyarrow().parquet.write_table(table, tmp)
-        os.replace(tmp, path)
+        os.replace(tmp, os.path.join(folder, "cells", name))
         names.append(name)
         written += hi - lo
     return names
