@@ -275,13 +275,23 @@ def enumerate_to_dataset(net, domain, folder: str, *, engine: str = "auto", limi
                          jobs: int = 1, seed: int = 0, source: str = "", sha256: str = "",
                          rows_per_part: int = ROWS_PER_PART, spill_rows: int | None = None) -> dict[str, Any]:
     """Enumerate the cells of ``net`` over ``domain`` straight into a dataset at ``folder``
-    (written atomically), never holding more than about ``spill_rows`` cells in memory: the
-    engine appends to a :class:`~relucompile.regions.spill.SpillingCellStore` (chunks in a
-    scratch folder inside the staged dataset), then the reference point is chosen and the
-    hyperplanes oriented as :func:`~relucompile.shallow.net.build_shallow` does (same seed, same
-    p), and each chunk becomes Parquet parts.  The dataset equals what
-    ``save_regions_dataset(build_shallow(net, enumerate_regions(net, domain)), folder)`` writes;
-    the shallow ONNX model is not built.  Returns the regions' stats with the timings.
+    (written atomically), the cells never all in memory and, from the vertex engine's tasks, never
+    in this process; two passes of ``jobs`` workers (local processes, or a cluster's within
+    :func:`relucompile.regions.executor.cluster`; ``folder`` then on storage they share):
+
+    1. the enumeration appends to a :class:`~relucompile.regions.spill.SpillingCellStore` whose
+       scratch folder is inside the staged dataset: each task of the vertex engine writes its
+       cells to a *raw part* there, numbered by its own hyperplane table, and returns that table
+       (small); cells found here (few cells, the split engine) spill to raw parts in chunks;
+    2. here: the tables merged (the numbering of the in-memory run), the reference point chosen
+       and the hyperplanes oriented as :func:`~relucompile.shallow.net.build_shallow` does (same
+       seed, same p), ``hyperplanes.parquet`` written;
+    3. the workers turn the raw parts into the Parquet parts (ids, facet numbers, closed flags),
+       in parallel, the raw parts deleted as they are done with.
+
+    The dataset is the one ``save_regions_dataset(build_shallow(net, enumerate_regions(net,
+    domain)), folder)`` writes, byte for byte; the shallow ONNX model is not built.  Returns the
+    regions' stats with the timings.
 
     Example:
         >>> import os, tempfile
@@ -295,58 +305,167 @@ def enumerate_to_dataset(net, domain, folder: str, *, engine: str = "auto", limi
     """
     from relucompile.backends.files import atomic_write_folder
     from relucompile.regions.enumerate import enumerate_regions
+    from relucompile.regions.parallel import peak_rss_mb
     from relucompile.regions.spill import SPILL_ROWS, SpillingCellStore
     from relucompile.shallow.net import HyperplaneKeys, oriented_hyperplanes
+    import shutil
     import time
     _pyarrow()
     stats: dict[str, Any] = {}
 
     def fill(staged: str) -> None:
         pa = _pyarrow()
+        staged = os.path.abspath(staged)
         os.makedirs(os.path.join(staged, "cells"))
         scratch = os.path.join(staged, "spill")
         store = SpillingCellStore(int(sum(net.widths)), net.m, net.d, scratch, spill_rows or SPILL_ROWS)
         start = time.time()
         regions = enumerate_regions(net, domain, engine, limits, progress, jobs, cells=store)
         store.flush()
-        stats["enumerate_s"] = time.time() - start
+        stats.update(enumerate_s=time.time() - start, peak_after_enumerate_mb=round(peak_rss_mb(), 1))
         start = time.time()
         used = store.used_hyperplanes()
         p, position, W, b, positive = oriented_hyperplanes(regions, used, net.d, seed)
-        table = regions.hyperplanes
         empty = np.zeros(0)
-        shallow = ShallowNet(net, regions, W, b, HyperplaneKeys(table, used), np.zeros(1, np.int64),
+        shallow = ShallowNet(net, regions, W, b, HyperplaneKeys(regions.hyperplanes, used), np.zeros(1, np.int64),
                              empty.astype(np.int64), empty.astype(bool), empty.reshape(0, net.m, net.d),
                              empty.reshape(0, net.m), p)
         pa.parquet.write_table(_hyperplanes_table(shallow), os.path.join(staged, "hyperplanes.parquet"),
                                row_group_size=rows_per_part)
-        parts, written, carry, facets = [], 0, None, 0
-        for chunk in store.chunks():
-            fh = position[chunk["fh"]]
-            facets += fh.size
-            chunk = dict(chunk, fh=fh, closed=(chunk["fs"] > 0) == positive[fh])
-            if carry is not None:
-                chunk = _joined(carry, chunk)
-            n = chunk["bits"].shape[0]
-            whole = n - n % rows_per_part
-            for lo in range(0, whole, rows_per_part):
-                written = _write_stream_part(pa, staged, parts, written, _rows(chunk, lo, lo + rows_per_part), net)
-            carry = _rows(chunk, whole, n) if whole < n else None
-        if carry is not None or written == 0:
-            written = _write_stream_part(pa, staged, parts, written, carry or _rows({"bits": np.zeros((0, (int(sum(net.widths)) + 7) // 8), np.uint8),
-                                  "A": empty.reshape(0, net.m, net.d), "c": empty.reshape(0, net.m), "interior": empty.reshape(0, net.d),
-                                  "radius": empty, "bounded": empty.astype(bool), "ptr": np.zeros(1, np.int64),
-                                  "fh": empty.astype(np.int64), "closed": empty.astype(bool)}, 0, 0), net)
-        store.remove_files()
+        segments = store.segments()
+        shape = {"units": int(sum(net.widths)), "d": net.d, "m": net.m}
+        parts = _parts_from_raw(staged, scratch, segments, position, positive, rows_per_part, shape, jobs)
+        shutil.rmtree(scratch, ignore_errors=True)     # with any raw part a stopped task left behind
+        cells = sum(segment.cells for segment in segments)
         meta = _header(shallow, source, sha256)
         meta.update(_footer(shallow, None))
-        meta["parquet"] = {"version": PARQUET_VERSION, "cells": written, "parts": parts}
+        meta["parquet"] = {"version": PARQUET_VERSION, "cells": cells, "parts": parts}
         with open(os.path.join(staged, MARKER), "w") as f:
             json.dump(meta, f)
-        stats.update(regions.stats, cells=written, hyperplanes=len(used), facets=facets, write_s=time.time() - start)
+        stats.update(regions.stats, cells=cells, hyperplanes=len(used),
+                     facets=sum(segment.facets for segment in segments), write_s=time.time() - start)
 
     atomic_write_folder(folder, fill)
     return stats
+
+
+def _parts_from_raw(folder: str, scratch: str, segments: list, position: np.ndarray, positive: np.ndarray,
+                    rows_per_part: int, shape: dict, jobs: int) -> list[str]:
+    """Write the Parquet parts of the raw parts ``segments`` (in cell order) into ``folder``/cells,
+    by ``jobs`` workers (:func:`relucompile.regions.executor.run_tasks`; their temporary files in
+    ``scratch``); returns the parts' names.
+
+    A task writes the parts that begin in one raw part (reading the next raw parts for the last
+    one's end); a raw part is deleted once the tasks that read it are done."""
+    from relucompile.regions.executor import run_tasks
+    total = sum(segment.cells for segment in segments)
+    if total == 0:
+        _write_final_parts_of({"first_part": 0, "parts": 1, "pieces": []}, folder, scratch, rows_per_part, shape)
+        for segment in segments:
+            os.remove(segment.path)
+        return [part_name(0)]
+    offsets = np.concatenate([[0], np.cumsum([segment.cells for segment in segments])]).tolist()
+    maps: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def piece(s: int, lo: int, hi: int) -> tuple:
+        """Cells lo:hi of raw part s with its maps: its numbers -> the used hyperplanes' rows, and
+        whether that row's stored orientation is positive at p."""
+        if s not in maps:
+            mapping = segments[s].hyperplane_map
+            rows = position if mapping is None else position[mapping]
+            maps[s] = (rows, positive[np.maximum(rows, 0)] if positive.size else np.zeros(rows.size, bool))
+        return (segments[s].path, lo, hi) + maps[s]
+
+    tasks, first_read = [], []
+    for s, segment in enumerate(segments):
+        first = -(-offsets[s] // rows_per_part)               # the first part beginning in this raw part
+        after = -(-offsets[s + 1] // rows_per_part)
+        if first >= after:
+            continue
+        lo, hi = first * rows_per_part, min(after * rows_per_part, total)
+        pieces, t = [], s
+        while t < len(segments) and offsets[t] < hi:
+            if segments[t].cells:
+                pieces.append(piece(t, max(lo - offsets[t], 0), min(hi - offsets[t], segments[t].cells)))
+            t += 1
+        tasks.append({"first_part": first, "parts": after - first, "pieces": pieces})
+        first_read.append(s)
+    first_read.append(len(segments))
+    maps.clear()
+    results = run_tasks(_write_final_parts, tasks, jobs, _init_final_writer, (folder, scratch, rows_per_part, shape))
+    del tasks
+    names: list[str] = []
+    try:
+        for k, written in enumerate(results):
+            names.extend(written)
+            for segment in segments[first_read[k]:first_read[k + 1]]:   # no later task reads these
+                os.remove(segment.path)
+    finally:
+        results.close()
+        _FINAL_WRITER.clear()
+    for segment in segments[:first_read[0]]:
+        os.remove(segment.path)
+    return names
+
+
+_FINAL_WRITER: dict = {}
+
+
+def _init_final_writer(folder: str, scratch: str, rows_per_part: int, shape: dict) -> None:
+    """A worker's state for :func:`_write_final_parts`: the staged dataset's folders and layout."""
+    _FINAL_WRITER.update(folder=folder, scratch=scratch, rows_per_part=rows_per_part, shape=shape)
+
+
+def _write_final_parts(task: dict) -> list[str]:
+    """A worker's task of :func:`_parts_from_raw`: write its parts; their names."""
+    w = _FINAL_WRITER
+    return _write_final_parts_of(task, w["folder"], w["scratch"], w["rows_per_part"], w["shape"])
+
+
+def _write_final_parts_of(task: dict, folder: str, scratch: str, rows_per_part: int, shape: dict) -> list[str]:
+    """Parts ``first_part``, ... (``parts`` of them) from the raw cells of ``pieces`` (path, lo,
+    hi, row of each hyperplane number, its orientation at p), in order; each written to a
+    temporary file in ``scratch`` and renamed (a task run again replaces its parts whole, a
+    killed one leaves no file among the parts)."""
+    import uuid
+    from relucompile.regions.spill import read_raw_part
+    runs = []
+    for path, lo, hi, rows, positive in task["pieces"]:
+        raw = read_raw_part(path)
+        ptr = raw["ptr"]
+        f0, f1 = int(ptr[lo]), int(ptr[hi])
+        fh, fs = raw["fh"][f0:f1], raw["fs"][f0:f1]
+        run = {name: raw[name][lo:hi] for name in ("bits", "A", "c", "interior", "radius", "bounded")}
+        run.update(ptr=ptr[lo:hi + 1] - f0, fh=rows[fh], closed=(fs > 0) == positive[fh])
+        runs.append(run)
+        del raw
+    cells = _joined(runs) if runs else _no_cells(shape)
+    names, written = [], task["first_part"] * rows_per_part
+    for k in range(task["parts"]):
+        lo, hi = k * rows_per_part, min((k + 1) * rows_per_part, cells["bits"].shape[0])
+        name = part_name(task["first_part"] + k)
+        table = _cells_table(dict(_raw_rows(_rows(cells, lo, hi)), lo=written, **shape))
+        tmp = os.path.join(scratch, f"{name}.{uuid.uuid4().hex}.tmp")
+        _pyarrow().parquet.write_table(table, tmp)
+        os.replace(tmp, os.path.join(folder, "cells", name))
+        names.append(name)
+        written += hi - lo
+    return names
+
+
+def _no_cells(shape: dict) -> dict:
+    """An empty run of cells (the one part of an empty dataset)."""
+    units, d, m, empty = shape["units"], shape["d"], shape["m"], np.zeros(0)
+    return {"bits": np.zeros((0, (units + 7) // 8), np.uint8), "A": empty.reshape(0, m, d), "c": empty.reshape(0, m),
+            "interior": empty.reshape(0, d), "radius": empty, "bounded": empty.astype(bool),
+            "ptr": np.zeros(1, np.int64), "fh": empty.astype(np.int64), "closed": empty.astype(bool)}
+
+
+def _raw_rows(rows: dict) -> dict:
+    """:func:`_rows`' names as :func:`_cells_table` takes them."""
+    return {"pattern_bits": rows["bits"], "A": rows["A"], "c": rows["c"], "ptr": rows["ptr"],
+            "facet_h": rows["fh"], "facet_closed": rows["closed"], "interior": rows["interior"],
+            "radius": rows["radius"], "bounded": rows["bounded"]}
 
 
 def _rows(chunk: dict, lo: int, hi: int) -> dict:
@@ -358,22 +477,12 @@ def _rows(chunk: dict, lo: int, hi: int) -> dict:
     return out
 
 
-def _joined(first: dict, second: dict) -> dict:
-    """Two consecutive runs of cells as one."""
-    out = {name: np.concatenate([first[name], second[name]])
+def _joined(runs: list[dict]) -> dict:
+    """Consecutive runs of cells as one."""
+    if len(runs) == 1:
+        return runs[0]
+    out = {name: np.concatenate([run[name] for run in runs])
            for name in ("bits", "A", "c", "interior", "radius", "bounded", "fh", "closed")}
-    out["ptr"] = np.concatenate([first["ptr"], first["ptr"][-1] + second["ptr"][1:]])
+    ends = np.cumsum([0] + [int(run["ptr"][-1]) for run in runs[:-1]])
+    out["ptr"] = np.concatenate([runs[0]["ptr"][:1]] + [run["ptr"][1:] + end for run, end in zip(runs, ends)])
     return out
-
-
-def _write_stream_part(pa, staged: str, parts: list, written: int, rows: dict, net) -> int:
-    """Write the next part of :func:`enumerate_to_dataset` (cells ``written`` on, ``rows`` as
-    :func:`_rows` gives them); returns the count of cells written so far."""
-    name = part_name(len(parts))
-    table = _cells_table({"lo": written, "units": int(sum(net.widths)), "d": net.d, "m": net.m,
-                          "pattern_bits": rows["bits"], "A": rows["A"], "c": rows["c"], "ptr": rows["ptr"],
-                          "facet_h": rows["fh"], "facet_closed": rows["closed"], "interior": rows["interior"],
-                          "radius": rows["radius"], "bounded": rows["bounded"]})
-    pa.parquet.write_table(table, os.path.join(staged, "cells", name))
-    parts.append(name)
-    return written + rows["bits"].shape[0]

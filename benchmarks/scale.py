@@ -51,30 +51,42 @@ def _progress_every(seconds: float):
 
 
 def run_streamed(case_name: str, jobs: int, out: str, max_regions: int | None, time_limit: float | None,
-                 keep: bool = True, engine: str = "auto", spill_rows: int | None = None) -> dict:
-    """Enumerate the case straight into a Parquet dataset (``enumerate_to_dataset``: the cells
-    spill to disk in chunks, the driver never holds them all); the figures as a dict."""
+                 keep: bool = True, engine: str = "auto", spill_rows: int | None = None,
+                 cluster: str | None = None) -> dict:
+    """Enumerate the case straight into a Parquet dataset (``enumerate_to_dataset``: the tasks
+    write their cells to raw parts, the workers turn them into the parts; the driver never holds
+    them); the figures as a dict.  ``cluster``: as in :func:`run`."""
     from benchmarks.cases import find_case, load_case
+    from relucompile.api.compile import cluster_session
     from relucompile.backends.regions_parquet import enumerate_to_dataset
-    from relucompile.regions.enumerate import Limits
+    from relucompile.regions.enumerate import ENGINES, Limits
 
-    from relucompile.regions.enumerate import ENGINES
     record: dict = {"case": case_name, "jobs": jobs, "max_regions": max_regions, "engine": engine, "streamed": True,
-                    "spill_rows": spill_rows, "engine_tol": ENGINES["split"].rel_tol}
+                    "spill_rows": spill_rows, "engine_tol": ENGINES["split"].rel_tol, "cluster": cluster,
+                    "load_average_start": os.getloadavg()}
     net, domain, _ = load_case(find_case(case_name))
     record["rss_before_mb"] = round(peak_rss_mb(), 1)
     progress = _progress_every(30.0)
 
-    start = time.time()
-    stats = enumerate_to_dataset(net, domain, out, engine=engine, limits=Limits(max_regions, time_limit),
-                                 progress=progress, jobs=jobs, spill_rows=spill_rows)
+    start, cpu = time.time(), time.process_time()
+    with cluster_session(cluster, jobs):
+        record["cluster_start_s"] = round(time.time() - start, 1)
+        stats = enumerate_to_dataset(net, domain, out, engine=engine, limits=Limits(max_regions, time_limit),
+                                     progress=progress, jobs=jobs, spill_rows=spill_rows)
+        record.update(total_s=round(time.time() - start, 1))
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)   # the workers, ended and waited for
     record.update(cells=stats["cells"], used_hyperplanes=stats["hyperplanes"], facets=stats["facets"],
                   enumerate_s=round(stats["enumerate_s"], 1), write_s=round(stats["write_s"], 1),
                   engine_used=stats.get("engine", "split"), tasks=stats.get("tasks"),
-                  worker_peak_mb=stats.get("worker_peak_mb"), vertices=stats.get("vertices"),
+                  peak_after_enumerate_mb=stats.get("peak_after_enumerate_mb"),
+                  vertices=stats.get("vertices"),
                   exact_checks=stats.get("exact_checks"), fallback=stats.get("fallback"),
-                  regions_file_mb=round(_size(out) / 2**20, 1), total_s=round(time.time() - start, 1),
-                  peak_mb=round(peak_rss_mb(), 1), load_average=os.getloadavg()[0])
+                  regions_file_mb=round(_size(out) / 2**20, 1),
+                  total_with_cluster_s=round(time.time() - start, 1),
+                  peak_mb=round(peak_rss_mb(), 1), load_average=os.getloadavg()[0],
+                  driver_cpu_s=round(time.process_time() - cpu, 1),
+                  workers_cpu_s=round(children.ru_utime + children.ru_stime, 1),
+                  worker_peak_rss_mb=round(children.ru_maxrss / 1024, 1))
     if not keep:
         shutil.rmtree(out)
     return record
@@ -204,12 +216,11 @@ def main(argv: list[str] | None = None) -> int:
         from relucompile.regions.enumerate import ENGINES
         ENGINES["split"].rel_tol = ENGINES["vertex"].rel_tol = args.engine_tol
     if args.stream:
-        if args.cluster:
-            parser.error("--stream runs in local processes; leave out --cluster")
         if not args.out or not args.out.rstrip("/").endswith(".parquet"):
             parser.error("--stream needs --out DIR.parquet")
         record = run_streamed(args.case, args.jobs, args.out, args.max_regions, args.time_limit,
-                              keep=not args.no_keep, engine=args.engine, spill_rows=args.spill_rows)
+                              keep=not args.no_keep, engine=args.engine, spill_rows=args.spill_rows,
+                              cluster=args.cluster)
     else:
         record = run(args.case, args.jobs, args.out, args.max_regions, args.time_limit, keep=not args.no_keep,
                      engine=args.engine, cluster=args.cluster)

@@ -304,3 +304,13 @@ def test_scale_benchmark_runs_a_small_case(tmp_path):
     assert record["peak_mb"] >= record["rss_before_mb"] > 0 and record["regions_file_mb"] >= 0
     stopped = run("quick_d2_4x4", 1, None, 3, None)
     assert "stopped after 3 regions" in stopped["stopped"]
+
+
+def test_scale_benchmark_streams_a_small_case(tmp_path):
+    pytest.importorskip("pyarrow")
+    from benchmarks.scale import run_streamed
+    from relucompile.backends.regions_parquet import read_regions_dataset
+    out = str(tmp_path / "cells.parquet")
+    record = run_streamed("quick_d2_4x4", 2, out, None, None)
+    assert record["cells"] == len(read_regions_dataset(out)["cells"]) > 5
+    assert record["driver_cpu_s"] >= 0 and record["peak_mb"] >= record["rss_before_mb"] > 0

@@ -153,6 +153,50 @@ def test_the_dataset_parts_are_the_same_files_for_any_writer(tmp_path, local_clu
         executor._CLUSTER.append(session)
 
 
+def test_streamed_dataset_cluster_workers_write_the_same_bytes(tmp_path, local_cluster) -> None:
+    """Two-phase write on the cluster: the tasks' raw parts and then the parts written by its
+    workers; every file equals the in-memory path's (tests/test_regions_parquet.py)."""
+    pytest.importorskip("pyarrow")
+    from relucompile.backends.regions_parquet import enumerate_to_dataset
+    from test_regions_parquet import _dataset_files, two_phase_expected
+    net = random_mlp(2, [8, 8, 8], 2, seed=1)
+    want = two_phase_expected(tmp_path, net, _domain(2, False))
+    folder = str(tmp_path / "cluster.parquet")
+    stats = enumerate_to_dataset(net, _domain(2, False), folder, jobs=2, rows_per_part=7, spill_rows=5)
+    assert stats["tasks"] > 4
+    got = _dataset_files(folder)
+    assert sorted(got) == sorted(want)
+    for name in want:
+        assert got[name] == want[name], name
+
+
+@pytest.mark.slow
+def test_a_worker_killed_while_writing_raw_parts_loses_and_duplicates_no_cell(tmp_path) -> None:
+    """A killed worker's task reruns and rewrites its raw part: the dataset is still the in-memory one."""
+    pytest.importorskip("pyarrow")
+    from relucompile.backends.regions_parquet import enumerate_to_dataset
+    from test_regions_parquet import _dataset_files, two_phase_expected
+    net = random_mlp(3, [6, 6, 6], 2, seed=2)
+    want = two_phase_expected(tmp_path, net, _domain(3, False))
+    killed: list[int] = []
+    with cluster("local", 2) as session:
+        victims = _worker_pids(session)
+
+        def kill_one_worker(n: int, info: dict) -> None:
+            if not killed and n > 0:
+                os.kill(victims[0], signal.SIGKILL)
+                killed.append(victims[0])
+
+        stats = enumerate_to_dataset(net, _domain(3, False), str(tmp_path / "cells.parquet"), jobs=2,
+                                     progress=kill_one_worker, rows_per_part=7)
+        assert killed and victims[0] not in _worker_pids(session)
+    assert stats["tasks"] > 4
+    got = _dataset_files(str(tmp_path / "cells.parquet"))
+    assert sorted(got) == sorted(want)
+    for name in want:
+        assert got[name] == want[name], name
+
+
 def _processes_in_group(group: int) -> list[int]:
     """The live processes of a process group (Linux /proc)."""
     found = []
@@ -213,3 +257,31 @@ def test_cli_cluster_writes_the_dataset_of_one_process(tmp_path) -> None:
     assert docs["cluster"]["stats"]["tasks"] > 4 and docs["cluster"]["stats"]["engine"] == "vertex"
     for field in ("cells", "hyperplanes", "reference_point"):
         assert docs["cluster"][field] == docs["one"][field], field
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["local", "cluster"])
+def test_ctrl_c_while_tasks_write_raw_parts_leaves_nothing(tmp_path, where) -> None:
+    """The streamed path (two-phase write) stopped by Ctrl-C while the tasks write their raw parts:
+    no dataset, no temporary folder (raw parts included), no worker left."""
+    pytest.importorskip("pyarrow")
+    import glob
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    command = [sys.executable, "-m", "benchmarks.scale", "--case", "d4_32x32x32", "--jobs", "2", "--stream",
+               "--out", str(tmp_path / "cells.parquet")]
+    if where == "cluster":
+        command += ["--cluster", "local"]
+    run = subprocess.Popen(command, cwd=root, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    while not glob.glob(str(tmp_path / ".cells.parquet.*" / "spill" / "raw-*.npz")) and time.time() < deadline:
+        assert run.poll() is None, run.communicate()
+        time.sleep(0.5)
+    assert glob.glob(str(tmp_path / ".cells.parquet.*" / "spill" / "raw-*.npz")), "no task wrote its raw part"
+    os.kill(run.pid, signal.SIGINT)
+    out, err = run.communicate(timeout=60)
+    assert run.returncode != 0, out + err
+    deadline = time.time() + 20
+    while _processes_in_group(run.pid) and time.time() < deadline:
+        time.sleep(0.2)
+    assert _processes_in_group(run.pid) == [], "workers left running"
+    assert os.listdir(tmp_path) == [], err.decode()

@@ -246,3 +246,69 @@ def test_build_shallow_refuses_spilled_cells(tmp_path) -> None:
     assert store.spilled > 0 and len(regions) == len(enumerate_regions(net, Domain.box([-1, -1], [1, 1])))
     with pytest.raises(ValueError, match="spilled"):
         build_shallow(net, regions)
+
+
+def _dataset_files(folder: str) -> dict:
+    """Every file of a dataset by its path in the folder: bytes, the marker document without its stats."""
+    files = {}
+    for root, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(root, name)
+            with open(path, "rb") as f:
+                files[os.path.relpath(path, folder)] = f.read()
+    meta = json.loads(files.pop("relucompile_regions.json"))
+    meta.pop("stats")
+    files["relucompile_regions.json"] = meta
+    return files
+
+
+def two_phase_expected(tmp_path, net, domain) -> dict:
+    """The dataset the in-memory path writes (7 cells a part), as :func:`_dataset_files`."""
+    folder = str(tmp_path / "in_memory.parquet")
+    write_regions_dataset(build_shallow(net, enumerate_regions(net, domain)), folder, rows_per_part=7)
+    return _dataset_files(folder)
+
+
+@pytest.mark.parametrize("d, widths, seed, reals", [(2, [8, 8, 8], 1, False), (3, [6, 6, 6], 1, True)],
+                         ids=["box", "reals"])
+def test_tasks_write_raw_parts_and_the_dataset_is_the_same_bytes_for_any_jobs(tmp_path, monkeypatch, d, widths,
+                                                                             seed, reals) -> None:
+    """Two-phase write: the vertex engine's tasks write their cells to raw parts, the workers turn
+    them into the parts; every file equals the in-memory path's, byte for byte, for 1, 2, 4 jobs."""
+    import relucompile.regions.vertex_engine as ev
+    from relucompile.backends.regions_parquet import enumerate_to_dataset
+    from relucompile.regions import spill
+    monkeypatch.setattr(ev, "TASK_MIN_CELLS", 16)
+    net = random_mlp(d, widths, 2, seed=seed)
+    domain = Domain.reals(d) if reals else Domain.box(-np.ones(d), np.ones(d))
+    want = two_phase_expected(tmp_path, net, domain)
+    added = []
+    add_raw_part = spill.SpillingCellStore.add_raw_part
+    monkeypatch.setattr(spill.SpillingCellStore, "add_raw_part",
+                        lambda self, path, *rest: added.append(path) or add_raw_part(self, path, *rest))
+    for jobs in (1, 2, 4):
+        added.clear()
+        folder = str(tmp_path / f"jobs{jobs}.parquet")
+        stats = enumerate_to_dataset(net, domain, folder, jobs=jobs, rows_per_part=7, spill_rows=5)
+        assert stats["tasks"] > 4 and len(added) == stats["tasks"]     # every task's cells came as a raw part
+        assert stats["cells"] > 4 * 7
+        got = _dataset_files(folder)
+        assert sorted(got) == sorted(want)                # no raw part or scratch folder left
+        for name in want:
+            assert got[name] == want[name], (jobs, name)
+
+
+def test_a_streamed_run_over_max_regions_leaves_nothing(tmp_path, monkeypatch) -> None:
+    import relucompile.regions.vertex_engine as ev
+    from relucompile.backends.regions_parquet import enumerate_to_dataset
+    from relucompile.errors import RegionLimitError
+    from relucompile.regions.enumerate import Limits
+    monkeypatch.setattr(ev, "TASK_MIN_CELLS", 16)
+    net = random_mlp(2, [8, 8, 8], 2, seed=1)
+    domain = Domain.box(-np.ones(2), np.ones(2))
+    total = len(enumerate_regions(net, domain))
+    with pytest.raises(RegionLimitError, match="max-regions"):
+        enumerate_to_dataset(net, domain, str(tmp_path / "cells.parquet"), jobs=2, limits=Limits(total - 1, None))
+    assert os.listdir(tmp_path) == []
+    stats = enumerate_to_dataset(net, domain, str(tmp_path / "cells.parquet"), jobs=2, limits=Limits(total, None))
+    assert stats["cells"] == total

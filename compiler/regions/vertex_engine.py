@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import copy
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -410,6 +411,9 @@ class _VertexRun:
     def run_tasks(self, l: int, blocks: dict, prefix: np.ndarray) -> None:
         """Go on from layer l with TASKS chunks of cells as independent tasks (``jobs`` local
         processes, :mod:`relucompile.regions.executor`) and append their cells in task order.
+        Into a spilling store (:class:`~relucompile.regions.spill.SpillingCellStore`) each task
+        writes its cells to a raw part and returns only its hyperplanes (:class:`RawTaskPart`):
+        the cells do not come back through this process.
 
         On R^d the pieces of one cell (same pattern, other orthants) must meet in one task: they
         share the pattern of the layers so far, so the cells are ordered by that pattern's first
@@ -444,6 +448,9 @@ class _VertexRun:
         for name in ("X", "act", "hsh", "nbr", "vcell", "X1", "vals", "vals1", "signs"):
             setattr(self, name, None)       # the tasks hold the rows now
         del rows, depth, path_h, path_s, blocks, prefix
+        if hasattr(self.result.cells, "add_raw_part"):   # a spilling store: each task writes its cells to disk
+            for task in tasks:
+                task["raw_path"] = self.result.cells.new_raw_path()
         template = {k: v for k, v in self.__dict__.items() if k not in ("progress", "group", "depth", "path_h", "path_s", "layer_maps", "_prefix")}
         # the table at the split, frozen: the driver's table grows as task results merge into it
         template["result"] = RegionSet(self.result.domain, self.result.d, self.result.m, self.result.widths,
@@ -454,11 +461,16 @@ class _VertexRun:
         del tasks                       # the executor frees each task once its result is in
         try:
             for regions, stats in results:
-                table = regions.hyperplanes
-                local = np.arange(len(table), dtype=np.int64)
-                local[known:] = out.hyperplanes.index_many([table.compact_key(h) for h in range(known, len(table))],
-                                                           table.W[known:], table.b[known:])
-                out.cells.extend_from(regions.cells, 0, len(regions.cells), local)
+                if isinstance(regions, RawTaskPart):     # the cells are in the task's raw part
+                    local = np.arange(known + len(regions.keys), dtype=np.int64)
+                    local[known:] = out.hyperplanes.index_many(regions.keys, regions.W, regions.b)
+                    out.cells.add_raw_part(regions.path, regions.cells, regions.facets, local, regions.first_used)
+                else:
+                    table = regions.hyperplanes
+                    local = np.arange(len(table), dtype=np.int64)
+                    local[known:] = out.hyperplanes.index_many([table.compact_key(h) for h in range(known, len(table))],
+                                                               table.W[known:], table.b[known:])
+                    out.cells.extend_from(regions.cells, 0, len(regions.cells), local)
                 self.slivers += stats["slivers"]
                 self.exact_checks += stats["exact_checks"]
                 self.exact_seconds += stats["exact_seconds"]
@@ -978,9 +990,36 @@ def _run_vertex_task(task: dict) -> tuple[RegionSet, dict]:
     run.depth = _Rows(task["depth"].copy())
     run.path_h, run.path_s = _Rows(task["path_h"].copy()), _Rows(task["path_s"].copy())
     run.run_layers(task["layer"], task["blocks"], task["prefix"])
-    return run.result, {"slivers": run.slivers, "chunks": run.chunks, "vertices": run.total_vertices,
-                        "exact_checks": run.exact_checks, "exact_seconds": run.exact_seconds,
-                        "compiled": bool(run.kernels)}
+    stats = {"slivers": run.slivers, "chunks": run.chunks, "vertices": run.total_vertices,
+             "exact_checks": run.exact_checks, "exact_seconds": run.exact_seconds,
+             "compiled": bool(run.kernels)}
+    if "raw_path" not in task:
+        return run.result, stats
+    return RawTaskPart.write(task["raw_path"], run.result, len(template_result.hyperplanes)), stats
+
+
+@dataclass
+class RawTaskPart:
+    """What a task that wrote its cells to a raw part returns (no cell): the part's path, its
+    cells and facets, the hyperplanes it registered beyond the run's table at the split (compact
+    keys, rows of W and b: its numbers from ``known`` on) and its hyperplanes in first-use order."""
+
+    path: str
+    cells: int
+    facets: int
+    keys: list
+    W: np.ndarray
+    b: np.ndarray
+    first_used: np.ndarray
+
+    @classmethod
+    def write(cls, path: str, regions: RegionSet, known: int) -> "RawTaskPart":
+        """Write ``regions``' cells to the raw part at ``path`` (atomically) and describe it."""
+        from relucompile.regions.spill import first_use, raw_arrays, write_raw_part
+        cells, table = regions.cells, regions.hyperplanes
+        write_raw_part(path, raw_arrays(cells))
+        return cls(path, len(cells), int(cells.facet_h.size), [table.compact_key(h) for h in range(known, len(table))],
+                   table.W[known:].copy(), table.b[known:].copy(), first_use(cells.facet_h))
 
 
 def warm_up() -> float:
