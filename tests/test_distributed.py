@@ -212,6 +212,18 @@ def _processes_in_group(group: int) -> list[int]:
     return found
 
 
+def _interrupt_and_wait(run: subprocess.Popen) -> str:
+    """Ctrl-C the run's process; assert it failed and left no process of its group; its stderr."""
+    os.kill(run.pid, signal.SIGINT)
+    out, err = run.communicate(timeout=60)
+    assert run.returncode != 0, out + err
+    deadline = time.time() + 20
+    while _processes_in_group(run.pid) and time.time() < deadline:
+        time.sleep(0.2)
+    assert _processes_in_group(run.pid) == [], "workers left running"
+    return err.decode()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("where", ["local", "cluster"])
 def test_ctrl_c_leaves_no_dataset_no_temporary_folder_no_worker(tmp_path, where) -> None:
@@ -229,14 +241,8 @@ def test_ctrl_c_leaves_no_dataset_no_temporary_folder_no_worker(tmp_path, where)
     assert run.poll() is None, run.communicate()
     group_before = _processes_in_group(run.pid)
     assert len(group_before) > 2, "no workers were running"
-    os.kill(run.pid, signal.SIGINT)
-    out, err = run.communicate(timeout=60)
-    assert run.returncode != 0, out + err
-    deadline = time.time() + 20
-    while _processes_in_group(run.pid) and time.time() < deadline:
-        time.sleep(0.2)
-    assert _processes_in_group(run.pid) == [], "workers left running"
-    assert sorted(os.listdir(tmp_path)) == ["net.onnx"], err.decode()
+    err = _interrupt_and_wait(run)
+    assert sorted(os.listdir(tmp_path)) == ["net.onnx"], err
 
 
 @pytest.mark.slow
@@ -277,11 +283,5 @@ def test_ctrl_c_while_tasks_write_raw_parts_leaves_nothing(tmp_path, where) -> N
         assert run.poll() is None, run.communicate()
         time.sleep(0.5)
     assert glob.glob(str(tmp_path / ".cells.parquet.*" / "spill" / "raw-*.npz")), "no task wrote its raw part"
-    os.kill(run.pid, signal.SIGINT)
-    out, err = run.communicate(timeout=60)
-    assert run.returncode != 0, out + err
-    deadline = time.time() + 20
-    while _processes_in_group(run.pid) and time.time() < deadline:
-        time.sleep(0.2)
-    assert _processes_in_group(run.pid) == [], "workers left running"
-    assert os.listdir(tmp_path) == [], err.decode()
+    err = _interrupt_and_wait(run)
+    assert os.listdir(tmp_path) == [], err

@@ -38,15 +38,20 @@ def test_row_combination_is_sound_and_near_the_lp_optimum(seed, d, q, n) -> None
         assert value[k] >= exact - 0.05 * scale
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 10_000), d=st.integers(1, 5), depth=st.integers(1, 3), k=st.integers(1, 4))
-def test_combined_bounds_hold_at_sampled_points(seed, d, depth, k) -> None:
+def _random_problem(seed: int, d: int, depth: int, k: int):
+    """A random net with k random output rows, three random boxes around 0, their preactivation
+    bounds and three random row weightings (the rng goes on for the caller's samples)."""
     net = random_mlp(d, [8] * depth, k, seed=seed)
     rng = np.random.default_rng(seed)
     spec = with_output_rows(net, rng.normal(size=(k, k)), np.zeros((k, d)), rng.normal(size=k))
     lo, hi = -rng.uniform(0.2, 1.0, (3, d)), rng.uniform(0.2, 1.0, (3, d))
-    bounds = preactivation_bounds(spec, lo, hi)
-    weights = rng.random((3, k))
+    return rng, spec, lo, hi, preactivation_bounds(spec, lo, hi), rng.random((3, k))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), d=st.integers(1, 5), depth=st.integers(1, 3), k=st.integers(1, 4))
+def test_combined_bounds_hold_at_sampled_points(seed, d, depth, k) -> None:
+    rng, spec, lo, hi, bounds, weights = _random_problem(seed, d, depth, k)
     plain, A, c = combined_lower_bounds(spec, lo, hi, bounds, weights)
     tuned, At, ct = optimized_combined_lower_bounds(spec, lo, hi, bounds, weights, steps=10)
     assert np.all(tuned >= plain)
@@ -73,12 +78,7 @@ def test_a_conjunction_only_the_combination_proves_is_pruned_at_the_root() -> No
 def test_warm_started_slopes_stay_sound_whatever_they_are(seed, d, depth, k) -> None:
     """A warm start (the parent box's slopes) may be anything, even outside [0, 1]: the joint bound
     clips it, so it still holds at sampled points; the slopes handed on lie in [0, 1]."""
-    net = random_mlp(d, [8] * depth, k, seed=seed)
-    rng = np.random.default_rng(seed)
-    spec = with_output_rows(net, rng.normal(size=(k, k)), np.zeros((k, d)), rng.normal(size=k))
-    lo, hi = -rng.uniform(0.2, 1.0, (3, d)), rng.uniform(0.2, 1.0, (3, d))
-    bounds = preactivation_bounds(spec, lo, hi)
-    weights = rng.random((3, k))
+    rng, spec, lo, hi, bounds, weights = _random_problem(seed, d, depth, k)
     start = [rng.uniform(-3.0, 4.0, lb.shape) for lb, _ in bounds]
     last: list[np.ndarray] = []
     tuned, At, ct = optimized_combined_lower_bounds(spec, lo, hi, bounds, weights, steps=4,
