@@ -35,6 +35,7 @@ DATA = os.environ.get("RELUCOMPILE_DATA", os.path.join(ROOT, "..", "shared", "da
 
 from relucompile.backends.files import atomic_write  # noqa: E402
 from relucompile.verify.run import verify_property  # noqa: E402
+from relucompile.verify.search import PARALLEL_AFTER_BOXES  # noqa: E402
 from relucompile.frontends.vnnlib import parse_vnnlib  # noqa: E402
 from relucompile.api.compile import load_network  # noqa: E402
 from relucompile.numeric.memory import keep_freed_memory  # noqa: E402
@@ -84,13 +85,13 @@ def load_instances(data: str, with_tests: bool) -> list[dict]:
     return out
 
 
-def run_instance(inst: dict, timeout: float | None) -> dict:
+def run_instance(inst: dict, timeout: float | None, jobs: int = 1) -> dict:
     """Decide one instance; returns the table row."""
     model = os.path.join(inst["folder"], inst["onnx"])
     start = time.perf_counter()
     net = load_network(model)
     prop = parse_vnnlib(os.path.join(inst["folder"], inst["vnnlib"]))
-    result = verify_property(net, prop, timeout=timeout or inst["timeout"], model=model)
+    result = verify_property(net, prop, timeout=timeout or inst["timeout"], model=model, jobs=jobs)
     seconds = time.perf_counter() - start
     return dict(inst, verdict=result.verdict, seconds=seconds, correct=result.verdict == inst["expected"],
                 found_by=result.stats.get("found_by", ""), boxes=result.stats.get("boxes", 0),
@@ -98,12 +99,14 @@ def run_instance(inst: dict, timeout: float | None) -> dict:
                 reason=result.reason)
 
 
-def render(rows: list[dict], total_planned: int, command: str, started: str) -> str:
+def render(rows: list[dict], total_planned: int, command: str, started: str, jobs: int = 1) -> str:
     """The markdown report: a summary per benchmark set, then one line per instance."""
     lines = ["# ACAS Xu verification benchmark", "",
              f"Command: `{command}`  ", f"Started: {started}; machine: {platform.machine()}, "
              f"{os.cpu_count()} cores (shared with other engineers while measuring), "
-             f"Python {platform.python_version()}, one process, OPENBLAS_NUM_THREADS=1.  ",
+             f"Python {platform.python_version()}, "
+             + ("one process" if jobs == 1 else f"{jobs} processes once a search passes "
+                f"{PARALLEL_AFTER_BOXES} boxes (`--jobs {jobs}`)") + ", OPENBLAS_NUM_THREADS=1.  ",
              "Time per instance: loading the ONNX model and the VNN-LIB file plus `verify_property` "
              "(falsification, exact search, onnxruntime re-check of the counterexample).  ",
              f"Instances run: {len(rows)} of {total_planned} planned.", "",
@@ -147,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
                         "test model name (test_sat); repeatable")
     p.add_argument("--limit", type=int, help="run at most N instances (after --only), e.g. --limit 10")
     p.add_argument("--timeout", type=float, help="seconds per instance (default: the CSV's, 116 s)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="processes per instance for a search that runs past a thousand boxes (default 1), e.g. --jobs 2")
     p.add_argument("--no-tests", action="store_true", help="skip the five VNN-COMP test instances")
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "ACASXU_VERIFY.md"),
                    help="markdown report (default benchmarks/ACASXU_VERIFY.md)")
@@ -160,12 +165,12 @@ def main(argv: list[str] | None = None) -> int:
     started = time.strftime("%Y-%m-%d %H:%M")
     rows = []
     for inst in instances:
-        row = run_instance(inst, args.timeout)
+        row = run_instance(inst, args.timeout, args.jobs)
         rows.append(row)
         print(f"{_name(row):40s} {row['verdict']:9s} expected {row['expected']:9s} "
               f"{'ok ' if row['correct'] else 'BAD'} {row['seconds']:7.2f} s {row['found_by']} {row['reason']}",
               flush=True)
-        text = render(rows, len(instances), command.strip(), started)
+        text = render(rows, len(instances), command.strip(), started, args.jobs)
         atomic_write(args.out, lambda f: f.write(text), text=True)
     wrong = [r for r in rows if not r["correct"] and r["verdict"] != "unknown"]
     return 1 if wrong else 0

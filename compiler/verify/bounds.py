@@ -38,6 +38,7 @@ from __future__ import annotations
 import numpy as np
 
 from relucompile.ir.network import AffineLayer, ReluNet
+from relucompile.verify import bound_kernels
 from relucompile.numeric.tolerances import BOUND_FLOOR, BOUND_ROUNDING, BRANCH_TIE_BREAK, TINY
 
 Bounds = list[tuple[np.ndarray, np.ndarray]]
@@ -571,6 +572,7 @@ def _backward(net: ReluNet, coef: dict[int, np.ndarray], const: np.ndarray, rows
         rows = slice(None)
     const = np.array(const, dtype=np.float64)
     mag = np.abs(const)
+    kernel = loaded_kernel()
     for b in range(top, 0, -1):
         lam = coef.pop(b, None)
         more = None if extra is None else extra.get(b)
@@ -580,25 +582,43 @@ def _backward(net: ReluNet, coef: dict[int, np.ndarray], const: np.ndarray, rows
             lam = np.zeros_like(more)
         if record is not None:
             record[b] = lam
-        lower_slope, upper_slope, upper_shift = (a[rows] for a in relax[b - 1])
+        layer = net.layers[b - 1]
+        if kernel is not None and more is None:          # one compiled pass (verify/bound_kernels.py)
+            index = np.arange(lam.shape[0]) if isinstance(rows, slice) else rows
+            lam_z, add, add_mag = kernel(lam, index, *relax[b - 1], layer.bias, np.abs(layer.bias))
+            const, mag = const + add, mag + add_mag
+            for src, W in layer.weights.items():
+                term = lam_z @ W
+                coef[src] = coef[src] + term if src in coef else term
+            continue
+        if isinstance(rows, slice):
+            lower_slope, upper_slope, upper_shift = relax[b - 1]
+        else:                                   # np.take: about 2.5x faster than a[rows] here
+            lower_slope, upper_slope, upper_shift = (np.take(a, rows, axis=0) for a in relax[b - 1])
         negative = np.minimum(lam, 0.0)
-        shift = negative * upper_shift
-        const = const + shift.sum(axis=1)
-        mag = mag + np.abs(shift).sum(axis=1)
+        shift = (negative * upper_shift).sum(axis=1)    # every term <= 0 (upper_shift >= 0)
+        const = const + shift
+        mag = mag - shift
         lam_z = np.maximum(lam, 0.0) * lower_slope + negative * upper_slope
         if more is not None:
             lam_z = lam_z + more
-        layer = net.layers[b - 1]
         const = const + lam_z @ layer.bias
         mag = mag + np.abs(lam_z) @ np.abs(layer.bias)
         for src, W in layer.weights.items():
             term = lam_z @ W
             coef[src] = coef[src] + term if src in coef else term
     A = coef.get(0, np.zeros((const.size, net.d)))
-    mid, half = (lo[rows] + hi[rows]) / 2, (hi[rows] - lo[rows]) / 2
+    if not isinstance(rows, slice):
+        lo, hi, rows = np.take(lo, rows, axis=0), np.take(hi, rows, axis=0), slice(None)
+    mid, half = (lo + hi) / 2, (hi - lo) / 2
     low = np.einsum("pd,pd->p", A, mid) - np.einsum("pd,pd->p", np.abs(A), half) + const
     mag = mag + np.einsum("pd,pd->p", np.abs(A), np.abs(mid) + half)
     return low - BOUND_ROUNDING * mag - BOUND_FLOOR, A, const
+
+
+def loaded_kernel():
+    """The compiled relaxation step if a search loaded it (:mod:`relucompile.verify.bound_kernels`)."""
+    return bound_kernels.loaded()
 
 
 def _relaxation(lb: np.ndarray, ub: np.ndarray, mode: str = "adaptive") -> tuple[np.ndarray, np.ndarray, np.ndarray]:

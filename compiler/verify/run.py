@@ -264,13 +264,14 @@ def choose_method(free_inputs: int, method: str = "auto") -> str:
 
 
 def verify_property(net: ReluNet, prop: Property, timeout: float | None = None, model: Any = None,
-                    seed: int = 0, method: str = "auto", already_spent: float = 0.0) -> VerifyResult:
+                    seed: int = 0, method: str = "auto", already_spent: float = 0.0, jobs: int = 1) -> VerifyResult:
     """Decide ``prop`` on ``net`` (see the module docstring); ``model``: the source ONNX (path,
     bytes or ModelProto) that counterexamples are re-checked on with onnxruntime.
 
     ``method``: one of :data:`METHODS`; ``already_spent``: seconds of the ``timeout`` already used
     (e.g. loading the model), so the verdict comes ``timeout`` seconds after that clock started.
-    ``stats['method']`` says which search decided.
+    ``jobs``: processes for the input-split search once it runs past a thousand boxes (same
+    verdict for every value). ``stats['method']`` says which search decided.
 
     Example:
         >>> from relucompile.examples.random_nets import random_mlp
@@ -292,6 +293,8 @@ def verify_property(net: ReluNet, prop: Property, timeout: float | None = None, 
                         f"{plural(net.m, 'output')}")
     if timeout is not None and timeout <= 0:
         raise UserError("the timeout must be positive")
+    if jobs < 1:
+        raise UserError("--jobs must be at least 1")
     choose_method(1, method)
     deadline = budget.deadline
     confirm = _Confirmer(net, prop, model)
@@ -328,7 +331,7 @@ def verify_property(net: ReluNet, prop: Property, timeout: float | None = None, 
             return timed_out()
         check = _group_check(g, confirm)
         if how == "input-split":
-            out = search_box(g.spec, g.lo, g.hi, g.case_rows, check, deadline=deadline)
+            out = search_box(g.spec, g.lo, g.hi, g.case_rows, check, deadline=deadline, jobs=jobs)
         else:
             left = budget.remaining()
             x, _ = pgd_attack(g.spec, g.lo, g.hi, g.case_rows, check, rng, deadline=deadline,
