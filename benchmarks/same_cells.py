@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         records.append(record)
         print(json.dumps(record), flush=True)
     same = len({(r["cells"], r["hyperplanes"], r["digest"]) for r in records}) == 1
-    verdict = {"same_cells": same, "runs": len(records), "cells": records[0]["cells"]}
+    verdict = {"same_cells": same, "run_count": len(records), "cells": records[0]["cells"]}
     print(json.dumps(verdict), flush=True)
     if args.json:
         with open(args.json, "w") as handle:

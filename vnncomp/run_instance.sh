@@ -7,7 +7,7 @@ if [ "$1" != "$VERSION_STRING" ]; then echo "expected first argument '$VERSION_S
 CATEGORY=$2; ONNX=$3; VNNLIB=$4; RESULTS_FILE=$5; TIMEOUT=$6
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 rm -f "$RESULTS_FILE"
-relucompile verify "$ONNX" "$VNNLIB" --timeout "$TIMEOUT" --result-file "$RESULTS_FILE" &
+relucompile verify "$ONNX" "$VNNLIB" --timeout "$TIMEOUT" --result-file "$RESULTS_FILE" --jobs "$(nproc)" &
 echo $! > /tmp/relucompile_vnncomp.pid
 wait $!
 CODE=$?
