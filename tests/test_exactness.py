@@ -17,6 +17,7 @@ from relucompile.ir.domain import Domain
 from relucompile.regions.enumerate import enumerate_regions
 from relucompile.ir.network import AffineLayer, ReluNet
 from relucompile.passes.lowering import exact_net
+from relucompile.examples.random_nets import random_mlp
 from relucompile.shallow.net import build_shallow, evaluate_explicit
 from exact_tools import cell_vertices, facet_points, random_rational_points
 
@@ -276,3 +277,35 @@ def test_polytope_with_implicit_equality() -> None:
         assert shallow.evaluate_exact(x) == list(exact.forward(np.array([x], dtype=object))[0])
     assert shallow.evaluate_exact([Fraction(1, 2), Fraction(1, 3)]) is None  # off the segment
     assert np.isnan(shallow.evaluate(np.array([[0.5, 0.3]]))).all()
+
+
+def _skip_net() -> ReluNet:
+    """2 -> 3 -> 2 -> 1 whose second hidden layer and output also read the input (skip blocks)."""
+    rng = np.random.default_rng(7)
+    dyadic = lambda *shape: rng.integers(-8, 9, shape) / 8.0
+    return ReluNet(2, [AffineLayer({0: dyadic(3, 2)}, dyadic(3)),
+                       AffineLayer({0: dyadic(2, 2), 1: dyadic(2, 3)}, dyadic(2))],
+                   AffineLayer({0: dyadic(1, 2), 2: dyadic(1, 2)}, dyadic(1)))
+
+
+@pytest.mark.parametrize("net", [random_mlp(2, [4, 3, 3], 1, seed=0), random_mlp(3, [5, 4], 2, seed=1),
+                                 random_mlp(1, [3, 2, 2, 2], 1, seed=2), _skip_net()])
+def test_exact_unit_hyperplane_equals_the_effective_maps(net: ReluNet) -> None:
+    """Every unit's exact hyperplane under random prefix patterns equals (==, Fractions) the
+    pre-activation composed by ``ReluNet.effective_maps`` on the exact network."""
+    shallow = build_shallow(net, enumerate_regions(net, Domain.box([-1] * net.d, [1] * net.d)))
+    exact = exact_net(net)
+    offsets = np.concatenate([[0], np.cumsum(net.widths)]).astype(int)
+    rng = np.random.default_rng(0)
+    for layer, width in enumerate(net.widths):
+        prefixes = [rng.random(offsets[layer]) < 0.5 for _ in range(4)]
+        prefixes += [np.ones(offsets[layer], bool), np.zeros(offsets[layer], bool)]
+        for prefix in prefixes:
+            pattern = [prefix[offsets[i]:offsets[i + 1]] for i in range(layer)]
+            blocks, _ = exact.effective_maps(pattern + [np.zeros(w, bool) for w in net.widths[layer:]])
+            M, m = ReluNet.preactivation(exact.layers[layer], blocks[:layer + 1])
+            for unit in range(width):
+                w, b = shallow.exact_unit_hyperplane(layer, unit, prefix)
+                assert w.dtype == object and w.shape == (net.d,)
+                assert all(type(v) is Fraction for v in w) and type(b) is Fraction
+                assert list(w) == list(M[unit]) and b == m[unit]

@@ -43,8 +43,8 @@ class ExactPlanes:
     """The network's unit hyperplanes in exact rationals, cached per layer and prefix pattern.
 
     ``unit(l, j, prefix)`` is unit j of layer l's pre-activation under ``prefix`` (the pattern
-    of layers 0 .. l-1, one bool a unit), as the vertex engine's float maps and the shallow
-    net's :meth:`~relucompile.shallow.net.ShallowNet.exact_hyperplane` (not oriented).  The
+    of layers 0 .. l-1, one bool a unit), as the vertex engine's float maps (not oriented); the
+    shallow net's :meth:`~relucompile.shallow.net.ShallowNet.exact_unit_hyperplane` is this.  The
     exact network is built on first use (it re-lowers an ONNX graph), so a run that never meets
     a near vertex pays nothing; products are rational matrices (python-flint's ``fmpq_mat`` in C
     when installed, :mod:`relucompile.numeric.rational`), the blocks cached per prefix.  Pickles

@@ -224,6 +224,19 @@ class HyperplaneStore:
             self._n = m
         return out
 
+    def rows_since(self, known: int) -> tuple[list[bytes], np.ndarray, np.ndarray]:
+        """(compact keys, W, b) of the hyperplanes from index ``known`` on (W and b views): what a
+        copy of the table registered beyond its first ``known`` rows, in :meth:`index_many`'s form.
+
+        Example:
+            >>> store = HyperplaneStore(1)
+            >>> _ = store.index(("domain", 0), np.ones(1), 0.0), store.index(("domain", 1), np.ones(1), 2.0)
+            >>> keys, W, b = store.rows_since(1)
+            >>> [expand_key(k) for k in keys], W.tolist(), b.tolist()
+            ([('domain', 1)], [[1.0]], [2.0])
+        """
+        return self._keys[known:self._n], self.W[known:], self.b[known:]
+
     def key_fields(self, rows: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
         """(kind, layer, unit, row) of the keys of hyperplanes ``rows``, without building tuples:
         -1 where a field does not apply (unit keys have no row, domain keys no layer or unit).

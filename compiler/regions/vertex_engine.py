@@ -68,7 +68,7 @@ from relucompile.errors import RegionLimitError
 from relucompile.limits import check_growth, check_time, doing
 from relucompile.ir.network import AffineLayer, ReluNet
 from relucompile.regions.executor import run_tasks
-from relucompile.regions.store import RegionSet
+from relucompile.regions.store import HyperplaneStore, RegionSet
 from relucompile.errors import DomainError
 from relucompile.numeric.tolerances import ENGINE_REL_TOL, MIN_TOL_SCALE, ROUNDING_NOISE, TINY
 from relucompile.regions.exact_vertices import ExactPlanes, float_plane, solve_point, value_at
@@ -461,15 +461,12 @@ class _VertexRun:
         del tasks                       # the executor frees each task once its result is in
         try:
             for regions, stats in results:
-                if isinstance(regions, RawTaskPart):     # the cells are in the task's raw part
-                    local = np.arange(known + len(regions.keys), dtype=np.int64)
-                    local[known:] = out.hyperplanes.index_many(regions.keys, regions.W, regions.b)
+                raw = isinstance(regions, RawTaskPart)    # the cells are in the task's raw part
+                added = (regions.keys, regions.W, regions.b) if raw else regions.hyperplanes.rows_since(known)
+                local = global_hyperplane_rows(out.hyperplanes, known, *added)
+                if raw:
                     out.cells.add_raw_part(regions.path, regions.cells, regions.facets, local, regions.first_used)
                 else:
-                    table = regions.hyperplanes
-                    local = np.arange(len(table), dtype=np.int64)
-                    local[known:] = out.hyperplanes.index_many([table.compact_key(h) for h in range(known, len(table))],
-                                                               table.W[known:], table.b[known:])
                     out.cells.extend_from(regions.cells, 0, len(regions.cells), local)
                 self.slivers += stats["slivers"]
                 self.exact_checks += stats["exact_checks"]
@@ -1016,10 +1013,29 @@ class RawTaskPart:
     def write(cls, path: str, regions: RegionSet, known: int) -> "RawTaskPart":
         """Write ``regions``' cells to the raw part at ``path`` (atomically) and describe it."""
         from relucompile.regions.spill import first_use, raw_arrays, write_raw_part
-        cells, table = regions.cells, regions.hyperplanes
+        cells = regions.cells
         write_raw_part(path, raw_arrays(cells))
-        return cls(path, len(cells), int(cells.facet_h.size), [table.compact_key(h) for h in range(known, len(table))],
-                   table.W[known:].copy(), table.b[known:].copy(), first_use(cells.facet_h))
+        keys, W, b = regions.hyperplanes.rows_since(known)
+        return cls(path, len(cells), int(cells.facet_h.size), keys, W.copy(), b.copy(), first_use(cells.facet_h))
+
+
+def global_hyperplane_rows(table: HyperplaneStore, known: int, keys: list[bytes], W: np.ndarray,
+                           b: np.ndarray) -> np.ndarray:
+    """Global index in ``table`` of each hyperplane of a task's table: the first ``known`` are
+    the table at the split (same numbers), the rest (``keys``, ``W``, ``b``: what the task
+    registered beyond them) are found or registered in ``table``.
+
+    Example:
+        >>> from relucompile.regions.store import compact_key
+        >>> table = HyperplaneStore(1)
+        >>> _ = [table.index(("domain", k), np.ones(1), 0.0) for k in (0, 1, 2)]   # 2: merged from a task
+        >>> keys = [compact_key(("domain", k)) for k in (3, 2)]
+        >>> global_hyperplane_rows(table, 2, keys, np.ones((2, 1)), np.zeros(2)).tolist()
+        [0, 1, 3, 2]
+    """
+    local = np.arange(known + len(keys), dtype=np.int64)
+    local[known:] = table.index_many(keys, W, b)
+    return local
 
 
 def warm_up() -> float:

@@ -39,7 +39,7 @@ import numpy as np
 from relucompile.ir.network import ReluNet
 from relucompile.regions.store import RegionSet
 from relucompile.ir.values import to_exact
-from relucompile.passes.lowering import exact_net
+from relucompile.regions.exact_vertices import ExactPlanes
 from relucompile.numeric.tolerances import GEOMETRIC_TOL, REFERENCE_MARGIN, ROUNDING_NOISE, TINY
 
 INF = float("inf")
@@ -209,10 +209,15 @@ class ShallowNet:
         return pandas.DataFrame(rows, columns=list(rows[0]) if rows else None).set_index("cell", drop=False)
 
     # -- exact evaluation -------------------------------------------------------------------
+    def _exact_planes(self) -> ExactPlanes:
+        """The network's exact unit hyperplanes (:class:`~relucompile.regions.exact_vertices.ExactPlanes`,
+        shared with the vertex engine's exact side test), made on first use."""
+        if "planes" not in self._exact_cache:
+            self._exact_cache["planes"] = ExactPlanes(self.net)
+        return self._exact_cache["planes"]
+
     def exact_net(self) -> ReluNet:
-        if "net" not in self._exact_cache:
-            self._exact_cache["net"] = exact_net(self.net)
-        return self._exact_cache["net"]
+        return self._exact_planes().exact_net()
 
     def exact_hyperplane(self, i: int) -> tuple[np.ndarray, Fraction]:
         """Hyperplane i recomputed exactly from its structural key (oriented like ``W[i]``)."""
@@ -233,25 +238,17 @@ class ShallowNet:
 
     def exact_unit_hyperplane(self, layer: int, unit: int, prefix: np.ndarray) -> tuple[np.ndarray, Fraction]:
         """Exact (w, b) of unit ``unit`` of ``layer`` (index within the layer) under the pattern
-        ``prefix`` of the earlier layers (not oriented)."""
-        cache = self._exact_cache.setdefault("preactivations", {})
-        key = (layer, np.asarray(prefix, dtype=bool).tobytes())
+        ``prefix`` of the earlier layers (not oriented): w an object array of Fractions."""
+        cache = self._exact_cache.setdefault("units", {})
+        key = (layer, unit, np.asarray(prefix, dtype=bool).tobytes())
         if key not in cache:
-            cache[key] = self._exact_preactivation(layer, np.asarray(prefix, dtype=bool))
-        w, b = cache[key]
-        return w[unit], b[unit]
+            cache[key] = self._exact_planes().unit(layer, unit, np.asarray(prefix, dtype=bool))
+        return cache[key]
 
     def _locator_hyperplane(self, layer: int, unit: int, member: int) -> tuple[np.ndarray, Fraction]:
         offsets = np.concatenate([[0], np.cumsum(self.net.widths)]).astype(int)
         prefix = self.regions.cells.pattern(member)[:offsets[layer]]
         return self.exact_unit_hyperplane(layer, unit - offsets[layer], prefix)
-
-    def _exact_preactivation(self, layer: int, prefix: np.ndarray):
-        net = self.exact_net()
-        offsets = np.concatenate([[0], np.cumsum(net.widths)]).astype(int)
-        pattern = [prefix[offsets[i]:offsets[i + 1]] for i in range(layer)]
-        blocks, _ = net.effective_maps(pattern + [np.zeros(w, bool) for w in net.widths[layer:]])
-        return ReluNet.preactivation(net.layers[layer], blocks[: layer + 1])
 
     def exact_affine(self, cell: int) -> tuple[np.ndarray, np.ndarray]:
         """(A, c) of a cell recomputed exactly from its pattern."""
