@@ -89,6 +89,11 @@ vertices, the split): the adaptive ones only, as the joint bound that follows tr
 :data:`~relucompile.verify.bounds.SPEC_MODES` anyway; on ACAS Xu 3_3 / 4_2 prop_2 both modes here
 searched 55373 / 13503 boxes, adaptive only 55391 / 13503 in 12% less time."""
 
+BATCH = 1024
+"""Boxes bounded together (numpy's per-call cost is shared by the batch): on ACAS Xu 3_3 prop_2
+(55391 boxes either way) 256, 1024, 2048 and 4096 took about 13.4, 10.3-13.0, 10.6-11.4 and 12.6 s
+of CPU (runs interleaved; this machine's speed drifts by 20% between runs)."""
+
 COMPILE_AFTER_BOXES = 1024
 """A search past this many boxes loads the compiled relaxation step
 (:mod:`relucompile.verify.bound_kernels`: numba's import and a cached compile, about 0.5 s);
@@ -368,7 +373,7 @@ def bisect_boxes(spec: ReluNet, work: _Batch, rows: np.ndarray, root_width: np.n
 
 
 def search_box(spec: ReluNet, lo: np.ndarray, hi: np.ndarray, cases: list[np.ndarray], confirm: Confirm,
-               deadline: float | None = None, batch: int = 256, exact_depth: int = 60,
+               deadline: float | None = None, batch: int = BATCH, exact_depth: int = 60,
                lp_tol: float = LP_DECISION_TOL, jobs: int = 1) -> SearchOutcome:
     """Look for ``x`` in ``[lo, hi]`` with ``spec.forward(x)[rows] <= 0`` for the rows of some case.
 
