@@ -90,6 +90,9 @@ def verify_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", choices=("auto", "input-split", "relu-bab"), default="auto",
                    help="search: bisect the input box (input-split), branch on ReLU phases (relu-bab), or "
                         "pick by the number of free inputs (auto, the default), e.g. --method relu-bab")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="processes for the input-split search once it runs past a thousand boxes (default 1); "
+                        "the verdict is the same for every N, e.g. --jobs 2")
     return p
 
 
@@ -124,7 +127,7 @@ def run_verify(argv: list[str]) -> int:
     note = f"(--time-limit {args.time_limit:g} s)" if args.time_limit is not None else ""
     with activity("verify", enabled=not args.quiet, note=note):
         result = verify_property(net, prop, timeout=args.time_limit, model=onnx_source, seed=args.seed,
-                                 method=args.method, already_spent=spent)
+                                 method=args.method, already_spent=spent, jobs=args.jobs)
     if args.result_file:
         text = result.vnncomp_text() + "\n"
         atomic_write(args.result_file, lambda f: f.write(text), text=True)
