@@ -280,6 +280,22 @@ def test_cli_holds_json_and_timeout(tmp_path, capsys) -> None:
     assert capsys.readouterr().out.startswith("unknown\n") and out.read_text() == "timeout\n"
 
 
+def test_cli_jobs_share_a_long_search_and_keep_the_timeout(tmp_path, capsys) -> None:
+    """ACAS Xu 3_3 prop_2 (55k boxes) with --jobs 2: a timeout inside the worker processes
+    still answers within T + 2 s; --jobs 0 is a usage error; 4_2 prop_2 holds on 2 processes."""
+    import time
+    hard, prop = data_path("acasxu", ACAS.format("3_3")), data_path("acasxu", "prop_2.vnnlib")
+    start = time.perf_counter()
+    assert run_verify([hard, prop, "--timeout", "3", "--jobs", "2", "-q"]) == 20
+    assert time.perf_counter() - start < 3 + 2
+    assert capsys.readouterr().out.startswith("unknown\n")
+    assert run_verify([hard, prop, "--jobs", "0"]) == 2
+    assert "--jobs must be at least 1" in capsys.readouterr().err
+    assert run_verify([data_path("acasxu", ACAS.format("4_2")), prop, "--jobs", "2", "--json", "-q"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["verdict"] == "holds" and doc["stats"]["parallel_pieces"] > 1
+
+
 def test_cli_help_documents_exit_codes(capsys) -> None:
     assert run_verify(["--help"]) == 0
     text = capsys.readouterr().out
