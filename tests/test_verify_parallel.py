@@ -8,6 +8,8 @@
 """
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,7 +21,16 @@ from relucompile.examples.random_nets import random_mlp
 from relucompile.ir.network import with_output_rows
 from relucompile.verify.bounds import optimized_combined_lower_bounds, output_lower_bounds, preactivation_bounds
 
-pytestmark = pytest.mark.skipif(bound_kernels.load() is None, reason="numba not installed")
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="numba not installed")
+
+
+@pytest.fixture(autouse=True)
+def kernel_state_restored():
+    """Whether this process has loaded the compiled step is left as the test found it (other
+    tests of the same worker then run as they would alone)."""
+    before = list(bound_kernels._KERNEL)
+    yield
+    bound_kernels._KERNEL[:] = before
 
 
 def _conjunction(seed: int, d: int, quantile: float):
@@ -71,6 +82,7 @@ def test_two_processes_give_the_verdict_of_one(parallel_early, seed, d, quantile
 def test_a_long_search_is_shared_between_the_processes(parallel_early) -> None:
     spec, lo, hi, _ = _conjunction(3, 3, 1.2)
     rows = [np.array([0, 1])]
+    bound_kernels.load()              # both runs with the compiled step (the parallel one loads it)
     alone = search.search_box(spec, lo, hi, rows, lambda x, case: True)
     both = search.search_box(spec, lo, hi, rows, lambda x, case: True, jobs=2)
     assert alone.status == both.status == "safe"
