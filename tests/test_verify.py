@@ -296,6 +296,21 @@ def test_cli_jobs_share_a_long_search_and_keep_the_timeout(tmp_path, capsys) -> 
     assert doc["verdict"] == "holds" and doc["stats"]["parallel_pieces"] > 1
 
 
+def test_console_script_with_jobs_ends_its_workers_quietly() -> None:
+    """The worker processes of ``verify --jobs 2`` end with the search (SIGTERM from the pool):
+    nothing on stderr, where they used to print the parent's cleanup handler's traceback."""
+    import shutil
+    import subprocess
+    script = shutil.which("relucompile")
+    if script is None:
+        pytest.skip("the relucompile console script is not on PATH")
+    done = subprocess.run([script, "verify", data_path("acasxu", ACAS.format("4_2")),
+                           data_path("acasxu", "prop_2.vnnlib"), "--jobs", "2", "-q"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout == "holds\n"
+    assert done.stderr == "", done.stderr
+
+
 def test_cli_help_documents_exit_codes(capsys) -> None:
     assert run_verify(["--help"]) == 0
     text = capsys.readouterr().out

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import signal
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -72,7 +73,7 @@ def run_tasks(fn: Callable[[Any], Any], tasks: Iterable[Any], jobs: int = 1,
     context = multiprocessing.get_context("fork")
     while done < len(tasks):
         pool = ProcessPoolExecutor(min(jobs, len(tasks) - done), mp_context=context,
-                                   initializer=initializer, initargs=initargs)
+                                   initializer=_start_worker, initargs=(initializer,) + tuple(initargs))
         try:
             futures = [pool.submit(fn, task) for task in tasks[done:]]
             for k in range(len(futures)):
@@ -88,6 +89,15 @@ def run_tasks(fn: Callable[[Any], Any], tasks: Iterable[Any], jobs: int = 1,
                 raise
         finally:
             _stop(pool)
+
+
+def _start_worker(initializer: Callable[..., None], *initargs: Any) -> None:
+    """A forked worker's start: SIGTERM and SIGHUP back to their defaults (the parent may raise
+    on them to clean up, :func:`relucompile.backends.files.signals_raise`; a worker ended by
+    :func:`_stop` then just ends, without a traceback), then ``initializer(*initargs)``."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    initializer(*initargs)
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:
