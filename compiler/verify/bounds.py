@@ -572,7 +572,7 @@ def _backward(net: ReluNet, coef: dict[int, np.ndarray], const: np.ndarray, rows
         rows = slice(None)
     const = np.array(const, dtype=np.float64)
     mag = np.abs(const)
-    kernel = loaded_kernel()
+    kernel = bound_kernels.loaded()       # the compiled relaxation step, once a long search loaded it
     for b in range(top, 0, -1):
         lam = coef.pop(b, None)
         more = None if extra is None else extra.get(b)
@@ -587,23 +587,20 @@ def _backward(net: ReluNet, coef: dict[int, np.ndarray], const: np.ndarray, rows
             index = np.arange(lam.shape[0]) if isinstance(rows, slice) else rows
             lam_z, add, add_mag = kernel(lam, index, *relax[b - 1], layer.bias, np.abs(layer.bias))
             const, mag = const + add, mag + add_mag
-            for src, W in layer.weights.items():
-                term = lam_z @ W
-                coef[src] = coef[src] + term if src in coef else term
-            continue
-        if isinstance(rows, slice):
-            lower_slope, upper_slope, upper_shift = relax[b - 1]
-        else:                                   # np.take: about 2.5x faster than a[rows] here
-            lower_slope, upper_slope, upper_shift = (np.take(a, rows, axis=0) for a in relax[b - 1])
-        negative = np.minimum(lam, 0.0)
-        shift = (negative * upper_shift).sum(axis=1)    # every term <= 0 (upper_shift >= 0)
-        const = const + shift
-        mag = mag - shift
-        lam_z = np.maximum(lam, 0.0) * lower_slope + negative * upper_slope
-        if more is not None:
-            lam_z = lam_z + more
-        const = const + lam_z @ layer.bias
-        mag = mag + np.abs(lam_z) @ np.abs(layer.bias)
+        else:
+            if isinstance(rows, slice):
+                lower_slope, upper_slope, upper_shift = relax[b - 1]
+            else:                               # np.take: about 2.5x faster than a[rows] here
+                lower_slope, upper_slope, upper_shift = (np.take(a, rows, axis=0) for a in relax[b - 1])
+            negative = np.minimum(lam, 0.0)
+            shift = (negative * upper_shift).sum(axis=1)    # every term <= 0 (upper_shift >= 0)
+            const = const + shift
+            mag = mag - shift
+            lam_z = np.maximum(lam, 0.0) * lower_slope + negative * upper_slope
+            if more is not None:
+                lam_z = lam_z + more
+            const = const + lam_z @ layer.bias
+            mag = mag + np.abs(lam_z) @ np.abs(layer.bias)
         for src, W in layer.weights.items():
             term = lam_z @ W
             coef[src] = coef[src] + term if src in coef else term
@@ -615,10 +612,6 @@ def _backward(net: ReluNet, coef: dict[int, np.ndarray], const: np.ndarray, rows
     mag = mag + np.einsum("pd,pd->p", np.abs(A), np.abs(mid) + half)
     return low - BOUND_ROUNDING * mag - BOUND_FLOOR, A, const
 
-
-def loaded_kernel():
-    """The compiled relaxation step if a search loaded it (:mod:`relucompile.verify.bound_kernels`)."""
-    return bound_kernels.loaded()
 
 
 def _relaxation(lb: np.ndarray, ub: np.ndarray, mode: str = "adaptive") -> tuple[np.ndarray, np.ndarray, np.ndarray]:

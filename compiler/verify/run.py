@@ -48,7 +48,7 @@ from relucompile.numeric.tolerances import CONFIRM_RTOL
 from relucompile.verify.attack import falsify, pgd_attack
 from relucompile.verify.budget import Budget
 from relucompile.verify.relu_bab import relu_bab
-from relucompile.verify.search import search_box
+from relucompile.verify.search import merge_stats, search_box
 from relucompile.frontends.vnnlib import Property
 
 
@@ -344,9 +344,9 @@ def verify_property(net: ReluNet, prop: Property, timeout: float | None = None, 
             if out.status == "timeout" and not budget.expired():
                 x, _ = pgd_attack(g.spec, g.lo, g.hi, g.case_rows, check, rng, seconds=np.inf, deadline=deadline)
                 if x is not None:
-                    _merge(stats, out.stats)
+                    merge_stats(stats, out.stats)
                     return finish("violated", phase="attack")
-        _merge(stats, out.stats)
+        merge_stats(stats, out.stats)
         if out.status == "unsafe":
             return finish("violated", phase="search")
         if out.status == "timeout":
@@ -357,11 +357,6 @@ def verify_property(net: ReluNet, prop: Property, timeout: float | None = None, 
     if stats.get("unresolved_leaves", 0):
         return finish("unknown", reason="some exact LP decisions were too close to 0 to tell in float64")
     return finish("holds")
-
-
-def _merge(stats: dict, new: dict) -> None:
-    for key, value in new.items():
-        stats[key] = max(stats.get(key, 0), value) if key == "max_depth" else stats.get(key, 0) + value
 
 
 def _group_check(group: _Group, confirm: _Confirmer):

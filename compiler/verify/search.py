@@ -96,7 +96,7 @@ of CPU (runs interleaved; this machine's speed drifts by 20% between runs)."""
 
 COMPILE_AFTER_BOXES = 1024
 """A search past this many boxes loads the compiled relaxation step
-(:mod:`relucompile.verify.bound_kernels`: numba's import and a cached compile, about 0.5 s);
+(:mod:`relucompile.verify.bound_kernels`: numba's import and its cached compile, about 0.9 s);
 quick verdicts keep numpy.  On ACAS Xu 4_2 prop_2 (13503 boxes either way) it cut the CPU of
 ``verify_property`` from 5.2 s to 4.5 s."""
 
@@ -433,6 +433,19 @@ def _deal(stack: list[_Batch], pieces: int) -> list[list[_Batch]]:
     return [piece for piece in dealt if piece]
 
 
+def merge_stats(stats: dict, new: dict) -> None:
+    """Add a search's ``new`` stats into ``stats`` (``max_depth``: the larger).
+
+    Example:
+        >>> stats = {"boxes": 3, "max_depth": 5}
+        >>> merge_stats(stats, {"boxes": 2, "max_depth": 4, "lps": 1})
+        >>> stats
+        {'boxes': 5, 'max_depth': 5, 'lps': 1}
+    """
+    for key, value in new.items():
+        stats[key] = max(stats.get(key, 0), value) if key == "max_depth" else stats.get(key, 0) + value
+
+
 def _search_in_parallel(search: _Search, stack: list[_Batch], jobs: int) -> SearchOutcome:
     """Search the boxes left on ``stack`` in ``jobs`` forked processes, one piece at a time.
 
@@ -448,8 +461,7 @@ def _search_in_parallel(search: _Search, stack: list[_Batch], jobs: int) -> Sear
     outcomes = run_tasks(_search_piece, pieces, jobs, initializer=_adopt_search, initargs=(search,))
     try:
         for out in outcomes:
-            for key, value in out.stats.items():
-                stats[key] = max(stats.get(key, 0), value) if key == "max_depth" else stats.get(key, 0) + value
+            merge_stats(stats, out.stats)
             if out.status == "unsafe":
                 if search.confirm(out.x, out.case):
                     return SearchOutcome("unsafe", out.x, out.case, stats)
